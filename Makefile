@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+STAMP := $(VENV)/.texkit-installed
+
+.PHONY: demo test install lint docs clean bench
+
+install: $(STAMP)
+
+# torch first, from the CPU wheel pinned here (plain `torch` would pull a multi-GB CUDA build),
+# then the core with its dev tools and every plugin, all editable.
+$(STAMP): pyproject.toml $(PLUGINS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/texkit demo --out runs/demo
+
+lint: install
+	$(VENV)/bin/ruff check texkit plugins tests benchmarks
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: install lint
+	$(PY) -m pytest
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+bench: install
+	$(PY) -m pytest benchmarks --benchmark-only
+
+clean:
+	rm -rf $(VENV) site runs .pytest_cache

@@ -1,0 +1,274 @@
+"""Triangle meshes with UVs: loading (trimesh), unwrapping (xatlas), normalisation, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from texkit.errors import MeshError
+
+__all__ = ["Mesh", "vertex_normals", "SUPPORTED_SUFFIXES"]
+
+SUPPORTED_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off")
+Normalize = Literal["unit_sphere", "extent", "none"]
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted vertex normals.
+
+    Args:
+        vertices: ``(V, 3)`` positions.
+        faces: ``(F, 3)`` long vertex indices (counter-clockwise = outward).
+
+    Returns:
+        ``(V, 3)`` unit normals (differentiable with respect to ``vertices``).
+    """
+    v0, v1, v2 = (vertices[faces[:, i]] for i in range(3))
+    face_n = torch.cross(v1 - v0, v2 - v0, dim=-1)  # length = 2 * area
+    acc = torch.zeros_like(vertices).index_add(0, faces.reshape(-1), face_n.repeat_interleave(3, dim=0))
+    return torch.nn.functional.normalize(acc, dim=-1, eps=1e-12)
+
+
+@dataclass
+class Mesh:
+    """A triangle mesh with per-face UV indices (so UV seams are kept).
+
+    Attributes:
+        vertices: ``(V, 3)`` float32 positions.
+        faces: ``(F, 3)`` long indices into ``vertices``, counter-clockwise seen from outside.
+        uvs: ``(T, 2)`` float32 texture coordinates (v upward, see :mod:`texkit.uv`).
+        uv_faces: ``(F, 3)`` long indices into ``uvs``; corner k of face f has UV ``uvs[uv_faces[f, k]]``.
+        normals: ``(V, 3)`` unit vertex normals.
+        name: a label (the file stem for loaded meshes).
+    """
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    uvs: torch.Tensor
+    uv_faces: torch.Tensor
+    normals: torch.Tensor
+    name: str = "mesh"
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        vertices: Any,
+        faces: Any,
+        uvs: Any = None,
+        uv_faces: Any = None,
+        name: str = "mesh",
+        normalize: Normalize = "unit_sphere",
+    ) -> "Mesh":
+        """Build a mesh from arrays; polygons with more than 3 corners are not accepted here
+        (use :meth:`load` for files with quads).
+
+        Args:
+            vertices: ``(V, 3)`` positions.
+            faces: ``(F, 3)`` vertex indices.
+            uvs: ``(T, 2)`` texture coordinates, or None to unwrap with xatlas.
+            uv_faces: ``(F, 3)`` UV indices; defaults to ``faces`` when ``uvs`` has one entry per vertex.
+            normalize: ``"unit_sphere"`` (centre the bounding box, farthest vertex at distance 1),
+                ``"extent"`` (the method's: largest bounding-box side 1.6) or ``"none"``.
+
+        Raises:
+            MeshError: empty mesh, NaN/inf values, indices out of range.
+        """
+        verts = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+        tris = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        if len(verts) == 0 or len(tris) == 0:
+            raise MeshError(f"mesh '{name}' has no triangles; check that the file holds a surface mesh")
+        if not np.isfinite(verts).all():
+            bad = int((~np.isfinite(verts)).any(axis=1).sum())
+            raise MeshError(f"mesh '{name}' has {bad} vertices with NaN or inf coordinates; repair or re-export it")
+        if tris.min() < 0 or tris.max() >= len(verts):
+            raise MeshError(f"mesh '{name}' has faces that index missing vertices; the file is corrupt or truncated")
+        if uvs is None:
+            uv_arr, uv_tris = _unwrap(verts, tris)
+        else:
+            uv_arr = np.asarray(uvs, dtype=np.float64).reshape(-1, 2)
+            uv_tris = tris if uv_faces is None else np.asarray(uv_faces, dtype=np.int64).reshape(-1, 3)
+            if uv_tris.shape != tris.shape or uv_tris.min() < 0 or uv_tris.max() >= len(uv_arr):
+                raise MeshError(f"mesh '{name}' has UV indices that do not match its faces; re-export its UVs")
+            if not np.isfinite(uv_arr).all():
+                raise MeshError(f"mesh '{name}' has NaN or inf texture coordinates; re-export its UVs")
+        verts = _normalized(verts, normalize)
+        v = torch.from_numpy(verts).float()
+        f = torch.from_numpy(tris).long()
+        return cls(
+            vertices=v,
+            faces=f,
+            uvs=torch.from_numpy(uv_arr).float(),
+            uv_faces=torch.from_numpy(uv_tris).long(),
+            normals=vertex_normals(v, f),
+            name=name,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, normalize: Normalize = "unit_sphere") -> "Mesh":
+        """Read OBJ, GLB/GLTF, PLY or OFF through trimesh.
+
+        Quads and polygons are triangulated; the file's UVs are kept with their seams (a vertex
+        split by trimesh at a seam is merged back, so ``faces`` index unique positions and
+        ``uv_faces`` index the UVs); a mesh without UVs is unwrapped with xatlas.
+
+        Raises:
+            MeshError: missing file, unsupported suffix, unreadable or corrupt content, NaN vertices.
+        """
+        import trimesh
+
+        path = Path(path)
+        if not path.exists():
+            raise MeshError(f"mesh file not found: {path}")
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise MeshError(f"unsupported mesh format '{suffix}' for {path}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+        if suffix == ".obj":
+            _check_obj_indices(path)
+        try:
+            loaded = trimesh.load(str(path), process=False, maintain_order=False)
+        except Exception as err:
+            raise MeshError(f"could not read mesh {path}: {type(err).__name__}: {err}") from None
+        if isinstance(loaded, trimesh.Scene):
+            geoms = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
+            if not geoms:
+                raise MeshError(f"{path} contains no triangle mesh")
+            loaded = trimesh.util.concatenate(geoms) if len(geoms) > 1 else geoms[0]
+        if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+            raise MeshError(f"{path} contains no triangles (a point cloud or an empty/corrupt file?)")
+        raw_verts = np.asarray(loaded.vertices, dtype=np.float64)
+        raw_faces = np.asarray(loaded.faces, dtype=np.int64)
+        if not np.isfinite(raw_verts).all():
+            bad = int((~np.isfinite(raw_verts)).any(axis=1).sum())
+            raise MeshError(f"{path}: {bad} vertices have NaN or inf coordinates; repair or re-export the mesh")
+        uv = getattr(loaded.visual, "uv", None)
+        if uv is not None and len(uv) == len(raw_verts):
+            # trimesh splits vertices at UV seams: merge equal positions back into one vertex.
+            uniq, inverse = np.unique(raw_verts, axis=0, return_inverse=True)
+            faces = inverse.reshape(-1)[raw_faces]
+            uniq_uv, uv_inverse = np.unique(np.asarray(uv, dtype=np.float64), axis=0, return_inverse=True)
+            uv_faces = uv_inverse.reshape(-1)[raw_faces]
+            return cls.from_arrays(uniq, faces, uniq_uv, uv_faces, name=path.stem, normalize=normalize)
+        return cls.from_arrays(raw_verts, raw_faces, None, None, name=path.stem, normalize=normalize)
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Device of the tensors."""
+        return self.vertices.device
+
+    @property
+    def num_vertices(self) -> int:
+        """V."""
+        return int(self.vertices.shape[0])
+
+    @property
+    def num_faces(self) -> int:
+        """F."""
+        return int(self.faces.shape[0])
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 (hex, 16 chars) of positions, faces and UVs; keys the geometry cache."""
+        digest = hashlib.sha256()
+        for t in (self.vertices, self.faces, self.uvs, self.uv_faces):
+            digest.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
+        return digest.hexdigest()[:16]
+
+    def to(self, device: Any) -> "Mesh":
+        """A copy on ``device``."""
+        return Mesh(
+            self.vertices.to(device),
+            self.faces.to(device),
+            self.uvs.to(device),
+            self.uv_faces.to(device),
+            self.normals.to(device),
+            self.name,
+        )
+
+    def face_uvs(self) -> torch.Tensor:
+        """``(F, 3, 2)`` UVs of each face corner."""
+        return self.uvs[self.uv_faces]
+
+    def export(self, path: str | Path, texture: torch.Tensor | None = None) -> None:
+        """Write a textured GLB/OBJ through trimesh (vertices are split at UV seams on export).
+
+        Args:
+            path: output file; written to a temporary name first, then renamed.
+            texture: optional ``(H, W, 3)`` texture in [0, 1].
+        """
+        import trimesh
+        from PIL import Image
+
+        from texkit.io import atomic_path
+
+        verts = self.vertices.detach().cpu().numpy()[self.faces.cpu().numpy().reshape(-1)]
+        uvs = self.uvs.detach().cpu().numpy()[self.uv_faces.cpu().numpy().reshape(-1)]
+        tris = np.arange(len(verts)).reshape(-1, 3)
+        visual = None
+        if texture is not None:
+            img = Image.fromarray((texture.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
+            visual = trimesh.visual.TextureVisuals(uv=uvs, image=img)
+        out = trimesh.Trimesh(verts, tris, visual=visual, process=False)
+        out.merge_vertices(merge_tex=False, merge_norm=True)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            data = out.export(file_type=path.suffix.lstrip(".").lower())
+            Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def _normalized(verts: np.ndarray, normalize: Normalize) -> np.ndarray:
+    if normalize == "none":
+        return verts
+    lo, hi = verts.min(axis=0), verts.max(axis=0)
+    centred = verts - (lo + hi) / 2.0
+    if normalize == "unit_sphere":
+        scale = np.linalg.norm(centred, axis=1).max()
+    elif normalize == "extent":
+        scale = (hi - lo).max() / 1.6
+    else:
+        raise MeshError(f"unknown normalisation '{normalize}' (use unit_sphere, extent or none)")
+    if scale <= 0:
+        raise MeshError("mesh is degenerate: all vertices coincide")
+    return centred / scale
+
+
+def _unwrap(verts: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UV-unwrap with xatlas: returns ``(T, 2)`` UVs and ``(F, 3)`` UV indices."""
+    import xatlas
+
+    _vmapping, indices, uvs = xatlas.parametrize(verts.astype(np.float32), tris.astype(np.uint32))
+    return uvs.astype(np.float64), indices.astype(np.int64)
+
+
+def _check_obj_indices(path: Path) -> None:
+    """Reject OBJ files whose faces index vertices or UVs the file does not define (truncation)."""
+    n_v = n_vt = 0
+    max_v = max_vt = 0
+    try:
+        with open(path, encoding="utf-8", errors="strict") as fh:
+            for line in fh:
+                if line.startswith("v "):
+                    n_v += 1
+                elif line.startswith("vt "):
+                    n_vt += 1
+                elif line.startswith("f "):
+                    for corner in line.split()[1:]:
+                        parts = corner.split("/")
+                        iv = int(parts[0])
+                        max_v = max(max_v, iv if iv > 0 else 0)
+                        if len(parts) > 1 and parts[1]:
+                            it = int(parts[1])
+                            max_vt = max(max_vt, it if it > 0 else 0)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise MeshError(f"{path} is not a valid OBJ file ({type(err).__name__}); re-export it") from None
+    if max_v > n_v or max_vt > n_vt:
+        raise MeshError(
+            f"{path} is corrupt or truncated: faces reference vertex {max_v} / uv {max_vt} but the file defines "
+            f"{n_v} vertices / {n_vt} uvs"
+        )
