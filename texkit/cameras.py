@@ -12,8 +12,9 @@ with vertical field of view ``fov``, mapping to clip space with depth in [-1, 1]
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 

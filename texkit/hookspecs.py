@@ -13,7 +13,8 @@ contract they run against: the major number changes only when a spec changes inc
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import difflib
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 

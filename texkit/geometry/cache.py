@@ -8,8 +8,9 @@ atomic so an interrupted run never leaves a corrupt entry. Loading uses ``weight
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 

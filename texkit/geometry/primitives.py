@@ -8,7 +8,7 @@ import numpy as np
 
 from texkit.geometry.mesh import Mesh
 
-__all__ = ["quad", "cube", "uv_sphere", "cylinder", "demo_mesh"]
+__all__ = ["quad", "cube", "uv_sphere", "cylinder", "demo_mesh", "load_mesh", "BUILTIN_MESHES"]
 
 
 def quad(size: float = 1.0) -> Mesh:
@@ -93,3 +93,20 @@ def demo_mesh(n_lon: int = 64, n_lat: int = 32) -> Mesh:
         return [r * math.cos(lat) * -math.sin(lon), 1.2 * r * math.sin(lat), r * math.cos(lat) * -math.cos(lon)]
 
     return _grid_surface(n_lon, n_lat, point, "demo", closed_u=True, normalize="unit_sphere")
+
+
+#: Meshes available by name wherever a mesh path is accepted (configs, CLI).
+BUILTIN_MESHES = {"demo": demo_mesh, "sphere": uv_sphere, "cylinder": cylinder, "cube": cube}
+
+
+def load_mesh(spec: str) -> Mesh:
+    """A built-in mesh by name (``demo``, ``sphere``, ``cylinder``, ``cube``) or a mesh file path.
+
+    Built-in meshes are normalised into the unit sphere like loaded files.
+    """
+    if spec in BUILTIN_MESHES:
+        mesh = BUILTIN_MESHES[spec]()
+        if spec != "demo":
+            mesh = Mesh.from_arrays(mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, name=spec)
+        return mesh
+    return Mesh.load(spec)
