@@ -21,7 +21,8 @@ def quad(size: float = 1.0) -> Mesh:
 
 
 def cube(size: float = 1.0) -> Mesh:
-    """An axis-aligned cube (not normalised); each face maps to its own cell of a 3x2 UV atlas."""
+    """An axis-aligned cube (not normalised); side s (in the order +z, -z, +y, -y, +x, -x) maps to UV cell
+    (column s % 3, row s // 3 from the bottom) of a 3x2 atlas."""
     h = size / 2.0
     corners = np.array([[x, y, z] for x in (-h, h) for y in (-h, h) for z in (-h, h)])
     # each side: 4 corner indices counter-clockwise seen from outside

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["clip_to_screen", "rasterize", "barycentrics", "interpolate", "antialias"]
+__all__ = ["clip_to_screen", "rasterize", "barycentrics", "interpolate", "antialias", "edge_neighbors"]
 
 _MAX_CANDIDATES = 4_000_000  # pixel/triangle candidate pairs processed at once (bounds memory)
 
@@ -143,8 +143,36 @@ def interpolate(attr: torch.Tensor, attr_faces: torch.Tensor, face_id: torch.Ten
     return out.view(height, width, -1)
 
 
+def edge_neighbors(faces: torch.Tensor) -> torch.Tensor:
+    """For each face and each corner k, the face across the edge opposite corner k.
+
+    Args:
+        faces: ``(F, 3)`` vertex indices.
+
+    Returns:
+        ``(F, 3)`` long face indices, -1 on boundary edges (and on edges shared by more than two faces).
+    """
+    n_faces = faces.shape[0]
+    a = faces[:, [1, 2, 0]]
+    b = faces[:, [2, 0, 1]]
+    lo, hi = torch.minimum(a, b).reshape(-1), torch.maximum(a, b).reshape(-1)
+    key = lo * (int(faces.max()) + 1) + hi
+    order = torch.argsort(key)
+    sorted_key = key[order]
+    same_next = sorted_key[1:] == sorted_key[:-1]
+    neighbors = torch.full((n_faces * 3,), -1, dtype=torch.long, device=faces.device)
+    first, second = order[:-1][same_next], order[1:][same_next]
+    neighbors[first] = second // 3
+    neighbors[second] = first // 3
+    return neighbors.view(n_faces, 3)
+
+
 def antialias(
-    color: torch.Tensor, face_id: torch.Tensor, clip: torch.Tensor, faces: torch.Tensor
+    color: torch.Tensor,
+    face_id: torch.Tensor,
+    clip: torch.Tensor,
+    faces: torch.Tensor,
+    neighbors: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Blend silhouette pixels by the analytic edge position (differentiable in ``clip`` and ``color``).
 
@@ -159,11 +187,20 @@ def antialias(
         face_id: ``(H, W)`` from :func:`rasterize`.
         clip: ``(V, 4)`` clip-space vertex positions.
         faces: ``(F, 3)`` vertex indices.
+        neighbors: ``(F, 3)`` from :func:`edge_neighbors` (computed when None). Only silhouette
+            edges (boundary edges, or edges whose other face points away from the camera) are blended.
 
     Returns:
         ``(H, W, C)`` antialiased image.
     """
     height, width = face_id.shape
+    if neighbors is None:
+        neighbors = edge_neighbors(faces)
+    with torch.no_grad():
+        screen_all = clip_to_screen(clip[faces], height, width)
+        sx, sy = screen_all[..., 0], screen_all[..., 1]
+        signed_area = (sx[:, 1] - sx[:, 0]) * (sy[:, 2] - sy[:, 0]) - (sx[:, 2] - sx[:, 0]) * (sy[:, 1] - sy[:, 0])
+        front = signed_area < 0  # counter-clockwise in world space is clockwise with y pointing down
     covered = face_id >= 0
     out = color
     for dy, dx in ((0, 1), (1, 0)):
@@ -188,6 +225,16 @@ def antialias(
         bp_k = bp.gather(-1, k).squeeze(-1).clamp_min(0)
         bq_k = bq.gather(-1, k).squeeze(-1)
         t = (bp_k / (bp_k - bq_k).clamp_min(1e-12)).clamp(0.0, 1.0)
+        kk = k.squeeze(-1)
+        across = neighbors[face_id[pr, pc], kk]
+        silhouette = (across < 0) | ~front[across.clamp_min(0)]
+        # like nvdiffrast, a mostly vertical edge is resolved by horizontal pairs and vice versa
+        rows_idx = torch.arange(kk.numel(), device=kk.device)
+        e0 = screen[rows_idx, (kk + 1) % 3, :2].detach()
+        e1 = screen[rows_idx, (kk + 2) % 3, :2].detach()
+        edge_dx, edge_dy = (e1 - e0).abs().unbind(-1)
+        silhouette &= (edge_dy >= edge_dx) if dx == 1 else (edge_dx > edge_dy)
+        t = torch.where(silhouette, t, torch.full_like(t, 0.5))  # 0.5 = no blending
         cp = out[pr, pc]
         cq = out[qr, qc]
         grow = (t - 0.5).clamp_min(0).unsqueeze(-1)  # background pixel gains coverage

@@ -10,7 +10,7 @@ from texkit.cameras import Cameras
 from texkit.geometry.mesh import Mesh
 from texkit.types import RenderOutput, Texture
 from texkit.uv import sample_texture
-from texkit_torch_render.rasterize import antialias, barycentrics, interpolate, rasterize
+from texkit_torch_render.rasterize import antialias, barycentrics, edge_neighbors, interpolate, rasterize
 
 __all__ = ["TorchRenderer"]
 
@@ -63,11 +63,20 @@ class TorchRenderer:
         mvp = cameras.mvp(self.near, self.far).to(mesh.vertices.dtype)
         eyes = cameras.positions().to(mesh.vertices.dtype)
         homo = torch.cat((mesh.vertices, torch.ones_like(mesh.vertices[:, :1])), dim=-1)
-        outputs = [self._render_view(mesh, image, homo @ mvp[i].T, eyes[i], resolution, antialias) for i in range(len(cameras))]
+        neighbors = edge_neighbors(mesh.faces) if antialias else None
+        outputs = [
+            self._render_view(mesh, image, homo @ mvp[i].T, eyes[i], resolution, neighbors) for i in range(len(cameras))
+        ]
         return RenderOutput(**{k: torch.stack([o[k] for o in outputs]) for k in outputs[0]})
 
     def _render_view(
-        self, mesh: Mesh, image: torch.Tensor, clip: torch.Tensor, eye: torch.Tensor, res: int, aa: bool
+        self,
+        mesh: Mesh,
+        image: torch.Tensor,
+        clip: torch.Tensor,
+        eye: torch.Tensor,
+        res: int,
+        neighbors: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
         face_id = rasterize(clip, mesh.faces, res, res)
         mask = (face_id >= 0).unsqueeze(-1)
@@ -80,8 +89,8 @@ class TorchRenderer:
         view_cos = (normal * view_dir).sum(-1, keepdim=True).abs() * mask
         rgb = sample_texture(image, uv) * mask
         alpha = mask.to(rgb.dtype)
-        if aa:
-            blended = antialias(torch.cat((rgb, alpha), dim=-1), face_id, clip, mesh.faces)
+        if neighbors is not None:
+            blended = antialias(torch.cat((rgb, alpha), dim=-1), face_id, clip, mesh.faces, neighbors)
             rgb, alpha = blended[..., :3], blended[..., 3:]
         return {
             "rgb": rgb,
