@@ -1,0 +1,178 @@
+"""The texkit generator: paints one view with SD 1.x + a ControlNet, differentiably in the LoRA weights."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from texkit.types import PromptEmbedding
+from texkit_diffusers.attention import select_attention_backend
+from texkit_diffusers.lora import DEFAULT_TARGETS, add_lora, load_lora, lora_parameters, save_lora
+from texkit_diffusers.sampler import SamplerOptions, draw_noise, sample_latents
+
+__all__ = ["DiffusionGenerator", "SamplerOptions", "DTYPES"]
+
+log = logging.getLogger("texkit.diffusers")
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+Condition = Literal["inpaint", "depth"]
+
+
+class DiffusionGenerator:
+    """Paints a view given its render, depth and keep mask (implements :class:`texkit.types.Generator`).
+
+    Args:
+        components: dict with unet, controlnet, vae, text_encoder, tokenizer, scheduler (diffusers/transformers objects).
+        options: sampler settings.
+        resolution: image size R the generator paints at (a multiple of 8 x the VAE factor).
+        condition: ``"inpaint"`` (6 channels: render with the inpaint region at -1, then depth x3) or
+            ``"depth"`` (depth x3, for a plain depth ControlNet).
+        device, dtype: where and in which precision the frozen weights run (LoRA weights stay fp32).
+        lora_rank, lora_alpha, lora_targets: the adapter on the UNet attention projections.
+        checkpointing: gradient checkpointing inside UNet and ControlNet.
+        attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
+        name: registry name, for records.
+    """
+
+    def __init__(
+        self,
+        components: dict[str, Any],
+        options: SamplerOptions | None = None,
+        resolution: int = 512,
+        condition: Condition = "inpaint",
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        lora_rank: int = 4,
+        lora_alpha: float | None = None,
+        lora_targets: tuple[str, ...] = DEFAULT_TARGETS,
+        checkpointing: bool = True,
+        attention: str = "auto",
+        name: str = "stable-diffusion",
+    ) -> None:
+        self.name = name
+        self.options = options or SamplerOptions()
+        self.resolution = resolution
+        self.condition_kind = condition
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.unet = components["unet"]
+        self.controlnet = components["controlnet"]
+        self.vae = components["vae"]
+        self.text_encoder = components["text_encoder"]
+        self.tokenizer = components["tokenizer"]
+        self.scheduler = components["scheduler"]
+        for model in (self.unet, self.controlnet, self.vae, self.text_encoder):
+            model.requires_grad_(False)
+            model.eval()
+            model.to(self.device)
+            if next(model.parameters()).dtype != dtype:
+                model.to(dtype=dtype)
+        add_lora(self.unet, lora_rank, lora_alpha, tuple(lora_targets))
+        for p in lora_parameters(self.unet):
+            p.data = p.data.float()
+            p.requires_grad_(True)
+        self.set_checkpointing(checkpointing)
+        self.attention_backend = select_attention_backend([self.unet, self.controlnet], self.device, attention)
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    # -- protocol --------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str], negative_prompts: list[str]) -> PromptEmbedding:
+        """CLIP text embeddings ``(B, 77, D)`` of prompts and negative prompts (padded to max length)."""
+        return PromptEmbedding(self._encode(prompts), self._encode(negative_prompts))
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+
+    def condition(self, image: torch.Tensor, depth: torch.Tensor, keep_mask: torch.Tensor) -> torch.Tensor:
+        """The ControlNet condition ``(B, 6 or 3, R, R)``: [render in [-1, 1] with the inpaint region at -1, depth x3]."""
+        depth3 = depth.expand(-1, 3, -1, -1)
+        if self.condition_kind == "depth":
+            return depth3
+        masked = (image * 2.0 - 1.0) * keep_mask - (1.0 - keep_mask)
+        return torch.cat((masked, depth3), dim=1)
+
+    def paint(
+        self,
+        prompt: PromptEmbedding,
+        image: torch.Tensor,
+        depth: torch.Tensor,
+        keep_mask: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Paint ``(B, 3, R, R)`` in [0, 1]; see :meth:`texkit.types.Generator.paint`."""
+        batch, _, height, width = image.shape
+        image = image.to(self.device, self.dtype)
+        keep_mask = keep_mask.to(self.device, self.dtype)
+        condition = self.condition(image, depth.to(self.device, self.dtype), keep_mask)
+        latent_shape = (batch, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        noise = draw_noise(latent_shape, self.options, self.scheduler, generator, self.device, self.dtype)
+        keep_latent = None
+        render_latents = None
+        if bool((keep_mask > 0).any()):
+            keep_latent = F.interpolate(keep_mask, size=latent_shape[-2:], mode="area")
+            render_latents = self.encode_image(image)
+        prompt = PromptEmbedding(prompt.cond.to(self.device, self.dtype), prompt.uncond.to(self.device, self.dtype))
+        latents = sample_latents(self.unet, self.controlnet, self.scheduler, prompt, condition, noise, self.options, keep_latent, render_latents)
+        decoded = self.decode_latents(latents)
+        return (keep_mask * image + (1.0 - keep_mask) * decoded).float()
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, R, R)`` in [0, 1] -> scaled latents ``(B, 4, R/f, R/f)`` (the posterior mode)."""
+        posterior = self.vae.encode(image * 2.0 - 1.0).latent_dist
+        return posterior.mode() * self.vae.config.scaling_factor
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents -> ``(B, 3, R, R)`` image in [0, 1] (as the pipeline's post-processing)."""
+        image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False)[0]
+        return (image / 2.0 + 0.5).clamp(0.0, 1.0)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The LoRA matrices of the UNet."""
+        return lora_parameters(self.unet)
+
+    def save_adapter(self, directory: str | Path) -> None:
+        """Write the LoRA adapter (diffusers layout, safetensors) atomically."""
+        save_lora(self.unet, directory)
+
+    def load_adapter(self, directory: str | Path) -> None:
+        """Load an adapter saved by :meth:`save_adapter`."""
+        load_lora(self.unet, directory)
+
+    # -- extras ----------------------------------------------------------------------------
+    def set_lora_enabled(self, enabled: bool) -> None:
+        """Switch the adapter on or off (off = the base model, e.g. for a KL-style regulariser)."""
+        if enabled:
+            self.unet.enable_adapters()
+        else:
+            self.unet.disable_adapters()
+
+    def set_checkpointing(self, enabled: bool) -> None:
+        """Gradient checkpointing inside UNet and ControlNet."""
+        for model in (self.unet, self.controlnet):
+            if enabled:
+                model.enable_gradient_checkpointing()
+            else:
+                model.disable_gradient_checkpointing()
+        self.checkpointing = enabled
+
+    def pipeline(self) -> Any:
+        """A ``StableDiffusionControlNetPipeline`` over the same components (no safety checker)."""
+        from diffusers import StableDiffusionControlNetPipeline
+
+        return StableDiffusionControlNetPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.unet,
+            controlnet=self.controlnet,
+            scheduler=self.scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )

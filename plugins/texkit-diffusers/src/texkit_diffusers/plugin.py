@@ -1,0 +1,119 @@
+"""Registers the ``tiny`` and ``stable-diffusion`` generators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import texkit
+from texkit.errors import ConfigError
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _options(steps: int, eta: float, guidance_scale: float, conditioning_scale: float, truncation: Any) -> Any:
+    from texkit_diffusers.sampler import SamplerOptions
+
+    if truncation != "all" and (not isinstance(truncation, int) or truncation < 0):
+        raise ConfigError(f"generator truncation must be a non-negative integer or 'all', got {truncation!r}")
+    return SamplerOptions(steps=steps, eta=eta, guidance_scale=guidance_scale, conditioning_scale=conditioning_scale, truncation=truncation)
+
+
+def _dtype(name: str) -> Any:
+    from texkit_diffusers.generator import DTYPES
+
+    if name not in DTYPES:
+        raise ConfigError(f"generator dtype '{name}' is not one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def make_tiny(
+    seed: int = 0,
+    steps: int = 4,
+    eta: float = 1.0,
+    guidance_scale: float = 7.5,
+    conditioning_scale: float = 1.0,
+    truncation: Any = "all",
+    checkpointing: bool = True,
+    condition: str = "inpaint",
+    lora_rank: int = 4,
+    lora_alpha: float | None = None,
+    lora_targets: tuple[str, ...] | list[str] = ("to_q", "to_k", "to_v", "to_out.0"),
+    device: str = "cpu",
+    dtype: str = "fp32",
+    attention: str = "auto",
+) -> Any:
+    """The tiny random generator (64 px): real diffusers classes, small configs, seeded weights."""
+    from texkit_diffusers.generator import DiffusionGenerator
+    from texkit_diffusers.tiny import TINY_RESOLUTION, build_tiny_components
+
+    components = build_tiny_components(seed, conditioning_channels=6 if condition == "inpaint" else 3)
+    return DiffusionGenerator(
+        components,
+        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+        resolution=TINY_RESOLUTION,
+        condition=condition,  # type: ignore[arg-type]
+        device=_resolve_device(device),
+        dtype=_dtype(dtype),
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        lora_targets=tuple(lora_targets),
+        checkpointing=checkpointing,
+        attention=attention,
+        name="tiny",
+    )
+
+
+def make_stable_diffusion(
+    model: str = "",
+    controlnet: str = "",
+    condition: str = "inpaint",
+    resolution: int = 512,
+    steps: int = 10,
+    eta: float = 1.0,
+    guidance_scale: float = 7.5,
+    conditioning_scale: float = 1.0,
+    truncation: Any = "all",
+    checkpointing: bool = True,
+    lora_rank: int = 4,
+    lora_alpha: float | None = None,
+    lora_targets: tuple[str, ...] | list[str] = ("to_q", "to_k", "to_v", "to_out.0"),
+    device: str = "auto",
+    dtype: str = "fp16",
+    attention: str = "auto",
+) -> Any:
+    """SD 1.x + ControlNet from local folders or hub ids (``model`` and ``controlnet`` are required)."""
+    from texkit_diffusers.generator import DiffusionGenerator
+    from texkit_diffusers.loading import load_components
+
+    if not model or not controlnet:
+        raise ConfigError(
+            "generator 'stable-diffusion' needs options.model (an SD 1.x folder) and options.controlnet "
+            "(a depth-aware inpainting or depth ControlNet folder)"
+        )
+    return DiffusionGenerator(
+        load_components(model, controlnet, _dtype(dtype)),
+        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+        resolution=resolution,
+        condition=condition,  # type: ignore[arg-type]
+        device=_resolve_device(device),
+        dtype=_dtype(dtype),
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        lora_targets=tuple(lora_targets),
+        checkpointing=checkpointing,
+        attention=attention,
+        name="stable-diffusion",
+    )
+
+
+@texkit.hookimpl
+def texkit_register_generators(register: Any) -> None:
+    """Register ``tiny`` and ``stable-diffusion``."""
+    register("tiny", make_tiny)
+    register("stable-diffusion", make_stable_diffusion)

@@ -1,0 +1,145 @@
+"""The differentiable DDIM sampler with ControlNet, classifier-free guidance and keep-region blending.
+
+diffusers' pipelines run under ``torch.no_grad``; this loop makes the same calls in the same
+order (so with nothing kept it reproduces ``StableDiffusionControlNetPipeline`` exactly) but keeps
+the autograd graph, so a reward on the decoded image backpropagates into the LoRA weights
+(DRaFT, Clark et al. 2024; AlignProp, Prabhudesai et al. 2023). Options:
+
+* ``truncation``: backpropagate through the last N denoising steps only (the earlier ones run
+  without a graph), or ``"all"``;
+* gradient checkpointing inside the UNet and ControlNet is switched on the models themselves;
+* all random numbers (initial latents, DDIM variance noise, the noise of the keep-region
+  blending) are drawn up front, so a recomputation (per-view checkpointing) sees exactly the
+  same inputs as the forward pass.
+
+Keep-region blending (RePaint-style, Lugmayr et al. 2022, as in the method): after every step
+the latent is replaced, where the keep mask is 1, by the encoding of the current render noised
+to the next timestep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import torch
+
+from texkit.types import PromptEmbedding
+
+__all__ = ["SamplerOptions", "SamplerNoise", "draw_noise", "sample_latents"]
+
+
+@dataclass
+class SamplerOptions:
+    """Settings of one painted view (the method's reference values as defaults).
+
+    Attributes:
+        steps: DDIM steps K.
+        eta: DDIM eta (0 deterministic, 1 the method's).
+        guidance_scale: classifier-free guidance weight (<= 1 disables CFG).
+        conditioning_scale: ControlNet residual scale.
+        truncation: backpropagate through the last N steps, or "all".
+    """
+
+    steps: int = 10
+    eta: float = 1.0
+    guidance_scale: float = 7.5
+    conditioning_scale: float = 1.0
+    truncation: Union[int, Literal["all"]] = "all"
+
+    def steps_with_grad(self) -> int:
+        """How many final steps keep their autograd graph."""
+        return self.steps if self.truncation == "all" else max(0, min(int(self.truncation), self.steps))
+
+
+@dataclass
+class SamplerNoise:
+    """Every random tensor one sampling run uses, drawn in the diffusers pipeline's order.
+
+    Attributes:
+        initial: ``(B, 4, h, w)`` initial latents (already scaled by ``init_noise_sigma``).
+        variance: K tensors ``(B, 4, h, w)`` of DDIM variance noise (empty when eta = 0).
+        blend: ``(B, 4, h, w)`` noise that re-noises the render's latent for keep-region blending.
+    """
+
+    initial: torch.Tensor
+    variance: list[torch.Tensor]
+    blend: torch.Tensor
+
+
+def draw_noise(shape: tuple[int, ...], options: SamplerOptions, scheduler: Any, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> SamplerNoise:
+    """Draw the sampler's noise: initial latents, then one DDIM variance draw per step, then the blend noise."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    initial = randn_tensor(shape, generator=generator, device=device, dtype=dtype) * scheduler.init_noise_sigma
+    variance = [randn_tensor(shape, generator=generator, device=device, dtype=dtype) for _ in range(options.steps)] if options.eta > 0 else []
+    blend = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+    return SamplerNoise(initial, variance, blend)
+
+
+def _denoise_step(
+    unet: Any,
+    controlnet: Any,
+    scheduler: Any,
+    latents: torch.Tensor,
+    t: torch.Tensor,
+    embeds: torch.Tensor,
+    condition: torch.Tensor,
+    options: SamplerOptions,
+    variance_noise: torch.Tensor | None,
+) -> torch.Tensor:
+    cfg = options.guidance_scale > 1.0
+    model_input = torch.cat([latents] * 2) if cfg else latents
+    model_input = scheduler.scale_model_input(model_input, t)
+    down, mid = controlnet(
+        model_input, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=options.conditioning_scale, guess_mode=False, return_dict=False
+    )
+    noise_pred = unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
+    if cfg:
+        uncond, text = noise_pred.chunk(2)
+        noise_pred = uncond + options.guidance_scale * (text - uncond)
+    return scheduler.step(noise_pred, t, latents, eta=options.eta, variance_noise=variance_noise, return_dict=False)[0]
+
+
+def sample_latents(
+    unet: Any,
+    controlnet: Any,
+    scheduler: Any,
+    prompt: PromptEmbedding,
+    condition: torch.Tensor,
+    noise: SamplerNoise,
+    options: SamplerOptions,
+    keep_latent_mask: torch.Tensor | None = None,
+    render_latents: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
+
+    Args:
+        unet, controlnet, scheduler: diffusers components (the scheduler must be a DDIMScheduler).
+        prompt: ``cond`` and ``uncond`` embeddings ``(B, L, D)``.
+        condition: ``(B, C, H, W)`` ControlNet condition at image resolution.
+        noise: from :func:`draw_noise`.
+        options: sampler settings.
+        keep_latent_mask: ``(B, 1, h, w)`` in [0, 1], 1 where the render's latent is kept; None keeps nothing.
+        render_latents: ``(B, 4, h, w)`` scaled VAE encoding of the current render (needed with a keep mask).
+    """
+    cfg = options.guidance_scale > 1.0
+    embeds = torch.cat([prompt.uncond, prompt.cond]) if cfg else prompt.cond
+    cond = torch.cat([condition] * 2) if cfg else condition
+    scheduler.set_timesteps(options.steps, device=noise.initial.device)
+    timesteps = scheduler.timesteps
+    latents = noise.initial
+    first_with_grad = options.steps - options.steps_with_grad()
+    for i, t in enumerate(timesteps):
+        variance = noise.variance[i] if noise.variance else None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and i >= first_with_grad):
+            latents = _denoise_step(unet, controlnet, scheduler, latents, t, embeds, cond, options, variance)
+            if keep_latent_mask is not None and render_latents is not None:
+                if i + 1 < len(timesteps):
+                    known = scheduler.add_noise(render_latents, noise.blend, timesteps[i + 1 : i + 2])
+                else:
+                    known = render_latents
+                latents = keep_latent_mask * known + (1.0 - keep_latent_mask) * latents
+        if i + 1 == first_with_grad:
+            latents = latents.detach()
+    return latents
