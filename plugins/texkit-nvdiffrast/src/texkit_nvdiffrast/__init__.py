@@ -1,0 +1,1 @@
+"""nvdiffrast renderer for texkit (registered as ``nvdiffrast``)."""
