@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One command on the GPU machine: install the carried wheels and texkit, then run the nvdiffrast
+# parity tests and the GPU benchmarks, writing logs and JSON under $OUT.
+#   carry: .whl (cp312 wheels, see docs/performance.md) and .assets (copy of ../shared/assets)
+#   usage: bash benchmarks/gpu/run_on_device.sh [parity] [render] [generator] [training]
+set -uo pipefail
+OUT=${OUT:-/tmp/texkit-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site
+for pkg in . plugins/*/; do
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --upgrade --target /tmp/site "$pkg" >/dev/null 2>&1 || { echo "install failed: $pkg"; exit 1; }
+done
+mkdir -p ../shared && rm -rf ../shared/assets && cp -r .assets ../shared/assets
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" >> "$OUT/gpu.csv"
+steps=${*:-parity render generator}
+for step in $steps; do
+  case $step in
+    parity) python3 -m pytest -q -p no:cacheprovider -s plugins/texkit-nvdiffrast/tests tests/render tests/texturing 2>&1 | tee "$OUT/parity.log" | tail -15 ;;
+    render) python3 benchmarks/gpu/bench_render.py > "$OUT/render.json" 2> "$OUT/render.err"; tail -3 "$OUT/render.err"; cat "$OUT/render.json" ;;
+    generator) python3 benchmarks/gpu/bench_generator.py > "$OUT/generator.json" 2> "$OUT/generator.err"; tail -3 "$OUT/generator.err"; cat "$OUT/generator.json" ;;
+    training) python3 benchmarks/gpu/bench_training.py > "$OUT/training.json" 2> "$OUT/training.err"; tail -3 "$OUT/training.err"; cat "$OUT/training.json" ;;
+  esac
+done
