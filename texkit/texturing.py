@@ -15,10 +15,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from texkit.errors import TexkitError
 from texkit.types import RenderOutput, Texture
 from texkit.uv import uv_to_pixel
 
-__all__ = ["splat_bilinear", "BackProjection", "back_project", "fill_holes", "TextureState"]
+__all__ = ["TexturingError", "splat_bilinear", "BackProjection", "back_project", "fill_holes", "TextureState"]
+
+
+class TexturingError(TexkitError):
+    """A painted image or texture state that does not fit the render or texture it is combined with."""
 
 
 def splat_bilinear(uv: torch.Tensor, values: torch.Tensor, weights: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,27 +75,44 @@ class BackProjection:
     viewcos_max: torch.Tensor
 
 
-def back_project(render: RenderOutput, image: torch.Tensor, texture_size: int, cos_thresh: float = 0.0) -> BackProjection:
+def back_project(
+    render: RenderOutput,
+    image: torch.Tensor,
+    texture_size: int,
+    cos_thresh: float = 0.0,
+    cos_power: float = 1.0,
+) -> BackProjection:
     """Back-project painted views into UV space.
 
     Args:
         render: the renders the views were painted over (uv, view_cos and face_id are used).
         image: ``(N, H, W, 3)`` painted views in [0, 1], aligned with ``render``.
         texture_size: T.
-        cos_thresh: only pixels with view cosine above this contribute.
+        cos_thresh: only pixels with view cosine above this contribute (METHOD.md ref: 0).
+        cos_power: the splatting weight is ``view_cos ** cos_power`` (1 = the view cosine itself;
+            larger values favour frontal views more strongly).
 
     Returns:
         The splatted sums (differentiable in ``image``, ``render.uv`` and ``render.view_cos``).
+
+    Raises:
+        TexturingError: when ``image`` does not match the render's ``(N, H, W)``.
     """
+    if image.shape[:3] != render.face_id.shape or image.dim() != 4:
+        raise TexturingError(
+            f"painted image of shape {tuple(image.shape)} does not match the render {tuple(render.face_id.shape)}; "
+            "pass one (N, H, W, C) image per rendered view at the render's resolution"
+        )
     keep = (render.face_id >= 0) & (render.view_cos[..., 0] > cos_thresh)
     uv = render.uv[keep]
-    weight = render.view_cos[..., 0][keep]
+    cos = render.view_cos[..., 0][keep]
+    weight = cos if cos_power == 1.0 else cos.clamp_min(1e-12) ** cos_power
     color_sum, weight_sum = splat_bilinear(uv, image[keep], weight, texture_size)
     viewcos_max = torch.zeros(texture_size * texture_size, dtype=image.dtype, device=image.device)
     with torch.no_grad():
         nearest = uv_to_pixel(uv, texture_size, texture_size).floor().long()
         nearest = nearest.clamp(0, texture_size - 1)
-        viewcos_max.scatter_reduce_(0, nearest[:, 1] * texture_size + nearest[:, 0], weight.detach(), reduce="amax")
+        viewcos_max.scatter_reduce_(0, nearest[:, 1] * texture_size + nearest[:, 0], cos.detach(), reduce="amax")
     return BackProjection(color_sum, weight_sum, viewcos_max.view(texture_size, texture_size, 1))
 
 
@@ -130,12 +152,22 @@ def fill_holes(color_sum: torch.Tensor, weight_sum: torch.Tensor, min_level: int
 
 @dataclass
 class TextureState:
-    """The texture being painted by the view loop (immutable: :meth:`add` returns a new state).
+    """The texture being painted by the view loop (immutable: :meth:`accumulate` returns a new state).
+
+    Typical loop (the trimap of METHOD.md sec. 2 reads :meth:`paint_count` and
+    :meth:`viewcos_map` through the render's per-pixel UVs, e.g. with
+    :func:`texkit.uv.sample_texture`)::
+
+        state = TextureState.empty(1024)
+        for view in views:
+            render = renderer.render(mesh, state.texture(), view_cameras, 1024)
+            painted = generate(render, ...)  # (1, H, W, 3)
+            state = state.accumulate(back_project(render, painted, state.size))
 
     Attributes:
         color_sum: ``(T, T, 3)`` accumulated colour * weight.
-        weight_sum: ``(T, T, 1)`` accumulated weight.
-        viewcos_cache: ``(T, T, 1)`` best view cosine seen so far per texel (no gradient).
+        weight_sum: ``(T, T, 1)`` accumulated weight (the raw paint count, >= 0).
+        viewcos_cache: ``(T, T, 1)`` best view cosine seen so far per texel, in [0, 1] (no gradient).
     """
 
     color_sum: torch.Tensor
@@ -144,7 +176,7 @@ class TextureState:
 
     @classmethod
     def empty(cls, size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> "TextureState":
-        """A texture nobody painted yet."""
+        """A ``size x size`` texture nobody painted yet."""
         zeros = torch.zeros(size, size, 1, device=device, dtype=dtype)
         return cls(zeros.expand(size, size, 3).clone(), zeros.clone(), zeros.clone())
 
@@ -153,8 +185,17 @@ class TextureState:
         """T."""
         return int(self.color_sum.shape[0])
 
-    def add(self, projection: BackProjection) -> "TextureState":
-        """The state after adding one back-projection."""
+    def accumulate(self, projection: BackProjection) -> "TextureState":
+        """The state after adding one back-projection (differentiable in its sums).
+
+        Raises:
+            TexturingError: when the projection was made for another texture size.
+        """
+        if projection.color_sum.shape[:2] != self.color_sum.shape[:2]:
+            raise TexturingError(
+                f"back-projection of size {projection.color_sum.shape[0]} added to a texture of size {self.size}; "
+                "call back_project with texture_size=state.size"
+            )
         return TextureState(
             self.color_sum + projection.color_sum,
             self.weight_sum + projection.weight_sum,
@@ -162,7 +203,31 @@ class TextureState:
         )
 
     def texture(self, min_level: int = 128, background: float = 0.5) -> Texture:
-        """The current texture: normalised, holes filled, unpainted texels set to ``background``."""
+        """The current texture: normalised, holes filled, never-painted texels set to ``background``.
+
+        Args:
+            min_level: coarsest mip level used by :func:`fill_holes`.
+            background: grey level of never-painted texels.
+
+        Returns:
+            :class:`~texkit.types.Texture` with ``(T, T, 3)`` image and ``(T, T, 1)`` coverage in {0, 1}.
+        """
         color, coverage = fill_holes(self.color_sum, self.weight_sum, min_level)
         image = color * coverage + background * (1.0 - coverage)
         return Texture(image, coverage)
+
+    def paint_count(self, min_level: int = 128) -> torch.Tensor:
+        """``(T, T, 1)`` accumulated splatting weight per texel, holes filled from coarser levels.
+
+        0 where no view painted, about 1 per frontal view elsewhere; differentiable in the weights.
+        The trimap's "generate" region is ``1 - sigmoid(k (count - 0.1))`` of this map rendered.
+        """
+        painted = (self.weight_sum > 0).to(self.weight_sum.dtype)
+        count, _ = fill_holes(self.weight_sum, painted, min_level)
+        return count
+
+    def viewcos_map(self, min_level: int = 128) -> torch.Tensor:
+        """``(T, T, 1)`` best view cosine seen so far, holes filled from coarser levels, in [0, 1]."""
+        painted = (self.viewcos_cache > 0).to(self.viewcos_cache.dtype)
+        cache, _ = fill_holes(self.viewcos_cache, painted, min_level)
+        return cache

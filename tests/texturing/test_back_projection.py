@@ -61,7 +61,7 @@ def test_round_trip_recovers_a_smooth_texture(torch_renderer, assets):
     )
     with torch.no_grad():
         render = torch_renderer.render(mesh, texture, cams, 512, antialias=False)
-        state = TextureState.empty(size).add(back_project(render, render.rgb, size, cos_thresh=0.1))
+        state = TextureState.empty(size).accumulate(back_project(render, render.rgb, size, cos_thresh=0.1))
         result = state.texture(min_level=64)
     covered = result.coverage[..., 0] > 0
     assert covered.float().mean() > 0.3  # the cow's atlas covers part of the square
@@ -77,7 +77,67 @@ def test_back_projection_is_differentiable_in_colours_and_cameras(torch_renderer
     cams = Cameras(torch.tensor([30.0]), elev, torch.tensor([2.5]), torch.tensor([50.0]))
     render = torch_renderer.render(mesh, torch.full((8, 8, 3), 0.5), cams, 32)
     painted = torch.rand(1, 32, 32, 3, requires_grad=True)
-    state = TextureState.empty(32).add(back_project(render, painted, 32))
+    state = TextureState.empty(32).accumulate(back_project(render, painted, 32))
     texture = state.texture(min_level=8)
     (texture.image * torch.rand_like(texture.image)).sum().backward()
     assert painted.grad.abs().sum() > 0 and elev.grad.abs().item() > 0
+
+
+def _flat_render(uv: torch.Tensor, view_cos: torch.Tensor):
+    """A hand-made 1-view render whose pixels all hit face 0 at the given UVs and view cosines."""
+    from texkit.types import RenderOutput
+
+    h, w = uv.shape[:2]
+    zeros = torch.zeros(1, h, w, 3)
+    return RenderOutput(
+        rgb=zeros, alpha=torch.ones(1, h, w, 1), depth=torch.ones(1, h, w, 1), normal=zeros,
+        uv=uv[None], face_id=torch.zeros(1, h, w, dtype=torch.long), view_cos=view_cos[None, ..., None],
+    )
+
+
+def test_weights_threshold_and_power_of_view_cosine():
+    uv = texel_centers_uv(4, 4)[:2, :2]  # four pixels each landing on one texel centre
+    cos = torch.tensor([[1.0, 0.5], [0.2, 0.05]])
+    render = _flat_render(uv, cos)
+    painted = torch.rand(1, 2, 2, 3)
+    proj = back_project(render, painted, 4, cos_thresh=0.1, cos_power=2.0)
+    assert torch.allclose(proj.weight_sum[:2, :2, 0], torch.tensor([[1.0, 0.25], [0.04, 0.0]]))
+    assert torch.allclose(proj.color_sum[0, 1], painted[0, 0, 1] * 0.25)
+    assert torch.allclose(proj.viewcos_max[:2, :2, 0], torch.tensor([[1.0, 0.5], [0.2, 0.0]]))
+
+
+def test_weighted_average_of_two_views_and_trimap_maps():
+    uv = texel_centers_uv(8, 8)[:1, :1]
+    red, blue = torch.tensor([1.0, 0, 0]), torch.tensor([0, 0, 1.0])
+    state = TextureState.empty(8)
+    state = state.accumulate(back_project(_flat_render(uv, torch.tensor([[0.9]])), red.view(1, 1, 1, 3), 8))
+    state = state.accumulate(back_project(_flat_render(uv, torch.tensor([[0.3]])), blue.view(1, 1, 1, 3), 8))
+    texture = state.texture(min_level=8)
+    assert torch.allclose(texture.image[0, 0], torch.tensor([0.75, 0.0, 0.25]))
+    assert texture.coverage[0, 0, 0] == 1 and texture.coverage[5, 5, 0] == 0
+    assert torch.allclose(texture.image[5, 5], torch.tensor([0.5, 0.5, 0.5]))  # background grey
+    assert torch.isclose(state.paint_count(min_level=8)[0, 0, 0], torch.tensor(1.2))
+    assert torch.isclose(state.viewcos_map(min_level=8)[0, 0, 0], torch.tensor(0.9))
+    assert state.paint_count(min_level=8)[7, 7, 0] == 0
+
+
+def test_paint_count_fills_holes_from_coarser_level():
+    state = TextureState.empty(8)
+    state.weight_sum[:4, :4] = 1.0
+    state.weight_sum[1, 1] = 0.0
+    state.viewcos_cache[:4, :4] = 0.8
+    state.viewcos_cache[2, 2] = 0.0
+    assert torch.isclose(state.paint_count(min_level=4)[1, 1, 0], torch.tensor(1.0))
+    assert torch.isclose(state.viewcos_map(min_level=4)[2, 2, 0], torch.tensor(0.8))
+
+
+def test_mismatched_shapes_raise_texturing_errors():
+    import pytest
+
+    from texkit.errors import TexkitError
+
+    render = _flat_render(texel_centers_uv(4, 4)[:2, :2], torch.ones(2, 2))
+    with pytest.raises(TexkitError, match="does not match the render"):
+        back_project(render, torch.rand(1, 3, 3, 3), 4)
+    with pytest.raises(TexkitError, match="texture_size=state.size"):
+        TextureState.empty(8).accumulate(back_project(render, torch.rand(1, 2, 2, 3), 4))
