@@ -19,7 +19,8 @@ import torch
 
 __all__ = ["clip_to_screen", "rasterize", "barycentrics", "interpolate", "antialias", "edge_neighbors"]
 
-_MAX_CANDIDATES = 4_000_000  # pixel/triangle candidate pairs processed at once (bounds memory)
+_MAX_CANDIDATES = 2_000_000  # pixel/triangle candidate pairs processed at once (bounds memory)
+_INSIDE_TOLERANCE = 1e-6  # barycentric slack: pixel centres on a shared edge belong to both triangles
 
 
 def clip_to_screen(clip: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -31,59 +32,96 @@ def clip_to_screen(clip: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 @torch.no_grad()
 def rasterize(clip: torch.Tensor, faces: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Visible triangle per pixel.
+    """Visible triangle per pixel centre (z-buffer; not differentiable: a discrete choice).
+
+    Every triangle enumerates the pixels of its screen bounding box (``repeat_interleave``), tests
+    their centres against its three edge functions and keeps the covered ones; a ``scatter_reduce``
+    of depth (``amin``) per pixel then picks the nearest. All views are rasterised together, in
+    chunks of at most a few million pixel/triangle candidates to bound memory.
 
     Args:
-        clip: ``(V, 4)`` clip-space vertex positions of one view.
+        clip: ``(V, 4)`` or ``(N, V, 4)`` clip-space vertex positions (one set per view).
         faces: ``(F, 3)`` long vertex indices.
         height, width: image size.
 
     Returns:
-        ``(H, W)`` long tensor of triangle indices, -1 where no triangle covers the pixel centre.
-        Triangles with a vertex behind the near plane (w <= 0) are skipped.
+        ``(H, W)`` or ``(N, H, W)`` long tensor of triangle indices, -1 where no triangle covers the
+        pixel centre. Triangles with a vertex behind the camera (w <= 0), outside the depth range or
+        of zero screen area are skipped. Among triangles at exactly the same depth the larger index wins.
     """
+    single = clip.dim() == 2
+    clip = clip.unsqueeze(0) if single else clip
+    n_views, n_faces = clip.shape[0], faces.shape[0]
     device = clip.device
     screen = clip_to_screen(clip.double(), height, width)
-    tri = screen[faces]  # (F, 3, 3)
-    valid = (clip[faces][..., 3] > 1e-6).all(dim=1) & (tri[..., 2].abs() <= 1.0 + 1e-6).all(dim=1)
+    tri = screen[:, faces].reshape(n_views * n_faces, 3, 3)  # (N*F, corner, xyz)
     xy = tri[..., :2]
     lo = torch.floor(xy.amin(dim=1) - 0.5).clamp_min(0)
+    coef, area = _plane_coefficients(tri, lo + 0.5)
+    valid = (clip[:, faces][..., 3] > 1e-6).all(dim=-1).reshape(-1)
+    valid &= (tri[..., 2].abs() <= 1.0 + 1e-6).all(dim=-1) & (area.abs() > 1e-12)
     hi = torch.ceil(xy.amax(dim=1) - 0.5)
     hi = torch.stack((hi[:, 0].clamp_max(width - 1), hi[:, 1].clamp_max(height - 1)), dim=-1)
     extent = (hi - lo + 1).clamp_min(0).long()
+    lo = lo.long()
+    view_of = torch.arange(n_views, device=device).repeat_interleave(n_faces)
+    corner = view_of * (height * width) + lo[:, 1] * width + lo[:, 0]  # flat index of each box's top-left pixel
     counts = extent[:, 0] * extent[:, 1] * valid.long()
-    zbuf = torch.full((height * width,), float("inf"), dtype=torch.float64, device=device)
-    fbuf = torch.full((height * width,), -1, dtype=torch.long, device=device)
-    face_ids = torch.nonzero(counts > 0).squeeze(1)
-    if face_ids.numel() == 0:
-        return fbuf.view(height, width)
-    cum = torch.cumsum(counts[face_ids], 0)
-    start = 0
-    while start < face_ids.numel():
-        base = cum[start - 1] if start > 0 else torch.zeros((), dtype=torch.long, device=device)
-        stop = int(torch.searchsorted(cum, base + _MAX_CANDIDATES, right=True).clamp(min=start + 1))
-        chunk = face_ids[start:stop]
-        _raster_chunk(chunk, tri, lo, extent, counts, zbuf, fbuf, height, width)
-        start = stop
-    return fbuf.view(height, width)
+    zbuf = torch.full((n_views * height * width,), float("inf"), dtype=torch.float32, device=device)
+    fbuf = torch.full((n_views * height * width,), -1, dtype=torch.long, device=device)
+    tri_ids = torch.nonzero(counts > 0).squeeze(1)
+    if tri_ids.numel() > 0:
+        cum = torch.cumsum(counts[tri_ids], 0)
+        bounds = [0]
+        while bounds[-1] < tri_ids.numel():  # chunk boundaries, found on the CPU in one transfer
+            base = cum[bounds[-1] - 1] if bounds[-1] > 0 else 0
+            bounds.append(max(int(torch.searchsorted(cum, base + _MAX_CANDIDATES, right=True)), bounds[-1] + 1))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            _raster_chunk(tri_ids[a:b], coef, corner, extent, counts, zbuf, fbuf, width)
+    fbuf = torch.where(fbuf >= 0, fbuf % n_faces, fbuf).view(n_views, height, width)
+    return fbuf[0] if single else fbuf
 
 
-def _raster_chunk(chunk, tri, lo, extent, counts, zbuf, fbuf, height, width) -> None:
-    device = tri.device
+def _plane_coefficients(tri: torch.Tensor, origin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Screen-space planes of barycentrics and depth of ``(T, 3, 3)`` triangles.
+
+    Args:
+        tri: ``(T, 3, 3)`` screen x, y and NDC z of the corners (float64).
+        origin: ``(T, 2)`` per-triangle origin of the local pixel-centre coordinates.
+
+    Returns:
+        ``(T, 3, 4)`` float32 coefficients (a, b, c) such that, at local coordinates (x, y) measured
+        from ``origin``, column k = a x + b y + c is barycentric k (k = 0..2) and column 3 the NDC
+        depth; and the ``(T,)`` doubled signed areas. Local coordinates keep the float32 values small.
+    """
+    x, y, z = tri[..., 0] - origin[:, :1], tri[..., 1] - origin[:, 1:], tri[..., 2]
+    i, j = [1, 2, 0], [2, 0, 1]  # edge opposite corner k runs from corner i[k] to corner j[k]
+    a = y[:, i] - y[:, j]
+    b = x[:, j] - x[:, i]
+    c = x[:, i] * y[:, j] - x[:, j] * y[:, i]
+    area = c.sum(-1)  # edge functions sum to the doubled signed area everywhere
+    inv = torch.where(area.abs() > 1e-12, 1.0 / area, torch.zeros_like(area)).unsqueeze(-1)
+    bary = torch.stack((a, b, c), dim=1) * inv.unsqueeze(1)  # (T, 3 coefficients, 3 corners)
+    depth = (bary * z.unsqueeze(1)).sum(-1, keepdim=True)  # (T, 3, 1)
+    return torch.cat((bary, depth), dim=-1).float(), area
+
+
+def _raster_chunk(chunk, coef, corner, extent, counts, zbuf, fbuf, width) -> None:
+    device = coef.device
     n = counts[chunk]
     owner = torch.repeat_interleave(chunk, n)
-    offsets = torch.arange(int(n.sum()), device=device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
-    nx = extent[owner, 0]
-    px = lo[owner, 0].long() + offsets % nx
-    py = lo[owner, 1].long() + offsets // nx
-    cx, cy = px.double() + 0.5, py.double() + 0.5
-    t = tri[owner]
-    b = _edge_barycentrics(t[..., 0], t[..., 1], cx, cy)
-    inside = (b >= -1e-9).all(dim=-1) & torch.isfinite(b).all(dim=-1)
-    z = (b * t[..., 2]).sum(-1)
-    keep = inside & (z >= -1.0) & (z <= 1.0)
-    pix = (py * width + px)[keep]
-    z, owner = z[keep], owner[keep]
+    offsets = torch.arange(owner.numel(), device=device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
+    nx = extent[:, 0].index_select(0, owner)
+    ly = torch.div(offsets, nx, rounding_mode="floor")
+    lx = offsets - ly * nx
+    plane = coef.view(coef.shape[0], 12).index_select(0, owner).view(-1, 3, 4)  # index_select: fast gathers
+    values = torch.addcmul(plane[:, 2], plane[:, 0], lx.float().unsqueeze(-1))
+    values = torch.addcmul(values, plane[:, 1], ly.float().unsqueeze(-1))  # (P, 4): 3 barycentrics, depth
+    z = values[:, 3]
+    keep = (values[:, :3] >= -_INSIDE_TOLERANCE).all(dim=-1) & (z >= -1.0) & (z <= 1.0)
+    kept = torch.nonzero(keep).squeeze(1)
+    owner, lx, ly, z = owner[kept], lx[kept], ly[kept], z[kept]
+    pix = corner.index_select(0, owner) + ly * width + lx
     # merge with the running z-buffer: nearest depth wins; among equal depths the larger face index
     zbuf.scatter_reduce_(0, pix, z, reduce="amin")
     winner = z <= zbuf[pix]

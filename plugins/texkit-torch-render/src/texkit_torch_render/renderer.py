@@ -64,8 +64,10 @@ class TorchRenderer:
         eyes = cameras.positions().to(mesh.vertices.dtype)
         homo = torch.cat((mesh.vertices, torch.ones_like(mesh.vertices[:, :1])), dim=-1)
         neighbors = edge_neighbors(mesh.faces) if antialias else None
+        clip = homo @ mvp.transpose(1, 2)  # (N, V, 4)
+        face_ids = rasterize(clip.detach(), mesh.faces, resolution, resolution)
         outputs = [
-            self._render_view(mesh, image, homo @ mvp[i].T, eyes[i], resolution, neighbors) for i in range(len(cameras))
+            self._render_view(mesh, image, clip[i], face_ids[i], eyes[i], neighbors) for i in range(len(cameras))
         ]
         return RenderOutput(**{k: torch.stack([o[k] for o in outputs]) for k in outputs[0]})
 
@@ -74,11 +76,10 @@ class TorchRenderer:
         mesh: Mesh,
         image: torch.Tensor,
         clip: torch.Tensor,
+        face_id: torch.Tensor,
         eye: torch.Tensor,
-        res: int,
         neighbors: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
-        face_id = rasterize(clip, mesh.faces, res, res)
         mask = (face_id >= 0).unsqueeze(-1)
         bary = barycentrics(clip, mesh.faces, face_id)
         uv = interpolate(mesh.uvs.to(clip.dtype), mesh.uv_faces, face_id, bary)
