@@ -1,0 +1,1 @@
+"""Geometry-aware rewards for texkit (one entry point per reward)."""

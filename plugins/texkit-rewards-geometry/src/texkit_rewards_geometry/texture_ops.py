@@ -1,0 +1,54 @@
+"""Image operations on UV textures shared by the texture-space rewards."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax"]
+
+
+def grey(texture: torch.Tensor) -> torch.Tensor:
+    """``(T, T, 3)`` -> ``(T, T)`` luma (ITU-R BT.601 weights)."""
+    return texture[..., 0] * 0.299 + texture[..., 1] * 0.587 + texture[..., 2] * 0.114
+
+
+def sobel_uv(image: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient (divided by 8) of a ``(T, T)`` image, expressed in UV axes.
+
+    Returns:
+        ``(T, T, 2)``: (d/du, d/dv) per texel, in units of value per texel. Rows grow downward
+        while v grows upward, so the row derivative is negated (:mod:`texkit.uv`).
+    """
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=image.dtype, device=image.device) / 8.0
+    kernels = torch.stack((kx, kx.T)).unsqueeze(1)
+    padded = F.pad(image[None, None], (1, 1, 1, 1), mode="replicate")
+    grad = F.conv2d(padded, kernels)[0]  # (2, T, T): d/dcol, d/drow
+    return torch.stack((grad[0], -grad[1]), dim=-1)
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` weighted by ``weights`` (same shape; all-zero weights give 0)."""
+    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def minmax(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise to [0, 1] over texels with positive weight."""
+    ref = values[weights > 0]
+    if ref.numel() == 0:
+        return values * 0
+    lo, hi = ref.min(), ref.max()
+    return (values - lo) / (hi - lo).clamp_min(1e-8)
+
+
+def colourfulness(texture: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness: std(rg) + std(yb) + 0.3 (|mean rg| + |mean yb|).
+
+    (The method's variant: the mean term adds the absolute means rather than their norm.)
+    """
+    r, g, b = texture.unbind(-1)
+    rg, yb = r - g, 0.5 * (r + g) - b
+    mean_rg, mean_yb = weighted_mean(rg, weights), weighted_mean(yb, weights)
+    std_rg = weighted_mean((rg - mean_rg) ** 2, weights).clamp_min(1e-12).sqrt()
+    std_yb = weighted_mean((yb - mean_yb) ** 2, weights).clamp_min(1e-12).sqrt()
+    return std_rg + std_yb + 0.3 * (mean_rg.abs() + mean_yb.abs())

@@ -1,0 +1,100 @@
+"""Cached per-mesh precomputation used by the geometry-aware rewards.
+
+Every function takes a :class:`~texkit.geometry.cache.GeometryCache` and returns tensors stored
+there under a key that names all parameters, so each is computed once per mesh and reused across
+runs (on disk).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from texkit.geometry.cache import GeometryCache
+from texkit.geometry.curvature import Curvature, principal_curvatures
+from texkit.geometry.directions import smooth_uv_field, uv_direction_field
+from texkit.geometry.symmetry import find_symmetry_plane, symmetry_pairs
+from texkit.geometry.uv_raster import rasterize_uv
+
+__all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed"]
+
+
+def curvature(cache: GeometryCache, rings: int = 5) -> Curvature:
+    """Per-vertex principal curvatures and directions (:func:`principal_curvatures`)."""
+    entry = cache.get(f"curvature_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
+    return Curvature(**entry)
+
+
+def minmax_signed(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Min-max normalise to [-1, 1] (over ``mask`` when given)."""
+    ref = values[mask] if mask is not None else values
+    lo, hi = ref.min(), ref.max()
+    return (values - lo) / (hi - lo).clamp_min(1e-12) * 2.0 - 1.0
+
+
+def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str, torch.Tensor]:
+    """Curvature rasterised into ``size x size`` texel maps.
+
+    Returns:
+        dict with ``mask`` (T, T) texels inside the atlas, ``mean`` / ``k_min`` / ``k_max`` (T, T) raw
+        curvatures, ``mean_normalized`` (T, T) mean curvature min-max scaled to [-1, 1] over the
+        atlas (the method's K), and ``dir_max`` (T, T, 2) the UV direction of maximum curvature.
+    """
+
+    def compute() -> dict[str, torch.Tensor]:
+        mesh = cache.mesh.to("cpu")
+        curv = curvature(cache, rings)
+        raster = rasterize_uv(mesh, size)
+        mask = raster.mask
+        mean = raster.interpolate_vertex(mesh, curv.mean)
+        from texkit.geometry.directions import directions_to_uv, from_doubled, to_doubled
+
+        corner = to_doubled(directions_to_uv(mesh, curv.dir_max))  # (F, 3, 2)
+        face = raster.face.clamp_min(0)
+        dir_max = from_doubled((corner[face] * raster.bary[..., None]).sum(-2)) * mask[..., None]
+        return {
+            "mask": mask,
+            "mean": mean,
+            "k_min": raster.interpolate_vertex(mesh, curv.k_min),
+            "k_max": raster.interpolate_vertex(mesh, curv.k_max),
+            "mean_normalized": minmax_signed(mean, mask) * mask,
+            "dir_max": dir_max,
+        }
+
+    return cache.get(f"curvature_maps_r{rings}_{size}", compute)
+
+
+def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5) -> dict[str, torch.Tensor]:
+    """The smoothed minimum-curvature direction per UV vertex.
+
+    Returns:
+        dict with ``uv`` (T, 2) the UV points and ``direction`` (T, 2) unit UV directions (v upward).
+    """
+
+    def compute() -> dict[str, torch.Tensor]:
+        mesh = cache.mesh.to("cpu")
+        field = uv_direction_field(mesh, curvature(cache, rings).dir_min)
+        return {"uv": mesh.uvs.clone(), "direction": smooth_uv_field(mesh, field, iterations)}
+
+    return cache.get(f"min_curvature_field_r{rings}_it{iterations}", compute)
+
+
+def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip: float = 0.03) -> dict[str, torch.Tensor]:
+    """Mirror-image UV pairs from the automatically found symmetry plane.
+
+    Returns:
+        dict with ``uv_a``, ``uv_b`` (P, 2), ``plane`` (4,) = (normal, offset) and ``plane_error`` (1,).
+    """
+
+    def compute() -> dict[str, torch.Tensor]:
+        mesh = cache.mesh.to("cpu")
+        plane = find_symmetry_plane(mesh)
+        pairs = symmetry_pairs(mesh, plane, max_distance, max_roundtrip)
+        return {
+            "uv_a": pairs.uv_a,
+            "uv_b": pairs.uv_b,
+            "plane": torch.from_numpy(np.append(plane.normal, plane.offset)).float(),
+            "plane_error": torch.tensor([plane.error]),
+        }
+
+    return cache.get(f"mirror_pairs_d{max_distance}_r{max_roundtrip}", compute)
