@@ -1,0 +1,156 @@
+"""The ``aesthetic`` reward: LAION aesthetic score of the renders, averaged over reward views.
+
+r = mean over views v of A(render_v), where A is the LAION improved aesthetic predictor
+(Schuhmann et al. 2022): the renders are composited over a background colour, resized to the
+CLIP input size, CLIP-normalised, embedded by the CLIP ViT-L/14 image tower with its projection,
+L2-normalised, and scored by an MLP head (METHOD.md section 4.1). Every step is differentiable, so
+with learnable cameras this is the camera-pose-aware reward. The CLIP and head weights are frozen:
+gradients reach only the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pydantic
+import torch
+from pydantic import Field
+
+import texkit
+from texkit_rewards_image.aesthetic_weights import (
+    load_aesthetic_head,
+    load_clip_vision,
+    tiny_aesthetic_head,
+    tiny_clip_vision,
+)
+from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_background
+
+__all__ = ["AestheticReward", "aesthetic_scores"]
+
+
+class AestheticParams(pydantic.BaseModel):
+    """Parameters of the ``aesthetic`` reward."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    clip_path: Optional[str] = Field(
+        None, description="Local transformers CLIP folder (ViT-L/14), or 'tiny' for a random test model."
+    )
+    head_path: Optional[str] = Field(None, description="LAION aesthetic head state dict (.safetensors or .pth).")
+    tiny: bool = Field(False, description="Use a tiny seeded random CLIP and head (tests, demo).")
+    seed: int = Field(0, description="Seed of the tiny models.")
+    background: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB in [0,1] behind the object.")
+
+
+def aesthetic_scores(
+    images: torch.Tensor,
+    alpha: torch.Tensor | None,
+    clip: torch.nn.Module,
+    head: torch.nn.Module,
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> torch.Tensor:
+    """Aesthetic score of each image, differentiable with respect to ``images`` and ``alpha``.
+
+    Args:
+        images: ``(N, H, W, 3)`` premultiplied colours in [0, 1].
+        alpha: ``(N, H, W, 1)`` coverage in [0, 1], or None for opaque images.
+        clip: a ``CLIPVisionModelWithProjection`` (on the images' device and dtype).
+        head: the score head, ``(N, D) -> (N,)``.
+        background: RGB colour composited behind the object.
+
+    Returns:
+        ``(N,)`` scores (about 1-10 with the LAION weights).
+    """
+    opaque = composite_over_background(images, alpha, background)
+    pixels = clip_pixel_values(opaque, int(clip.config.image_size))
+    embedding = clip(pixel_values=pixels).image_embeds
+    embedding = embedding / embedding.norm(dim=-1, keepdim=True)
+    return head(embedding)
+
+
+class AestheticReward(texkit.Reward):
+    """LAION aesthetic predictor on CLIP ViT-L/14, mean over the reward views (higher is better)."""
+
+    name = "aesthetic"
+    description = "LAION aesthetic predictor (CLIP ViT-L/14 + MLP head) on the renders, mean over views."
+    differentiable = True
+    needs_renders = True
+    Params = AestheticParams
+
+    def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
+        """Validate parameters and check that the weight paths exist (loading waits for the first call).
+
+        Raises:
+            ConfigError: bad parameter.
+            WeightsError: no weights given (and not tiny), or a given path does not exist.
+        """
+        super().__init__(params, **overrides)
+        self._models: tuple[torch.nn.Module, torch.nn.Module] | None = None
+        if not self.uses_tiny_models:
+            self._check_paths()
+
+    @property
+    def uses_tiny_models(self) -> bool:
+        """True when the reward runs on the tiny random models (``tiny=true`` or ``clip_path='tiny'``)."""
+        return bool(self.params.tiny or self.params.clip_path == "tiny")
+
+    def _check_paths(self) -> None:
+        p = self.params
+        missing = [key for key in ("clip_path", "head_path") if not getattr(p, key)]
+        if missing:
+            raise texkit.WeightsError(
+                f"aesthetic reward needs local weights: set {' and '.join(missing)} in [rewards.aesthetic] "
+                "(CLIP ViT-L/14 folder, LAION head .pth/.safetensors), or tiny=true for a random test model"
+            )
+        if not Path(p.clip_path).expanduser().is_dir():
+            raise texkit.WeightsError(f"aesthetic reward: clip_path is not a folder: {p.clip_path}; give a local CLIP folder")
+        if not Path(p.head_path).expanduser().is_file():
+            raise texkit.WeightsError(f"aesthetic reward: head_path file not found: {p.head_path}")
+
+    def models(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The frozen ``(clip, head)`` pair on ``device`` in ``dtype``, loaded on first use.
+
+        Raises:
+            WeightsError: the weights cannot be loaded.
+        """
+        if self._models is None:
+            if self.uses_tiny_models:
+                clip = tiny_clip_vision(self.params.seed)
+                head = tiny_aesthetic_head(int(clip.config.projection_dim), self.params.seed)
+            else:
+                clip = load_clip_vision(self.params.clip_path)
+                head = load_aesthetic_head(self.params.head_path)
+                if head.embed_dim != clip.config.projection_dim:
+                    raise texkit.WeightsError(
+                        f"aesthetic reward: head expects {head.embed_dim}-d embeddings but the CLIP model gives "
+                        f"{clip.config.projection_dim}-d; use the ViT-L/14 CLIP the head was trained on"
+                    )
+            self._models = (clip, head)
+        clip, head = self._models
+        first = next(clip.parameters())
+        if first.device != torch.device(device) or first.dtype != dtype:
+            clip.to(device=device, dtype=dtype)
+            head.to(device=device, dtype=dtype)
+        return clip, head
+
+    def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
+        """Score the renders in ``ctx.renders``.
+
+        Raises:
+            RewardError: ``ctx.renders`` is missing.
+        """
+        if ctx.renders is None:
+            raise texkit.RewardError("the aesthetic reward reads renders: render the reward views first (ctx.renders)")
+        rgb = ctx.renders.rgb
+        clip, head = self.models(rgb.device, rgb.dtype)
+        scores = aesthetic_scores(rgb, ctx.renders.alpha, clip, head, tuple(self.params.background))
+        value = scores.mean()
+        detached = scores.detach()
+        metrics = {"aesthetic_min": float(detached.min()), "aesthetic_max": float(detached.max())}
+        return texkit.RewardOutput(value=value, metrics=metrics)
+
+
+@texkit.hookimpl
+def texkit_register_rewards(register) -> None:
+    """Register the ``aesthetic`` reward."""
+    register(AestheticReward)
