@@ -115,6 +115,47 @@ def test_azimuth_gradient_matches_finite_differences(torch_renderer):
     assert grad.item() == pytest.approx(fd.item(), rel=1e-3)
 
 
+def test_antialiased_render_gradient_matches_finite_differences(torch_renderer):
+    """rgb and alpha with antialiasing on, times fixed random weights: interior and silhouette terms.
+
+    At azimuth 20 no pixel centre crosses an edge within +-h, so the render is smooth there and
+    central differences are exact up to O(h^2)."""
+    sphere = uv_sphere(0.8, 32, 16)
+    mesh = Mesh(sphere.vertices.double(), sphere.faces, sphere.uvs.double(), sphere.uv_faces, sphere.normals.double())
+    coords = torch.linspace(0, 1, 64, dtype=torch.float64)
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    texture = torch.stack((0.5 + 0.4 * torch.sin(6.28 * 3 * u), 0.5 + 0.4 * torch.cos(6.28 * 2 * v), 0.5 + 0 * u), -1)
+    weights = torch.rand(1, 48, 48, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    azim = torch.tensor([20.0], dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(_render_loss(torch_renderer, mesh, texture, azim, weights), azim)
+    h = 0.05
+    plus = _render_loss(torch_renderer, mesh, texture, azim.detach() + h, weights)
+    minus = _render_loss(torch_renderer, mesh, texture, azim.detach() - h, weights)
+    assert grad.item() == pytest.approx(((plus - minus) / (2 * h)).item(), rel=0.05)
+
+
+def test_silhouette_gradient_of_a_coarse_sphere_matches_finite_differences(torch_renderer):
+    """Coverage weighted by a left-to-right ramp while the camera turns: only the silhouette moves.
+
+    Thin triangles near the silhouette make pixel pairs cross interior edges first; the antialiasing
+    walks to the silhouette edge. A wide step averages over many pixel-centre crossings."""
+    sphere = uv_sphere(0.8, 8, 4)
+    mesh = Mesh(sphere.vertices.double(), sphere.faces, sphere.uvs.double(), sphere.uv_faces, sphere.normals.double())
+    ramp = torch.linspace(0, 1, 64, dtype=torch.float64).view(1, 1, 64, 1)
+    grey = torch.full((4, 4, 3), 0.5, dtype=torch.float64)
+
+    def weighted_coverage(elevation: torch.Tensor) -> torch.Tensor:
+        one = torch.ones(1, dtype=torch.float64)
+        cams = Cameras(0 * one, elevation, 2.5 * one, 50 * one)
+        return (torch_renderer.render(mesh, grey, cams, 64).alpha * ramp).sum()
+
+    elev = torch.tensor([-15.0], dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(weighted_coverage(elev), elev)
+    h = 1.0
+    fd = (weighted_coverage(elev.detach() + h) - weighted_coverage(elev.detach() - h)) / (2 * h)
+    assert grad.item() == pytest.approx(fd.item(), rel=0.05)
+
+
 def test_antialiased_coverage_gradient_matches_finite_differences(torch_renderer):
     """Silhouette: d(covered area)/d(azimuth) of a turning quad, from the analytic edge blending."""
     base = quad(1.0)

@@ -205,6 +205,55 @@ def edge_neighbors(faces: torch.Tensor) -> torch.Tensor:
     return neighbors.view(n_faces, 3)
 
 
+def _find_silhouette_crossing(
+    screen: torch.Tensor,
+    front: torch.Tensor,
+    neighbors: torch.Tensor,
+    face: torch.Tensor,
+    p: torch.Tensor,
+    q: torch.Tensor,
+    max_steps: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Walk from the covered pixel's triangle along the segment p -> q to the silhouette edge it crosses.
+
+    Thin triangles near a silhouette often let the segment leave the first triangle through an
+    interior edge into a front-facing neighbour; the walk follows such neighbours (at most
+    ``max_steps`` triangles) until the exit edge is a silhouette edge.
+
+    Args:
+        screen: ``(F, 3, 3)`` screen positions of every face's corners (no gradient needed).
+        front: ``(F,)`` bool, face points towards the camera.
+        neighbors: ``(F, 3)`` from :func:`edge_neighbors`.
+        face: ``(P,)`` triangle covering each p.
+        p, q: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
+
+    Returns:
+        ``(P,)`` face owning the crossed edge, ``(P,)`` index k of that edge (opposite corner k), and
+        ``(P,)`` bool: True where a silhouette edge was found.
+    """
+    found = torch.zeros_like(face, dtype=torch.bool)
+    edge = torch.zeros_like(face)
+    active = torch.ones_like(found)
+    for _ in range(max_steps):
+        tri = screen[face]
+        bp = _edge_barycentrics(tri[..., 0], tri[..., 1], p[:, 0], p[:, 1])
+        bq = _edge_barycentrics(tri[..., 0], tri[..., 1], q[:, 0], q[:, 1])
+        # the segment leaves the triangle where the first decreasing barycentric reaches 0
+        leaving = bq < bp
+        t_exit = torch.where(leaving, bp / (bp - bq).clamp_min(1e-12), torch.full_like(bp, float("inf")))
+        k = t_exit.argmin(dim=-1)
+        across = neighbors.gather(0, face.unsqueeze(-1).expand(-1, 3)).gather(1, k.unsqueeze(-1)).squeeze(-1)
+        is_silhouette = (across < 0) | ~front[across.clamp_min(0)]
+        newly = active & is_silhouette
+        edge = torch.where(newly, k, edge)
+        found |= newly
+        active &= ~is_silhouette
+        face = torch.where(active, across.clamp_min(0), face)
+        if not active.any():
+            break
+    return face, edge, found
+
+
 def antialias(
     color: torch.Tensor,
     face_id: torch.Tensor,
@@ -254,18 +303,15 @@ def antialias(
         pc = torch.where(a_in, cols, cols + dx)
         qr = torch.where(a_in, rows + dy, rows)
         qc = torch.where(a_in, cols + dx, cols)
-        tri_clip = clip[faces[face_id[pr, pc]]]
-        screen = clip_to_screen(tri_clip, height, width)
-        bp = _edge_barycentrics(screen[..., 0], screen[..., 1], pc.to(clip.dtype) + 0.5, pr.to(clip.dtype) + 0.5)
-        bq = _edge_barycentrics(screen[..., 0], screen[..., 1], qc.to(clip.dtype) + 0.5, qr.to(clip.dtype) + 0.5)
-        # the edge crossed is the one whose barycentric goes most negative at q
-        k = bq.argmin(dim=-1, keepdim=True)
-        bp_k = bp.gather(-1, k).squeeze(-1).clamp_min(0)
-        bq_k = bq.gather(-1, k).squeeze(-1)
+        pxy = torch.stack((pc, pr), -1).to(clip.dtype) + 0.5
+        qxy = torch.stack((qc, qr), -1).to(clip.dtype) + 0.5
+        face, kk, silhouette = _find_silhouette_crossing(screen_all.detach(), front, neighbors, face_id[pr, pc], pxy, qxy)
+        screen = clip_to_screen(clip[faces[face]], height, width)
+        bp = _edge_barycentrics(screen[..., 0], screen[..., 1], pxy[:, 0], pxy[:, 1])
+        bq = _edge_barycentrics(screen[..., 0], screen[..., 1], qxy[:, 0], qxy[:, 1])
+        bp_k = bp.gather(-1, kk.unsqueeze(-1)).squeeze(-1)
+        bq_k = bq.gather(-1, kk.unsqueeze(-1)).squeeze(-1)
         t = (bp_k / (bp_k - bq_k).clamp_min(1e-12)).clamp(0.0, 1.0)
-        kk = k.squeeze(-1)
-        across = neighbors[face_id[pr, pc], kk]
-        silhouette = (across < 0) | ~front[across.clamp_min(0)]
         # like nvdiffrast, a mostly vertical edge is resolved by horizontal pairs and vice versa
         rows_idx = torch.arange(kk.numel(), device=kk.device)
         e0 = screen[rows_idx, (kk + 1) % 3, :2].detach()
