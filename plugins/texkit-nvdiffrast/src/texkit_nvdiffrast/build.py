@@ -26,7 +26,11 @@ def plugin_name() -> str:
     import nvdiffrast
 
     name = f"nvdiffrast_plugin_{nvdiffrast.__version__}_torch{torch.__version__}"
-    return re.sub(r"\W|^(?=\d)", "_", name)
+    try:  # nvdiffrast's own rule, so the folder is the one it builds into
+        from nvdiffrast.torch.ops import sanitize_name
+    except ImportError:
+        return re.sub(r"\W|^(?=\d)", "_", name)
+    return sanitize_name(name)
 
 
 def make_context(device: torch.device) -> Any:
