@@ -58,46 +58,98 @@ def _fibonacci_hemisphere(n: int) -> np.ndarray:
     return np.stack((r * np.cos(phi), r * np.sin(phi), z), axis=1)
 
 
-def find_symmetry_plane(mesh: Mesh, iterations: int = 30, sample: int = 4000, directions: int = 300) -> SymmetryPlane:
-    """Find the mesh's best reflective symmetry plane automatically.
+def _refine(
+    pts: np.ndarray, verts: np.ndarray, tree: cKDTree, normal: np.ndarray, offset: float, scale: float, iterations: int, trim: float
+) -> tuple[np.ndarray, float]:
+    """Trimmed ICP on the plane: reflect, match to the nearest vertices, keep the best ``trim``
+    fraction of matches, re-fit the bisecting plane of the kept pairs."""
+    for _ in range(iterations):
+        mirrored = SymmetryPlane(normal, offset, 0.0).reflect(pts)
+        dist, match = tree.query(mirrored)
+        partner = verts[match]
+        kept = dist <= np.quantile(dist, trim)
+        diff = pts[kept] - partner[kept]  # for a perfect pair, parallel to the normal
+        mid = 0.5 * (pts[kept] + partner[kept])
+        long = np.linalg.norm(diff, axis=1) > 1e-6 * scale
+        if long.sum() < 3:
+            break
+        signs = np.sign(diff[long] @ normal)[:, None]
+        _, _, vt = np.linalg.svd(diff[long] * signs, full_matrices=False)
+        new_normal = vt[0] * np.sign(vt[0] @ normal)
+        new_normal /= np.linalg.norm(new_normal)
+        new_offset = float(new_normal @ mid.mean(axis=0))
+        done = np.abs(new_normal - normal).max() < 1e-7 and abs(new_offset - offset) < 1e-7 * scale
+        normal, offset = new_normal, new_offset
+        if done:
+            break
+    return normal, offset
+
+
+def find_symmetry_plane(
+    mesh: Mesh,
+    iterations: int = 20,
+    sample: int = 2000,
+    directions: int = 300,
+    refine: int = 4,
+    trim: float = 0.8,
+) -> SymmetryPlane:
+    """Find the mesh's best reflective symmetry plane automatically (no plane given by hand).
+
+    1. Candidate normals: the three principal axes (PCA), the coordinate axes and ``directions``
+       normals spread evenly over the hemisphere; each is tried through the vertex centroid and
+       through the bounding-box centre, scored by the mean distance from the reflected sample
+       vertices to the nearest vertex (fast).
+    2. The ``refine`` best distinct candidates are refined by trimmed ICP (reflect, match to the
+       closest surface points, drop the worst ``1 - trim`` matches as asymmetric parts, re-fit the
+       bisecting plane) and scored by the mean distance from the reflected vertices to the surface.
+    3. The best-scoring plane wins (a refinement that scores worse than its start is discarded).
 
     Args:
         mesh: the mesh.
-        iterations: ICP refinement steps.
-        directions: extra candidate normals spread over the hemisphere (besides PCA and coordinate axes).
-        sample: vertices used for scoring (a deterministic subset on large meshes).
+        iterations: ICP refinement steps per candidate.
+        sample: vertices used for fitting and scoring (an even subset on large meshes).
+        directions: candidate normals spread over the hemisphere, besides PCA and coordinate axes.
+        refine: how many of the best coarse candidates are refined.
+        trim: fraction of matches (the closest) that the ICP fit uses, in (0, 1].
+
+    Returns:
+        The :class:`SymmetryPlane`; its ``error`` (relative to the bounding radius) is about 0 for
+        an exactly mirror-symmetric mesh and grows with asymmetry.
     """
     verts = mesh.vertices.detach().double().cpu().numpy()
     query = ClosestPointQuery(verts, mesh.faces.cpu().numpy())
     pts = verts[np.linspace(0, len(verts) - 1, min(sample, len(verts))).astype(int)]
     centroid = verts.mean(axis=0)
+    box_centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
     scale = float(np.linalg.norm(verts - centroid, axis=1).max())
     _, _, axes = np.linalg.svd(verts - centroid, full_matrices=False)
-    candidates = [axes[i] for i in range(3)] + [np.eye(3)[i] for i in range(3)] + list(_fibonacci_hemisphere(directions))
+    normals = np.concatenate([axes, np.eye(3), _fibonacci_hemisphere(directions)])
+    normals *= np.where(normals[:, 2:] < 0, -1.0, 1.0)  # n and -n are the same plane
     tree = cKDTree(verts)
-    coarse = pts[:: max(1, len(pts) // 800)]
-    # coarse score (nearest vertex) for every candidate, then the surface score for the best few
-    coarse_scores = [float(tree.query(SymmetryPlane(n, float(n @ centroid), 0.0).reflect(coarse))[0].mean()) for n in candidates]
-    best = np.argsort(coarse_scores)[:6]
-    scored = [(_score(pts, query, candidates[i], float(candidates[i] @ centroid), scale), candidates[i]) for i in best]
-    _, normal = min(scored, key=lambda s: s[0])
-    offset = float(normal @ centroid)
-    for _ in range(iterations):
-        mirrored = SymmetryPlane(normal, offset, 0.0).reflect(pts)
-        _, match = tree.query(mirrored)
-        partner = verts[match]
-        diff = pts - partner  # for a perfect pair, parallel to the normal
-        diff = diff[np.linalg.norm(diff, axis=1) > 1e-9 * scale]
-        if len(diff) < 3:
+    coarse = pts[:: max(1, len(pts) // 600)]
+    candidates = []
+    for normal in normals:
+        for centre in (centroid, box_centre):
+            offset = float(normal @ centre)
+            coarse_score = float(tree.query(SymmetryPlane(normal, offset, 0.0).reflect(coarse))[0].mean())
+            candidates.append((coarse_score, normal, offset))
+    candidates.sort(key=lambda c: c[0])
+    chosen: list[tuple[np.ndarray, float]] = []
+    for _, normal, offset in candidates:  # the best candidates at least 10 degrees apart
+        if all(abs(normal @ other) < np.cos(np.radians(10.0)) for other, _ in chosen):
+            chosen.append((normal, offset))
+        if len(chosen) == refine:
             break
-        signs = np.sign(diff @ normal)[:, None]
-        _, _, vt = np.linalg.svd(diff * signs, full_matrices=False)
-        new_normal = vt[0] * np.sign(vt[0] @ normal)
-        new_offset = float(new_normal @ ((pts + partner) / 2.0).mean(axis=0))
-        if np.allclose(new_normal, normal, atol=1e-7) and abs(new_offset - offset) < 1e-7 * scale:
-            break
-        normal, offset = new_normal / np.linalg.norm(new_normal), new_offset
-    return SymmetryPlane(normal, offset, _score(pts, query, normal, offset, scale))
+    best = None
+    for normal, offset in chosen:
+        start = _score(pts, query, normal, offset, scale)
+        ref_normal, ref_offset = _refine(pts, verts, tree, normal, offset, scale, iterations, trim)
+        refined = _score(pts, query, ref_normal, ref_offset, scale)
+        option = (refined, ref_normal, ref_offset) if refined <= start else (start, normal, offset)
+        if best is None or option[0] < best[0]:
+            best = option
+    error, normal, offset = best
+    return SymmetryPlane(normal, offset, float(error))
 
 
 @dataclass
