@@ -203,3 +203,18 @@ def test_renders_missing_and_unknown_parameter_are_user_errors():
         AestheticReward(tiny=True)(RewardContext(mesh=cube(), texture=Texture.constant(4)))
     with pytest.raises(texkit.ConfigError, match="clip_pth"):
         AestheticReward(tiny=True, clip_pth="x")
+
+
+@pytest.mark.parametrize("size", [224, 448, 300, 128])
+def test_preprocessing_conforms_to_the_transformers_clip_processor(size):
+    """Same pixel values as CLIPImageProcessor: exact at 224, within 8-bit rounding after resizing."""
+    from transformers import CLIPImageProcessor
+
+    base = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(size))
+    smooth = torch.nn.functional.interpolate(base, size=(size, size), mode="bilinear", align_corners=False)
+    pixels_u8 = (smooth[0].permute(1, 2, 0) * 255).round().to(torch.uint8)
+    reference = CLIPImageProcessor()(images=pixels_u8.numpy(), return_tensors="pt")["pixel_values"]
+    ours = clip_pixel_values((pixels_u8.float() / 255).unsqueeze(0))
+    one_level = 1.0 / 255 / min(0.26862954, 0.26130258, 0.27577711)  # one 8-bit step in normalised units
+    tolerance = 1e-6 if size == 224 else 1.1 * one_level
+    assert (reference - ours).abs().max() <= tolerance
