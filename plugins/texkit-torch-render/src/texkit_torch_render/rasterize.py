@@ -260,6 +260,7 @@ def antialias(
     clip: torch.Tensor,
     faces: torch.Tensor,
     neighbors: torch.Tensor | None = None,
+    walk_steps: int = 4,
 ) -> torch.Tensor:
     """Blend silhouette pixels by the analytic edge position (differentiable in ``clip`` and ``color``).
 
@@ -276,6 +277,8 @@ def antialias(
         faces: ``(F, 3)`` vertex indices.
         neighbors: ``(F, 3)`` from :func:`edge_neighbors` (computed when None). Only silhouette
             edges (boundary edges, or edges whose other face points away from the camera) are blended.
+        walk_steps: how many triangles :func:`_find_silhouette_crossing` may visit along each pixel
+            pair to reach the silhouette edge (1 = only the covered pixel's own triangle, as nvdiffrast).
 
     Returns:
         ``(H, W, C)`` antialiased image.
@@ -305,7 +308,9 @@ def antialias(
         qc = torch.where(a_in, cols + dx, cols)
         pxy = torch.stack((pc, pr), -1).to(clip.dtype) + 0.5
         qxy = torch.stack((qc, qr), -1).to(clip.dtype) + 0.5
-        face, kk, silhouette = _find_silhouette_crossing(screen_all.detach(), front, neighbors, face_id[pr, pc], pxy, qxy)
+        face, kk, silhouette = _find_silhouette_crossing(
+            screen_all.detach(), front, neighbors, face_id[pr, pc], pxy, qxy, max(walk_steps, 1)
+        )
         screen = clip_to_screen(clip[faces[face]], height, width)
         bp = _edge_barycentrics(screen[..., 0], screen[..., 1], pxy[:, 0], pxy[:, 1])
         bq = _edge_barycentrics(screen[..., 0], screen[..., 1], qxy[:, 0], qxy[:, 1])

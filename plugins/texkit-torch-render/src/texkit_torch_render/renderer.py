@@ -21,6 +21,8 @@ class TorchRenderer:
     Args:
         near, far: clip planes of the perspective projection.
         device: optional device to move meshes, textures and cameras to before rendering.
+        aa_walk_steps: triangles the antialiasing may walk across to find the silhouette edge
+            between a covered and an uncovered pixel (1 = the covered pixel's triangle only).
 
     Gradients reach the texture (through bilinear sampling) and the camera parameters (through
     the perspective-correct barycentrics of every covered pixel and, with ``antialias``, through
@@ -29,9 +31,10 @@ class TorchRenderer:
 
     name = "torch"
 
-    def __init__(self, near: float = 0.1, far: float = 100.0, device: Any = None) -> None:
+    def __init__(self, near: float = 0.1, far: float = 100.0, device: Any = None, aa_walk_steps: int = 4) -> None:
         self.near = near
         self.far = far
+        self.aa_walk_steps = aa_walk_steps
         self.device = torch.device(device) if device is not None else None
 
     def render(
@@ -91,7 +94,7 @@ class TorchRenderer:
         rgb = sample_texture(image, uv) * mask
         alpha = mask.to(rgb.dtype)
         if neighbors is not None:
-            blended = antialias(torch.cat((rgb, alpha), dim=-1), face_id, clip, mesh.faces, neighbors)
+            blended = antialias(torch.cat((rgb, alpha), dim=-1), face_id, clip, mesh.faces, neighbors, self.aa_walk_steps)
             rgb, alpha = blended[..., :3], blended[..., 3:]
         return {
             "rgb": rgb,
