@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from texkit.errors import ConfigError
 from texkit.types import PromptEmbedding
 from texkit_diffusers.attention import select_attention_backend
 from texkit_diffusers.lora import DEFAULT_TARGETS, add_lora, load_lora, lora_parameters, save_lora
@@ -20,6 +21,7 @@ log = logging.getLogger("texkit.diffusers")
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 Condition = Literal["inpaint", "depth"]
+CONDITION_CHANNELS = {"inpaint": 6, "depth": 3}
 
 
 class DiffusionGenerator:
@@ -29,13 +31,22 @@ class DiffusionGenerator:
         components: dict with unet, controlnet, vae, text_encoder, tokenizer, scheduler (diffusers/transformers objects).
         options: sampler settings.
         resolution: image size R the generator paints at (a multiple of 8 x the VAE factor).
-        condition: ``"inpaint"`` (6 channels: render with the inpaint region at -1, then depth x3) or
-            ``"depth"`` (depth x3, for a plain depth ControlNet).
+        condition: ``"inpaint"`` (6 channels: the render in [0, 1] with the region to paint set
+            to -1, then depth x3; the method's depth-aware inpainting ControlNet) or ``"depth"``
+            (depth x3 in [0, 1], for a plain depth ControlNet).
         device, dtype: where and in which precision the frozen weights run (LoRA weights stay fp32).
         lora_rank, lora_alpha, lora_targets: the adapter on the UNet attention projections.
-        checkpointing: gradient checkpointing inside UNet and ControlNet.
+        checkpointing: gradient checkpointing inside UNet, ControlNet and the VAE.
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
         name: registry name, for records.
+
+    Attributes:
+        attention_backend: ``"xformers"`` or ``"sdpa"``, the attention that actually runs.
+        device: where every model runs.
+        resolution: the image size R of :meth:`paint`.
+
+    Raises:
+        ConfigError: ``condition`` is unknown or does not match the ControlNet's input channels.
     """
 
     def __init__(
@@ -53,6 +64,15 @@ class DiffusionGenerator:
         attention: str = "auto",
         name: str = "stable-diffusion",
     ) -> None:
+        if condition not in CONDITION_CHANNELS:
+            raise ConfigError(f"generator condition '{condition}' is not one of {', '.join(CONDITION_CHANNELS)}")
+        channels = components["controlnet"].config.conditioning_channels
+        if channels != CONDITION_CHANNELS[condition]:
+            hint = {6: "condition='inpaint'", 3: "condition='depth'"}.get(channels, "a depth or depth-aware inpainting ControlNet")
+            raise ConfigError(
+                f"condition '{condition}' needs a ControlNet with {CONDITION_CHANNELS[condition]} input channels but this "
+                f"one has {channels}; use {hint}"
+            )
         self.name = name
         self.options = options or SamplerOptions()
         self.resolution = resolution
@@ -76,7 +96,7 @@ class DiffusionGenerator:
             p.data = p.data.float()
             p.requires_grad_(True)
         self.set_checkpointing(checkpointing)
-        self.attention_backend = select_attention_backend([self.unet, self.controlnet], self.device, attention)
+        self.attention_backend = select_attention_backend([self.unet, self.controlnet, self.vae], self.device, attention)
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     # -- protocol --------------------------------------------------------------------------
@@ -90,11 +110,23 @@ class DiffusionGenerator:
         return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
 
     def condition(self, image: torch.Tensor, depth: torch.Tensor, keep_mask: torch.Tensor) -> torch.Tensor:
-        """The ControlNet condition ``(B, 6 or 3, R, R)``: [render in [-1, 1] with the inpaint region at -1, depth x3]."""
+        """The ControlNet condition at image resolution.
+
+        For ``"inpaint"`` (ControlNet 1.1 inpainting convention, as the method's depth-aware
+        inpainting ControlNet was trained): ``[keep * image + (1 - keep) * (-1), depth x3]``,
+        ``(B, 6, R, R)``; the render stays in [0, 1] and the region to paint reads -1. A soft keep
+        mask interpolates linearly, so the condition stays differentiable in the mask.
+        For ``"depth"``: ``depth x3``, ``(B, 3, R, R)`` in [0, 1].
+
+        Args:
+            image: ``(B, 3, R, R)`` render in [0, 1].
+            depth: ``(B, 1, R, R)`` in [0, 1] (1 nearest, 0 background).
+            keep_mask: ``(B, 1, R, R)`` in [0, 1], 1 = keep the render.
+        """
         depth3 = depth.expand(-1, 3, -1, -1)
         if self.condition_kind == "depth":
             return depth3
-        masked = (image * 2.0 - 1.0) * keep_mask - (1.0 - keep_mask)
+        masked = image * keep_mask - (1.0 - keep_mask)
         return torch.cat((masked, depth3), dim=1)
 
     def paint(
@@ -106,21 +138,33 @@ class DiffusionGenerator:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Paint ``(B, 3, R, R)`` in [0, 1]; see :meth:`texkit.types.Generator.paint`."""
-        batch, _, height, width = image.shape
+        batch, channels, height, width = image.shape
+        multiple = self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+        if channels != 3 or height % multiple or width % multiple:
+            raise ValueError(f"paint needs images (B, 3, R, R) with R a multiple of {multiple}, got {tuple(image.shape)}")
+        if depth.shape != (batch, 1, height, width) or keep_mask.shape != (batch, 1, height, width):
+            raise ValueError(f"depth and keep_mask must be (B, 1, R, R) = {(batch, 1, height, width)}, got {tuple(depth.shape)} and {tuple(keep_mask.shape)}")
         image = image.to(self.device, self.dtype)
         keep_mask = keep_mask.to(self.device, self.dtype)
         condition = self.condition(image, depth.to(self.device, self.dtype), keep_mask)
         latent_shape = (batch, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        noise = draw_noise(latent_shape, self.options, self.scheduler, generator, self.device, self.dtype)
+        blending = bool((keep_mask > 0).any())
+        noise = draw_noise(latent_shape, self.options, self.scheduler, generator, self.device, self.dtype, blending)
         keep_latent = None
         render_latents = None
-        if bool((keep_mask > 0).any()):
+        if blending:
             keep_latent = F.interpolate(keep_mask, size=latent_shape[-2:], mode="area")
             render_latents = self.encode_image(image)
-        prompt = PromptEmbedding(prompt.cond.to(self.device, self.dtype), prompt.uncond.to(self.device, self.dtype))
+        prompt = PromptEmbedding(self._batched(prompt.cond, batch), self._batched(prompt.uncond, batch))
         latents = sample_latents(self.unet, self.controlnet, self.scheduler, prompt, condition, noise, self.options, keep_latent, render_latents)
         decoded = self.decode_latents(latents)
         return (keep_mask * image + (1.0 - keep_mask) * decoded).float()
+
+    def _batched(self, embedding: torch.Tensor, batch: int) -> torch.Tensor:
+        """Prompt embeddings ``(1 or B, L, D)`` -> ``(B, L, D)`` on the generator's device and dtype."""
+        if embedding.shape[0] not in (1, batch):
+            raise ValueError(f"prompt batch {embedding.shape[0]} does not match image batch {batch}")
+        return embedding.to(self.device, self.dtype).expand(batch, -1, -1)
 
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
         """``(B, 3, R, R)`` in [0, 1] -> scaled latents ``(B, 4, R/f, R/f)`` (the posterior mode)."""
@@ -153,8 +197,8 @@ class DiffusionGenerator:
             self.unet.disable_adapters()
 
     def set_checkpointing(self, enabled: bool) -> None:
-        """Gradient checkpointing inside UNet and ControlNet."""
-        for model in (self.unet, self.controlnet):
+        """Gradient checkpointing inside UNet, ControlNet and VAE (recompute activations in backward)."""
+        for model in (self.unet, self.controlnet, self.vae):
             if enabled:
                 model.enable_gradient_checkpointing()
             else:

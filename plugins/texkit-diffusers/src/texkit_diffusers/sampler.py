@@ -9,12 +9,14 @@ the autograd graph, so a reward on the decoded image backpropagates into the LoR
   without a graph), or ``"all"``;
 * gradient checkpointing inside the UNet and ControlNet is switched on the models themselves;
 * all random numbers (initial latents, DDIM variance noise, the noise of the keep-region
-  blending) are drawn up front, so a recomputation (per-view checkpointing) sees exactly the
-  same inputs as the forward pass.
+  blending) are drawn up front, in the pipeline's order (the blending noise last), so a
+  recomputation (per-view checkpointing) sees exactly the same inputs as the forward pass.
 
-Keep-region blending (RePaint-style, Lugmayr et al. 2022, as in the method): after every step
-the latent is replaced, where the keep mask is 1, by the encoding of the current render noised
-to the next timestep.
+Keep-region blending (RePaint-style, Lugmayr et al. 2022; the method's reference code, after
+ControlNet 1.1's inpainting mask blending): *before* every step i, the latent is replaced, where
+the keep mask is 1, by the encoding of the current render noised to that step's timestep t_i
+with fresh noise, ``z <- m * (sqrt(a_t) z_render + sqrt(1 - a_t) eps_i) + (1 - m) * z``. The
+final latent is not blended; the decoded image is (see ``DiffusionGenerator.paint``).
 """
 
 from __future__ import annotations
@@ -59,21 +61,46 @@ class SamplerNoise:
     Attributes:
         initial: ``(B, 4, h, w)`` initial latents (already scaled by ``init_noise_sigma``).
         variance: K tensors ``(B, 4, h, w)`` of DDIM variance noise (empty when eta = 0).
-        blend: ``(B, 4, h, w)`` noise that re-noises the render's latent for keep-region blending.
+        blend: K tensors ``(B, 4, h, w)`` that re-noise the render's latent for keep-region
+            blending, one per step (empty when nothing is kept).
     """
 
     initial: torch.Tensor
     variance: list[torch.Tensor]
-    blend: torch.Tensor
+    blend: list[torch.Tensor]
 
 
-def draw_noise(shape: tuple[int, ...], options: SamplerOptions, scheduler: Any, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> SamplerNoise:
-    """Draw the sampler's noise: initial latents, then one DDIM variance draw per step, then the blend noise."""
+def draw_noise(
+    shape: tuple[int, ...],
+    options: SamplerOptions,
+    scheduler: Any,
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    blending: bool = True,
+) -> SamplerNoise:
+    """Draw every random tensor of one sampling run, in ``StableDiffusionControlNetPipeline``'s order.
+
+    The pipeline draws the initial latents (``prepare_latents``), then, for eta > 0, one variance
+    tensor inside each ``DDIMScheduler.step``; the same ``randn_tensor`` calls in the same order
+    give bit-identical noise. The blending noise comes last, so it never shifts the others.
+
+    Args:
+        shape: latent shape ``(B, 4, h, w)``.
+        options: sampler settings (steps, eta).
+        scheduler: the DDIM scheduler (for ``init_noise_sigma``).
+        generator: random source (None: torch's global one).
+        device, dtype: of the returned tensors.
+        blending: draw the K keep-region blending tensors too.
+    """
     from diffusers.utils.torch_utils import randn_tensor
 
-    initial = randn_tensor(shape, generator=generator, device=device, dtype=dtype) * scheduler.init_noise_sigma
-    variance = [randn_tensor(shape, generator=generator, device=device, dtype=dtype) for _ in range(options.steps)] if options.eta > 0 else []
-    blend = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+    def draw() -> torch.Tensor:
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
+    initial = draw() * scheduler.init_noise_sigma
+    variance = [draw() for _ in range(options.steps)] if options.eta > 0 else []
+    blend = [draw() for _ in range(options.steps)] if blending else []
     return SamplerNoise(initial, variance, blend)
 
 
@@ -130,16 +157,17 @@ def sample_latents(
     timesteps = scheduler.timesteps
     latents = noise.initial
     first_with_grad = options.steps - options.steps_with_grad()
+    blending = keep_latent_mask is not None and render_latents is not None
+    if blending and len(noise.blend) < len(timesteps):
+        raise ValueError("keep-region blending needs SamplerNoise drawn with blending=True")
+    grad_wanted = torch.is_grad_enabled()
     for i, t in enumerate(timesteps):
         variance = noise.variance[i] if noise.variance else None
-        with torch.set_grad_enabled(torch.is_grad_enabled() and i >= first_with_grad):
-            latents = _denoise_step(unet, controlnet, scheduler, latents, t, embeds, cond, options, variance)
-            if keep_latent_mask is not None and render_latents is not None:
-                if i + 1 < len(timesteps):
-                    known = scheduler.add_noise(render_latents, noise.blend, timesteps[i + 1 : i + 2])
-                else:
-                    known = render_latents
+        if i == first_with_grad:
+            latents = latents.detach()  # truncation: nothing flows into the earlier steps
+        with torch.set_grad_enabled(grad_wanted and i >= first_with_grad):
+            if blending:
+                known = scheduler.add_noise(render_latents, noise.blend[i], t.reshape(1))
                 latents = keep_latent_mask * known + (1.0 - keep_latent_mask) * latents
-        if i + 1 == first_with_grad:
-            latents = latents.detach()
+            latents = _denoise_step(unet, controlnet, scheduler, latents, t, embeds, cond, options, variance)
     return latents

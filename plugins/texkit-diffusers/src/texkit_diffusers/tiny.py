@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["build_tiny_components", "build_byte_tokenizer", "TINY_RESOLUTION"]
+__all__ = ["build_tiny_components", "build_byte_tokenizer", "TINY_RESOLUTION", "VAE_FACTOR"]
 
 TINY_RESOLUTION = 64
+VAE_FACTOR = 8
 _HIDDEN = 32
 
 
@@ -60,8 +61,10 @@ def build_byte_tokenizer(max_length: int = 77) -> Any:
 def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict[str, Any]:
     """Random small components of an SD 1.x + ControlNet pipeline.
 
-    Image size 64 px, VAE factor 4 (16x16 latents), UNet and ControlNet with two blocks of 32/64
-    channels, a 2-layer CLIP text encoder of width 32.
+    Image size 64 px, VAE factor 8 as in SD 1.x (8x8 latents), UNet and ControlNet with two
+    blocks of 32/64 channels (8 attention layers carrying LoRA), a 2-layer CLIP text encoder of
+    width 32. One paint (4 DDIM steps, CFG) forward + backward takes a few tenths of a second on
+    2 CPU cores (``benchmarks/test_generator_benchmark.py``).
 
     Args:
         seed: seeds every weight.
@@ -76,7 +79,7 @@ def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict
     tokenizer = build_byte_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=TINY_RESOLUTION // 4,
+        sample_size=TINY_RESOLUTION // VAE_FACTOR,
         in_channels=4,
         out_channels=4,
         block_out_channels=(32, 64),
@@ -97,15 +100,15 @@ def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict
         attention_head_dim=8,
         norm_num_groups=8,
         conditioning_channels=conditioning_channels,
-        conditioning_embedding_out_channels=(8, 16, 32),
+        conditioning_embedding_out_channels=(8, 16, 32, 32),  # 3 stride-2 convs: 64 px -> 8x8
     )
     torch.manual_seed(seed + 2)
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(16, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(16, 32, 32, 32),
         layers_per_block=1,
         latent_channels=4,
         norm_num_groups=8,
