@@ -35,7 +35,8 @@ def uv_to_pixel(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
     Args:
         uv: ``(..., 2)`` texture coordinates.
-        height, width: texture size in texels.
+        height: texture size in texels.
+        width: texture size in texels.
 
     Returns:
         ``(..., 2)`` as (x, y) with x in [0, W], y in [0, H] (y = 0 is the top edge).

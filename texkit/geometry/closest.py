@@ -12,7 +12,10 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
     """Closest point to each ``p`` on triangle ``(a, b, c)`` (Ericson, Real-Time Collision Detection, 5.1.5).
 
     Args:
-        p, a, b, c: ``(N, 3)`` arrays.
+        p: ``(N, 3)`` arrays.
+        a: ``(N, 3)`` arrays.
+        b: ``(N, 3)`` arrays.
+        c: ``(N, 3)`` arrays.
 
     Returns:
         ``(N, 3)`` closest points and ``(N, 3)`` their barycentric coordinates.

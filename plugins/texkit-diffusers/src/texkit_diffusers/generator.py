@@ -34,8 +34,11 @@ class DiffusionGenerator:
         condition: ``"inpaint"`` (6 channels: the render in [0, 1] with the region to paint set
             to -1, then depth x3; the method's depth-aware inpainting ControlNet) or ``"depth"``
             (depth x3 in [0, 1], for a plain depth ControlNet).
-        device, dtype: where and in which precision the frozen weights run (LoRA weights stay fp32).
-        lora_rank, lora_alpha, lora_targets: the adapter on the UNet attention projections.
+        device: where and in which precision the frozen weights run (LoRA weights stay fp32).
+        dtype: where and in which precision the frozen weights run (LoRA weights stay fp32).
+        lora_rank: the adapter on the UNet attention projections.
+        lora_alpha: the adapter on the UNet attention projections.
+        lora_targets: the adapter on the UNet attention projections.
         checkpointing: gradient checkpointing inside UNet, ControlNet and the VAE.
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
         name: registry name, for records.

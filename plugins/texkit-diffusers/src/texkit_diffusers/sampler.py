@@ -90,7 +90,8 @@ def draw_noise(
         options: sampler settings (steps, eta).
         scheduler: the DDIM scheduler (for ``init_noise_sigma``).
         generator: random source (None: torch's global one).
-        device, dtype: of the returned tensors.
+        device: of the returned tensors.
+        dtype: of the returned tensors.
         blending: draw the K keep-region blending tensors too.
     """
     from diffusers.utils.torch_utils import randn_tensor
@@ -142,7 +143,9 @@ def sample_latents(
     """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
 
     Args:
-        unet, controlnet, scheduler: diffusers components (the scheduler must be a DDIMScheduler).
+        unet: diffusers components (the scheduler must be a DDIMScheduler).
+        controlnet: diffusers components (the scheduler must be a DDIMScheduler).
+        scheduler: diffusers components (the scheduler must be a DDIMScheduler).
         prompt: ``cond`` and ``uncond`` embeddings ``(B, L, D)``.
         condition: ``(B, C, H, W)`` ControlNet condition at image resolution.
         noise: from :func:`draw_noise`.

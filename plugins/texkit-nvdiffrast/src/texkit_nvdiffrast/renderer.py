@@ -24,7 +24,8 @@ class NvdiffrastRenderer:
     """CUDA rasteriser (Laine et al., "Modular Primitives for High-Performance Differentiable Rendering", 2020).
 
     Args:
-        near, far: clip planes.
+        near: clip planes.
+        far: clip planes.
         device: CUDA device (default: the current one).
         filter_mode: ``"linear"`` (bilinear, matches the torch renderer) or ``"linear-mipmap-linear"``
             (trilinear with pixel derivatives of the UVs, for minified textures).

@@ -42,7 +42,8 @@ def rasterize(clip: torch.Tensor, faces: torch.Tensor, height: int, width: int) 
     Args:
         clip: ``(V, 4)`` or ``(N, V, 4)`` clip-space vertex positions (one set per view).
         faces: ``(F, 3)`` long vertex indices.
-        height, width: image size.
+        height: image size.
+        width: image size.
 
     Returns:
         ``(H, W)`` or ``(N, H, W)`` long tensor of triangle indices, -1 where no triangle covers the
@@ -225,7 +226,8 @@ def _find_silhouette_crossing(
         front: ``(F,)`` bool, face points towards the camera.
         neighbors: ``(F, 3)`` from :func:`edge_neighbors`.
         face: ``(P,)`` triangle covering each p.
-        p, q: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
+        p: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
+        q: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
 
     Returns:
         ``(P,)`` face owning the crossed edge, ``(P,)`` index k of that edge (opposite corner k), and

@@ -19,7 +19,8 @@ class TorchRenderer:
     """Differentiable rasteriser on CPU or CUDA (follows the device of the mesh).
 
     Args:
-        near, far: clip planes of the perspective projection.
+        near: clip planes of the perspective projection.
+        far: clip planes of the perspective projection.
         device: optional device to move meshes, textures and cameras to before rendering.
         aa_walk_steps: triangles the antialiasing may walk across to find the silhouette edge
             between a covered and an uncovered pixel (1 = the covered pixel's triangle only).

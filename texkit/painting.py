@@ -1,0 +1,145 @@
+"""The differentiable view loop: render -> paint -> back-project, view after view (METHOD.md sec. 2).
+
+For each painting camera the current texture is rendered; the method's soft trimap (steep
+sigmoids, k = 100) splits the view into pixels to generate (never painted), to refine (seen more
+frontally now than before) and to keep; the generator paints the view conditioned on the render,
+its depth and the keep mask; the painted view is back-projected into the texture. Everything
+stays differentiable, and with ``checkpoint_views`` each view is a gradient checkpoint whose
+recomputation receives exactly the tensors of the forward pass (texture sums, camera angles) and
+re-creates its random numbers from the view's seed, so memory does not grow with the number of
+views and the recomputed graph is the one that ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from texkit.cameras import Cameras
+from texkit.geometry.mesh import Mesh
+from texkit.texturing import BackProjection, TextureState, back_project
+from texkit.types import Generator, PromptEmbedding, Renderer, RenderOutput
+from texkit.uv import sample_texture
+
+__all__ = ["PaintSettings", "trimap", "controlnet_depth", "paint_view", "paint_texture"]
+
+
+@dataclass
+class PaintSettings:
+    """Settings of the view loop.
+
+    Attributes:
+        texture_size: UV texture size T.
+        cos_thresh: back-projection view-cosine threshold.
+        sharpness: k of the trimap sigmoids.
+        min_level: coarsest mip level of the hole filling.
+        background: grey level behind the object and of unpainted texels.
+        checkpoint_views: gradient checkpoint around each painted view.
+    """
+
+    texture_size: int = 512
+    cos_thresh: float = 0.0
+    sharpness: float = 100.0
+    min_level: int = 128
+    background: float = 1.0
+    checkpoint_views: bool = True
+
+
+def trimap(render: RenderOutput, state: TextureState, sharpness: float, min_level: int) -> torch.Tensor:
+    """The keep mask of the method's soft trimap.
+
+    generate = 1 - sigmoid(k (count - 0.1)); refine = sigmoid(k (viewcos - viewcos_cache)) (1 - generate);
+    keep = (1 - generate)(1 - refine), with count and viewcos_cache read from the texture state
+    through the render's UVs.
+
+    Returns:
+        ``(N, R, R, 1)`` keep mask in [0, 1] (0 on background pixels).
+    """
+    count = sample_texture(state.paint_count(min_level), render.uv) * render.mask
+    cache = sample_texture(state.viewcos_map(min_level), render.uv)
+    generate = 1.0 - torch.sigmoid(sharpness * (count - 0.1))
+    refine = torch.sigmoid(sharpness * (render.view_cos - cache)) * (1.0 - generate)
+    return (1.0 - generate) * (1.0 - refine) * render.mask
+
+
+def controlnet_depth(render: RenderOutput) -> torch.Tensor:
+    """Depth for a depth ControlNet: ``(N, 1, R, R)`` in [0, 1], 1 at the nearest object point,
+    0.2 at the farthest, 0 on the background (the MiDaS-like convention depth ControlNets use)."""
+    mask = render.mask
+    depth = render.depth
+    inf = torch.finfo(depth.dtype).max
+    near = torch.where(mask, depth, torch.full_like(depth, inf)).amin(dim=(1, 2, 3), keepdim=True)
+    far = torch.where(mask, depth, torch.full_like(depth, -inf)).amax(dim=(1, 2, 3), keepdim=True)
+    scaled = 1.0 - 0.8 * (depth - near) / (far - near).clamp_min(1e-6)
+    return (scaled * mask).permute(0, 3, 1, 2)
+
+
+def paint_view(
+    generator: Generator,
+    renderer: Renderer,
+    mesh: Mesh,
+    state: TextureState,
+    camera: Cameras,
+    prompt: PromptEmbedding,
+    seed: int,
+    settings: PaintSettings,
+) -> BackProjection:
+    """Paint one view over the current texture and back-project it.
+
+    Args:
+        camera: one camera.
+        prompt: the encoded prompt of this view.
+        seed: seeds this view's noise (a fresh ``torch.Generator`` is made from it).
+    """
+    texture = state.texture(settings.min_level, settings.background)
+    render = renderer.render(mesh, texture, camera, generator.resolution)
+    keep = trimap(render, state, settings.sharpness, settings.min_level)
+    image = render.rgb * render.alpha + settings.background * (1.0 - render.alpha)
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    painted = generator.paint(prompt, image.permute(0, 3, 1, 2), controlnet_depth(render), keep.permute(0, 3, 1, 2), generator=rng)
+    return back_project(render, painted.permute(0, 2, 3, 1).to(image.dtype), state.size, settings.cos_thresh)
+
+
+def paint_texture(
+    generator: Generator,
+    renderer: Renderer,
+    mesh: Mesh,
+    cameras: Cameras,
+    prompts: list[PromptEmbedding],
+    seeds: list[int],
+    settings: PaintSettings,
+    progress: Any = None,
+) -> TextureState:
+    """Run the view loop over ``cameras`` from an empty texture.
+
+    Args:
+        cameras: N painting cameras (may require grad).
+        prompts: N encoded prompts (one per view).
+        seeds: N seeds.
+        progress: optional callable ``progress(view_index)`` after each view.
+
+    Returns:
+        The final :class:`~texkit.texturing.TextureState` (differentiable in the LoRA weights and cameras).
+    """
+    state = TextureState.empty(settings.texture_size, device=mesh.device)
+    for k in range(len(cameras)):
+        camera = cameras[k]
+
+        def one_view(color_sum, weight_sum, viewcos_cache, azimuth, elevation, k=k, camera=camera):
+            view_state = TextureState(color_sum, weight_sum, viewcos_cache)
+            cam = Cameras(azimuth, elevation, camera.radius, camera.fov)
+            bp = paint_view(generator, renderer, mesh, view_state, cam, prompts[k], seeds[k], settings)
+            return bp.color_sum, bp.weight_sum, bp.viewcos_max
+
+        inputs = (state.color_sum, state.weight_sum, state.viewcos_cache, camera.azimuth, camera.elevation)
+        if settings.checkpoint_views and torch.is_grad_enabled():
+            outs = checkpoint(one_view, *inputs, use_reentrant=False)
+        else:
+            outs = one_view(*inputs)
+        state = state.accumulate(BackProjection(*outs))
+        if progress is not None:
+            progress(k)
+    return state
