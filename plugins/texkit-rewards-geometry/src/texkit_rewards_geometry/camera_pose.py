@@ -14,8 +14,9 @@ class CameraPose(texkit.Reward):
 
     With learnable camera angles (``cameras.learn`` in the run config) the gradient of the inner
     reward moves the cameras to where the texture looks best, so the result no longer depends on
-    where they started (METHOD.md 4.1). The renders come from ``ctx.render`` at the current
-    cameras, so they carry the camera gradient.
+    where they started (METHOD.md 4.1). The renders are ``ctx.renders`` when the caller rendered the
+    reward views, else ``ctx.render(ctx.texture, ctx.cameras)``; either way they carry the gradient
+    of the texture and of the camera angles.
     """
 
     name = "camera_pose"
@@ -39,9 +40,11 @@ class CameraPose(texkit.Reward):
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Render ``ctx.texture`` from ``ctx.cameras`` and score it with the inner reward."""
-        renders = ctx.render(ctx.texture, ctx.cameras) if ctx.render is not None else ctx.renders
+        renders = ctx.renders
         if renders is None:
-            raise texkit.RewardError("camera_pose needs renders: give the context a renderer")
+            if ctx.render is None or ctx.cameras is None:
+                raise texkit.RewardError("camera_pose needs renders: give the reward context cameras and a renderer")
+            renders = ctx.render(ctx.texture, ctx.cameras)
         inner_ctx = texkit.RewardContext(
             mesh=ctx.mesh, texture=ctx.texture, cameras=ctx.cameras, renders=renders, render=ctx.render, geometry=ctx.geometry, prompt=ctx.prompt, device=ctx.device
         )

@@ -10,7 +10,7 @@ import torch
 import texkit
 from texkit.geometry.precompute import min_curvature_field
 from texkit.uv import sample_texture
-from texkit_rewards_geometry.texture_ops import grey, sobel_uv
+from texkit_rewards_geometry.texture_ops import erode, grey, sobel_uv
 
 
 class CurvatureAlignment(texkit.Reward):
@@ -49,7 +49,9 @@ class CurvatureAlignment(texkit.Reward):
         d = grad / strength.clamp_min(1e-8)[:, None]
         cos2 = (d * field).sum(-1) ** 2
         score = 1.0 - cos2 if self.params.edges == "along" else cos2
-        weight = sample_texture(ctx.texture.coverage, uv)[:, 0] * torch.tanh(strength / max(self.params.min_gradient, 1e-12))
+        # the Sobel stencils behind each bilinear tap must lie on painted texels
+        painted = sample_texture(erode(ctx.texture.coverage.to(tex.dtype), 1), uv)[:, 0]
+        weight = painted * torch.tanh(strength / max(self.params.min_gradient, 1e-12))
         value = (score * weight).sum() / weight.sum().clamp_min(1e-12)
         return texkit.RewardOutput(value=value, metrics={"points": float(len(uv))})
 

@@ -8,18 +8,40 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import curvature_maps
+from texkit.geometry.precompute import curvature_maps, minmax_signed
+
+
+def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: str) -> torch.Tensor:
+    """The curvature map K in [-1, 1] over the atlas texels (0 outside).
+
+    Args:
+        maps: :func:`texkit.geometry.precompute.curvature_maps` of the texture size.
+        curvature: ``"mean"`` (H = (k1 + k2) / 2, the paper) or ``"k_min"`` (the reference code).
+        scale: ``"minmax"`` maps [min, max] to [-1, 1] (the method's K; its 0 is mid-range, not flat);
+            ``"signed"`` divides by max |value| so that K keeps the sign of the curvature (0 = flat).
+
+    Returns:
+        ``(T, T)`` float tensor.
+    """
+    raw = maps["mean"] if curvature == "mean" else maps["k_min"]
+    mask = maps["mask"]
+    if scale == "minmax":
+        return minmax_signed(raw, mask) * mask
+    return raw / raw[mask].abs().max().clamp_min(1e-12) * mask
 
 
 class CurvatureColor(texkit.Reward):
-    """Red where mean curvature is high, blue where low (METHOD.md 4.5).
+    """Red where curvature is high, blue where low (METHOD.md 4.5).
 
-    K is the mean curvature H = (k1 + k2) / 2 rasterised into UV texels and min-max scaled to
-    [-1, 1] over the atlas (``curvature = "k_min"`` uses the reference code's minimum principal
-    curvature instead). With coverage weights w:
+    K is the mean curvature H = (k1 + k2) / 2 rasterised into UV texels and scaled to [-1, 1] over
+    the atlas (``scale``: min-max as in the method, or sign-preserving); ``curvature = "k_min"``
+    uses the reference code's minimum principal curvature instead. With w the coverage of atlas
+    texels (unpainted texels weigh 0):
 
     * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m (R - B)) / sum(w m) - sum(w (1 - m)(R - B)) / sum(w (1 - m)) ]
     * smooth: r = sum(w K (R - B)) / sum(w)
+
+    Both lie in [-1, 1]; a texture's colour inverse (red <-> blue) scores exactly the negative.
     """
 
     name = "curvature_color"
@@ -27,27 +49,25 @@ class CurvatureColor(texkit.Reward):
 
     class Params(pydantic.BaseModel):
         model_config = pydantic.ConfigDict(extra="forbid")
-        mode: Literal["sharp", "smooth"] = "sharp"
+        mode: Literal["sharp", "smooth"] = pydantic.Field("sharp", description="Sigmoid threshold (sharp) or K-weighted mean (smooth).")
         tau: float = pydantic.Field(-0.7, description="Threshold on the normalised curvature (sharp mode).")
         sharpness: float = pydantic.Field(100.0, gt=0, description="Sigmoid slope (sharp mode).")
-        curvature: Literal["mean", "k_min"] = "mean"
+        curvature: Literal["mean", "k_min"] = pydantic.Field("mean", description="'mean' (paper) or 'k_min' (reference code).")
+        scale: Literal["minmax", "signed"] = pydantic.Field("minmax", description="Normalisation of K to [-1, 1].")
 
-    def _maps(self, ctx: texkit.RewardContext) -> dict[str, torch.Tensor]:
-        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
-        return curvature_maps(cache, ctx.texture.height)
+    def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
+        """Compute the per-vertex curvature (the texel maps follow on first use, per texture size)."""
+        from texkit.geometry.precompute import curvature
+
+        curvature(cache)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
-        """Score ``ctx.texture``."""
-        maps = self._maps(ctx)
+        """Score ``ctx.texture`` (square textures)."""
+        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
+        maps = curvature_maps(cache, ctx.texture.height)
         tex = ctx.texture.image
-        mask = maps["mask"].to(tex.device)
-        if self.params.curvature == "mean":
-            k = maps["mean_normalized"].to(tex.device, tex.dtype)
-        else:
-            from texkit.geometry.precompute import minmax_signed
-
-            k = minmax_signed(maps["k_min"], maps["mask"]).to(tex.device, tex.dtype)
-        w = ctx.texture.coverage[..., 0] * mask
+        k = normalized_curvature(maps, self.params.curvature, self.params.scale).to(tex.device, tex.dtype)
+        w = ctx.texture.coverage[..., 0].to(tex.dtype) * maps["mask"].to(tex.device, tex.dtype)
         red_minus_blue = tex[..., 0] - tex[..., 2]
         if self.params.mode == "smooth":
             value = (w * k * red_minus_blue).sum() / w.sum().clamp_min(1e-12)

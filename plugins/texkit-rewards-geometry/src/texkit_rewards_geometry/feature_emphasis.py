@@ -9,7 +9,7 @@ import torch
 
 import texkit
 from texkit.geometry.precompute import curvature_maps, minmax_signed
-from texkit_rewards_geometry.texture_ops import colourfulness, grey, minmax, sobel_uv, weighted_mean
+from texkit_rewards_geometry.texture_ops import colourfulness, erode, grey, minmax, sobel_uv, weighted_mean
 
 
 class FeatureEmphasis(texkit.Reward):
@@ -38,7 +38,7 @@ class FeatureEmphasis(texkit.Reward):
         maps = curvature_maps(cache, ctx.texture.height)
         tex = ctx.texture.image
         mask = maps["mask"].to(tex.device)
-        w = ctx.texture.coverage[..., 0] * mask
+        w = erode(ctx.texture.coverage[..., 0].to(tex.dtype), 1) * mask  # Sobel stencils on painted texels only
         k_raw = maps["mean"] if self.params.curvature == "mean" else maps["k_min"]
         k = minmax_signed(k_raw, maps["mask"]).to(tex.device, tex.dtype)
         grad = sobel_uv(grey(tex))

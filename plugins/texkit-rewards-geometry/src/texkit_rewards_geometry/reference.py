@@ -27,7 +27,10 @@ class Reference(texkit.Reward):
 
     def __init__(self, params: Any = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
-        self._reference = texkit.Texture.load(self.params.texture).image
+        try:
+            self._reference = texkit.Texture.load(self.params.texture).image
+        except texkit.TexkitError as err:
+            raise texkit.ConfigError(f"reward 'reference': {err}; set 'texture' to an existing PNG/JPEG file") from None
         if self.params.mode == "renders":
             self.needs_renders = True  # type: ignore[misc]
 

@@ -10,6 +10,7 @@ import torch
 import texkit
 from texkit.geometry.precompute import mirror_pairs
 from texkit.uv import sample_texture
+from texkit_rewards_geometry.texture_ops import erode
 
 
 class Symmetry(texkit.Reward):
@@ -17,8 +18,8 @@ class Symmetry(texkit.Reward):
 
     Pairs come from the mesh's automatically found mirror plane (``texkit.geometry.symmetry``):
     every vertex is reflected, its closest surface point gives the mirror UV, and pairs failing the
-    distance or reciprocity test are dropped. Each pair is weighted by the coverage at both ends,
-    so unpainted texels count for nothing. The maximum, 0, is reached by a mirror-symmetric texture.
+    distance or reciprocity test are dropped. A pair counts only where both of its patches lie on
+    painted texels (``Texture.coverage`` eroded by the patch size), so unpainted texels count for nothing. The maximum, 0, is reached by a mirror-symmetric texture.
     """
 
     name = "symmetry"
@@ -47,7 +48,8 @@ class Symmetry(texkit.Reward):
         uv_b = self._pairs["uv_b"].to(texture.device, texture.dtype)
         pa = sample_texture(texture, uv_a[:, None, :] + offsets)  # (P, k, 3)
         pb = sample_texture(texture, uv_b[:, None, :] + offsets)
-        cov = ctx.texture.coverage
+        # a pair counts only when every texel its two patches read was painted (see texture_ops.erode)
+        cov = erode(ctx.texture.coverage.to(texture.dtype), half + 1)
         weight = (sample_texture(cov, uv_a) * sample_texture(cov, uv_b))[:, 0]
         mse = ((pa - pb) ** 2).mean(dim=(1, 2))
         value = -(mse * weight).sum() / weight.sum().clamp_min(1e-12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax"]
+__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax", "erode"]
 
 
 def grey(texture: torch.Tensor) -> torch.Tensor:
@@ -52,3 +52,26 @@ def colourfulness(texture: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     std_rg = weighted_mean((rg - mean_rg) ** 2, weights).clamp_min(1e-12).sqrt()
     std_yb = weighted_mean((yb - mean_yb) ** 2, weights).clamp_min(1e-12).sqrt()
     return std_rg + std_yb + 0.3 * (mean_rg.abs() + mean_yb.abs())
+
+
+def erode(coverage: torch.Tensor, radius: int) -> torch.Tensor:
+    """Minimum of the coverage over the ``(2 radius + 1)^2`` texel box around each texel.
+
+    A texture-space reward that reads texel neighbourhoods (Sobel stencils, patches, bilinear
+    taps) weights its terms by the eroded coverage, so that a term counts only when every texel it
+    reads was painted: unpainted texels can then neither dilute nor game the reward.
+
+    Args:
+        coverage: ``(H, W, 1)`` or ``(H, W)`` coverage in [0, 1] (gradients are not propagated).
+        radius: box half-width in texels (0 returns the input).
+
+    Returns:
+        Eroded coverage of the same shape; the texture border is replicated, like the lookups.
+    """
+    if radius <= 0:
+        return coverage.detach()
+    squeeze = coverage.dim() == 3
+    cov = (coverage[..., 0] if squeeze else coverage).detach()
+    padded = F.pad(cov[None, None], (radius, radius, radius, radius), mode="replicate")
+    out = -F.max_pool2d(-padded, kernel_size=2 * radius + 1, stride=1)[0, 0]
+    return out[..., None] if squeeze else out
