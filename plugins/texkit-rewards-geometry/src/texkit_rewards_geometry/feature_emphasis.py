@@ -53,7 +53,7 @@ class FeatureEmphasis(texkit.Reward):
         l_dir = weighted_mean((minmax(along, w) * ridge - ridge) ** 2, w)
         colour = colourfulness(tex, w)
         value = -(l_mag + l_dir - self.params.colourfulness_weight * colour)
-        return texkit.RewardOutput(value=value, metrics={"l_mag": float(l_mag), "l_dir": float(l_dir), "colourfulness": float(colour)})
+        return texkit.RewardOutput(value=value, metrics={"l_mag": float(l_mag.detach()), "l_dir": float(l_dir.detach()), "colourfulness": float(colour.detach())})
 
 
 @texkit.hookimpl
