@@ -60,12 +60,13 @@ def test_round_trip_recovers_a_smooth_texture(torch_renderer, assets):
         [0] * 8 + [-60, 60, -35, -35, 35, 35], [i * 45 for i in range(8)] + [0, 0, 60, -120, 120, -60]
     )
     with torch.no_grad():
-        render = torch_renderer.render(mesh, texture, cams, 512, antialias=False)
+        render = torch_renderer.render(mesh, texture, cams, 384, antialias=False)
         state = TextureState.empty(size).accumulate(back_project(render, render.rgb, size, cos_thresh=0.1))
         result = state.texture(min_level=64)
     covered = result.coverage[..., 0] > 0
     assert covered.float().mean() > 0.3  # the cow's atlas covers part of the square
     error = (result.image - texture).abs()[covered].mean()
+    print(f"round trip: mean abs error {error:.4f} on {covered.float().mean():.2f} of the texels")
     assert error < 0.02, f"mean abs error {error:.4f}"
 
 
