@@ -2,8 +2,10 @@
 
 Full-size SD 1.5 UNet + ControlNet (6-channel depth-aware inpainting condition) + VAE + CLIP text
 encoder with *random* weights (same FLOPs and memory as the real model), 512 px, 10 DDIM steps,
-CFG 7.5, LoRA rank 4. Runs: forward only; forward+backward with UNet/ControlNet checkpointing on
-and off, each with truncation 1 and all. Prints one JSON object.
+CFG 7.5, LoRA rank 4, a third of the view kept (latent blending and the VAE encoding of the render
+run). Runs: forward only; forward+backward with gradient checkpointing (UNet, ControlNet, VAE) on
+and off, each with truncation 1 and all. Time is the mean over ``--repeats`` runs after one
+warm-up; peak memory is ``torch.cuda.max_memory_allocated`` over those runs. Prints one JSON object.
 
     python benchmarks/gpu/bench_generator.py            # on a CUDA machine, fp16
     python benchmarks/gpu/bench_generator.py --tiny     # CPU smoke test with the tiny model
@@ -101,19 +103,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
+    parser.add_argument("--attention", default="auto", choices=["auto", "xformers", "sdpa"])
+    parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     args = parser.parse_args()
 
     from texkit_diffusers.generator import DTYPES, DiffusionGenerator
     from texkit_diffusers.sampler import SamplerOptions
     from texkit_diffusers.tiny import TINY_RESOLUTION, build_tiny_components
 
+    device = torch.device(args.device or ("cpu" if args.tiny else "cuda"))
     if args.tiny:
-        device, dtype, res, components = torch.device("cpu"), torch.float32, TINY_RESOLUTION, build_tiny_components(0)
+        dtype = torch.float32 if device.type == "cpu" else DTYPES[args.dtype]
+        res, components = TINY_RESOLUTION, build_tiny_components(0)
     else:
-        device, dtype, res = torch.device("cuda"), DTYPES[args.dtype], 512
+        dtype, res = DTYPES[args.dtype], 512
         torch.manual_seed(0)
-        components = full_size_components()
-    gen = DiffusionGenerator(components, SamplerOptions(steps=args.steps), resolution=res, device=device, dtype=dtype, name="bench")
+        with torch.device(device):  # random init on the GPU: much faster than on the CPU
+            components = full_size_components()
+    gen = DiffusionGenerator(components, SamplerOptions(steps=args.steps), resolution=res, device=device, dtype=dtype, attention=args.attention, name="bench")
     runs = [run_once(gen, False, False, "all", args.repeats)]
     for checkpointing in (False, True):
         for truncation in (1, "all"):
@@ -133,6 +140,8 @@ def main() -> None:
                 "ddim_steps": args.steps,
                 "guidance_scale": gen.options.guidance_scale,
                 "attention_backend": gen.attention_backend,
+                "attention_reason": gen.attention_reason,
+                "lora_parameters": sum(p.numel() for p in gen.trainable_parameters()),
                 "runs": runs,
             },
             indent=2,

@@ -280,8 +280,9 @@ def test_checkpointing_lowers_peak_memory():
 
 def test_gpu_benchmark_script_smoke(tmp_path):
     script = Path(__file__).resolve().parents[3] / "benchmarks" / "gpu" / "bench_generator.py"
-    proc = subprocess.run([sys.executable, str(script), "--tiny", "--steps", "2"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(script), "--tiny", "--steps", "2", "--repeats", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout)
     assert data["config"] == "tiny" and len(data["runs"]) >= 4
     assert all(run["seconds"] > 0 for run in data["runs"])
+    assert data["attention_backend"] == "sdpa" and data["lora_parameters"] > 0

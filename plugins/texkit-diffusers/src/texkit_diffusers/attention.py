@@ -13,7 +13,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["xformers_available", "select_attention_backend"]
+__all__ = ["xformers_available", "select_attention_backend", "last_attention_reason"]
+
+_LAST_REASON = ""
+
+
+def last_attention_reason() -> str:
+    """Why the last :func:`select_attention_backend` call chose what it chose (for run records)."""
+    return _LAST_REASON
+
 
 log = logging.getLogger("texkit.diffusers")
 
@@ -27,8 +35,9 @@ def xformers_available(device: torch.device) -> tuple[bool, str]:
     except Exception as err:  # not installed, or built for another torch
         return False, f"xformers unavailable ({type(err).__name__}: {err})"
     try:
-        q = torch.zeros(1, 8, 1, 8, device=device, dtype=torch.float16)
-        xops.memory_efficient_attention(q, q, q)
+        with torch.enable_grad():  # training needs the backward kernel too
+            q = torch.randn(1, 8, 1, 8, device=device, dtype=torch.float16, requires_grad=True)
+            xops.memory_efficient_attention(q, q, q).float().sum().backward()
     except Exception as err:
         return False, f"xformers kernels do not run here ({type(err).__name__}: {str(err).splitlines()[0]})"
     return True, "ok"
@@ -41,7 +50,18 @@ def select_attention_backend(models: list[Any], device: torch.device, prefer: st
         models: UNet / ControlNet modules (anything with ``enable_xformers_memory_efficient_attention``).
         device: where they run.
         prefer: ``"auto"`` (xformers if it works), ``"xformers"`` (same, but warns on fallback) or ``"sdpa"``.
+
+    Returns:
+        The backend that will run; :func:`last_attention_reason` says why.
+
+    Raises:
+        ConfigError: ``prefer`` is not one of the three names.
     """
+    global _LAST_REASON
+    if prefer not in ("auto", "xformers", "sdpa"):
+        from texkit.errors import ConfigError
+
+        raise ConfigError(f"generator attention '{prefer}' is not one of auto, xformers, sdpa")
     if prefer != "sdpa":
         ok, reason = xformers_available(device)
         if ok:
@@ -49,13 +69,16 @@ def select_attention_backend(models: list[Any], device: torch.device, prefer: st
                 for model in models:
                     model.enable_xformers_memory_efficient_attention()
                 log.info("attention backend: xformers")
+                _LAST_REASON = "xformers kernels ran a test call on this device"
                 return "xformers"
             except Exception as err:
                 reason = f"enabling xformers failed ({type(err).__name__}: {err})"
         level = logging.WARNING if prefer == "xformers" else logging.INFO
         log.log(level, "attention backend: sdpa (%s)", reason)
+        _LAST_REASON = reason
     else:
         log.info("attention backend: sdpa (requested)")
+        _LAST_REASON = "sdpa requested"
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     for model in models:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from texkit.errors import ConfigError
 from texkit.types import PromptEmbedding
-from texkit_diffusers.attention import select_attention_backend
+from texkit_diffusers.attention import last_attention_reason, select_attention_backend
 from texkit_diffusers.lora import DEFAULT_TARGETS, add_lora, load_lora, lora_parameters, save_lora
 from texkit_diffusers.sampler import SamplerOptions, draw_noise, sample_latents
 
@@ -45,6 +45,7 @@ class DiffusionGenerator:
 
     Attributes:
         attention_backend: ``"xformers"`` or ``"sdpa"``, the attention that actually runs.
+        attention_reason: one line saying why (e.g. why xformers was not used).
         device: where every model runs.
         resolution: the image size R of :meth:`paint`.
 
@@ -100,6 +101,7 @@ class DiffusionGenerator:
             p.requires_grad_(True)
         self.set_checkpointing(checkpointing)
         self.attention_backend = select_attention_backend([self.unet, self.controlnet, self.vae], self.device, attention)
+        self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     # -- protocol --------------------------------------------------------------------------
