@@ -159,6 +159,7 @@ class TrainingConfig(_Strict):
     view_checkpointing: bool = Field(True, description="Checkpoint each painted view so memory does not grow with views.")
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     seed: int = 0
+    resample: bool = Field(True, description="Draw a fresh prompt and noise seed every step (the method); false repeats step 0's draw.")
     checkpoint_every: int = Field(10, ge=1)
     log_every: int = Field(1, ge=1)
     before_after: bool = Field(True, description="Paint before/after textures with a fixed seed for the report.")

@@ -1,0 +1,165 @@
+"""Reward fine-tuning: backpropagate rewards through the view loop into LoRA weights and cameras.
+
+One step (METHOD.md sec. 3): draw a prompt and per-view seeds (a pure function of the run seed and
+the step, so a resumed run repeats exactly), paint the texture with the differentiable view loop,
+render the reward views, loss = -(weighted sum of rewards), backpropagate, clip, AdamW step.
+A non-finite loss skips the step and says so. Metrics go to ``metrics.jsonl``; checkpoints are
+atomic (:mod:`texkit.checkpoint`); the run folder ends with a report (:mod:`texkit.report`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from texkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from texkit.config import RunConfig
+from texkit.io import atomic_write_text
+from texkit.session import Session
+
+__all__ = ["Trainer", "TrainResult", "train"]
+
+
+@dataclass
+class TrainResult:
+    """Where a run went and what it measured."""
+
+    run_dir: Path
+    report: Path
+    metrics: list[dict[str, Any]]
+
+
+class Trainer:
+    """Fine-tunes the generator of a :class:`~texkit.session.Session`.
+
+    Args:
+        config: the run configuration.
+        run_dir: output folder (default ``config.output.dir``).
+        console: where progress goes (quiet when None and not a terminal).
+    """
+
+    def __init__(self, config: RunConfig, run_dir: Path | None = None, console: Console | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir or config.output.dir)
+        self.console = console or Console(stderr=True)
+        self.session = Session.build(config)
+        cfg = config.training
+        groups = [{"params": self.session.generator.trainable_parameters(), "lr": cfg.lr}]
+        cams = self.session.camera_parameters()
+        if cams:
+            groups.append({"params": cams, "lr": cfg.camera_lr})
+        self.optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
+        self.step = 0
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """``<run>/checkpoints``."""
+        return self.run_dir / "checkpoints"
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Everything the optimiser updates."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimisation step; returns its metrics."""
+        start = time.perf_counter()
+        prompt, seeds = self.session.draw(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        texture = self.session.paint(prompt, seeds)
+        total, metrics = self.session.score(texture, prompt)
+        loss = -total
+        metrics.update({"step": self.step + 1, "loss": float(loss.detach()), "prompt": prompt})
+        if not torch.isfinite(loss):
+            metrics["skipped"] = "non-finite loss"
+            self.console.print(f"[yellow]step {self.step + 1}: loss is {float(loss.detach())}, step skipped[/yellow]")
+        else:
+            loss.backward()
+            params = [p for p in self.parameters() if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip if self.config.training.grad_clip > 0 else math.inf)
+            metrics["grad_norm"] = float(norm)
+            if torch.isfinite(norm):
+                self.optimizer.step()
+            else:
+                metrics["skipped"] = "non-finite gradient"
+                self.console.print(f"[yellow]step {self.step + 1}: gradient is not finite, step skipped[/yellow]")
+        self.optimizer.zero_grad(set_to_none=True)
+        for name, tensor in self.session.angles.items():
+            if tensor.requires_grad:
+                metrics[f"camera/{name}"] = [round(float(x), 4) for x in tensor.detach().cpu()]
+        metrics["step_seconds"] = time.perf_counter() - start
+        self.step += 1
+        return metrics
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current step."""
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "angles": {k: v.detach().cpu() for k, v in self.session.angles.items()},
+        }
+        return save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state)
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint of the run folder; False when there is none."""
+        folder = latest_checkpoint(self.checkpoint_dir)
+        if folder is None:
+            return False
+        state = load_checkpoint(folder, self.session.generator)
+        self.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            for name, value in state["angles"].items():
+                self.session.angles[name].copy_(value.to(self.session.device))
+        self.step = int(state["step"])
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if metrics_path.exists():  # forget lines written after the checkpoint
+            lines = [line for line in metrics_path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+            atomic_write_text(metrics_path, "".join(line + "\n" for line in lines))
+        return True
+
+    def fit(self, steps: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``steps`` (default ``config.training.steps``) steps are done, with a progress bar."""
+        total = self.config.training.steps if steps is None else steps
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        history: list[dict[str, Any]] = []
+        columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        with Progress(*columns, console=self.console, transient=False, disable=not self.console.is_terminal) as bar:
+            task = bar.add_task("train", total=total, completed=self.step, info="")
+            while self.step < total:
+                metrics = self.train_step()
+                history.append(metrics)
+                with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                    fh.write(json.dumps(metrics) + "\n")
+                if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
+                    self.save()
+                bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
+                if not self.console.is_terminal and (self.step % 5 == 0 or self.step == total):
+                    self.console.print(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
+        return history
+
+
+def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
+    """``texkit train``: fine-tune, then write the run folder and its report."""
+    from texkit.report import write_report, write_run_record
+
+    trainer = Trainer(config, run_dir)
+    if resume and not trainer.resume():
+        trainer.console.print("no checkpoint to resume from; starting at step 0")
+    elif not resume and (trainer.run_dir / "metrics.jsonl").exists():
+        (trainer.run_dir / "metrics.jsonl").unlink()
+    write_run_record(trainer.run_dir, config)
+    before = None
+    if config.training.before_after and trainer.step == 0:
+        before = trainer.run_dir / "before"
+        from texkit.report import paint_outputs
+
+        paint_outputs(trainer.session, before)
+    trainer.fit()
+    report = write_report(trainer, before_dir=before)
+    return TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
