@@ -61,13 +61,24 @@ class CurvatureColor(texkit.Reward):
 
         curvature(cache)
 
+    def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Atlas mask and normalised curvature K at the texture's size (memoised)."""
+        tex = ctx.texture.image
+        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
+        key = (ctx.mesh.content_hash if ctx.geometry is None else id(cache), ctx.texture.height, tex.dtype, tex.device)
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            maps = curvature_maps(cache, ctx.texture.height)
+            k = normalized_curvature(maps, self.params.curvature, self.params.scale).to(tex.device, tex.dtype)
+            memo.clear()
+            memo[key] = (maps["mask"].to(tex.device, tex.dtype), k)
+        return memo[key]
+
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture`` (square textures)."""
-        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
-        maps = curvature_maps(cache, ctx.texture.height)
         tex = ctx.texture.image
-        k = normalized_curvature(maps, self.params.curvature, self.params.scale).to(tex.device, tex.dtype)
-        w = ctx.texture.coverage[..., 0].to(tex.dtype) * maps["mask"].to(tex.device, tex.dtype)
+        mask, k = self._texel_maps(ctx)
+        w = ctx.texture.coverage[..., 0].to(tex.dtype) * mask
         red_minus_blue = tex[..., 0] - tex[..., 2]
         if self.params.mode == "smooth":
             value = (w * k * red_minus_blue).sum() / w.sum().clamp_min(1e-12)

@@ -32,23 +32,34 @@ class FeatureEmphasis(texkit.Reward):
         ridge_threshold: float = 0.6
         colourfulness_weight: float = 0.001
 
+    def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, ...]:
+        """Atlas mask, K, curvature direction and ridge mask M at the texture's size (memoised)."""
+        tex = ctx.texture.image
+        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
+        key = (ctx.mesh.content_hash if ctx.geometry is None else id(cache), ctx.texture.height, tex.dtype, tex.device)
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            maps = curvature_maps(cache, ctx.texture.height)
+            mask = maps["mask"].to(tex.device, tex.dtype)
+            k_raw = maps["mean"] if self.params.curvature == "mean" else maps["k_min"]
+            k = minmax_signed(k_raw, maps["mask"]).to(tex.device, tex.dtype) * mask
+            if self.params.direction == "constant":
+                direction = torch.tensor([0.0, 1.0], dtype=tex.dtype, device=tex.device).expand(*k.shape, 2)
+            else:
+                direction = maps["dir_max"].to(tex.device, tex.dtype)
+            ridge = (k > self.params.ridge_threshold).to(tex.dtype)
+            memo.clear()
+            memo[key] = (mask, k, direction, ridge)
+        return memo[key]
+
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture``."""
-        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
-        maps = curvature_maps(cache, ctx.texture.height)
         tex = ctx.texture.image
-        mask = maps["mask"].to(tex.device)
+        mask, k, direction, ridge = self._texel_maps(ctx)
         w = erode(ctx.texture.coverage[..., 0].to(tex.dtype), 1) * mask  # Sobel stencils on painted texels only
-        k_raw = maps["mean"] if self.params.curvature == "mean" else maps["k_min"]
-        k = minmax_signed(k_raw, maps["mask"]).to(tex.device, tex.dtype)
         grad = sobel_uv(grey(tex))
         magnitude = grad.norm(dim=-1).clamp_min(1e-8)
         l_mag = weighted_mean((minmax(magnitude, w) - minmax(k, w)) ** 2, w)
-        if self.params.direction == "constant":
-            direction = torch.tensor([0.0, 1.0], dtype=tex.dtype, device=tex.device).expand_as(grad)
-        else:
-            direction = maps["dir_max"].to(tex.device, tex.dtype)
-        ridge = (k > self.params.ridge_threshold).to(tex.dtype)
         along = (grad * direction).sum(-1).abs() / magnitude
         l_dir = weighted_mean((minmax(along, w) * ridge - ridge) ** 2, w)
         colour = colourfulness(tex, w)

@@ -20,11 +20,14 @@ def sobel_uv(image: torch.Tensor) -> torch.Tensor:
         ``(T, T, 2)``: (d/du, d/dv) per texel, in units of value per texel. Rows grow downward
         while v grows upward, so the row derivative is negated (:mod:`texkit.uv`).
     """
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=image.dtype, device=image.device) / 8.0
-    kernels = torch.stack((kx, kx.T)).unsqueeze(1)
-    padded = F.pad(image[None, None], (1, 1, 1, 1), mode="replicate")
-    grad = F.conv2d(padded, kernels)[0]  # (2, T, T): d/dcol, d/drow
-    return torch.stack((grad[0], -grad[1]), dim=-1)
+    # separable Sobel by slicing (central difference, then 1-2-1 smoothing across it): much faster than
+    # conv2d's backward on the CPU, same values as the kernels [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] / 8
+    padded = F.pad(image[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    d_col = padded[:, 2:] - padded[:, :-2]  # (T + 2, T)
+    d_row = padded[2:, :] - padded[:-2, :]  # (T, T + 2)
+    grad_col = (d_col[:-2] + 2.0 * d_col[1:-1] + d_col[2:]) / 8.0
+    grad_row = (d_row[:, :-2] + 2.0 * d_row[:, 1:-1] + d_row[:, 2:]) / 8.0
+    return torch.stack((grad_col, -grad_row), dim=-1)
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
