@@ -128,6 +128,20 @@ def test_camera_gradient_parity(both, antialias, weights_kind):
 
 
 @needs_gpu
+@pytest.mark.parametrize("weights_kind", ["random", "smooth"])
+def test_camera_gradient_parity_with_the_same_silhouette_rule(weights_kind):
+    """Antialiased camera gradients agree when both renderers use nvdiffrast's rule (the edge is
+    searched in the pixel's own triangle only: the torch renderer's ``aa_walk_steps=1``)."""
+    reg = texkit.get_registry()
+    same_rule = reg.make_renderer("torch", aa_walk_steps=1), reg.make_renderer("nvdiffrast")
+    weights = _weights(weights_kind)
+    (_, cam_a), (_, cam_b) = (_gradients(r, True, weights) for r in same_rule)
+    cos_cam = torch.nn.functional.cosine_similarity(cam_a, cam_b, dim=0).item()
+    print(f"\nantialias=True (walk 1) weights={weights_kind}: camera gradient cosine {cos_cam:.5f}")
+    assert cos_cam > 0.99
+
+
+@needs_gpu
 def test_top_of_texture_is_top_of_image():
     """Known answer for both flips: a front-facing quad whose texture is red above v = 0.5, blue below."""
     from texkit.geometry.primitives import quad
