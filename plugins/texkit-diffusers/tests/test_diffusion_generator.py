@@ -187,6 +187,19 @@ def test_truncation_changes_which_steps_carry_gradient():
     assert diff > 0  # dropping the early steps' paths changes the gradient
 
 
+def test_checkpointing_gives_the_same_gradients():
+    gen = texkit.get_registry().make_generator("tiny", steps=STEPS, seed=0, checkpointing=False)
+    with torch.no_grad():  # move B off zero so every matrix gets a gradient
+        for p in gen.trainable_parameters():
+            p.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(p.numel()))
+    plain = _lora_grads(gen, "all")
+    gen.set_checkpointing(True)
+    checkpointed = _lora_grads(gen, "all")
+    for key, grad in plain.items():
+        assert grad is not None and grad.abs().sum() > 0
+        assert torch.allclose(checkpointed[key], grad, rtol=1e-4, atol=1e-7)
+
+
 def test_saved_adapter_loads_into_plain_diffusers_pipeline(tmp_path):
     trained = texkit.get_registry().make_generator("tiny", steps=STEPS, seed=0)
     with torch.no_grad():

@@ -39,7 +39,7 @@ def make_tiny(
     guidance_scale: float = 7.5,
     conditioning_scale: float = 1.0,
     truncation: Any = "all",
-    checkpointing: bool = True,
+    checkpointing: bool = False,
     condition: str = "inpaint",
     lora_rank: int = 4,
     lora_alpha: float | None = None,
@@ -48,7 +48,12 @@ def make_tiny(
     dtype: str = "fp32",
     attention: str = "auto",
 ) -> Any:
-    """The tiny random generator (64 px): real diffusers classes, small configs, seeded weights."""
+    """The tiny random generator (64 px): real diffusers classes, small configs, seeded weights.
+
+    Checkpointing is off by default here: the tiny model needs no memory saving and the demo
+    needs the speed (it is on by default for ``stable-diffusion``, as in the method). Every
+    option is described in :func:`make_stable_diffusion`.
+    """
     from texkit_diffusers.generator import DiffusionGenerator
     from texkit_diffusers.tiny import TINY_RESOLUTION, build_tiny_components
 
@@ -87,7 +92,26 @@ def make_stable_diffusion(
     dtype: str = "fp16",
     attention: str = "auto",
 ) -> Any:
-    """SD 1.x + ControlNet from local folders or hub ids (``model`` and ``controlnet`` are required)."""
+    """SD 1.x + ControlNet from local folders or hub ids (``model`` and ``controlnet`` are required).
+
+    Args:
+        model: diffusers-format SD 1.x folder or hub id (unet, vae, text_encoder, tokenizer, scheduler).
+        controlnet: ControlNet folder or hub id (the method's: ashawkey/control_v11e_sd15_depth_aware_inpaint).
+        condition: ``"inpaint"`` (6-channel depth-aware inpainting) or ``"depth"`` (3-channel depth ControlNet).
+        resolution: view size R in pixels (multiple of 64).
+        steps: DDIM steps K. eta: DDIM eta. guidance_scale: CFG weight (<= 1 turns CFG off).
+        conditioning_scale: ControlNet residual scale.
+        truncation: backpropagate through the last N steps, or ``"all"``.
+        checkpointing: gradient checkpointing in UNet, ControlNet and VAE.
+        lora_rank, lora_alpha, lora_targets: the LoRA adapter (alpha defaults to the rank: scale 1).
+        device: ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        dtype: ``"fp16"``, ``"bf16"`` or ``"fp32"`` for the frozen weights (LoRA stays fp32).
+        attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
+
+    Raises:
+        ConfigError: a required option is missing or an option has a bad value.
+        WeightsError: a part of the model cannot be found or read (names the part and the folder).
+    """
     from texkit_diffusers.generator import DiffusionGenerator
     from texkit_diffusers.loading import load_components
 
