@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from texkit import Cameras, Mesh
@@ -52,6 +53,7 @@ def _smooth_texture(size: int) -> torch.Tensor:
     )
 
 
+@pytest.mark.slow  # 10-25 s on 2 shared CPU cores: 14 renders of the cow at 384 px
 def test_round_trip_recovers_a_smooth_texture(torch_renderer, assets):
     mesh = Mesh.load(assets / "cow.obj")
     size = 256
