@@ -68,7 +68,7 @@ def _record(name: str, values: dict) -> None:
 
 @pytest.mark.parametrize(
     ("name", "reference", "iterations", "bound"),
-    [("balloon", "balloon_min_curvature_dirs_smoothed1000.txt", 1000, 10.0), ("rabbit", "rabbit_min_curvature_dirs_smoothed500.txt", 500, 25.0)],
+    [("balloon", "balloon_min_curvature_dirs_smoothed1000.txt", 1000, 10.0), ("rabbit", "rabbit_min_curvature_dirs_smoothed500.txt", 500, 15.0)],
 )
 def test_smoothed_min_curvature_field_matches_reference(assets, name, reference, iterations, bound):
     """Median angle (up to sign) to the reference implementation's field, per `vt` entry."""
@@ -76,11 +76,25 @@ def test_smoothed_min_curvature_field_matches_reference(assets, name, reference,
     vts = _vt_entries(assets / f"{name}.obj")
     ref = np.loadtxt(assets / reference, delimiter=",")
     _, index = cKDTree(mesh.uvs.numpy()).query(vts)  # Mesh.load merges equal UV values
-    field = smooth_uv_field(mesh, uv_direction_field(mesh, principal_curvatures(mesh).dir_min), iterations).numpy()[index]
-    angle = np.degrees(np.arccos(np.abs((field * ref).sum(1)).clip(0, 1)))
+    raw = uv_direction_field(mesh, principal_curvatures(mesh).dir_min)
+
+    def angles(field: torch.Tensor) -> np.ndarray:
+        return np.degrees(np.arccos(np.abs((field.numpy()[index] * ref).sum(1)).clip(0, 1)))
+
+    angle = angles(smooth_uv_field(mesh, raw, iterations))  # the default: renormalise every 5 passes
     median = float(np.median(angle))
-    print(f"{name}: median angle {median:.2f} deg, mean |cos| {np.cos(np.radians(angle)).mean():.3f}")
-    _record(f"{name}_min_curvature_median_angle_deg", {"median": round(median, 2), "iterations": iterations})
+    plain = float(np.median(angles(smooth_uv_field(mesh, raw, iterations, renormalize_every=1))))
+    print(f"{name}: median angle {median:.2f} deg (plain normalised averaging {plain:.2f}), mean |cos| {np.cos(np.radians(angle)).mean():.3f}")
+    _record(
+        f"{name}_min_curvature_median_angle_deg",
+        {
+            "median": round(median, 2),
+            "mean_abs_cos": round(float(np.cos(np.radians(angle)).mean()), 3),
+            "median_unsmoothed": round(float(np.median(angles(raw))), 2),
+            "median_renormalize_every_1": round(plain, 2),
+            "iterations": iterations,
+        },
+    )
     assert median < bound
 
 
@@ -113,7 +127,8 @@ def test_cow_is_found_symmetric(assets):
 
 def test_pairs_are_mirror_images():
     mesh = demo_mesh()
-    pairs = symmetry_pairs(mesh)
+    # the gourd has two exact mirror planes (x = 0 and z = 0); pair across x = 0
+    pairs = symmetry_pairs(mesh, SymmetryPlane(np.array([1.0, 0.0, 0.0]), 0.0, 0.0))
     assert len(pairs.vertex) > 0.9 * mesh.num_vertices
     verts = mesh.vertices[pairs.vertex]
     # pair UVs: the mirror of vertex (x, y, z) is (-x, y, z); in the demo's UV map that is u -> 1 - u

@@ -63,16 +63,23 @@ def uv_direction_field(mesh: Mesh, directions: torch.Tensor) -> torch.Tensor:
     return from_doubled(acc)
 
 
-def smooth_uv_field(mesh: Mesh, field: torch.Tensor, iterations: int) -> torch.Tensor:
+def smooth_uv_field(mesh: Mesh, field: torch.Tensor, iterations: int, renormalize_every: int = 5) -> torch.Tensor:
     """Smooth a per-UV-vertex axial field by repeated neighbour averaging over UV edges.
 
-    Each iteration replaces a direction by the normalised doubled-angle mean of itself and its
-    neighbours in the UV mesh (``uv_faces`` edges, so seams are not crossed).
+    Each iteration replaces a direction, in the doubled-angle representation, by the mean of itself
+    and its neighbours in the UV mesh (``uv_faces`` edges, so seams are not crossed). The vectors are
+    rescaled to unit length every ``renormalize_every`` iterations: in between, a vector's length
+    says how coherent its neighbourhood is, so coherent regions outweigh noisy ones (umbilic
+    points, where the curvature direction is undefined); renormalising stops the weakest
+    regions from being taken over from afar. ``renormalize_every = 1`` is plain normalised
+    averaging. With the default 5, the fields agree with the method's reference fields to a median
+    of 4.0 (balloon, 1000 iterations) and 12.9 degrees (rabbit, 500); with 1, 2.8 and 18.6 degrees.
 
     Args:
         mesh: the mesh (its ``uv_faces`` give the neighbourhoods).
         field: ``(T, 2)`` unit directions.
         iterations: number of averaging passes (the method's reference used 500-1000).
+        renormalize_every: passes between rescalings to unit length (>= 1).
 
     Returns:
         ``(T, 2)`` smoothed unit directions.
@@ -85,8 +92,11 @@ def smooth_uv_field(mesh: Mesh, field: torch.Tensor, iterations: int) -> torch.T
     j = np.concatenate([tri[:, 1], tri[:, 2], tri[:, 0], tri[:, 0], tri[:, 1], tri[:, 2], np.arange(n)])
     adj = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
     adj.data[:] = 1.0
+    average = sp.diags(1.0 / np.asarray(adj.sum(axis=1)).ravel()) @ adj
     doubled = to_doubled(field).double().numpy()
-    for _ in range(iterations):
-        doubled = adj @ doubled
-        doubled /= np.linalg.norm(doubled, axis=1, keepdims=True).clip(1e-12)
+    every = max(1, int(renormalize_every))
+    for step in range(iterations):
+        doubled = average @ doubled
+        if (step + 1) % every == 0 or step + 1 == iterations:
+            doubled /= np.linalg.norm(doubled, axis=1, keepdims=True).clip(1e-12)
     return from_doubled(torch.from_numpy(doubled)).float()

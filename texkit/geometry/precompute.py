@@ -64,8 +64,8 @@ def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str,
     return cache.get(f"curvature_maps_r{rings}_{size}", compute)
 
 
-def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5) -> dict[str, torch.Tensor]:
-    """The smoothed minimum-curvature direction per UV vertex.
+def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5, renormalize_every: int = 5) -> dict[str, torch.Tensor]:
+    """The smoothed minimum-curvature direction per UV vertex (:func:`smooth_uv_field`).
 
     Returns:
         dict with ``uv`` (T, 2) the UV points and ``direction`` (T, 2) unit UV directions (v upward).
@@ -74,9 +74,9 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
     def compute() -> dict[str, torch.Tensor]:
         mesh = cache.mesh.to("cpu")
         field = uv_direction_field(mesh, curvature(cache, rings).dir_min)
-        return {"uv": mesh.uvs.clone(), "direction": smooth_uv_field(mesh, field, iterations)}
+        return {"uv": mesh.uvs.clone(), "direction": smooth_uv_field(mesh, field, iterations, renormalize_every)}
 
-    return cache.get(f"min_curvature_field_r{rings}_it{iterations}", compute)
+    return cache.get(f"min_curvature_field_r{rings}_it{iterations}_n{renormalize_every}", compute)
 
 
 def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip: float = 0.03) -> dict[str, torch.Tensor]:

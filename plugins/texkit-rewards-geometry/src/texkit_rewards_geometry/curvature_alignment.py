@@ -30,12 +30,13 @@ class CurvatureAlignment(texkit.Reward):
     class Params(pydantic.BaseModel):
         model_config = pydantic.ConfigDict(extra="forbid")
         iterations: int = pydantic.Field(500, ge=0, description="Smoothing passes of the direction field.")
+        renormalize_every: int = pydantic.Field(5, ge=1, description="Smoothing passes between rescalings to unit length.")
         edges: Literal["along", "across"] = "along"
         min_gradient: float = pydantic.Field(1e-3, ge=0, description="Gradient magnitude below which a point carries no weight.")
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Compute and cache the smoothed field."""
-        self._field = min_curvature_field(cache, self.params.iterations)
+        self._field = min_curvature_field(cache, self.params.iterations, renormalize_every=self.params.renormalize_every)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture``."""
