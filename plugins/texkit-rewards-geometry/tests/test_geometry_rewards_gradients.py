@@ -174,3 +174,26 @@ def test_reference_renders_mode_known_answer_and_gradients(tmp_path, renderer, g
     tex = _texture(2)
     assert reward(_render_context(mesh, renderer, tex.detach(), cams)).value < -1e-3
     assert gradcheck(lambda im: reward(_render_context(mesh, renderer, im, cams)).value, (tex,), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_reference_textured_mesh_through_renders(tmp_path, renderer, gourd):
+    """A reference given as another textured mesh file (here the gourd exported with a texture)."""
+    image = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(7))
+    image = (image * 255).round() / 255  # exactly representable in the PNG inside the GLB
+    gourd.export(tmp_path / "ref.glb", image)
+    reward = Reference(mesh=str(tmp_path / "ref.glb"))
+    assert reward.params.mode == "renders" and reward.needs_renders
+    cams = texkit.Cameras.from_angles([-20.0, -10.0], [30.0, 200.0])
+    same = reward(_render_context(gourd, renderer, image, cams, resolution=48)).value
+    other_image = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(8), requires_grad=True)
+    other = reward(_render_context(gourd, renderer, other_image, cams, resolution=48)).value
+    print(f"reference mesh: same texture {float(same):.2e}, other texture {float(other.detach()):.2e}")
+    assert abs(float(same)) < 1e-4
+    assert other < 100 * same - 1e-3
+    other.backward()
+    assert other_image.grad.abs().sum() > 0
+
+
+def test_reference_needs_a_texture_or_a_mesh():
+    with pytest.raises(texkit.ConfigError, match="texture"):
+        Reference()
