@@ -72,7 +72,7 @@ def k_ring(adjacency: sp.csr_matrix, rings: int) -> sp.csr_matrix:
     return result.tocsr()
 
 
-def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cubic: bool = False) -> Curvature:
+def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cubic: bool = False, chunk: int = 4096) -> Curvature:
     """Estimate principal curvatures and directions at every vertex.
 
     Args:
@@ -83,6 +83,7 @@ def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cub
         min_neighbors: least number of neighbours of a fit.
         cubic: add the cubic terms to the height field (less bias on coarse meshes, as in
             Goldfeather & Interrante's cubic fit); the curvatures still come from the quadratic part.
+        chunk: vertices fitted at once (bounds memory on large meshes).
 
     Returns:
         :class:`Curvature` with float32 CPU tensors.
@@ -107,14 +108,33 @@ def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cub
     t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
     t2 = np.cross(nrm, t1)
 
+    k_min, k_max = np.empty(n), np.empty(n)
+    dir_min, dir_max = np.empty((n, 3)), np.empty((n, 3))
+    for start in range(0, n, chunk):  # bounded memory: (chunk, widest neighbourhood, terms)
+        rows = np.arange(start, min(start + chunk, n))
+        fit = _fit_quadrics(verts, ring, rows, t1[rows], t2[rows], nrm[rows], cubic)
+        k_min[rows], k_max[rows], dir_min[rows], dir_max[rows] = fit
+
+    def t(arr: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(arr)).float()
+
+    return Curvature(t(k_max), t(k_min), t(dir_max / np.linalg.norm(dir_max, axis=1, keepdims=True)), t(dir_min / np.linalg.norm(dir_min, axis=1, keepdims=True)))
+
+
+def _fit_quadrics(
+    verts: np.ndarray, ring: sp.csr_matrix, rows: np.ndarray, t1: np.ndarray, t2: np.ndarray, nrm: np.ndarray, cubic: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares height-field fit at the vertices ``rows``; returns k_min, k_max, dir_min, dir_max."""
+    sub = ring[rows]
+    counts = np.diff(sub.indptr)
     width = int(counts.max())
-    idx = np.zeros((n, width), dtype=np.int64)
-    valid = np.zeros((n, width), dtype=bool)
-    for row in range(n):  # gather ragged neighbourhoods into a padded array
-        cols = ring.indices[ring.indptr[row] : ring.indptr[row + 1]]
-        idx[row, : len(cols)] = cols
-        valid[row, : len(cols)] = True
-    rel = verts[idx] - verts[:, None, :]
+    owner = np.repeat(np.arange(len(rows)), counts)
+    slot = np.arange(sub.nnz) - np.repeat(sub.indptr[:-1], counts)
+    idx = np.zeros((len(rows), width), dtype=np.int64)
+    valid = np.zeros((len(rows), width), dtype=bool)
+    idx[owner, slot] = sub.indices
+    valid[owner, slot] = True
+    rel = verts[idx] - verts[rows][:, None, :]
     x = np.einsum("vkc,vc->vk", rel, t1)
     y = np.einsum("vkc,vc->vk", rel, t2)
     h = np.einsum("vkc,vc->vk", rel, nrm)
@@ -133,14 +153,9 @@ def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cub
     shape = -np.linalg.solve(first, second)  # minus: positive curvature bends away from the normal
     sym = 0.5 * (shape + np.swapaxes(shape, 1, 2))
     evals, evecs = np.linalg.eigh(sym)  # ascending
-    k_min, k_max = evals[:, 0], evals[:, 1]
     dir_min = evecs[:, 0, 0, None] * t1 + evecs[:, 1, 0, None] * t2
     dir_max = evecs[:, 0, 1, None] * t1 + evecs[:, 1, 1, None] * t2
-
-    def t(arr: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(arr)).float()
-
-    return Curvature(t(k_max), t(k_min), t(dir_max / np.linalg.norm(dir_max, axis=1, keepdims=True)), t(dir_min / np.linalg.norm(dir_min, axis=1, keepdims=True)))
+    return evals[:, 0], evals[:, 1], dir_min, dir_max
 
 
 def _grow_sparse(ring: sp.csr_matrix, adj: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:

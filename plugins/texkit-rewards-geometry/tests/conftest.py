@@ -33,6 +33,12 @@ def ribbed() -> texkit.Mesh:
 
 
 @pytest.fixture(scope="session")
+def ribbed_cache(ribbed) -> texkit.GeometryCache:
+    """An in-memory geometry cache of :func:`ribbed`."""
+    return texkit.GeometryCache(ribbed, root=False)
+
+
+@pytest.fixture(scope="session")
 def tube() -> texkit.Mesh:
     """An open cylinder along y (minimum-curvature direction = the axis = the UV v direction)."""
     return cylinder(0.5, 2.0, 48, 24)

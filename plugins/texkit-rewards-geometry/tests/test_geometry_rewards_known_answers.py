@@ -58,8 +58,8 @@ def test_mirror_symmetric_texture_scores_the_maximum(gourd, gourd_cache, make_co
 
 @pytest.mark.parametrize("scale", ["minmax", "signed"])
 @pytest.mark.parametrize("mode", ["sharp", "smooth"])
-def test_texture_coloured_by_curvature_sign_beats_its_inverse(ribbed, make_context, mode, scale):
-    cache = texkit.GeometryCache(ribbed, root=False)
+def test_texture_coloured_by_curvature_sign_beats_its_inverse(ribbed, ribbed_cache, make_context, mode, scale):
+    cache = ribbed_cache
     maps = curvature_maps(cache, SIZE)
     assert (maps["mean"][maps["mask"]] < 0).any() and (maps["mean"][maps["mask"]] > 0).any()
     convex = (maps["mean"] > 0).float()[..., None]
