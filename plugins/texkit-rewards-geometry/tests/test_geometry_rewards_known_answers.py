@@ -149,3 +149,13 @@ def test_reference_texture_reward_is_minus_mse(tmp_path, gourd, gourd_cache, mak
 def test_reference_missing_file_is_a_texkit_error():
     with pytest.raises(texkit.TexkitError, match="reference"):
         Reference(texture="/nonexistent/ref.png")
+
+
+@pytest.mark.parametrize("reward_class", [Symmetry, CurvatureAlignment])
+def test_a_reward_instance_reused_on_another_mesh_is_prepared_again(reward_class, gourd, gourd_cache, tube, make_context):
+    image = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(4))
+    tube_cache = texkit.GeometryCache(tube, root=False)
+    reused = reward_class()
+    reused(make_context(gourd, gourd_cache, image))
+    on_tube = reused(make_context(tube, tube_cache, image)).value
+    assert on_tube == reward_class()(make_context(tube, tube_cache, image)).value

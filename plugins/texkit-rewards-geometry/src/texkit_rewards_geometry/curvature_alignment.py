@@ -10,7 +10,7 @@ import torch
 import texkit
 from texkit.geometry.precompute import min_curvature_field
 from texkit.uv import sample_texture
-from texkit_rewards_geometry.texture_ops import erode, grey, sobel_uv
+from texkit_rewards_geometry.texture_ops import ensure_prepared, erode, grey, sobel_uv
 
 
 class CurvatureAlignment(texkit.Reward):
@@ -37,11 +37,11 @@ class CurvatureAlignment(texkit.Reward):
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Compute and cache the smoothed field."""
         self._field = min_curvature_field(cache, self.params.iterations, renormalize_every=self.params.renormalize_every)
+        self._prepared = (mesh, mesh.content_hash)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture``."""
-        if not hasattr(self, "_field"):
-            self.prepare(ctx.mesh, ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False))
+        ensure_prepared(self, ctx)
         tex = ctx.texture.image
         uv = self._field["uv"].to(tex.device, tex.dtype)
         field = self._field["direction"].to(tex.device, tex.dtype)

@@ -10,7 +10,7 @@ import torch
 import texkit
 from texkit.geometry.precompute import mirror_pairs
 from texkit.uv import sample_texture
-from texkit_rewards_geometry.texture_ops import erode
+from texkit_rewards_geometry.texture_ops import ensure_prepared, erode
 
 
 class Symmetry(texkit.Reward):
@@ -34,11 +34,11 @@ class Symmetry(texkit.Reward):
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Find the mirror plane and the UV pairs (cached per mesh)."""
         self._pairs = mirror_pairs(cache, self.params.max_distance, self.params.max_roundtrip)
+        self._prepared = (mesh, mesh.content_hash)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture``."""
-        if not hasattr(self, "_pairs"):
-            self.prepare(ctx.mesh, ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False))
+        ensure_prepared(self, ctx)
         texture = ctx.texture.image
         size = texture.shape[0]
         half = self.params.patch // 2

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax", "erode"]
+__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax", "erode", "ensure_prepared"]
 
 
 def grey(texture: torch.Tensor) -> torch.Tensor:
@@ -78,3 +80,18 @@ def erode(coverage: torch.Tensor, radius: int) -> torch.Tensor:
     padded = F.pad(cov[None, None], (radius, radius, radius, radius), mode="replicate")
     out = -F.max_pool2d(-padded, kernel_size=2 * radius + 1, stride=1)[0, 0]
     return out[..., None] if squeeze else out
+
+
+def ensure_prepared(reward: Any, ctx: Any) -> None:
+    """Run ``reward.prepare`` unless it already ran for this mesh (same object or same content).
+
+    ``prepare`` records ``reward._prepared = (mesh, mesh.content_hash)``; a reward instance reused on
+    another mesh is prepared again instead of scoring with the first mesh's pairs or fields.
+    """
+    from texkit.geometry.cache import GeometryCache
+
+    prepared = getattr(reward, "_prepared", None)
+    if prepared is not None and (prepared[0] is ctx.mesh or prepared[1] == ctx.mesh.content_hash):
+        reward._prepared = (ctx.mesh, prepared[1])
+        return
+    reward.prepare(ctx.mesh, ctx.geometry if ctx.geometry is not None else GeometryCache(ctx.mesh, root=False))
