@@ -20,20 +20,42 @@ __all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs",
 
 
 def curvature(cache: GeometryCache, rings: int = 5) -> Curvature:
-    """Per-vertex principal curvatures and directions (:func:`principal_curvatures`)."""
+    """Per-vertex principal curvatures and directions (:func:`principal_curvatures`), cached.
+
+    Args:
+        cache: the mesh's geometry cache.
+        rings: neighbourhood size of the quadric fits, in edge rings.
+
+    Returns:
+        :class:`Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions.
+    """
     entry = cache.get(f"curvature_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
     return Curvature(**entry)
 
 
 def minmax_signed(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Min-max normalise to [-1, 1] (over ``mask`` when given)."""
+    """Min-max normalise to [-1, 1] (over ``mask`` when given).
+
+    Args:
+        values: any tensor.
+        mask: optional bool tensor of the same shape choosing the entries that set min and max.
+
+    Returns:
+        ``(values - min) / (max - min) * 2 - 1`` (entries outside ``mask`` may leave [-1, 1]).
+    """
     ref = values[mask] if mask is not None else values
     lo, hi = ref.min(), ref.max()
     return (values - lo) / (hi - lo).clamp_min(1e-12) * 2.0 - 1.0
 
 
 def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str, torch.Tensor]:
-    """Curvature rasterised into ``size x size`` texel maps.
+    """Curvature rasterised into ``size x size`` texel maps (per-vertex values interpolated with the
+    barycentrics of the UV triangle covering each texel centre, :mod:`texkit.uv` convention).
+
+    Args:
+        cache: the mesh's geometry cache.
+        size: texture size T in texels.
+        rings: neighbourhood size of the quadric fits.
 
     Returns:
         dict with ``mask`` (T, T) texels inside the atlas, ``mean`` / ``k_min`` / ``k_max`` (T, T) raw
@@ -67,6 +89,12 @@ def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str,
 def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5, renormalize_every: int = 5) -> dict[str, torch.Tensor]:
     """The smoothed minimum-curvature direction per UV vertex (:func:`smooth_uv_field`).
 
+    Args:
+        cache: the mesh's geometry cache.
+        iterations: smoothing passes (the reference used 500 for the rabbit, 1000 for the balloon).
+        rings: neighbourhood size of the quadric fits.
+        renormalize_every: smoothing passes between rescalings to unit length.
+
     Returns:
         dict with ``uv`` (T, 2) the UV points and ``direction`` (T, 2) unit UV directions (v upward).
     """
@@ -80,7 +108,13 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
 
 
 def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip: float = 0.03) -> dict[str, torch.Tensor]:
-    """Mirror-image UV pairs from the automatically found symmetry plane.
+    """Mirror-image UV pairs from the automatically found symmetry plane
+    (:func:`find_symmetry_plane`, :func:`symmetry_pairs`).
+
+    Args:
+        cache: the mesh's geometry cache.
+        max_distance: confidence filter: reflected vertex to surface distance (relative to the bounding radius).
+        max_roundtrip: reciprocity filter: distance after reflecting the match back (relative).
 
     Returns:
         dict with ``uv_a``, ``uv_b`` (P, 2), ``plane`` (4,) = (normal, offset) and ``plane_error`` (1,).

@@ -183,6 +183,10 @@ def symmetry_pairs(mesh: Mesh, plane: SymmetryPlane | None = None, max_distance:
             (relative to the bounding radius).
         max_roundtrip: keep pairs whose match, reflected back, lands within this distance of the
             vertex (reciprocity).
+
+    Returns:
+        :class:`SymmetryPairs`: one pair per kept vertex, its own UV (of one face corner) and the
+        UV of its mirror image (interpolated in the UV triangle of the closest surface point).
     """
     plane = plane or find_symmetry_plane(mesh)
     verts = mesh.vertices.detach().double().cpu().numpy()
