@@ -16,6 +16,9 @@ from texkit.geometry.directions import smooth_uv_field, uv_direction_field
 from texkit.geometry.symmetry import find_symmetry_plane, symmetry_pairs
 from texkit.geometry.uv_raster import rasterize_uv
 
+#: Bumped when an algorithm here changes, so that entries cached by an older texkit are recomputed.
+_VERSION = 2
+
 __all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed"]
 
 
@@ -29,7 +32,7 @@ def curvature(cache: GeometryCache, rings: int = 5) -> Curvature:
     Returns:
         :class:`Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions.
     """
-    entry = cache.get(f"curvature_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
+    entry = cache.get(f"curvature_v{_VERSION}_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
     return Curvature(**entry)
 
 
@@ -83,7 +86,7 @@ def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str,
             "dir_max": dir_max,
         }
 
-    return cache.get(f"curvature_maps_r{rings}_{size}", compute)
+    return cache.get(f"curvature_maps_v{_VERSION}_r{rings}_{size}", compute)
 
 
 def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5, renormalize_every: int = 5) -> dict[str, torch.Tensor]:
@@ -104,7 +107,7 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
         field = uv_direction_field(mesh, curvature(cache, rings).dir_min)
         return {"uv": mesh.uvs.clone(), "direction": smooth_uv_field(mesh, field, iterations, renormalize_every)}
 
-    return cache.get(f"min_curvature_field_r{rings}_it{iterations}_n{renormalize_every}", compute)
+    return cache.get(f"min_curvature_field_v{_VERSION}_r{rings}_it{iterations}_n{renormalize_every}", compute)
 
 
 def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip: float = 0.03) -> dict[str, torch.Tensor]:
@@ -131,4 +134,4 @@ def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip
             "plane_error": torch.tensor([plane.error]),
         }
 
-    return cache.get(f"mirror_pairs_d{max_distance}_r{max_roundtrip}", compute)
+    return cache.get(f"mirror_pairs_v{_VERSION}_d{max_distance}_r{max_roundtrip}", compute)
