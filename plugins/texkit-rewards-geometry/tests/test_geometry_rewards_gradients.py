@@ -174,6 +174,22 @@ def test_reference_renders_mode_known_answer_and_gradients(tmp_path, renderer, g
     tex = _texture(2)
     assert reward(_render_context(mesh, renderer, tex.detach(), cams)).value < -1e-3
     assert gradcheck(lambda im: reward(_render_context(mesh, renderer, im, cams)).value, (tex,), eps=1e-6, atol=1e-6, fast_mode=True)
+    # cameras: both the current and the reference renders move with them
+    azimuth = torch.tensor([0.0, 180.0], dtype=torch.float64)
+
+    def value(elevation: torch.Tensor) -> torch.Tensor:
+        moved = texkit.Cameras.from_angles(elevation, azimuth, dtype=torch.float64)
+        return reward(_render_context(mesh, renderer, tex.detach(), moved)).value
+
+    elevation = torch.tensor([-20.0, -35.0], dtype=torch.float64, requires_grad=True)
+    grad = torch.autograd.grad(value(elevation), elevation)[0]
+    step = 1e-3
+    for i in range(2):
+        delta = torch.zeros(2, dtype=torch.float64)
+        delta[i] = step
+        fd = (value(elevation.detach() + delta) - value(elevation.detach() - delta)) / (2 * step)
+        assert abs(float(grad[i])) > 1e-7
+        assert torch.isclose(grad[i], fd, rtol=0.05, atol=1e-7), (i, float(grad[i]), float(fd))
 
 
 def test_reference_textured_mesh_through_renders(tmp_path, renderer, gourd):

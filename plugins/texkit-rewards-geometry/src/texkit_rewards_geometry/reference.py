@@ -101,16 +101,16 @@ class Reference(texkit.Reward):
         if ctx.cameras is None or (ctx.renders is None and ctx.render is None):
             raise texkit.RewardError("reward 'reference' in renders mode needs reward cameras and renders (or a renderer)")
         ours = ctx.renders if ctx.renders is not None else ctx.render(ctx.texture, ctx.cameras)
-        with torch.no_grad():
-            if self._mesh is None:
-                if ctx.render is None:
-                    raise texkit.RewardError("reward 'reference' with a reference texture needs ctx.render to render it")
-                theirs = ctx.render(texkit.Texture(ref), ctx.cameras.detach())
-            else:
-                mesh = self._mesh.to(ours.rgb.device)
-                mesh = texkit.Mesh(mesh.vertices.to(ours.rgb.dtype), mesh.faces, mesh.uvs.to(ours.rgb.dtype), mesh.uv_faces, mesh.normals.to(ours.rgb.dtype), mesh.name)
-                theirs = self._renderer.render(mesh, ref, ctx.cameras.detach(), int(ours.rgb.shape[1]))
-        union = torch.maximum(ours.alpha, theirs.alpha.to(ours.alpha.dtype)).detach()
+        # the reference renders move with the cameras too: keep their camera gradient (not the texture's)
+        if self._mesh is None:
+            if ctx.render is None:
+                raise texkit.RewardError("reward 'reference' with a reference texture needs ctx.render to render it")
+            theirs = ctx.render(texkit.Texture(ref), ctx.cameras)
+        else:
+            mesh = self._mesh.to(ours.rgb.device)
+            mesh = texkit.Mesh(mesh.vertices.to(ours.rgb.dtype), mesh.faces, mesh.uvs.to(ours.rgb.dtype), mesh.uv_faces, mesh.normals.to(ours.rgb.dtype), mesh.name)
+            theirs = self._renderer.render(mesh, ref, ctx.cameras, int(ours.rgb.shape[1]))
+        union = torch.maximum(ours.alpha, theirs.alpha.to(ours.alpha.dtype))
         value = -(((ours.rgb - theirs.rgb.to(ours.rgb.dtype)) ** 2) * union).sum() / (union.sum() * 3).clamp_min(1e-12)
         return texkit.RewardOutput(value=value)
 
