@@ -228,7 +228,7 @@ def test_on_files_adds_the_generated_pages_and_drops_the_hook(tmp_path, monkeypa
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.structure.files import File, Files
 
-    monkeypatch.setattr(hook, "GENERATED_PAGES", {"reference/a.md": lambda: "# A\n", "reference/b.md": lambda: "# B\n"})
+    monkeypatch.setattr(hook, "GENERATED_PAGES", {"reference/a.md": lambda files: "# A\n", "reference/b.md": lambda files: f"# B {len(files)}\n"})
     (tmp_path / "docs" / "hooks").mkdir(parents=True)
     (tmp_path / "docs" / "index.md").write_text("# Home\n")
     (tmp_path / "docs" / "hooks" / "generate_reference.py").write_text("")
@@ -245,7 +245,7 @@ def test_on_files_adds_the_generated_pages_and_drops_the_hook(tmp_path, monkeypa
     uris = sorted(f.src_uri for f in result)
     assert uris == ["index.md", "reference/a.md", "reference/b.md"]
     generated = {f.src_uri: f.content_string for f in result if f.src_uri.startswith("reference/")}
-    assert generated == {"reference/a.md": "# A\n", "reference/b.md": "# B\n"}
+    assert generated == {"reference/a.md": "# A\n", "reference/b.md": "# B 2\n"}  # pages see the build's files
     assert all(f.is_documentation_page() for f in result)
 
 
@@ -339,3 +339,40 @@ def test_quickstart_config_parses(tmp_path):
         (tmp_path / f"q{i}.toml").write_text(text)
         cfg = load_config(tmp_path / f"q{i}.toml")
         assert cfg.generator.name == "tiny" and cfg.rewards
+
+
+def test_reward_page_links_by_name_or_title(config_page):
+    from types import SimpleNamespace
+
+    from texkit.registry import get_registry
+
+    names = get_registry().names("rewards")
+    page = SimpleNamespace
+    files = [
+        page(src_uri="rewards/index.md", content_string="# Rewards: `symmetry`, `palette`\n"),
+        page(src_uri="rewards/symmetry.md", content_string="# Symmetry\n"),
+        page(src_uri="rewards/jpeg.md", content_string="# Rewards: `jpeg_compressibility`, `jpeg_incompressibility`\n"),
+        page(src_uri="guide/palette.md", content_string="# `palette`\n"),
+    ]
+    links = hook.reward_page_links(files)
+    expected = {"symmetry": "../rewards/symmetry.md", "jpeg_compressibility": "../rewards/jpeg.md", "jpeg_incompressibility": "../rewards/jpeg.md"}
+    assert links == {k: v for k, v in expected.items() if k in names}
+    assert hook.reward_page_links(None) == {}
+    linked = hook.config_reference_markdown(reward_pages={"symmetry": "../rewards/symmetry.md"})
+    assert "Explained on [its page](../rewards/symmetry.md)." in _sections(linked)["`symmetry`"]
+    assert "Explained on" not in config_page
+
+
+def test_every_installed_reward_has_a_page():
+    """Each reward of the repository's plugins is explained on a page under docs/rewards/ (a page per reward or naming it in its title)."""
+    from types import SimpleNamespace
+
+    from texkit.registry import get_registry
+
+    files = [SimpleNamespace(src_uri=p.relative_to(REPO / "docs").as_posix(), content_string=p.read_text()) for p in (REPO / "docs" / "rewards").glob("*.md")]
+    reg = get_registry()
+    repo_dists = {tomllib.loads(p.read_text())["project"]["name"] for p in (REPO / "plugins").glob("*/pyproject.toml")}
+    built_in = {name for name in reg.names("rewards") if reg.get("rewards", name).distribution in repo_dists}
+    assert built_in, "no reward from the repository's plugins is installed"
+    missing = built_in - set(hook.reward_page_links(files))
+    assert not missing, f"rewards without a page under docs/rewards/: {sorted(missing)}"

@@ -30,6 +30,7 @@ __all__ = [
     "cli_reference_markdown",
     "config_reference_markdown",
     "on_files",
+    "reward_page_links",
     "toml_literal",
 ]
 
@@ -223,12 +224,13 @@ def _components_section(kind: str, section: str) -> list[str]:
     return out or ["None installed.\n"]
 
 
-def _rewards_section() -> list[str]:
+def _rewards_section(reward_pages: dict[str, str]) -> list[str]:
     out = []
     for name, cls, dist in _installed_components("rewards"):
         schema = cls.Params.model_json_schema()
         differentiable = "differentiable" if cls.differentiable else "not differentiable (scoring only)"
-        out.append(f"#### `{name}`\n\n{_text_cell(cls.description)} From `{dist}`; {differentiable}.\n")
+        page = f" Explained on [its page]({reward_pages[name]})." if name in reward_pages else ""
+        out.append(f"#### `{name}`\n\n{_text_cell(cls.description)} From `{dist}`; {differentiable}.{page}\n")
         rows = _field_rows(schema, _model_defaults(cls.Params))
         if rows:
             out.append(_table([f"`rewards.{name}` key", "type", "default", "description"], rows) + "\n")
@@ -237,8 +239,12 @@ def _rewards_section() -> list[str]:
     return out or ["None installed.\n"]
 
 
-def config_reference_markdown() -> str:
+def config_reference_markdown(reward_pages: dict[str, str] | None = None) -> str:
     """The configuration reference page (markdown) from :class:`texkit.config.RunConfig`'s JSON schema.
+
+    Args:
+        reward_pages: ``{reward name: link to its documentation page, relative to this page}``;
+            rewards listed here get a link.
 
     Returns:
         The page: top-level keys, one section per table of the run config (key, type with
@@ -295,7 +301,7 @@ def config_reference_markdown() -> str:
         elif key == "renderer":
             out += ["### Installed renderers", ""] + _components_section("renderers", key)
         elif key == "rewards":
-            out += ["### Installed rewards", ""] + _rewards_section()
+            out += ["### Installed rewards", ""] + _rewards_section(reward_pages or {})
 
     table_types = [name for name in defs if name not in documented]
     if table_types:
@@ -440,10 +446,38 @@ def cli_reference_markdown() -> str:
 # mkdocs hook
 
 #: Generated pages: ``{path under docs/: function returning its markdown}``.
-GENERATED_PAGES: dict[str, Callable[[], str]] = {
-    "reference/configuration.md": config_reference_markdown,
-    "reference/cli.md": cli_reference_markdown,
+GENERATED_PAGES: dict[str, Callable[[Any], str]] = {
+    "reference/configuration.md": lambda files: config_reference_markdown(reward_page_links(files)),
+    "reference/cli.md": lambda files: cli_reference_markdown(),
 }
+
+
+def reward_page_links(files: Any) -> dict[str, str]:
+    """Links from the configuration reference to each installed reward's page under ``rewards/``.
+
+    A reward's page is ``rewards/<name>.md``, or else the first page under ``rewards/`` (other than
+    ``index.md``) whose title line names the reward in backticks (one page may cover several rewards).
+
+    Args:
+        files: the build's files (objects with ``src_uri`` and ``content_string``), or None.
+
+    Returns:
+        ``{reward name: "../rewards/<page>.md"}`` for the rewards that have a page.
+    """
+    if files is None:
+        return {}
+    pages = {f.src_uri: f for f in files if f.src_uri.startswith("rewards/") and f.src_uri.endswith(".md")}
+    links = {}
+    for name, _, _ in _installed_components("rewards"):
+        if f"rewards/{name}.md" in pages:
+            links[name] = f"../rewards/{name}.md"
+            continue
+        for uri, page in sorted(pages.items()):
+            title = page.content_string.lstrip().split("\n", 1)[0]
+            if uri != "rewards/index.md" and title.startswith("#") and f"`{name}`" in title:
+                links[name] = f"../{uri}"
+                break
+    return links
 
 
 def on_files(files: Any, config: Any) -> Any:
@@ -465,7 +499,7 @@ def on_files(files: Any, config: Any) -> Any:
         existing = files.get_file_from_path(src_uri)
         if existing is not None:
             files.remove(existing)
-        files.append(File.generated(config, src_uri, content=make_page()))
+        files.append(File.generated(config, src_uri, content=make_page(files)))
     return files
 
 
@@ -475,7 +509,7 @@ def write_pages(out_dir: Path) -> list[Path]:
     for src_uri, make_page in GENERATED_PAGES.items():
         path = Path(out_dir) / src_uri
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(make_page(), encoding="utf-8")
+        path.write_text(make_page(None), encoding="utf-8")
         written.append(path)
     return written
 
