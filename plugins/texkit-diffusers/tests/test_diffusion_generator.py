@@ -251,6 +251,9 @@ def test_missing_adapter_and_weights_give_one_line_errors(tmp_path):
     gen = texkit.get_registry().make_generator("tiny", steps=1)
     with pytest.raises(WeightsError, match="no LoRA adapter"):
         gen.load_adapter(tmp_path)
+    gen.save_adapter(tmp_path / "rank4")
+    with pytest.raises(WeightsError, match="lora_rank"):
+        texkit.get_registry().make_generator("tiny", steps=1, lora_rank=2).load_adapter(tmp_path / "rank4")
     with pytest.raises(WeightsError) as info:
         texkit.get_registry().make_generator("stable-diffusion", model=str(tmp_path / "sd15"), controlnet=str(tmp_path / "cn"), device="cpu", dtype="fp32")
     assert "sd15" in str(info.value) and "\n" not in str(info.value)

@@ -142,7 +142,22 @@ class DiffusionGenerator:
         keep_mask: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Paint ``(B, 3, R, R)`` in [0, 1]; see :meth:`texkit.types.Generator.paint`."""
+        """Paint a view, differentiably in the LoRA weights, the render and the keep mask.
+
+        Args:
+            prompt: from :meth:`encode_prompt`, batch 1 (broadcast) or B.
+            image: ``(B, 3, R, R)`` current render in [0, 1]; R a multiple of 8 x 2^(UNet levels - 1).
+            depth: ``(B, 1, R, R)`` in [0, 1], 1 nearest, 0 background.
+            keep_mask: ``(B, 1, R, R)`` in [0, 1], 1 keeps the render, 0 paints.
+            generator: seeds the initial latents, the DDIM noise and the blending noise; the same
+                seed gives the same view (needed by per-view checkpointing).
+
+        Returns:
+            ``(B, 3, R, R)`` float32 in [0, 1]: ``keep * image + (1 - keep) * decoded``.
+
+        Raises:
+            ValueError: shapes that do not fit the protocol.
+        """
         batch, channels, height, width = image.shape
         multiple = self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
         if channels != 3 or height % multiple or width % multiple:

@@ -74,7 +74,11 @@ def load_lora(unet: Any, directory: str | Path) -> None:
         raise WeightsError(f"no LoRA adapter at {path}; pass the folder written by `texkit train` (it holds {WEIGHT_NAME})")
     state = load_file(str(path))
     state = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
-    result = set_peft_model_state_dict(unet, convert_unet_state_dict_to_peft(state), adapter_name=ADAPTER_NAME)
+    try:
+        result = set_peft_model_state_dict(unet, convert_unet_state_dict_to_peft(state), adapter_name=ADAPTER_NAME)
+    except RuntimeError as err:  # shape mismatch: another rank or another base model
+        first = str(err).strip().splitlines()[0][:160]
+        raise WeightsError(f"adapter at {path} does not fit this model ({first}); build the generator with the lora_rank/lora_targets it was trained with") from None
     unexpected = getattr(result, "unexpected_keys", None)
     if unexpected:
         raise WeightsError(f"adapter at {path} does not match this model (e.g. key {unexpected[0]}); was it trained on another base model?")

@@ -116,6 +116,11 @@ def _denoise_step(
     options: SamplerOptions,
     variance_noise: torch.Tensor | None,
 ) -> torch.Tensor:
+    """One DDIM step x_t -> x_{t-1}: ControlNet residuals, UNet noise prediction, CFG, scheduler step.
+
+    CFG (Ho & Salimans 2022): ``eps = eps_u + w (eps_c - eps_u)`` from one batch of 2B; DDIM (Song et al.
+    2021) with ``eta`` and the given variance noise. Same calls, same order as the diffusers pipeline.
+    """
     cfg = options.guidance_scale > 1.0
     model_input = torch.cat([latents] * 2) if cfg else latents
     model_input = scheduler.scale_model_input(model_input, t)
@@ -143,15 +148,22 @@ def sample_latents(
     """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
 
     Args:
-        unet: diffusers components (the scheduler must be a DDIMScheduler).
-        controlnet: diffusers components (the scheduler must be a DDIMScheduler).
-        scheduler: diffusers components (the scheduler must be a DDIMScheduler).
+        unet: ``UNet2DConditionModel`` (with the LoRA adapter).
+        controlnet: ``ControlNetModel``.
+        scheduler: a ``DDIMScheduler`` (its timesteps are set here).
         prompt: ``cond`` and ``uncond`` embeddings ``(B, L, D)``.
         condition: ``(B, C, H, W)`` ControlNet condition at image resolution.
         noise: from :func:`draw_noise`.
         options: sampler settings.
         keep_latent_mask: ``(B, 1, h, w)`` in [0, 1], 1 where the render's latent is kept; None keeps nothing.
         render_latents: ``(B, 4, h, w)`` scaled VAE encoding of the current render (needed with a keep mask).
+
+    Returns:
+        ``(B, 4, h, w)`` latents after the last step; they carry the autograd graph of the last
+        ``options.steps_with_grad()`` steps when gradients are enabled.
+
+    Raises:
+        ValueError: a keep mask is given but ``noise`` holds no blending noise.
     """
     cfg = options.guidance_scale > 1.0
     embeds = torch.cat([prompt.uncond, prompt.cond]) if cfg else prompt.cond
