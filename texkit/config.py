@@ -61,6 +61,13 @@ class MeshConfig(_Strict):
 
     path: str = Field("demo", description="Mesh file (OBJ/GLB/GLTF/PLY/OFF) or a built-in name: demo, sphere, cylinder, cube.")
     normalize: Literal["unit_sphere", "extent", "none"] = Field("unit_sphere", description="Scale normalisation of the mesh.")
+    per_rank: list[str] = Field(
+        default_factory=list, description="Multi-process training: rank r textures per_rank[r % len] instead of `path` (empty: every rank uses `path`)."
+    )
+
+    def path_for_rank(self, rank: int) -> str:
+        """The mesh that rank ``rank`` trains on (``path`` unless ``per_rank`` is set)."""
+        return self.per_rank[rank % len(self.per_rank)] if self.per_rank else self.path
 
 
 class PromptConfig(_Strict):
@@ -160,6 +167,7 @@ class TrainingConfig(_Strict):
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     seed: int = 0
     resample: bool = Field(True, description="Draw a fresh prompt and noise seed every step (the method); false repeats step 0's draw.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches (prompt + seeds each) per optimiser step and rank; effective batch = world size x grad_accum.")
     checkpoint_every: int = Field(10, ge=1)
     log_every: int = Field(1, ge=1)
     before_after: bool = Field(True, description="Paint before/after textures with a fixed seed for the report.")

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from texkit import distributed
 from texkit.cameras import CAMERA_PRESETS, Cameras
 from texkit.config import CameraPath, RunConfig
 from texkit.errors import RewardError
@@ -58,8 +59,10 @@ class Session:
     def build(cls, config: RunConfig, need_rewards: bool = True) -> "Session":
         """Build every component; raises one-line TexkitErrors for bad names or inputs."""
         reg = get_registry()
-        device = resolve_device(config.device)
-        mesh = load_mesh(config.mesh.path) if config.mesh.normalize == "unit_sphere" else Mesh.load(config.mesh.path, config.mesh.normalize)
+        rank = distributed.context()
+        device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
+        mesh_path = config.mesh.path_for_rank(rank.rank)
+        mesh = load_mesh(mesh_path) if config.mesh.normalize == "unit_sphere" else Mesh.load(mesh_path, config.mesh.normalize)
         mesh = mesh.to(device)
         gen_options = dict(config.generator.options)
         gen_options.setdefault("truncation", config.training.truncation)
@@ -122,11 +125,19 @@ class Session:
             out.append(self._embeddings[text])
         return out
 
-    def draw(self, step: int) -> tuple[str, list[int]]:
-        """The prompt and per-view seeds of one step (a pure function of the run seed and step)."""
+    def draw(self, step: int, slot: int = 0) -> tuple[str, list[int]]:
+        """The prompt and per-view seeds of one sample (a pure function of the run seed, step and slot).
+
+        Args:
+            step: the optimisation step.
+            slot: the sample's place in the step's effective batch, ``rank * grad_accum + micro``;
+                slot 0 is the single-process draw, other slots are independent streams, so ranks
+                and micro-batches draw different prompts and seeds.
+        """
         if not self.config.training.resample:
             step = 0
-        rng = random.Random(self.config.training.seed * 1_000_003 + step)
+        base = self.config.training.seed * 1_000_003 + step
+        rng = random.Random(base if slot == 0 else f"texkit:{base}:{slot}")
         prompt = rng.choice(self.prompts)
         return prompt, [rng.randrange(2**31) for _ in range(len(self.angles["paint_elevation"]))]
 

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from texkit import distributed
 from texkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from texkit.config import RunConfig
 from texkit.io import atomic_write_text
@@ -58,6 +59,12 @@ class Trainer:
             groups.append({"params": cams, "lr": cfg.camera_lr})
         self.optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
         self.step = 0
+        # data parallel (texkit.distributed): same start on every rank, gradients averaged per step
+        self.dist = distributed.context()
+        distributed.broadcast_parameters(self.parameters())
+        # fp16 frozen weights: scale the loss so small activation gradients do not flush to zero
+        self.scaler = torch.amp.GradScaler(self.session.device.type) if cfg.mixed_precision == "fp16" else None
+        distributed.write_rank_snapshot("start", self.snapshot())
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -68,28 +75,65 @@ class Trainer:
         """Everything the optimiser updates."""
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
-    def train_step(self) -> dict[str, Any]:
-        """One optimisation step; returns its metrics."""
-        start = time.perf_counter()
-        prompt, seeds = self.session.draw(self.step)
-        self.optimizer.zero_grad(set_to_none=True)
+    @property
+    def effective_batch(self) -> int:
+        """Samples per optimiser step: world size x ``training.grad_accum``."""
+        return self.dist.world_size * self.config.training.grad_accum
+
+    def snapshot(self) -> dict[str, Any]:
+        """This rank's trainable tensors by name (``lora/<i>`` and camera angles), for comparisons."""
+        out: dict[str, Any] = {f"lora/{i}": p for i, p in enumerate(self.session.generator.trainable_parameters())}
+        out.update({f"camera/{k}": v for k, v in self.session.angles.items()})
+        out["step"] = self.step
+        return out
+
+    def _sample(self, micro: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Paint and score micro-batch ``micro`` of this rank; returns (loss, metrics)."""
+        prompt, seeds = self.session.draw(self.step, self.dist.rank * self.config.training.grad_accum + micro)
         texture = self.session.paint(prompt, seeds)
         total, metrics = self.session.score(texture, prompt)
         loss = -total
-        metrics.update({"step": self.step + 1, "loss": float(loss.detach()), "prompt": prompt})
-        if not torch.isfinite(loss):
+        metrics.update({"loss": float(loss.detach()), "prompt": prompt})
+        return loss, metrics
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimisation step; returns its metrics."""
+        start = time.perf_counter()
+        accum = self.config.training.grad_accum
+        self.optimizer.zero_grad(set_to_none=True)
+        samples: list[dict[str, Any]] = []
+        finite = True
+        for micro in range(accum):
+            loss, sample = self._sample(micro)
+            samples.append(sample)
+            if not torch.isfinite(loss):
+                finite = False
+                break
+            scaled = loss / accum if accum > 1 else loss
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+        # one message: gradients averaged over ranks + "did any rank see a non-finite loss"
+        finite = distributed.all_reduce_gradients(self.parameters(), finite)
+        metrics = _mean_metrics(distributed.all_gather_objects(samples))
+        metrics.update({"step": self.step + 1, "world_size": self.dist.world_size, "grad_accum": accum, "effective_batch": self.effective_batch})
+        if not finite:
             metrics["skipped"] = "non-finite loss"
-            self.console.print(f"[yellow]step {self.step + 1}: loss is {float(loss.detach())}, step skipped[/yellow]")
+            self._say(f"[yellow]step {self.step + 1}: loss is {metrics['loss']}, step skipped[/yellow]")
         else:
-            loss.backward()
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
             params = [p for p in self.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, self.config.training.grad_clip if self.config.training.grad_clip > 0 else math.inf)
             metrics["grad_norm"] = float(norm)
-            if torch.isfinite(norm):
+            if torch.isfinite(norm) and self.scaler is not None:
+                self.scaler.step(self.optimizer)
+            elif torch.isfinite(norm):
                 self.optimizer.step()
             else:
                 metrics["skipped"] = "non-finite gradient"
-                self.console.print(f"[yellow]step {self.step + 1}: gradient is not finite, step skipped[/yellow]")
+                self._say(f"[yellow]step {self.step + 1}: gradient is not finite, step skipped[/yellow]")
+            if self.scaler is not None:
+                self.scaler.update()
+                metrics["loss_scale"] = float(self.scaler.get_scale())
         self.optimizer.zero_grad(set_to_none=True)
         for name, tensor in self.session.angles.items():
             if tensor.requires_grad:
@@ -104,6 +148,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "angles": {k: v.detach().cpu() for k, v in self.session.angles.items()},
         }
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
         return save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state)
 
     def resume(self) -> bool:
@@ -113,12 +159,14 @@ class Trainer:
             return False
         state = load_checkpoint(folder, self.session.generator)
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
         with torch.no_grad():
             for name, value in state["angles"].items():
                 self.session.angles[name].copy_(value.to(self.session.device))
         self.step = int(state["step"])
         metrics_path = self.run_dir / "metrics.jsonl"
-        if metrics_path.exists():  # forget lines written after the checkpoint
+        if self.dist.is_main and metrics_path.exists():  # forget lines written after the checkpoint
             lines = [line for line in metrics_path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
             atomic_write_text(metrics_path, "".join(line + "\n" for line in lines))
         return True
@@ -126,40 +174,83 @@ class Trainer:
     def fit(self, steps: int | None = None) -> list[dict[str, Any]]:
         """Train until ``steps`` (default ``config.training.steps``) steps are done, with a progress bar."""
         total = self.config.training.steps if steps is None else steps
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        main = self.dist.is_main  # only rank 0 writes metrics and checkpoints
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.step < total:
+            self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {self.config.training.grad_accum}")
         history: list[dict[str, Any]] = []
         columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-        with Progress(*columns, console=self.console, transient=False, disable=not self.console.is_terminal) as bar:
+        with Progress(*columns, console=self.console, transient=False, disable=not (main and self.console.is_terminal)) as bar:
             task = bar.add_task("train", total=total, completed=self.step, info="")
             while self.step < total:
                 metrics = self.train_step()
                 history.append(metrics)
-                with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                    fh.write(json.dumps(metrics) + "\n")
-                if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
-                    self.save()
+                if main:
+                    with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                        fh.write(json.dumps(metrics) + "\n")
+                    if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
+                        self.save()
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
                 if not self.console.is_terminal and (self.step % 5 == 0 or self.step == total):
-                    self.console.print(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
+                    self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
         return history
+
+    def _say(self, message: str) -> None:
+        """Print on rank 0 only."""
+        if self.dist.is_main:
+            self.console.print(message)
 
 
 def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
     """``texkit train``: fine-tune, then write the run folder and its report."""
     from texkit.report import write_report, write_run_record
 
-    trainer = Trainer(config, run_dir)
-    if resume and not trainer.resume():
-        trainer.console.print("no checkpoint to resume from; starting at step 0")
-    elif not resume and (trainer.run_dir / "metrics.jsonl").exists():
-        (trainer.run_dir / "metrics.jsonl").unlink()
-    write_run_record(trainer.run_dir, config)
-    before = None
-    if config.training.before_after and trainer.step == 0:
-        before = trainer.run_dir / "before"
-        from texkit.report import paint_outputs
+    owns_group = not torch.distributed.is_initialized()
+    ctx = distributed.init_distributed(config.device)  # a no-op without torchrun
+    try:
+        trainer = Trainer(config, run_dir)
+        if resume and not trainer.resume():
+            trainer._say("no checkpoint to resume from; starting at step 0")
+        elif not resume and ctx.is_main and (trainer.run_dir / "metrics.jsonl").exists():
+            (trainer.run_dir / "metrics.jsonl").unlink()
+        before = None
+        if ctx.is_main:
+            write_run_record(trainer.run_dir, config)
+            if config.training.before_after and trainer.step == 0:
+                before = trainer.run_dir / "before"
+                from texkit.report import paint_outputs
 
-        paint_outputs(trainer.session, before)
-    trainer.fit()
-    report = write_report(trainer, before_dir=before)
-    return TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
+                paint_outputs(trainer.session, before)
+        trainer.fit()
+        distributed.write_rank_snapshot("end", trainer.snapshot())
+        report = write_report(trainer, before_dir=before) if ctx.is_main else trainer.run_dir / "report.html"
+        distributed.barrier()  # the report and metrics exist for every rank from here on
+        result = TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
+    except BaseException:
+        if owns_group:
+            distributed.cleanup(wait=False)
+        raise
+    if owns_group:
+        distributed.cleanup()
+    return result
+
+
+def _mean_metrics(per_rank: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Merge the sample metrics of every rank (rank order) into one step's metrics.
+
+    Numbers are averaged over the samples that report them; ``prompt`` is the first sample's,
+    and ``prompts`` lists every sample's prompt when the step had more than one.
+    """
+    samples = [m for rank in per_rank for m in rank]
+    merged: dict[str, Any] = {}
+    for sample in samples:
+        for key, value in sample.items():
+            merged.setdefault(key, value)
+    for key, value in merged.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values = [s[key] for s in samples if key in s]
+            merged[key] = sum(values) / len(values) if len(values) > 1 else values[0]
+    if len(samples) > 1:
+        merged["prompts"] = [s["prompt"] for s in samples]
+    return merged
