@@ -24,7 +24,7 @@ def demo_config(out: Path, steps: int = 30) -> RunConfig:
             },
             "texture": {"size": 128, "render_size": 128},
             "rewards": {"curvature_color": {"weight": 1.0}},
-            "training": {"steps": steps, "lr": 1e-3, "checkpoint_every": 10, "seed": 0},
+            "training": {"steps": steps, "lr": 1e-3, "checkpoint_every": 10, "seed": 0, "unet_checkpointing": False},
             "output": {"dir": str(out), "grid_views": 4},
             "device": "cpu",
         }

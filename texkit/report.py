@@ -115,7 +115,8 @@ def write_report(trainer: Any, before_dir: Path | None = None) -> Path:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%;border:1px solid #ccc}}
 figure{{display:inline-block;margin:0.5em;vertical-align:top}} td,th{{padding:2px 10px}}</style></head>
 <body><h1>texkit run: {html.escape(run.name)}</h1>
-<p>{len(metrics)} steps; mesh <code>{html.escape(session.config.mesh.path)}</code>; generator <code>{html.escape(session.config.generator.name)}</code>.</p>
+<p>{len(metrics)} steps; mesh <code>{html.escape(session.config.mesh.path)}</code>; generator <code>{html.escape(session.config.generator.name)}</code>;
+attention backend <code>{html.escape(str(getattr(session.generator, "attention_backend", "n/a")))}</code>.</p>
 <h2>Rewards (first step, last step)</h2><table><tr><th>reward</th><th>first</th><th>last</th></tr>{''.join(rows)}</table>
 <figure><img src="reward_curves.png" alt="reward curves"><figcaption>reward curves (metrics.jsonl)</figcaption></figure>
 <h2>Before and after (seed {EVAL_SEED}, prompt "{html.escape(session.prompts[0])}")</h2>
