@@ -241,7 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"texkit: error: {err}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # non-standalone typer returns exit codes instead of raising
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TexkitError as err:
         err_console.print(f"texkit: error: {err}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
