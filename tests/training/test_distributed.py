@@ -189,18 +189,29 @@ def test_torchrun_two_gloo_ranks_train_in_lockstep(tmp_path):
     assert "effective batch 2" in proc.stderr + proc.stdout
     assert (run / "report.html").exists() and (run / "checkpoints" / "latest").read_text().strip() == "step_000002"
 
-    # the same samples in one process: world 2 x accum 1 == world 1 x accum 2 (slots 0 and 1)
-    cfg = parse_config(_toml(cfg_path, run=tmp_path / "single", grad_accum=2))
-    single = Trainer(cfg, tmp_path / "single")
-    history = single.fit()
+    # the same samples in one process: world 2 x accum 1 == world 1 x accum 2 (slots 0 and 1).
+    # One intra-op thread as in the ranks (OMP_NUM_THREADS=1): Adam turns even last-bit gradient
+    # differences of near-zero entries into steps of size lr, so the summation order must match.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = parse_config(_toml(cfg_path, run=tmp_path / "single", grad_accum=2))
+        single = Trainer(cfg, tmp_path / "single")
+        history = single.fit()
+    finally:
+        torch.set_num_threads(threads)
     for key, value in single.snapshot().items():
         if key.startswith(("lora/", "camera/")):
-            torch.testing.assert_close(value.detach(), end[0][key], rtol=1e-5, atol=1e-6, msg=key)
+            torch.testing.assert_close(value.detach(), end[0][key], rtol=1e-5, atol=1e-5, msg=key)
     for a, b in zip(history, lines):
         assert a["prompts"] == b["prompts"] and a["reward/total"] == pytest.approx(b["reward/total"], rel=1e-5)
 
     # resume the 2-process run with 1 process: the checkpoint does not depend on the world size
-    resumed = train(parse_config(_toml(cfg_path, run=run, steps=3)), resume=True)
+    torch.set_num_threads(1)
+    try:
+        resumed = train(parse_config(_toml(cfg_path, run=run, steps=3)), resume=True)
+    finally:
+        torch.set_num_threads(threads)
     steps = [m["step"] for m in resumed.metrics]
     assert steps == [1, 2, 3] and resumed.metrics[-1]["world_size"] == 1
 
