@@ -103,7 +103,9 @@ def make_stable_diffusion(
         conditioning_scale: ControlNet residual scale.
         truncation: backpropagate through the last N steps, or ``"all"``.
         checkpointing: gradient checkpointing in UNet, ControlNet and VAE.
-        lora_rank, lora_alpha, lora_targets: the LoRA adapter (alpha defaults to the rank: scale 1).
+        lora_rank: rank of the LoRA adapter.
+        lora_alpha: LoRA alpha (defaults to the rank: scale 1).
+        lora_targets: UNet attention projections that get an adapter.
         device: ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         dtype: ``"fp16"``, ``"bf16"`` or ``"fp32"`` for the frozen weights (LoRA stays fp32).
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
