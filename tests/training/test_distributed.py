@@ -224,3 +224,22 @@ def _toml(path: Path, run: Path, **training) -> dict:
     data["training"].update(training)
     data["device"] = "cpu"
     return data
+
+
+def test_fp16_loss_scaling_unscales_before_clipping_and_resumes(tmp_path):
+    import tomllib
+
+    data = tomllib.loads(CONFIG.format(out=tmp_path))
+    data["training"].update({"mixed_precision": "fp16", "steps": 1, "grad_accum": 2})
+    data["device"] = "cpu"
+    cfg = parse_config(data)
+    trainer = Trainer(cfg, tmp_path)
+    start = [p.detach().clone() for p in trainer.session.generator.trainable_parameters()]
+    (metrics,) = trainer.fit()
+    assert metrics["loss_scale"] == 65536.0 and "skipped" not in metrics and metrics["effective_batch"] == 2
+    assert metrics["grad_norm"] < 1.0  # the norm of the unscaled gradients (scaled ones would be ~1e4 larger)
+    assert any(not torch.equal(a, b) for a, b in zip(start, trainer.session.generator.trainable_parameters()))
+    trainer.scaler.update(1024.0)
+    trainer.save()
+    again = Trainer(cfg, tmp_path)
+    assert again.resume() and again.scaler.get_scale() == 1024.0
