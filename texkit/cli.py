@@ -216,7 +216,10 @@ def train_command(
 
     cfg = load_config(config, set_)
     result = train(cfg, resume=resume)
-    console.print(f"report: {result.report}")
+    from texkit.distributed import is_main
+
+    if is_main():  # under torchrun only rank 0 reports
+        console.print(f"report: {result.report}")
 
 
 @app.command("demo")

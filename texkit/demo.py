@@ -12,7 +12,11 @@ __all__ = ["demo_config", "run_demo"]
 
 def demo_config(out: Path, steps: int = 30) -> RunConfig:
     """The demo run: the built-in mesh, the tiny generator, the curvature-colouring reward
-    (red where the surface bulges out, blue in the hollows), four painting views, 128 px texture."""
+    (red where the surface bulges out, blue in the hollows), four painting views, 128 px texture.
+
+    The demo repeats one prompt and one noise draw every step (``training.resample = false``), so
+    its reward curve shows the optimisation itself rather than the spread between random seeds;
+    real runs draw a fresh seed each step, as the method does."""
     return parse_config(
         {
             "mesh": {"path": "demo"},
@@ -24,7 +28,7 @@ def demo_config(out: Path, steps: int = 30) -> RunConfig:
             },
             "texture": {"size": 128, "render_size": 128},
             "rewards": {"curvature_color": {"weight": 1.0}},
-            "training": {"steps": steps, "lr": 1e-3, "checkpoint_every": 10, "seed": 0, "unet_checkpointing": False},
+            "training": {"steps": steps, "lr": 3e-3, "checkpoint_every": 10, "seed": 0, "unet_checkpointing": False, "resample": False},
             "output": {"dir": str(out), "grid_views": 4},
             "device": "cpu",
         }
