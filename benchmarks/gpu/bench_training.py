@@ -1,0 +1,426 @@
+"""Time, peak memory and FLOPs of one full fine-tuning step of the method (texkit.training.Trainer).
+
+The step is the trainer's own ``train_step``: draw a prompt and seeds, paint the texture view by view
+(render -> depth-aware inpainting ControlNet + SD 1.5, 10 DDIM steps, CFG 7.5 -> back-project into a
+1024 px UV texture), render the reward views, reward = curvature_color + symmetry (geometry rewards
+that need no weights), backward through every denoising step of every view into the LoRA weights and
+the learnable painting-camera angles, AdamW step.
+
+The generator is the registry's ``stable-diffusion`` factory reading a diffusers-format folder into
+which full-size SD 1.5 + ControlNet components with *random* weights were saved first
+(``full_size_components`` of ``bench_generator.py``: same FLOPs and memory as the real model).
+Configurations: painting path ``front_short`` (6 views) and ``front_long`` (12 views), each with
+per-view gradient checkpointing (``training.view_checkpointing``) on and off; the reward path is
+``tilted_short`` (6 views); UNet/ControlNet checkpointing stays on (the method's reference setting).
+
+Per configuration: one timed step (CUDA-synchronised wall clock; the first configuration gets an
+untimed warm-up step before it) with its peak memory (``torch.cuda.max_memory_allocated``), then a
+step under ``torch.utils.flop_counter.FlopCounterMode`` (it counts the matmul/conv/attention FLOPs
+the step executes, recomputation included). Achieved fraction of peak = FLOPs / seconds / the GPU's dense
+fp16/bf16 tensor-core peak (:data:`DENSE_PEAK_TFLOPS`). A configuration that runs out of GPU memory
+is recorded as such; one that would overrun ``--budget-seconds`` is skipped and says so.
+
+    python benchmarks/gpu/bench_training.py            # on a CUDA machine (prints one JSON object)
+    python benchmarks/gpu/bench_training.py --tiny     # CPU smoke test: tiny model, small sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_generator import full_size_components  # noqa: E402
+
+#: Dense (no sparsity) fp16/bf16 tensor-core peak in TFLOP/s, by a substring of the device name.
+#: H100 SXM: 989 (NVIDIA H100 datasheet); H200 is the same GH100 chip at the same clocks; H100 PCIe: 756.
+DENSE_PEAK_TFLOPS: list[tuple[str, float]] = [
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("A100", 312.0),
+]
+
+#: (painting path, reward path) pairs measured, each with view checkpointing on and off.
+PATHS = [("front_short", "tilted_short"), ("front_long", "tilted_short")]
+
+
+def dense_peak_tflops(device_name: str) -> float | None:
+    """The dense fp16/bf16 peak (TFLOP/s) of a GPU by name, or None when it is not in the table."""
+    for key, peak in DENSE_PEAK_TFLOPS:
+        if key.lower() in device_name.lower():
+            return peak
+    return None
+
+
+def save_components(components: dict[str, Any], folder: Path) -> tuple[str, str]:
+    """Write components in the diffusers folder layout the ``stable-diffusion`` factory reads.
+
+    Args:
+        components: unet, controlnet, vae, text_encoder, tokenizer, scheduler.
+        folder: target; gets unet/, vae/, text_encoder/, tokenizer/, scheduler/ and controlnet/.
+
+    Returns:
+        (model folder, controlnet folder) as strings for ``generator.options``.
+    """
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "controlnet"):
+        components[name].save_pretrained(folder / name)
+    return str(folder), str(folder / "controlnet")
+
+
+def choose_renderer(preferred: str, device: torch.device) -> tuple[str, str]:
+    """``preferred`` if it builds and renders a small mesh on ``device``, else ``torch``; with the reason."""
+    if preferred == "torch":
+        return "torch", "asked for"
+    import texkit
+    from texkit.cameras import Cameras
+    from texkit.geometry.primitives import load_mesh
+
+    try:
+        renderer = texkit.get_registry().make_renderer(preferred)
+        mesh = load_mesh("sphere").to(device)
+        texture = torch.rand(16, 16, 3, device=device)
+        renderer.render(mesh, texture, Cameras.orbit(1, device=device), 32)
+        return preferred, "ok"
+    except Exception as err:  # missing extension, no CUDA, build failure: fall back and say why
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return "torch", f"{preferred} failed ({type(err).__name__}: {first[:200]})"
+
+
+def run_config(
+    data: dict[str, Any], paint_path: str, reward_path: str, precision: str, renderer: str
+) -> dict[str, Any]:
+    """A RunConfig dict for one painting path (view checkpointing is switched on the built trainer)."""
+    from texkit.cameras import CAMERA_PRESETS
+
+    cfg = json.loads(json.dumps(data))
+    for which, name in (("paint", paint_path), ("reward", reward_path)):
+        # explicit float lists: Session.build makes int tensors of the integer presets, which cannot learn
+        elevation, azimuth = CAMERA_PRESETS[name]
+        cfg["cameras"][which] = {"elevation": [float(e) for e in elevation], "azimuth": [float(a) for a in azimuth]}
+    cfg["training"]["mixed_precision"] = precision
+    cfg["renderer"] = {"name": renderer}
+    return cfg
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def timed_step(trainer: Any, count_flops: bool) -> dict[str, Any]:
+    """One ``trainer.train_step()``: seconds, peak memory, loss; FLOPs when ``count_flops``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = trainer.session.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    if count_flops:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            metrics = trainer.train_step()
+    else:
+        metrics = trainer.train_step()
+    _sync(device)
+    out: dict[str, Any] = {
+        "seconds": time.perf_counter() - start,
+        "loss": metrics["loss"],
+        "loss_finite": math.isfinite(metrics["loss"]),
+        "grad_norm": metrics.get("grad_norm"),
+        "skipped": metrics.get("skipped"),
+    }
+    if device.type == "cuda":
+        out["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        out["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / 2**30
+    if count_flops:
+        out["flops"] = int(counter.get_total_flops())
+    return out
+
+
+def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any) -> dict[str, Any]:
+    """Warm-up step (when ``warmup``), timed step, then a FLOP-counted step (when ``count_flops()`` says so).
+
+    Args:
+        trainer: the built trainer.
+        checkpointing: ``training.view_checkpointing`` for these steps.
+        warmup: run one untimed step first (kernel selection, allocator growth, extension builds).
+        count_flops: called with the timed step's seconds; True runs the FLOP-counted step.
+
+    Returns:
+        The result row; an out-of-memory error ends the configuration and is recorded with its stage.
+    """
+    trainer.config.training.view_checkpointing = checkpointing
+    row: dict[str, Any] = {"view_checkpointing": checkpointing}
+    stage = "warm-up step"
+    try:
+        if warmup:
+            row["warmup_seconds"] = timed_step(trainer, count_flops=False)["seconds"]
+        stage = "timed step"
+        row.update({k: v for k, v in timed_step(trainer, count_flops=False).items() if v is not None})
+        if count_flops(row["seconds"]):
+            stage = "flop-count step"
+            counted = timed_step(trainer, count_flops=True)
+            row["flops"] = counted["flops"]
+            row["flop_step_seconds"] = counted["seconds"]
+    except torch.OutOfMemoryError as err:
+        row["error"] = f"out of memory in the {stage}: {str(err).strip().splitlines()[0][:240]}"
+        if trainer.session.device.type == "cuda":
+            row["peak_allocated_gib_at_error"] = torch.cuda.max_memory_allocated(trainer.session.device) / 2**30
+        trainer.optimizer.zero_grad(set_to_none=True)
+    _free(trainer.session.device)
+    return row
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages the step runs on."""
+    out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": str(torch.version.cuda)}
+    for dist in (
+        "diffusers",
+        "transformers",
+        "peft",
+        "diffrp-nvdiffrast",
+        "texkit",
+        "texkit-diffusers",
+        "texkit-nvdiffrast",
+        "texkit-rewards-geometry",
+    ):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def default_mesh() -> str:
+    """cow.obj of the shared assets (beside the repository, or the carried .assets), else the demo mesh."""
+    root = Path(__file__).resolve().parents[2]
+    for candidate in (root.parent / "shared" / "assets" / "cow.obj", root / ".assets" / "cow.obj"):
+        if candidate.exists():
+            return str(candidate)
+    return "demo"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print and return its JSON record."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
+    parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
+    parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
+    parser.add_argument("--renderer", default="nvdiffrast", help="falls back to torch when it fails")
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=["no", "fp16", "bf16"],
+        help="training.mixed_precision (default fp16; no with --tiny)",
+    )
+    parser.add_argument(
+        "--attention",
+        default="sdpa",
+        choices=["auto", "xformers", "sdpa"],
+        help="sdpa: FlopCounterMode counts its FLOPs, not xformers'",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 10; 2 with --tiny)")
+    parser.add_argument(
+        "--texture-size", type=int, default=None, help="UV texture size (default 1024; 128 with --tiny)"
+    )
+    parser.add_argument("--paths", default="front_short,front_long", help="painting paths to measure")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default 1 with --tiny: a busy CPU slows multi-threaded tiny ops 10-100x)",
+    )
+    parser.add_argument(
+        "--budget-seconds", type=float, default=420.0, help="skip configurations that would end after this"
+    )
+    args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or (1 if args.tiny else threads))
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark proper (see :func:`main`)."""
+
+    from rich.console import Console
+
+    from texkit.cameras import CAMERA_PRESETS
+    from texkit.config import parse_config
+    from texkit.training import Trainer
+
+    began = time.perf_counter()
+    device = torch.device(args.device or ("cpu" if args.tiny else "cuda"))
+    precision = args.precision or ("no" if args.tiny else "fp16")
+    steps = args.steps or (2 if args.tiny else 10)
+    resolution, texture_size = (64, 128) if args.tiny else (512, 1024)
+    texture_size = args.texture_size or texture_size
+    renderer, renderer_reason = choose_renderer(args.renderer, device)
+    print(f"renderer {renderer} ({renderer_reason})", file=sys.stderr)
+
+    work = Path(tempfile.mkdtemp(prefix="texkit-bench-training-"))
+    torch.manual_seed(0)
+    if args.tiny:
+        from texkit_diffusers.tiny import build_tiny_components
+
+        components = build_tiny_components(0)
+    else:
+        with torch.device(device):  # random init on the GPU: much faster than on the CPU
+            components = full_size_components()
+        for name in ("unet", "controlnet", "vae", "text_encoder"):
+            components[name].half()  # half the bytes to write and read; the factory loads them as fp16
+    model_dir, controlnet_dir = save_components(components, work / "sd15-random")
+    del components
+    _free(device)
+    setup_seconds = time.perf_counter() - began
+    print(f"components saved to {model_dir} ({setup_seconds:.1f} s)", file=sys.stderr)
+
+    options: dict[str, Any] = {
+        "model": model_dir,
+        "controlnet": controlnet_dir,
+        "resolution": resolution,
+        "steps": steps,
+        "guidance_scale": 7.5,
+        "attention": args.attention,
+    }
+    if precision == "no":
+        options["dtype"] = "fp32"
+    base = {
+        "mesh": {"path": args.mesh or default_mesh()},
+        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
+        "generator": {"name": "stable-diffusion", "options": options},
+        "cameras": {"learn": ["paint"]},
+        "texture": {"size": texture_size, "render_size": resolution},
+        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
+        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
+        "output": {"dir": str(work / "run")},
+        "device": str(device),
+    }
+    console = Console(stderr=True)
+    results: list[dict[str, Any]] = []
+    notes: list[str] = []
+    attention = None
+    seconds_per_view: float | None = None
+    flop_overhead = 2.0  # FLOP-counted step time / plain step time; updated from the first measurement
+    pending = [(path, checkpointing) for path in args.paths.split(",") if path for checkpointing in (True, False)]
+    trainer, built_for, build_seconds = None, None, 0.0
+    while pending:
+        paint_path, checkpointing = pending[0]
+        reward_path = dict(PATHS).get(paint_path, "tilted_short")
+        views = len(CAMERA_PRESETS[paint_path][0])
+        if built_for != (paint_path, precision):
+            trainer = None
+            _free(device)
+            build_start = time.perf_counter()
+            trainer = Trainer(
+                parse_config(run_config(base, paint_path, reward_path, precision, renderer)), work / "run", console
+            )
+            build_seconds, built_for = time.perf_counter() - build_start, (paint_path, precision)
+            attention = trainer.session.generator.attention_backend
+        row: dict[str, Any] = {
+            "paint_path": paint_path,
+            "paint_views": views,
+            "reward_path": reward_path,
+            "reward_views": len(CAMERA_PRESETS[reward_path][0]),
+        }
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds})
+        estimate = (seconds_per_view or 0.0) * views
+        left = args.budget_seconds - (time.perf_counter() - began)
+        if seconds_per_view is not None and estimate > left:
+            row.update(
+                {
+                    "view_checkpointing": checkpointing,
+                    "error": f"skipped: a step takes about {estimate:.0f} s, {left:.0f} s of the budget left",
+                }
+            )
+        else:
+            first = seconds_per_view is None
+
+            def count_flops(seconds: float, first: bool = first, overhead: float = flop_overhead) -> bool:
+                """The FLOP-counted step runs for the first configuration, later ones only if it fits the budget."""
+                return first or overhead * seconds < args.budget_seconds - (time.perf_counter() - began)
+
+            if device.type == "cuda":
+                row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
+            row.update(measure(trainer, checkpointing, first, count_flops))
+            if "seconds" in row:
+                if "flop_step_seconds" in row:
+                    flop_overhead = max(1.0, row["flop_step_seconds"] / row["seconds"])
+                seconds_per_view = max(seconds_per_view or 0.0, row["seconds"] / views)
+        print(json.dumps(row), file=sys.stderr)
+        results.append(row)
+        if row.get("loss_finite") is False and precision == "fp16" and args.precision is None:
+            # random fp16 weights overflowed: the trainer skipped the backward, so the time is not a step's
+            notes.append(
+                f"fp16 gave a non-finite loss ({paint_path}, view_checkpointing={checkpointing}); measured again in bf16"
+            )
+            precision = "bf16"
+            continue
+        pending.pop(0)
+    trainer = None
+    _free(device)
+
+    peak = dense_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    for row in results:
+        if "flops" in row and "seconds" in row:
+            row["tflops_per_second"] = row["flops"] / row["seconds"] / 1e12
+            if peak:
+                row["fraction_of_dense_peak"] = row["tflops_per_second"] / peak
+        if row.get("skipped"):
+            notes.append(
+                f"{row['paint_path']} checkpointing={row['view_checkpointing']}: trainer skipped the update ({row['skipped']})"
+            )
+    record = {
+        "benchmark": "training_step",
+        "config": "tiny" if args.tiny else "sd15-full-size-random",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu"),
+        "dense_fp16_peak_tflops": peak,
+        "versions": versions(),
+        "renderer": renderer,
+        "renderer_reason": renderer_reason,
+        "attention_backend": attention,
+        "mixed_precision": precision,  # of the last configuration; each result row has its own
+        "mesh": Path(base["mesh"]["path"]).name,
+        "diffusion_resolution": resolution,
+        "texture_size": texture_size,
+        "reward_render_size": resolution,
+        "ddim_steps": steps,
+        "guidance_scale": 7.5,
+        "truncation": "all",
+        "unet_checkpointing": True,
+        "learnable_cameras": "paint elevation + azimuth",
+        "rewards": ["curvature_color", "symmetry"],
+        "flops_counted": "torch.utils.flop_counter.FlopCounterMode over train_step (forward, backward, recomputation; matmul/conv/attention ops)",
+        "timing": "one train_step (after one untimed warm-up step for the first configuration); CUDA-synchronised wall clock; the FLOP-counted step runs after it",
+        "setup_seconds": setup_seconds,
+        "total_seconds": time.perf_counter() - began,
+        "results": results,
+        "notes": notes,
+    }
+    print(json.dumps(record, indent=2))
+    return record
+
+
+if __name__ == "__main__":
+    main()
