@@ -87,8 +87,8 @@ class Session:
         for which in ("paint", "reward"):
             elev, azim = camera_angles(getattr(config.cameras, which))
             learn = which in config.cameras.learn
-            session.angles[f"{which}_elevation"] = torch.tensor(elev, device=device).requires_grad_(learn and "elevation" in config.cameras.learn_angles)
-            session.angles[f"{which}_azimuth"] = torch.tensor(azim, device=device).requires_grad_(learn and "azimuth" in config.cameras.learn_angles)
+            session.angles[f"{which}_elevation"] = torch.tensor(elev, dtype=torch.float32, device=device).requires_grad_(learn and "elevation" in config.cameras.learn_angles)
+            session.angles[f"{which}_azimuth"] = torch.tensor(azim, dtype=torch.float32, device=device).requires_grad_(learn and "azimuth" in config.cameras.learn_angles)
         return session
 
     def cameras(self, which: str) -> Cameras:
