@@ -122,3 +122,12 @@ def test_train_writes_run_folder_and_report(tmp_path):
             with Image.open(path) as img:
                 img.load()
                 assert img.size[0] > 0
+
+
+def test_learnable_preset_cameras_are_float(tmp_path):
+    from texkit.session import Session
+
+    cfg = parse_config({"cameras": {"paint": "front_short", "learn": ["paint"]}, "texture": {"size": 32}, "device": "cpu"})
+    session = Session.build(cfg, need_rewards=False)
+    elevation = session.angles["paint_elevation"]
+    assert elevation.dtype == torch.float32 and elevation.requires_grad
