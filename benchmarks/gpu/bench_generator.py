@@ -24,9 +24,8 @@ import torch
 
 def full_size_components(conditioning_channels: int = 6) -> dict[str, Any]:
     """SD 1.5-shaped components with random weights (configs of runwayml/stable-diffusion-v1-5)."""
-    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
-    from texkit_diffusers.tiny import build_byte_tokenizer
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from texkit_diffusers.tiny import build_byte_tokenizer, build_text_encoder, sd15_ddim_scheduler
 
     tokenizer = build_byte_tokenizer()
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
@@ -39,20 +38,8 @@ def full_size_components(conditioning_channels: int = 6) -> dict[str, Any]:
         latent_channels=4,
         sample_size=512,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    text_encoder = build_text_encoder(tokenizer, hidden_size=768, intermediate_size=3072, layers=12, heads=12)
+    scheduler = sd15_ddim_scheduler()
     return {"unet": unet, "controlnet": controlnet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
 
 

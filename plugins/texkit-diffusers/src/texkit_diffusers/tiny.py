@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["build_tiny_components", "build_byte_tokenizer", "TINY_RESOLUTION", "VAE_FACTOR"]
+__all__ = ["build_tiny_components", "build_byte_tokenizer", "build_text_encoder", "sd15_ddim_scheduler", "TINY_RESOLUTION", "VAE_FACTOR"]
 
 TINY_RESOLUTION = 64
 VAE_FACTOR = 8
@@ -58,6 +58,40 @@ def build_byte_tokenizer(max_length: int = 77) -> Any:
     )
 
 
+def build_text_encoder(tokenizer: Any, hidden_size: int, intermediate_size: int, layers: int, heads: int) -> Any:
+    """A randomly initialised CLIPTextModel sized for ``tokenizer`` (77 positions, its special tokens)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+def sd15_ddim_scheduler() -> Any:
+    """A DDIMScheduler with Stable Diffusion 1.5's noise schedule."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
 def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict[str, Any]:
     """Random small components of an SD 1.x + ControlNet pipeline.
 
@@ -73,8 +107,7 @@ def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict
     Returns:
         dict with keys unet, controlnet, vae, text_encoder, tokenizer, scheduler.
     """
-    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 
     tokenizer = build_byte_tokenizer()
     torch.manual_seed(seed)
@@ -115,26 +148,6 @@ def build_tiny_components(seed: int = 0, conditioning_channels: int = 6) -> dict
         sample_size=TINY_RESOLUTION,
     )
     torch.manual_seed(seed + 3)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=_HIDDEN,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    text_encoder = build_text_encoder(tokenizer, hidden_size=_HIDDEN, intermediate_size=64, layers=2, heads=4)
+    scheduler = sd15_ddim_scheduler()
     return {"unet": unet, "controlnet": controlnet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
