@@ -15,13 +15,17 @@ per-view gradient checkpointing (``training.view_checkpointing``) on and off; th
 
 Per configuration: one timed step (CUDA-synchronised wall clock; the first configuration gets an
 untimed warm-up step before it) with its peak memory (``torch.cuda.max_memory_allocated``), then a
-step under ``torch.utils.flop_counter.FlopCounterMode`` (it counts the matmul/conv/attention FLOPs
-the step executes, recomputation included). Achieved fraction of peak = FLOPs / seconds / the GPU's dense
+step under :class:`GlobalFlopCounter` (torch's FLOP formulas, ``torch.utils.flop_counter``, for the
+matmul/conv/attention ops the step executes, recomputation included; unlike ``FlopCounterMode`` it keeps no
+per-module bookkeeping, whose backward hooks hold every module output alive and ran an 80 GB GPU out of
+memory). Achieved fraction of peak = FLOPs / seconds / the GPU's dense
 fp16/bf16 tensor-core peak (:data:`DENSE_PEAK_TFLOPS`). A configuration that runs out of GPU memory
 is recorded as such; one that would overrun ``--budget-seconds`` is skipped and says so.
 
     python benchmarks/gpu/bench_training.py            # on a CUDA machine (prints one JSON object)
     python benchmarks/gpu/bench_training.py --tiny     # CPU smoke test: tiny model, small sizes
+    python benchmarks/gpu/bench_training.py --paths front_long > b.json     # one path per call
+    python benchmarks/gpu/bench_training.py --merge a.json b.json           # one record from both
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_generator import full_size_components  # noqa: E402
@@ -54,6 +60,39 @@ DENSE_PEAK_TFLOPS: list[tuple[str, float]] = [
 
 #: (painting path, reward path) pairs measured, each with view checkpointing on and off.
 PATHS = [("front_short", "tilted_short"), ("front_long", "tilted_short")]
+
+
+class GlobalFlopCounter(TorchDispatchMode):
+    """Count the FLOPs of every op run inside the context, as one total (no per-module breakdown).
+
+    It applies the FLOP formulas that ``torch.utils.flop_counter.FlopCounterMode`` uses (the module-level
+    ``flop_registry``: mm, addmm, bmm, baddbmm, convolution and its backward, the SDPA kernels and their
+    backwards), counting 2 FLOPs per multiply-add. ``FlopCounterMode`` also tracks which module each op
+    belongs to, through backward hooks that keep a reference to every module's output tensors until the
+    context ends; on a training step with activation checkpointing that retains all activations. This
+    counter keeps nothing, so the step runs in the memory it normally needs.
+
+    Attributes:
+        total: FLOPs counted so far.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        formula = flop_registry.get(getattr(func, "_overloadpacket", None))
+        if formula is None:
+            # a composite op without a formula may decompose into ops that have one (as FlopCounterMode does)
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
+        out = func(*args, **kwargs)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
 
 
 def dense_peak_tflops(device_name: str) -> float | None:
@@ -127,15 +166,13 @@ def _free(device: torch.device) -> None:
 
 def timed_step(trainer: Any, count_flops: bool) -> dict[str, Any]:
     """One ``trainer.train_step()``: seconds, peak memory, loss; FLOPs when ``count_flops``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = trainer.session.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
     start = time.perf_counter()
     if count_flops:
-        counter = FlopCounterMode(display=False)
+        counter = GlobalFlopCounter()
         with counter:
             metrics = trainer.train_step()
     else:
@@ -152,7 +189,7 @@ def timed_step(trainer: Any, count_flops: bool) -> dict[str, Any]:
         out["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
         out["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / 2**30
     if count_flops:
-        out["flops"] = int(counter.get_total_flops())
+        out["flops"] = counter.total
     return out
 
 
@@ -219,9 +256,38 @@ def default_mesh() -> str:
     return "demo"
 
 
+def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record from several runs on the same device (e.g. one painting path per call of a time-limited machine).
+
+    Args:
+        records: JSON records printed by this script, in order; later rows replace earlier rows of the
+            same (painting path, view checkpointing).
+
+    Returns:
+        The first record with the union of the result rows, the notes of all and the summed seconds.
+
+    Raises:
+        ValueError: when the records come from different devices or model configurations.
+    """
+    merged = json.loads(json.dumps(records[0]))
+    rows = {(r["paint_path"], r["view_checkpointing"]): r for r in merged["results"]}
+    for record in records[1:]:
+        for key in ("device", "config", "diffusion_resolution", "texture_size", "ddim_steps"):
+            if record[key] != merged[key]:
+                raise ValueError(f"cannot merge runs with different {key}: {record[key]!r} != {merged[key]!r}")
+        rows.update({(r["paint_path"], r["view_checkpointing"]): r for r in record["results"]})
+        merged["notes"] += [n for n in record["notes"] if n not in merged["notes"]]
+        merged["total_seconds"] += record["total_seconds"]
+        merged["setup_seconds"] += record["setup_seconds"]
+    merged["results"] = list(rows.values())
+    merged["runs"] = len(records)
+    return merged
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print and return its JSON record."""
+    """Run the benchmark (or ``--merge`` earlier records), print and return its JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--merge", nargs="+", default=None, help="print one record merged from these JSON files; runs nothing")
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
@@ -236,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--attention",
         default="sdpa",
         choices=["auto", "xformers", "sdpa"],
-        help="sdpa: FlopCounterMode counts its FLOPs, not xformers'",
+        help="sdpa: the FLOP formulas cover SDPA kernels, not xformers'",
     )
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 10; 2 with --tiny)")
     parser.add_argument(
@@ -253,6 +319,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--budget-seconds", type=float, default=420.0, help="skip configurations that would end after this"
     )
     args = parser.parse_args(argv)
+    if args.merge:
+        record = merge_records([json.loads(Path(name).read_text()) for name in args.merge])
+        print(json.dumps(record, indent=2))
+        return record
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads or (1 if args.tiny else threads))
     try:
@@ -411,7 +481,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "unet_checkpointing": True,
         "learnable_cameras": "paint elevation + azimuth",
         "rewards": ["curvature_color", "symmetry"],
-        "flops_counted": "torch.utils.flop_counter.FlopCounterMode over train_step (forward, backward, recomputation; matmul/conv/attention ops)",
+        "flops_counted": "GlobalFlopCounter (torch.utils.flop_counter formulas, no module tracking) over train_step: forward, backward, recomputation; matmul/conv/attention ops",
         "timing": "one train_step (after one untimed warm-up step for the first configuration); CUDA-synchronised wall clock; the FLOP-counted step runs after it",
         "setup_seconds": setup_seconds,
         "total_seconds": time.perf_counter() - began,
