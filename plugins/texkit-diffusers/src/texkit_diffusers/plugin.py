@@ -32,6 +32,59 @@ def _dtype(name: str) -> Any:
     return DTYPES[name]
 
 
+def _build_generator(
+    components: dict[str, Any],
+    *,
+    name: str,
+    resolution: int,
+    condition: str,
+    steps: int,
+    eta: float,
+    guidance_scale: float,
+    conditioning_scale: float,
+    truncation: Any,
+    checkpointing: bool,
+    lora_rank: int,
+    lora_alpha: float | None,
+    lora_targets: tuple[str, ...] | list[str],
+    device: str,
+    dtype: str,
+    attention: str,
+) -> Any:
+    """A :class:`~texkit_diffusers.generator.DiffusionGenerator` from built components and factory options.
+
+    The construction both factories share: sampler options are validated, ``device="auto"`` is
+    resolved and the dtype name looked up, in that order. Every option is described in
+    :func:`make_stable_diffusion`.
+
+    Args:
+        components: unet, controlnet, vae, text_encoder, tokenizer and scheduler.
+        name: the generator's name (``"tiny"`` or ``"stable-diffusion"``).
+
+    Returns:
+        The generator, with a fresh LoRA adapter on the UNet.
+
+    Raises:
+        ConfigError: an option has a bad value (truncation, dtype, condition).
+    """
+    from texkit_diffusers.generator import DiffusionGenerator
+
+    return DiffusionGenerator(
+        components,
+        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+        resolution=resolution,
+        condition=condition,  # type: ignore[arg-type]
+        device=_resolve_device(device),
+        dtype=_dtype(dtype),
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        lora_targets=tuple(lora_targets),
+        checkpointing=checkpointing,
+        attention=attention,
+        name=name,
+    )
+
+
 def make_tiny(
     seed: int = 0,
     steps: int = 4,
@@ -54,23 +107,25 @@ def make_tiny(
     needs the speed (it is on by default for ``stable-diffusion``, as in the method). Every
     option is described in :func:`make_stable_diffusion`.
     """
-    from texkit_diffusers.generator import DiffusionGenerator
     from texkit_diffusers.tiny import TINY_RESOLUTION, build_tiny_components
 
-    components = build_tiny_components(seed, conditioning_channels=6 if condition == "inpaint" else 3)
-    return DiffusionGenerator(
-        components,
-        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+    return _build_generator(
+        build_tiny_components(seed, conditioning_channels=6 if condition == "inpaint" else 3),
+        name="tiny",
         resolution=TINY_RESOLUTION,
-        condition=condition,  # type: ignore[arg-type]
-        device=_resolve_device(device),
-        dtype=_dtype(dtype),
+        condition=condition,
+        steps=steps,
+        eta=eta,
+        guidance_scale=guidance_scale,
+        conditioning_scale=conditioning_scale,
+        truncation=truncation,
+        checkpointing=checkpointing,
         lora_rank=lora_rank,
         lora_alpha=lora_alpha,
-        lora_targets=tuple(lora_targets),
-        checkpointing=checkpointing,
+        lora_targets=lora_targets,
+        device=device,
+        dtype=dtype,
         attention=attention,
-        name="tiny",
     )
 
 
@@ -114,7 +169,6 @@ def make_stable_diffusion(
         ConfigError: a required option is missing or an option has a bad value.
         WeightsError: a part of the model cannot be found or read (names the part and the folder).
     """
-    from texkit_diffusers.generator import DiffusionGenerator
     from texkit_diffusers.loading import load_components
 
     if not model or not controlnet:
@@ -122,19 +176,23 @@ def make_stable_diffusion(
             "generator 'stable-diffusion' needs options.model (an SD 1.x folder) and options.controlnet "
             "(a depth-aware inpainting or depth ControlNet folder)"
         )
-    return DiffusionGenerator(
+    return _build_generator(
         load_components(model, controlnet, _dtype(dtype)),
-        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+        name="stable-diffusion",
         resolution=resolution,
-        condition=condition,  # type: ignore[arg-type]
-        device=_resolve_device(device),
-        dtype=_dtype(dtype),
+        condition=condition,
+        steps=steps,
+        eta=eta,
+        guidance_scale=guidance_scale,
+        conditioning_scale=conditioning_scale,
+        truncation=truncation,
+        checkpointing=checkpointing,
         lora_rank=lora_rank,
         lora_alpha=lora_alpha,
-        lora_targets=tuple(lora_targets),
-        checkpointing=checkpointing,
+        lora_targets=lora_targets,
+        device=device,
+        dtype=dtype,
         attention=attention,
-        name="stable-diffusion",
     )
 
 
