@@ -59,10 +59,21 @@ class _Strict(BaseModel):
 class MeshConfig(_Strict):
     """Which mesh to texture."""
 
-    path: str = Field("demo", description="Mesh file (OBJ/GLB/GLTF/PLY/OFF) or a built-in name: demo, sphere, cylinder, cube.")
-    normalize: Literal["unit_sphere", "extent", "none"] = Field("unit_sphere", description="Scale normalisation of the mesh.")
+    path: str = Field(
+        "demo",
+        description="Mesh to texture: a file (.obj, .glb, .gltf, .ply or .off; relative to the working directory) "
+        "or a built-in name: `demo`, `sphere`, `cylinder`, `cube`.",
+    )
+    normalize: Literal["unit_sphere", "extent", "none"] = Field(
+        "unit_sphere",
+        description="How the mesh is centred and scaled when loaded: `unit_sphere` puts the bounding-box centre at the "
+        "origin and the farthest vertex at distance 1; `extent` (the method's) makes the largest bounding-box side 1.6; "
+        "`none` keeps the file's coordinates. Built-in meshes load only with `unit_sphere`.",
+    )
     per_rank: list[str] = Field(
-        default_factory=list, description="Multi-process training: rank r textures per_rank[r % len] instead of `path` (empty: every rank uses `path`)."
+        default_factory=list,
+        description="Multi-process training (torchrun): rank r textures `per_rank[r % len(per_rank)]` (a file or a "
+        "built-in name, as `path`) instead of `path`; empty: every rank textures `path`.",
     )
 
     def path_for_rank(self, rank: int) -> str:
@@ -73,11 +84,29 @@ class MeshConfig(_Strict):
 class PromptConfig(_Strict):
     """Prompts: one is drawn per training step."""
 
-    text: list[str] = Field(default_factory=lambda: ["a colorful painted object"], description="Prompts.")
-    file: str | None = Field(None, description="Text file with one prompt per line (added to `text`).")
-    prefix: str = Field("best quality, high detail, ", description="Quality prefix added before every prompt.")
-    negative: str = Field("low quality, blurry, shadows", description="Negative prompt for classifier-free guidance.")
-    view_suffix: bool = Field(True, description="Append ', <front|side|back|top|bottom> view' per camera.")
+    text: list[str] = Field(
+        default_factory=lambda: ["a colorful painted object"],
+        description="Prompts to draw from: each training step (and micro-batch) draws one uniformly at random, "
+        "seeded by `training.seed`; `texkit generate` and the before/after outputs use the first.",
+    )
+    file: str | None = Field(
+        None,
+        description="Text file with one prompt per line (relative to the working directory; blank lines skipped), "
+        "appended to `text`; not set: only `text`.",
+    )
+    prefix: str = Field(
+        "best quality, high detail, ",
+        description="Text put verbatim in front of every prompt (no separator is added: end it with `, `); empty for none.",
+    )
+    negative: str = Field(
+        "low quality, blurry, shadows",
+        description="Negative prompt of classifier-free guidance, the same for every view; empty for none.",
+    )
+    view_suffix: bool = Field(
+        True,
+        description="Append `, <view> view` to each painted view's prompt, `<view>` being `front`, `side`, `back`, "
+        "`top` or `bottom` from the camera's angles (the method's view-dependent prompts).",
+    )
 
     def all_prompts(self) -> list[str]:
         """``text`` plus the lines of ``file``."""
@@ -95,15 +124,26 @@ class PromptConfig(_Strict):
 class ComponentConfig(_Strict):
     """A registered component by name plus its factory options."""
 
-    name: str
-    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the component's factory.")
+    name: str = Field(
+        description="Registered name of the component (`texkit plugins` lists the installed generators and renderers)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the component's factory (listed per installed component below); "
+        "empty: the factory's defaults.",
+    )
 
 
 class CameraPath(_Strict):
     """An explicit camera path (degrees)."""
 
-    elevation: list[float]
-    azimuth: list[float]
+    elevation: list[float] = Field(
+        description="Elevation of each view in degrees, one per view in order; negative puts the camera above the object."
+    )
+    azimuth: list[float] = Field(
+        description="Azimuth of each view in degrees (as many as `elevation`); 0 faces the object's front (+z), "
+        "positive turns towards +x."
+    )
 
     @pydantic.model_validator(mode="after")
     def _same_length(self) -> "CameraPath":
@@ -115,12 +155,32 @@ class CameraPath(_Strict):
 class CameraConfig(_Strict):
     """Painting and reward camera paths, by preset name or explicit lists."""
 
-    paint: Union[str, CameraPath] = Field("front_short", description="Painting path: a preset name or {elevation, azimuth}.")
-    reward: Union[str, CameraPath] = Field("tilted_short", description="Reward path: a preset name or {elevation, azimuth}.")
-    radius: float = Field(2.5, gt=0)
-    fov: float = Field(50.0, gt=0, lt=180)
-    learn: list[Literal["paint", "reward"]] = Field(default_factory=list, description="Which paths have learnable angles.")
-    learn_angles: list[Literal["elevation", "azimuth"]] = Field(default_factory=lambda: ["elevation", "azimuth"])
+    paint: Union[str, CameraPath] = Field(
+        "front_short",
+        description="Cameras of the view loop, painted in order: a preset name (`front_short`, `tilted_short`, "
+        "`ring11`, `front_long`) or a table `{elevation = [...], azimuth = [...]}` in degrees.",
+    )
+    reward: Union[str, CameraPath] = Field(
+        "tilted_short",
+        description="Cameras of the reward views (the renders that rewards such as `aesthetic` score): a preset "
+        "name or a table `{elevation = [...], azimuth = [...]}` in degrees.",
+    )
+    radius: float = Field(
+        2.5,
+        gt=0,
+        description="Distance of every camera from the origin, in units of the normalised mesh (the mesh fits in "
+        "the unit sphere with `mesh.normalize = \"unit_sphere\"`).",
+    )
+    fov: float = Field(50.0, gt=0, lt=180, description="Vertical field of view of every camera, in degrees.")
+    learn: list[Literal["paint", "reward"]] = Field(
+        default_factory=list,
+        description="Camera paths whose angles are trained (learning rate `training.camera_lr`): any of `paint`, "
+        "`reward`; empty: the cameras stay fixed.",
+    )
+    learn_angles: list[Literal["elevation", "azimuth"]] = Field(
+        default_factory=lambda: ["elevation", "azimuth"],
+        description="Which angles of the paths in `learn` are trained: `elevation`, `azimuth` or both; the others stay fixed.",
+    )
 
     @pydantic.field_validator("paint", "reward")
     @classmethod
@@ -133,18 +193,44 @@ class CameraConfig(_Strict):
 class TextureConfig(_Strict):
     """Texture and render resolutions and back-projection settings."""
 
-    size: int = Field(512, ge=16, description="UV texture size in texels.")
-    render_size: int = Field(256, ge=16, description="Render resolution of the view loop and reward views.")
-    cos_thresh: float = Field(0.0, ge=0.0, lt=1.0, description="Back-project only pixels seen more frontally than this.")
-    trimap_sharpness: float = Field(100.0, gt=0, description="k of the method's soft trimap sigmoids.")
-    background: float = Field(1.0, ge=0, le=1, description="Grey level behind the object in painted views.")
+    size: int = Field(512, ge=16, description="Side of the square UV texture in texels (`size` x `size`).")
+    render_size: int = Field(
+        256,
+        ge=16,
+        description="Side in pixels of the reward renders and of the render grids in the outputs (the view loop "
+        "paints at the generator's own resolution).",
+    )
+    cos_thresh: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Back-project only pixels whose view cosine (surface normal · direction to the camera) is above "
+        "this; 0 keeps every front-facing pixel, larger values keep only frontal ones.",
+    )
+    trimap_sharpness: float = Field(
+        100.0,
+        gt=0,
+        description="Steepness k of the soft trimap's sigmoids that split each view into pixels to generate, refine "
+        "and keep (the method's k = 100; larger is closer to hard masks).",
+    )
+    background: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Grey level (0 black, 1 white) behind the object and on not yet painted texels in the renders "
+        "the generator paints over.",
+    )
 
 
 class RewardConfig(_Strict):
     """One reward of the weighted sum; every key besides ``weight`` is a parameter of the reward."""
 
     model_config = ConfigDict(extra="allow")
-    weight: float = 1.0
+    weight: float = Field(
+        1.0,
+        description="Factor of this reward in the weighted sum that training maximises (negative: penalise it; 0: "
+        "only log it).",
+    )
 
     def params(self) -> dict[str, Any]:
         """The reward's own parameters (extra keys)."""
@@ -154,45 +240,117 @@ class RewardConfig(_Strict):
 class TrainingConfig(_Strict):
     """Fine-tuning settings (the method's reference values are the defaults where they apply)."""
 
-    steps: int = Field(100, ge=0)
+    steps: int = Field(
+        100,
+        ge=0,
+        description="Optimiser steps to train; a resumed run (`texkit train --resume`) continues up to this count.",
+    )
     lr: float = Field(5e-5, gt=0, description="AdamW learning rate of the LoRA weights.")
-    camera_lr: float = Field(5.0, gt=0, description="Learning rate of camera angles (degrees).")
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = Field(1e-4, ge=0)
-    eps: float = Field(1e-8, gt=0)
-    grad_clip: float = Field(0.0, ge=0, description="Max global grad norm; 0 disables clipping.")
-    truncation: Union[int, Literal["all"]] = Field("all", description="Backpropagate through the last N denoising steps.")
-    unet_checkpointing: bool = Field(True, description="Gradient checkpointing inside UNet and ControlNet.")
-    view_checkpointing: bool = Field(True, description="Checkpoint each painted view so memory does not grow with views.")
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    seed: int = 0
+    camera_lr: float = Field(
+        5.0,
+        gt=0,
+        description="AdamW learning rate of the learnable camera angles (`cameras.learn`); the angles are in degrees, "
+        "so an Adam step moves an angle by about this many degrees.",
+    )
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), description="AdamW moment decay rates (beta1, beta2), for the LoRA weights and the camera angles."
+    )
+    weight_decay: float = Field(
+        1e-4, ge=0, description="AdamW decoupled weight decay, applied to the LoRA weights and the camera angles."
+    )
+    eps: float = Field(1e-8, gt=0, description="AdamW epsilon added to the denominator for numerical stability.")
+    grad_clip: float = Field(
+        0.0,
+        ge=0,
+        description="Clip the global gradient norm of the LoRA weights and camera angles to this value; 0 disables "
+        "clipping (the norm is logged as `grad_norm` either way).",
+    )
+    truncation: Union[int, Literal["all"]] = Field(
+        "all",
+        description="Backpropagate through only the last N DDIM steps of each painted view (earlier steps run "
+        "without a graph), or `all`; the default of `generator.options.truncation`.",
+    )
+    unet_checkpointing: bool = Field(
+        True,
+        description="Gradient checkpointing inside the generator's networks (recompute activations in the backward "
+        "pass); the default of `generator.options.checkpointing`.",
+    )
+    view_checkpointing: bool = Field(
+        True,
+        description="Make each painted view a gradient checkpoint, so memory does not grow with the number of views "
+        "(costs one more forward pass per view).",
+    )
+    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
+        "no",
+        description="`fp16` or `bf16`: the default dtype of the generator's frozen weights (`generator.options.dtype`; "
+        "LoRA stays fp32), `fp16` also scaling the loss against underflow; `no`: the generator's own dtype default.",
+    )
+    seed: int = Field(
+        0, description="Run seed: the prompt and the per-view noise seeds of every step are a function of it and the step."
+    )
     resample: bool = Field(True, description="Draw a fresh prompt and noise seed every step (the method); false repeats step 0's draw.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches (prompt + seeds each) per optimiser step and rank; effective batch = world size x grad_accum.")
-    checkpoint_every: int = Field(10, ge=1)
-    log_every: int = Field(1, ge=1)
-    before_after: bool = Field(True, description="Paint before/after textures with a fixed seed for the report.")
+    checkpoint_every: int = Field(
+        10,
+        ge=1,
+        description="Save a checkpoint (LoRA adapter, optimiser state, camera angles) under `<output.dir>/checkpoints` "
+        "every N steps and after the last step.",
+    )
+    log_every: int = Field(
+        1,
+        ge=1,
+        description="Not used yet: `metrics.jsonl` gets one line per step whatever its value (kept so configs that "
+        "set it stay valid).",
+    )
+    before_after: bool = Field(
+        True,
+        description="Paint the texture with a fixed seed before training into `<output.dir>/before`, for the "
+        "report's before/after comparison (`after/` is written either way).",
+    )
 
 
 class OutputConfig(_Strict):
     """Where results go."""
 
-    dir: str = Field("runs/texkit", description="Run folder.")
-    grid_views: int = Field(8, ge=1, description="Views in the before/after grids.")
+    dir: str = Field(
+        "runs/texkit",
+        description="Run folder (texture, mesh, view grid, metrics, checkpoints, report), relative to the working "
+        "directory; `texkit generate --out` overrides it.",
+    )
+    grid_views: int = Field(
+        8,
+        ge=1,
+        description="Number of views, evenly spaced in azimuth at elevation -20°, in the view grid `views.png` of "
+        "`texkit generate` and of the before/after outputs of `texkit train`.",
+    )
 
 
 class RunConfig(_Strict):
     """A whole run: ``texkit generate`` and ``texkit train`` read it."""
 
-    mesh: MeshConfig = Field(default_factory=MeshConfig)
-    prompts: PromptConfig = Field(default_factory=PromptConfig)
-    generator: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="tiny"))
-    renderer: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="torch"))
-    cameras: CameraConfig = Field(default_factory=CameraConfig)
-    texture: TextureConfig = Field(default_factory=TextureConfig)
-    rewards: dict[str, RewardConfig] = Field(default_factory=dict)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    device: str = Field("auto", description="'auto' (cuda when available), 'cpu' or 'cuda[:i]'.")
+    mesh: MeshConfig = Field(default_factory=MeshConfig, description="The mesh to texture.")
+    prompts: PromptConfig = Field(default_factory=PromptConfig, description="The prompts and how they are written.")
+    generator: ComponentConfig = Field(
+        default_factory=lambda: ComponentConfig(name="tiny"),
+        description="The generator that paints each view, by registered name, with its factory options.",
+    )
+    renderer: ComponentConfig = Field(
+        default_factory=lambda: ComponentConfig(name="torch"),
+        description="The differentiable renderer, by registered name, with its factory options.",
+    )
+    cameras: CameraConfig = Field(default_factory=CameraConfig, description="Painting and reward cameras.")
+    texture: TextureConfig = Field(default_factory=TextureConfig, description="Texture and render resolutions, back-projection.")
+    rewards: dict[str, RewardConfig] = Field(
+        default_factory=dict,
+        description="The rewards of the weighted sum, one table per registered reward name (`texkit rewards` lists them).",
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Fine-tuning settings.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="The run folder and the rendered outputs.")
+    device: str = Field(
+        "auto",
+        description="`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:<index>`; under torchrun, "
+        "`auto` and `cuda` give each rank the GPU of its local rank.",
+    )
 
 
 def _closest(key: str, model: type[BaseModel] | None) -> str:
