@@ -138,15 +138,25 @@ def choose_renderer(preferred: str, device: torch.device) -> tuple[str, str]:
 
 
 def run_config(
-    data: dict[str, Any], paint_path: str, reward_path: str, precision: str, renderer: str
+    data: dict[str, Any],
+    paint_path: str,
+    reward_path: str,
+    precision: str,
+    renderer: str,
+    paint_views: int | None = None,
 ) -> dict[str, Any]:
-    """A RunConfig dict for one painting path (view checkpointing is switched on the built trainer)."""
+    """A RunConfig dict for one painting path (view checkpointing is switched on the built trainer).
+
+    ``paint_views`` keeps only the first views of the painting path (e.g. 1 for a cheap profile).
+    """
     from texkit.cameras import CAMERA_PRESETS
 
     cfg = json.loads(json.dumps(data))
     for which, name in (("paint", paint_path), ("reward", reward_path)):
         # explicit float lists: Session.build makes int tensors of the integer presets, which cannot learn
         elevation, azimuth = CAMERA_PRESETS[name]
+        if which == "paint" and paint_views:
+            elevation, azimuth = elevation[:paint_views], azimuth[:paint_views]
         cfg["cameras"][which] = {"elevation": [float(e) for e in elevation], "azimuth": [float(a) for a in azimuth]}
     cfg["training"]["mixed_precision"] = precision
     cfg["renderer"] = {"name": renderer}
@@ -191,6 +201,49 @@ def timed_step(trainer: Any, count_flops: bool) -> dict[str, Any]:
     if count_flops:
         out["flops"] = counter.total
     return out
+
+
+def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
+    """One ``train_step`` under ``torch.profiler``: where the time goes.
+
+    Args:
+        trainer: the built trainer (warmed up).
+        rows: how many ops to list, by self device time (CUDA) or self CPU time.
+
+    Returns:
+        dict: ``wall_seconds`` of the profiled step, ``device_busy_seconds`` (sum of the self time of
+        every device kernel; far below the wall time means the GPU waits on the host), ``op_calls``
+        (aten op calls on the host) and ``top_ops`` (name, calls, self device ms, self CPU ms).
+        The profiler's own table goes to stderr.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    device = trainer.session.device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    _sync(device)
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        trainer.train_step()
+        _sync(device)
+    wall = time.perf_counter() - start
+    averages = prof.key_averages()
+    sort_key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(averages.table(sort_by=sort_key, row_limit=rows), file=sys.stderr)
+    ranked = sorted(averages, key=lambda e: getattr(e, sort_key), reverse=True)[:rows]
+    return {
+        "wall_seconds": wall,
+        "device_busy_seconds": sum(e.self_device_time_total for e in averages) / 1e6,
+        "op_calls": sum(e.count for e in averages if e.key.startswith("aten::")),
+        "top_ops": [
+            {
+                "name": e.key,
+                "calls": e.count,
+                "self_device_ms": e.self_device_time_total / 1e3,
+                "self_cpu_ms": e.self_cpu_time_total / 1e3,
+            }
+            for e in ranked
+        ],
+    }
 
 
 def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any) -> dict[str, Any]:
@@ -287,7 +340,9 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark (or ``--merge`` earlier records), print and return its JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--merge", nargs="+", default=None, help="print one record merged from these JSON files; runs nothing")
+    parser.add_argument(
+        "--merge", nargs="+", default=None, help="print one record merged from these JSON files; runs nothing"
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
@@ -309,6 +364,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--texture-size", type=int, default=None, help="UV texture size (default 1024; 128 with --tiny)"
     )
     parser.add_argument("--paths", default="front_short,front_long", help="painting paths to measure")
+    parser.add_argument(
+        "--paint-views", type=int, default=None, help="keep only the first K views of each painting path"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile one more step of the first configuration (torch.profiler)"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -398,13 +459,15 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     while pending:
         paint_path, checkpointing = pending[0]
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
-        views = len(CAMERA_PRESETS[paint_path][0])
+        views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
         if built_for != (paint_path, precision):
             trainer = None
             _free(device)
             build_start = time.perf_counter()
             trainer = Trainer(
-                parse_config(run_config(base, paint_path, reward_path, precision, renderer)), work / "run", console
+                parse_config(run_config(base, paint_path, reward_path, precision, renderer, args.paint_views)),
+                work / "run",
+                console,
             )
             build_seconds, built_for = time.perf_counter() - build_start, (paint_path, precision)
             attention = trainer.session.generator.attention_backend
@@ -434,6 +497,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             if device.type == "cuda":
                 row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
             row.update(measure(trainer, checkpointing, first, count_flops))
+            if first and args.profile and "error" not in row:
+                trainer.config.training.view_checkpointing = checkpointing
+                row["profile"] = profile_step(trainer)
+                _free(device)
             if "seconds" in row:
                 if "flop_step_seconds" in row:
                     flop_overhead = max(1.0, row["flop_step_seconds"] / row["seconds"])
