@@ -216,6 +216,7 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
         (aten op calls on the host) and ``top_ops`` (name, calls, self device ms, self CPU ms).
         The profiler's own table goes to stderr.
     """
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     device = trainer.session.device
@@ -232,7 +233,11 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
     ranked = sorted(averages, key=lambda e: getattr(e, sort_key), reverse=True)[:rows]
     return {
         "wall_seconds": wall,
-        "device_busy_seconds": sum(e.self_device_time_total for e in averages) / 1e6,
+        # kernels only: an aten op's self device time repeats the time of the kernels it launched
+        "device_busy_seconds": sum(
+            e.self_device_time_total for e in averages if e.device_type == DeviceType.CUDA and not e.is_user_annotation
+        )
+        / 1e6,
         "op_calls": sum(e.count for e in averages if e.key.startswith("aten::")),
         "top_ops": [
             {
@@ -365,6 +370,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--paths", default="front_short,front_long", help="painting paths to measure")
     parser.add_argument(
+        "--view-checkpointing",
+        default="on,off",
+        help="which per-view checkpointing settings to measure: on, off or on,off",
+    )
+    parser.add_argument(
         "--paint-views", type=int, default=None, help="keep only the first K views of each painting path"
     )
     parser.add_argument(
@@ -454,7 +464,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     attention = None
     seconds_per_view: float | None = None
     flop_overhead = 2.0  # FLOP-counted step time / plain step time; updated from the first measurement
-    pending = [(path, checkpointing) for path in args.paths.split(",") if path for checkpointing in (True, False)]
+    switches = [{"on": True, "off": False}[word] for word in args.view_checkpointing.split(",") if word]
+    pending = [(path, checkpointing) for path in args.paths.split(",") if path for checkpointing in switches]
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
         paint_path, checkpointing = pending[0]
