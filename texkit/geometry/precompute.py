@@ -13,6 +13,7 @@ import torch
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.curvature import Curvature, principal_curvatures
 from texkit.geometry.directions import smooth_uv_field, uv_direction_field
+from texkit.geometry.intrinsic_symmetry import find_intrinsic_symmetry, intrinsic_symmetry_pairs
 from texkit.geometry.symmetry import find_symmetry_plane, symmetry_pairs
 from texkit.geometry.uv_raster import rasterize_uv
 
@@ -110,23 +111,40 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
     return cache.get(f"min_curvature_field_v{_VERSION}_r{rings}_it{iterations}_n{renormalize_every}", compute)
 
 
-def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip: float = 0.03) -> dict[str, torch.Tensor]:
-    """Mirror-image UV pairs from the automatically found symmetry plane
-    (:func:`find_symmetry_plane`, :func:`symmetry_pairs`).
+def mirror_pairs(
+    cache: GeometryCache,
+    max_distance: float = 0.02,
+    max_roundtrip: float = 0.03,
+    method: str = "plane",
+    basis: int = 60,
+) -> dict[str, torch.Tensor]:
+    """Mirror-image UV pairs of the mesh, found automatically, cached.
+
+    ``method="plane"``: the reflective symmetry plane (:func:`find_symmetry_plane`) and the pairs it
+    makes (:func:`symmetry_pairs`), for meshes symmetric as placed in space. ``method="intrinsic"``:
+    the bending-invariant symmetry (:func:`find_intrinsic_symmetry`, Laplace-Beltrami functional
+    map started from that plane), for meshes whose pose is not symmetric (a turned head).
 
     Args:
         cache: the mesh's geometry cache.
-        max_distance: confidence filter: reflected vertex to surface distance (relative to the bounding radius).
-        max_roundtrip: reciprocity filter: distance after reflecting the match back (relative).
+        max_distance: plane method: reflected vertex to surface distance (relative to the bounding radius).
+        max_roundtrip: both methods: reciprocity filter, distance after mapping the match back (relative).
+        method: ``"plane"`` or ``"intrinsic"``.
+        basis: intrinsic method: number of Laplace-Beltrami eigenfunctions.
 
     Returns:
         dict with ``uv_a``, ``uv_b`` (P, 2), ``plane`` (4,) = (normal, offset) and ``plane_error`` (1,).
     """
+    if method not in ("plane", "intrinsic"):
+        raise ValueError(f"unknown symmetry method {method!r}: use 'plane' or 'intrinsic'")
 
     def compute() -> dict[str, torch.Tensor]:
         mesh = cache.mesh.to("cpu")
         plane = find_symmetry_plane(mesh)
-        pairs = symmetry_pairs(mesh, plane, max_distance, max_roundtrip)
+        if method == "plane":
+            pairs = symmetry_pairs(mesh, plane, max_distance, max_roundtrip)
+        else:
+            pairs = intrinsic_symmetry_pairs(mesh, find_intrinsic_symmetry(mesh, basis=basis, plane=plane), max_roundtrip)
         return {
             "uv_a": pairs.uv_a,
             "uv_b": pairs.uv_b,
@@ -134,4 +152,7 @@ def mirror_pairs(cache: GeometryCache, max_distance: float = 0.02, max_roundtrip
             "plane_error": torch.tensor([plane.error]),
         }
 
-    return cache.get(f"mirror_pairs_v{_VERSION}_d{max_distance}_r{max_roundtrip}", compute)
+    key = f"mirror_pairs_v{_VERSION}_d{max_distance}_r{max_roundtrip}"
+    if method == "intrinsic":
+        key = f"mirror_pairs_intrinsic_v{_VERSION}_r{max_roundtrip}_k{basis}"
+    return cache.get(key, compute)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import torch
@@ -18,7 +18,9 @@ class Symmetry(texkit.Reward):
 
     Pairs come from the mesh's automatically found mirror plane (``texkit.geometry.symmetry``):
     every vertex is reflected, its closest surface point gives the mirror UV, and pairs failing the
-    distance or reciprocity test are dropped. A pair counts only where both of its patches lie on
+    distance or reciprocity test are dropped. With ``method="intrinsic"`` they come from the
+    bending-invariant symmetry instead (``texkit.geometry.intrinsic_symmetry``: a Laplace-Beltrami
+    functional map that is an isometric involution), for meshes whose pose is not mirror-symmetric. A pair counts only where both of its patches lie on
     painted texels (``Texture.coverage`` eroded by the patch size), so unpainted texels count for nothing. The maximum, 0, is reached by a mirror-symmetric texture.
     """
 
@@ -30,10 +32,14 @@ class Symmetry(texkit.Reward):
         patch: int = pydantic.Field(3, ge=1, description="Patch width in texels (odd).")
         max_distance: float = pydantic.Field(0.02, gt=0, description="Pair filter: reflected vertex to surface distance (relative).")
         max_roundtrip: float = pydantic.Field(0.03, gt=0, description="Pair filter: reciprocity distance (relative).")
+        method: Literal["plane", "intrinsic"] = pydantic.Field(
+            "plane",
+            description="plane: mirror plane (mesh symmetric as placed); intrinsic: bending-invariant symmetry (asymmetric pose).",
+        )
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Find the mirror plane and the UV pairs (cached per mesh)."""
-        self._pairs = mirror_pairs(cache, self.params.max_distance, self.params.max_roundtrip)
+        self._pairs = mirror_pairs(cache, self.params.max_distance, self.params.max_roundtrip, self.params.method)
         self._prepared = (mesh, mesh.content_hash)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
