@@ -68,7 +68,7 @@ class MeshConfig(_Strict):
         "unit_sphere",
         description="How the mesh is centred and scaled when loaded: `unit_sphere` puts the bounding-box centre at the "
         "origin and the farthest vertex at distance 1; `extent` (the method's) makes the largest bounding-box side 1.6; "
-        "`none` keeps the file's coordinates. Built-in meshes load only with `unit_sphere`.",
+        "`none` keeps the file's coordinates (built-in meshes: as built).",
     )
     per_rank: list[str] = Field(
         default_factory=list,

@@ -62,7 +62,7 @@ class Session:
         rank = distributed.context()
         device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
         mesh_path = config.mesh.path_for_rank(rank.rank)
-        mesh = load_mesh(mesh_path) if config.mesh.normalize == "unit_sphere" else Mesh.load(mesh_path, config.mesh.normalize)
+        mesh = load_mesh(mesh_path, config.mesh.normalize)
         mesh = mesh.to(device)
         gen_options = dict(config.generator.options)
         gen_options.setdefault("truncation", config.training.truncation)

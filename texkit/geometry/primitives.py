@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from texkit.geometry.mesh import Mesh
+from texkit.geometry.mesh import Mesh, Normalize
 
 __all__ = ["quad", "cube", "uv_sphere", "cylinder", "demo_mesh", "load_mesh", "BUILTIN_MESHES"]
 
@@ -100,14 +100,17 @@ def demo_mesh(n_lon: int = 64, n_lat: int = 32) -> Mesh:
 BUILTIN_MESHES = {"demo": demo_mesh, "sphere": uv_sphere, "cylinder": cylinder, "cube": cube}
 
 
-def load_mesh(spec: str) -> Mesh:
+def load_mesh(spec: str, normalize: Normalize = "unit_sphere") -> Mesh:
     """A built-in mesh by name (``demo``, ``sphere``, ``cylinder``, ``cube``) or a mesh file path.
 
-    Built-in meshes are normalised into the unit sphere like loaded files.
+    Args:
+        spec: built-in name or file path.
+        normalize: ``"unit_sphere"``, ``"extent"`` or ``"none"`` (see :meth:`Mesh.from_arrays`);
+            built-in meshes are normalised the same way as loaded files.
     """
     if spec in BUILTIN_MESHES:
         mesh = BUILTIN_MESHES[spec]()
-        if spec != "demo":
-            mesh = Mesh.from_arrays(mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, name=spec)
+        if spec != "demo" or normalize != "unit_sphere":
+            mesh = Mesh.from_arrays(mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, name=spec, normalize=normalize)
         return mesh
-    return Mesh.load(spec)
+    return Mesh.load(spec, normalize)

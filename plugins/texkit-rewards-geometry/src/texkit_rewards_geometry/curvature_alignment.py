@@ -31,7 +31,9 @@ class CurvatureAlignment(texkit.Reward):
         model_config = pydantic.ConfigDict(extra="forbid")
         iterations: int = pydantic.Field(500, ge=0, description="Smoothing passes of the direction field.")
         renormalize_every: int = pydantic.Field(5, ge=1, description="Smoothing passes between rescalings to unit length.")
-        edges: Literal["along", "across"] = "along"
+        edges: Literal["along", "across"] = pydantic.Field(
+            "along", description="'along': texture edges run along the minimum-curvature lines; 'across': perpendicular to them."
+        )
         min_gradient: float = pydantic.Field(1e-3, ge=0, description="Gradient magnitude below which a point carries no weight.")
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:

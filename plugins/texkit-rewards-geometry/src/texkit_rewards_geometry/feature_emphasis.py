@@ -28,9 +28,14 @@ class FeatureEmphasis(texkit.Reward):
     class Params(pydantic.BaseModel):
         model_config = pydantic.ConfigDict(extra="forbid")
         curvature: Literal["mean", "k_min"] = pydantic.Field("mean", description="'mean' (paper) or 'k_min' (reference code).")
-        direction: Literal["max_curvature", "constant"] = "max_curvature"
-        ridge_threshold: float = 0.6
-        colourfulness_weight: float = 0.001
+        direction: Literal["max_curvature", "constant"] = pydantic.Field(
+            "max_curvature",
+            description="Edge direction on ridges: the UV direction of maximum curvature, or the reference code's constant (0, 1).",
+        )
+        ridge_threshold: float = pydantic.Field(0.6, description="Ridge mask M = [K > threshold], K the curvature map in [-1, 1].")
+        colourfulness_weight: float = pydantic.Field(
+            0.001, ge=0, description="c, weight of the Hasler-Suesstrunk colourfulness bonus."
+        )
 
     def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, ...]:
         """Atlas mask, K, curvature direction and ridge mask M at the texture's size (memoised)."""
