@@ -165,7 +165,13 @@ def test_config_page_known_rows(config_page):
     path = _rows(sections["CameraPath"])
     assert path["elevation"][:2] == ["list of float", "required"]
     prompts = _rows(sections["`[prompts]`"])
-    assert "&lt;front\\|side\\|back\\|top\\|bottom&gt;" in prompts["view_suffix"][2]  # no HTML tag, no broken row
+    assert len(prompts["view_suffix"]) == 3 and "`<view>`" in prompts["view_suffix"][2]  # code span kept, row not broken
+
+
+def test_text_cells_escape_html_and_pipes_outside_code_spans():
+    """Free text like ``<front|side>`` must neither open an HTML tag nor split the table row."""
+    cell = hook._text_cell("one of <front|side> or ``a|b``, `<view>`")
+    assert cell == "one of &lt;front\\|side&gt; or `a\\|b`, `<view>`"
 
 
 def test_config_page_lists_installed_components_with_their_parameters(config_page):
