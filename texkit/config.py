@@ -297,10 +297,10 @@ class TrainingConfig(_Strict):
         "every N steps and after the last step.",
     )
     log_every: int = Field(
-        1,
+        5,
         ge=1,
-        description="Not used yet: `metrics.jsonl` gets one line per step whatever its value (kept so configs that "
-        "set it stay valid).",
+        description="When stderr is not a terminal (CI, log files), print a progress line every N steps and after the "
+        "last (a terminal shows a progress bar instead); `metrics.jsonl` gets every step either way.",
     )
     before_after: bool = Field(
         True,

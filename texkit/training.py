@@ -192,7 +192,7 @@ class Trainer:
                     if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
                         self.save()
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
-                if not self.console.is_terminal and (self.step % 5 == 0 or self.step == total):
+                if not self.console.is_terminal and (self.step % self.config.training.log_every == 0 or self.step == total):
                     self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
         return history
 

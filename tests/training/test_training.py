@@ -131,3 +131,16 @@ def test_learnable_preset_cameras_are_float(tmp_path):
     session = Session.build(cfg, need_rewards=False)
     elevation = session.angles["paint_elevation"]
     assert elevation.dtype == torch.float32 and elevation.requires_grad
+
+
+def test_progress_lines_follow_log_every(tmp_path):
+    """Without a terminal the trainer prints a progress line every ``log_every`` steps and after the last."""
+    import io
+
+    from rich.console import Console
+
+    stream = io.StringIO()
+    cfg = parse_config(_config(tmp_path, {"curvature_color": {}}, steps=3, log_every=2, checkpoint_every=3))
+    Trainer(cfg, tmp_path, Console(file=stream, force_terminal=False)).fit()
+    lines = re.findall(r"^step (\d+)/3 ", stream.getvalue(), flags=re.MULTILINE)
+    assert lines == ["2", "3"]
