@@ -30,7 +30,7 @@ from scipy.sparse.linalg import eigsh
 from scipy.spatial import cKDTree
 
 from texkit.geometry.mesh import Mesh
-from texkit.geometry.symmetry import SymmetryPairs, SymmetryPlane, find_symmetry_plane
+from texkit.geometry.symmetry import SymmetryPairs, SymmetryPlane, find_symmetry_plane, vertex_uvs
 
 __all__ = [
     "cotangent_laplacian",
@@ -180,11 +180,7 @@ def intrinsic_symmetry_pairs(
         the UV of one face corner of T(p); ``distance`` holds the roundtrip distance.
     """
     symmetry = symmetry or find_intrinsic_symmetry(mesh)
-    faces = mesh.faces.cpu().numpy()
-    uvs = mesh.uvs.detach().double().cpu().numpy()
-    uv_faces = mesh.uv_faces.cpu().numpy()
-    corner_uv = np.zeros((mesh.num_vertices, 2))
-    corner_uv[faces.reshape(-1)[::-1]] = uvs[uv_faces.reshape(-1)[::-1]]
+    corner_uv = vertex_uvs(mesh)
     keep = (symmetry.roundtrip < max_roundtrip) & (symmetry.spectral_error <= max_spectral_error)
     idx = np.nonzero(keep)[0]
     return SymmetryPairs(

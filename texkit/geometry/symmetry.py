@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from texkit.geometry.closest import ClosestPointQuery
 from texkit.geometry.mesh import Mesh
 
-__all__ = ["SymmetryPlane", "find_symmetry_plane", "SymmetryPairs", "symmetry_pairs"]
+__all__ = ["SymmetryPlane", "find_symmetry_plane", "SymmetryPairs", "symmetry_pairs", "vertex_uvs"]
 
 
 @dataclass
@@ -152,6 +152,19 @@ def find_symmetry_plane(
     return SymmetryPlane(normal, offset, float(error))
 
 
+def vertex_uvs(mesh: Mesh) -> np.ndarray:
+    """One UV per vertex: that of the vertex's first face corner (a seam vertex has several).
+
+    Returns:
+        ``(V, 2)`` float64 UVs.
+    """
+    faces, uv_faces = mesh.faces.cpu().numpy(), mesh.uv_faces.cpu().numpy()
+    out = np.zeros((mesh.num_vertices, 2))
+    # reversed, so that the first corner of each vertex is the last write and wins
+    out[faces.reshape(-1)[::-1]] = mesh.uvs.detach().double().cpu().numpy()[uv_faces.reshape(-1)[::-1]]
+    return out
+
+
 @dataclass
 class SymmetryPairs:
     """Mirror-image UV pairs.
@@ -202,10 +215,7 @@ def symmetry_pairs(mesh: Mesh, plane: SymmetryPlane | None = None, max_distance:
     rel = dist / scale
     keep = (rel < max_distance) & (roundtrip < max_roundtrip)
     uv_b = (uvs[uv_faces[face]] * bary[..., None]).sum(axis=1)
-    # a vertex's own UV: that of its first face corner
-    corner_uv = np.zeros((len(verts), 2))
-    flat_v, flat_t = faces.reshape(-1)[::-1], uv_faces.reshape(-1)[::-1]
-    corner_uv[flat_v] = uvs[flat_t]
+    corner_uv = vertex_uvs(mesh)
     idx = np.nonzero(keep)[0]
     return SymmetryPairs(
         torch.from_numpy(corner_uv[idx]).float(),
