@@ -8,7 +8,8 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import curvature_maps, minmax_signed
+from texkit.geometry.precompute import minmax_signed
+from texkit_rewards_geometry.texture_ops import memoised_texel_maps
 
 
 def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: str) -> torch.Tensor:
@@ -63,16 +64,12 @@ class CurvatureColor(texkit.Reward):
 
     def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Atlas mask and normalised curvature K at the texture's size (memoised)."""
-        tex = ctx.texture.image
-        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
-        key = (ctx.mesh.content_hash if ctx.geometry is None else id(cache), ctx.texture.height, tex.dtype, tex.device)
-        memo = self.__dict__.setdefault("_memo", {})
-        if key not in memo:
-            maps = curvature_maps(cache, ctx.texture.height)
+
+        def build(maps: dict[str, torch.Tensor], tex: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             k = normalized_curvature(maps, self.params.curvature, self.params.scale).to(tex.device, tex.dtype)
-            memo.clear()
-            memo[key] = (maps["mask"].to(tex.device, tex.dtype), k)
-        return memo[key]
+            return maps["mask"].to(tex.device, tex.dtype), k
+
+        return memoised_texel_maps(self, ctx, build)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture`` (square textures)."""

@@ -8,8 +8,16 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import curvature_maps, minmax_signed
-from texkit_rewards_geometry.texture_ops import colourfulness, erode, grey, minmax, sobel_uv, weighted_mean
+from texkit.geometry.precompute import minmax_signed
+from texkit_rewards_geometry.texture_ops import (
+    colourfulness,
+    erode,
+    grey,
+    memoised_texel_maps,
+    minmax,
+    sobel_uv,
+    weighted_mean,
+)
 
 
 class FeatureEmphasis(texkit.Reward):
@@ -39,12 +47,8 @@ class FeatureEmphasis(texkit.Reward):
 
     def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, ...]:
         """Atlas mask, K, curvature direction and ridge mask M at the texture's size (memoised)."""
-        tex = ctx.texture.image
-        cache = ctx.geometry or texkit.GeometryCache(ctx.mesh, root=False)
-        key = (ctx.mesh.content_hash if ctx.geometry is None else id(cache), ctx.texture.height, tex.dtype, tex.device)
-        memo = self.__dict__.setdefault("_memo", {})
-        if key not in memo:
-            maps = curvature_maps(cache, ctx.texture.height)
+
+        def build(maps: dict[str, torch.Tensor], tex: torch.Tensor) -> tuple[torch.Tensor, ...]:
             mask = maps["mask"].to(tex.device, tex.dtype)
             k_raw = maps["mean"] if self.params.curvature == "mean" else maps["k_min"]
             k = minmax_signed(k_raw, maps["mask"]).to(tex.device, tex.dtype) * mask
@@ -53,9 +57,9 @@ class FeatureEmphasis(texkit.Reward):
             else:
                 direction = maps["dir_max"].to(tex.device, tex.dtype)
             ridge = (k > self.params.ridge_threshold).to(tex.dtype)
-            memo.clear()
-            memo[key] = (mask, k, direction, ridge)
-        return memo[key]
+            return mask, k, direction, ridge
+
+        return memoised_texel_maps(self, ctx, build)
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture``."""

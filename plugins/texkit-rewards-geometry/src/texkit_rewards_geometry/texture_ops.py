@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -95,3 +96,29 @@ def ensure_prepared(reward: Any, ctx: Any) -> None:
         reward._prepared = (ctx.mesh, prepared[1])
         return
     reward.prepare(ctx.mesh, ctx.geometry if ctx.geometry is not None else GeometryCache(ctx.mesh, root=False))
+
+
+def memoised_texel_maps(reward: Any, ctx: Any, build: Callable[[dict[str, torch.Tensor], torch.Tensor], Any]) -> Any:
+    """Texel maps derived from :func:`texkit.geometry.precompute.curvature_maps` at the texture's size,
+    memoised on ``reward`` for the last (mesh, size, dtype, device) it saw.
+
+    Args:
+        reward: the reward instance (the memo lives in its ``_memo`` attribute).
+        ctx: the reward context (mesh, texture, geometry cache).
+        build: ``build(maps, texture_image)`` -> the reward's maps, on the texture's device and dtype.
+
+    Returns:
+        What ``build`` returned for this mesh and texture size.
+    """
+    from texkit.geometry.cache import GeometryCache
+    from texkit.geometry.precompute import curvature_maps
+
+    tex = ctx.texture.image
+    cache = ctx.geometry or GeometryCache(ctx.mesh, root=False)
+    key = (ctx.mesh.content_hash if ctx.geometry is None else id(cache), ctx.texture.height, tex.dtype, tex.device)
+    memo = reward.__dict__.setdefault("_memo", {})
+    if key not in memo:
+        built = build(curvature_maps(cache, ctx.texture.height), tex)
+        memo.clear()
+        memo[key] = built
+    return memo[key]
