@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,6 @@ from texkit.geometry.directions import smooth_uv_field, uv_direction_field
 from texkit.geometry.primitives import cube, cylinder, demo_mesh, uv_sphere
 from texkit.geometry.symmetry import SymmetryPlane, find_symmetry_plane, symmetry_pairs
 from texkit.geometry.uv_raster import rasterize_uv
-
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 def test_sphere_principal_curvatures_are_one_over_r():
@@ -41,7 +38,7 @@ def test_cylinder_min_direction_is_the_axis():
 
 
 @pytest.mark.parametrize("name", ["cow", "rabbit"])
-def test_principal_curvatures_agree_with_libigl(assets, name):
+def test_principal_curvatures_agree_with_libigl(assets, name, record_crosscheck):
     igl = pytest.importorskip("igl")
     mesh = Mesh.load(assets / f"{name}.obj")
     ours = principal_curvatures(mesh)
@@ -56,7 +53,7 @@ def test_principal_curvatures_agree_with_libigl(assets, name):
         assert corr > 0.9
     cos = np.abs((ours.dir_min.numpy() * pd2).sum(1))
     figures["dir_min_abs_cos"] = {"median": round(float(np.median(cos)), 4), "mean": round(float(cos.mean()), 4)}
-    _record(f"{name}_curvature_vs_libigl", figures)
+    record_crosscheck(f"{name}_curvature_vs_libigl", figures)
     assert np.median(cos) > 0.99
 
 
@@ -64,19 +61,11 @@ def _vt_entries(path: Path) -> np.ndarray:
     return np.array([[float(x) for x in line.split()[1:3]] for line in path.read_text().splitlines() if line.startswith("vt ")])
 
 
-def _record(name: str, values: dict) -> None:
-    path = RESULTS / "geometry_crosscheck.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = values
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 @pytest.mark.parametrize(
     ("name", "reference", "iterations", "bound"),
     [("balloon", "balloon_min_curvature_dirs_smoothed1000.txt", 1000, 10.0), ("rabbit", "rabbit_min_curvature_dirs_smoothed500.txt", 500, 15.0)],
 )
-def test_smoothed_min_curvature_field_matches_reference(assets, name, reference, iterations, bound):
+def test_smoothed_min_curvature_field_matches_reference(assets, name, reference, iterations, bound, record_crosscheck):
     """Median angle (up to sign) to the reference implementation's field, per `vt` entry."""
     mesh = Mesh.load(assets / f"{name}.obj")
     vts = _vt_entries(assets / f"{name}.obj")
@@ -91,7 +80,7 @@ def test_smoothed_min_curvature_field_matches_reference(assets, name, reference,
     median = float(np.median(angle))
     plain = float(np.median(angles(smooth_uv_field(mesh, raw, iterations, renormalize_every=1))))
     print(f"{name}: median angle {median:.2f} deg (plain normalised averaging {plain:.2f}), mean |cos| {np.cos(np.radians(angle)).mean():.3f}")
-    _record(
+    record_crosscheck(
         f"{name}_min_curvature_median_angle_deg",
         {
             "median": round(median, 2),
@@ -143,18 +132,14 @@ def test_pairs_are_mirror_images():
     assert torch.allclose(pairs.uv_b[off_seam, 0], 1.0 - pairs.uv_a[off_seam, 0], atol=2e-3)
 
 
-def test_rabbit_reference_pairs_crosscheck(assets):
+def test_rabbit_reference_pairs_crosscheck(rabbit_pairs, record_crosscheck):
     """The reference pairs of the rabbit come from an *intrinsic* symmetry tool; texkit's automatic
     symmetry is extrinsic (a mirror plane). This records how many reference pairs our pairing
     reproduces (within 2 texels at 1024 px) and how far the reference pairs are from any plane."""
-    mesh = Mesh.load(assets / "rabbit.obj")
-    rows = np.loadtxt(assets / "rabbit_symmetric_uv_pairs.txt", comments="#")
+    mesh, rows, first, second = rabbit_pairs.mesh, rabbit_pairs.rows, rabbit_pairs.first, rabbit_pairs.second
+    uv_to_vertex = rabbit_pairs.uv_to_vertex
     uvs, faces, uv_faces = mesh.uvs.double().numpy(), mesh.faces.numpy(), mesh.uv_faces.numpy()
     verts = mesh.vertices.double().numpy()
-    uv_to_vertex = np.zeros(len(uvs), dtype=int)
-    uv_to_vertex[uv_faces.reshape(-1)] = faces.reshape(-1)
-    _, first = cKDTree(uvs).query(rows[:, :2])
-    _, second = cKDTree(uvs).query(rows[:, 2:])
     plane = find_symmetry_plane(mesh)
     hit, _, face, bary = ClosestPointQuery(verts, faces).query(plane.reflect(verts[uv_to_vertex[first]]))
     mirrored = (uvs[uv_faces[face]] * bary[..., None]).sum(1)
@@ -169,7 +154,7 @@ def test_rabbit_reference_pairs_crosscheck(assets):
     best = SymmetryPlane(best_normal, float(best_normal @ ((pa + pb) / 2).mean(0)), 0.0)
     _, _, face_b, bary_b = ClosestPointQuery(verts, faces).query(best.reflect(pa))
     texels_best = np.abs((uvs[uv_faces[face_b]] * bary_b[..., None]).sum(1) - rows[:, 2:]).max(1) * 1024
-    _record(
+    record_crosscheck(
         "rabbit_symmetric_pairs",
         {
             "fraction_within_2_texels": within,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -16,8 +13,6 @@ from texkit.geometry.intrinsic_symmetry import cotangent_laplacian, find_intrins
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import uv_sphere
 from texkit.geometry.symmetry import find_symmetry_plane
-
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 def bent_tube(n_along: int = 61, n_around: int = 24) -> tuple[Mesh, np.ndarray, float]:
@@ -130,20 +125,17 @@ def _geodesic_distortion(verts: np.ndarray, faces: np.ndarray, source: np.ndarra
     return float(np.median(np.abs(before - after)[far] / before[far]))
 
 
-def test_rabbit_reference_pairs_intrinsic_crosscheck(assets):
+def test_rabbit_reference_pairs_intrinsic_crosscheck(rabbit_pairs, record_crosscheck):
     """Map each reference pair's first point through the intrinsic symmetry; record how many land
     within 2 texels (1024 px) of its second point, and how isometric each pairing is."""
-    mesh = Mesh.load(assets / "rabbit.obj")
-    rows = np.loadtxt(assets / "rabbit_symmetric_uv_pairs.txt", comments="#")
+    mesh, rows = rabbit_pairs.mesh, rabbit_pairs.rows
     uvs, faces, uv_faces = mesh.uvs.double().numpy(), mesh.faces.numpy(), mesh.uv_faces.numpy()
     verts = mesh.vertices.double().numpy()
-    uv_to_vertex = np.zeros(len(uvs), dtype=int)
-    uv_to_vertex[uv_faces.reshape(-1)] = faces.reshape(-1)
     corners: dict[int, list[int]] = {}
     for v, t in zip(faces.reshape(-1), uv_faces.reshape(-1)):
         corners.setdefault(int(v), []).append(int(t))
-    first = uv_to_vertex[cKDTree(uvs).query(rows[:, :2])[1]]
-    second = uv_to_vertex[cKDTree(uvs).query(rows[:, 2:])[1]]
+    first = rabbit_pairs.uv_to_vertex[rabbit_pairs.first]
+    second = rabbit_pairs.uv_to_vertex[rabbit_pairs.second]
     symmetry = find_intrinsic_symmetry(mesh)
     mapped = symmetry.target[first]
     texels = np.array(
@@ -160,10 +152,7 @@ def test_rabbit_reference_pairs_intrinsic_crosscheck(assets):
         "geodesic_distortion_ours_random_vertices": _geodesic_distortion(verts, faces, sample, symmetry.target[sample]),
         "involution_fraction": float((symmetry.target[symmetry.target] == np.arange(len(verts))).mean()),
     }
-    path = RESULTS / "geometry_crosscheck.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data["rabbit_symmetric_pairs_intrinsic"] = values
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    record_crosscheck("rabbit_symmetric_pairs_intrinsic", values)
     print(values)
     # our map must be at least as isometric as the reference pairing it is compared with
     assert values["geodesic_distortion_ours_same_points"] <= values["geodesic_distortion_reference_pairs"]
