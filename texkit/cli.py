@@ -113,6 +113,7 @@ def _type_name(annotation: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` when JSON can encode it, else its repr (also used by the docs' reference generator)."""
     try:
         json.dumps(value)
         return value

@@ -193,22 +193,16 @@ def _installed_components(kind: str) -> list[tuple[str, Any, str]]:
 
 
 def _factory_rows(factory: Callable[..., Any]) -> list[list[str]]:
+    from texkit.cli import _jsonable as jsonable  # defaults shown as `texkit rewards --json` shows them
+
     rows = []
     for param in inspect.signature(factory).parameters.values():
         if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
-        default = "required" if param.default is param.empty else _code_cell(toml_literal(_jsonable(param.default)))
+        default = "required" if param.default is param.empty else _code_cell(toml_literal(jsonable(param.default)))
         annotation = "" if param.annotation is param.empty else str(param.annotation).replace("typing.", "")
         rows.append([_code_cell(param.name), _text_cell(annotation), default])
     return rows
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return repr(value)
 
 
 def _components_section(kind: str, section: str) -> list[str]:
