@@ -95,14 +95,21 @@ def _render_loss(renderer, mesh, texture, azimuth, weights, aa=True):
     return (torch.cat((out.rgb, out.alpha), -1) * weights).sum()
 
 
-def test_azimuth_gradient_matches_finite_differences(torch_renderer):
-    """Interior pixels: d(render)/d(azimuth) through barycentrics and UVs equals central differences."""
+def _float64_sphere_scene() -> tuple[Mesh, torch.Tensor, torch.Tensor]:
+    """A float64 UV sphere (r 0.8), a smooth ``(64, 64, 3)`` texture and fixed random ``(1, 48, 48, 4)``
+    rgba loss weights, for finite-difference checks."""
     sphere = uv_sphere(0.8, 32, 16)
     mesh = Mesh(sphere.vertices.double(), sphere.faces, sphere.uvs.double(), sphere.uv_faces, sphere.normals.double())
     coords = torch.linspace(0, 1, 64, dtype=torch.float64)
     v, u = torch.meshgrid(coords, coords, indexing="ij")
     texture = torch.stack((0.5 + 0.4 * torch.sin(6.28 * 3 * u), 0.5 + 0.4 * torch.cos(6.28 * 2 * v), 0.5 + 0 * u), -1)
     weights = torch.rand(1, 48, 48, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    return mesh, texture, weights
+
+
+def test_azimuth_gradient_matches_finite_differences(torch_renderer):
+    """Interior pixels: d(render)/d(azimuth) through barycentrics and UVs equals central differences."""
+    mesh, texture, weights = _float64_sphere_scene()
     azim = torch.tensor([20.0], dtype=torch.float64, requires_grad=True)
     weights[..., 3] = 0  # coverage changes are tested with antialiasing below
     loss = _render_loss(torch_renderer, mesh, texture, azim, weights, aa=False)
@@ -120,12 +127,7 @@ def test_antialiased_render_gradient_matches_finite_differences(torch_renderer):
 
     At azimuth 20 no pixel centre crosses an edge within +-h, so the render is smooth there and
     central differences are exact up to O(h^2)."""
-    sphere = uv_sphere(0.8, 32, 16)
-    mesh = Mesh(sphere.vertices.double(), sphere.faces, sphere.uvs.double(), sphere.uv_faces, sphere.normals.double())
-    coords = torch.linspace(0, 1, 64, dtype=torch.float64)
-    v, u = torch.meshgrid(coords, coords, indexing="ij")
-    texture = torch.stack((0.5 + 0.4 * torch.sin(6.28 * 3 * u), 0.5 + 0.4 * torch.cos(6.28 * 2 * v), 0.5 + 0 * u), -1)
-    weights = torch.rand(1, 48, 48, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    mesh, texture, weights = _float64_sphere_scene()
     azim = torch.tensor([20.0], dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(_render_loss(torch_renderer, mesh, texture, azim, weights), azim)
     h = 0.05
