@@ -15,7 +15,7 @@ import torch
 
 import texkit
 from texkit import Cameras, Mesh
-from texkit.texturing import TextureState, back_project
+from texkit.back_projection import TextureState, back_project
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 FRONT_SHORT = ([0.0, -35, -35, -35, -35, -35], [0.0, 95, 135, 180, -135, -95])

@@ -81,7 +81,7 @@ def test_every_public_class_and_function_is_in_the_inventory(inventory):
 def test_reward_plugin_pages_are_in_the_inventory(inventory):
     for path in (
         "texkit.hookspecs.texkit_register_rewards",
-        "texkit.scaffold.create_reward_package",
+        "texkit.commands.scaffold.create_reward_package",
         "texkit_rewards_image.aesthetic.AestheticReward",
         "texkit_rewards_image.jpeg_compressibility.JpegCompressibility",
         "texkit_rewards_image.jpeg_incompressibility.JpegIncompressibility",

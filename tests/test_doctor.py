@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import texkit
-from texkit import doctor, registry
+from texkit import registry
+from texkit.commands import doctor
 from texkit.errors import DeviceError
 from texkit.registry import PluginInfo, Registry
 

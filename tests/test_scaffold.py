@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import texkit
+from texkit.commands.scaffold import create_reward_package, package_names, validate_reward_name
 from texkit.registry import Registry
-from texkit.scaffold import create_reward_package, package_names, validate_reward_name
 from texkit.types import RewardContext, Texture
 
 
@@ -91,7 +91,7 @@ def test_scaffold_installs_registers_scores_and_passes_its_test(tmp_path, monkey
         # the `texkit rewards` command of a new process lists it
         env = {**os.environ, "TEXKIT_PLUGINS": names["dist"]}
         listed = subprocess.run(
-            [sys.executable, "-m", "texkit.cli", "rewards", "--json"], capture_output=True, text=True, env=env, timeout=120
+            [sys.executable, "-m", "texkit.commands.cli", "rewards", "--json"], capture_output=True, text=True, env=env, timeout=120
         )
         assert listed.returncode == 0, listed.stderr[-2000:]
         assert f'"name": "{name}"' in listed.stdout

@@ -10,16 +10,16 @@ from typing import Any
 import torch
 
 from texkit import distributed
+from texkit.back_projection import TextureState
 from texkit.cameras import CAMERA_PRESETS, Cameras
 from texkit.config import CameraPath, RunConfig
 from texkit.errors import RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
-from texkit.painting import PaintSettings, paint_texture
 from texkit.registry import get_registry
-from texkit.texturing import TextureState
 from texkit.types import PromptEmbedding, RewardContext, RewardOutput, Texture
+from texkit.view_loop import PaintSettings, paint_texture
 
 __all__ = ["Session", "resolve_device", "camera_angles"]
 

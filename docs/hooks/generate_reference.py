@@ -6,7 +6,7 @@ documentation (they are never written into ``docs/``, so they cannot go stale):
 - ``reference/configuration.md`` from the JSON schema of :class:`texkit.config.RunConfig` and its
   sub-models (every section, key, type, default, constraint and description), plus the parameters of
   every installed reward and the factory options of every installed generator and renderer;
-- ``reference/cli.md`` from the click command behind the typer app :data:`texkit.cli.app` (every
+- ``reference/cli.md`` from the click command behind the typer app :data:`texkit.commands.cli.app` (every
   command with its usage line, arguments, options, defaults and help text).
 
 Run ``python docs/hooks/generate_reference.py OUT_DIR`` to write both pages as files for reading.
@@ -193,7 +193,7 @@ def _installed_components(kind: str) -> list[tuple[str, Any, str]]:
 
 
 def _factory_rows(factory: Callable[..., Any]) -> list[list[str]]:
-    from texkit.cli import _jsonable as jsonable  # defaults shown as `texkit rewards --json` shows them
+    from texkit.commands.cli import _jsonable as jsonable  # defaults shown as `texkit rewards --json` shows them
 
     rows = []
     for param in inspect.signature(factory).parameters.values():
@@ -394,7 +394,7 @@ def cli_commands() -> list[tuple[str, Any]]:
     """``[(name, command), ...]`` of the ``texkit`` app, in the order ``texkit --help`` lists them."""
     import typer
 
-    from texkit.cli import app
+    from texkit.commands.cli import app
 
     root = typer.main.get_command(app)
     ctx = root.context_class(root, info_name="texkit")
@@ -402,7 +402,7 @@ def cli_commands() -> list[tuple[str, Any]]:
 
 
 def cli_reference_markdown() -> str:
-    """The CLI reference page (markdown) from the command behind :data:`texkit.cli.app`.
+    """The CLI reference page (markdown) from the command behind :data:`texkit.commands.cli.app`.
 
     Returns:
         The page: the root command's help, then one section per sub-command with its usage line,
@@ -410,13 +410,13 @@ def cli_reference_markdown() -> str:
     """
     import typer
 
-    from texkit.cli import app
+    from texkit.commands.cli import app
 
     root = typer.main.get_command(app)
     out = [
         "# CLI reference",
         "",
-        "Generated from the `texkit` command (`texkit.cli.app`) when the documentation is built. "
+        "Generated from the `texkit` command (`texkit.commands.cli.app`) when the documentation is built. "
         + _rst_to_md(root.help or ""),
         "",
         "Every command takes `--help`. Errors a user can cause (a missing file, an unknown reward, a bad "

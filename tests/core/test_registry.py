@@ -99,7 +99,7 @@ GOOD = """
 def _plugins_json(tmp_path: Path, env_extra: dict[str, str] | None = None) -> tuple[list[dict], str]:
     env = dict(os.environ, PYTHONPATH=str(tmp_path), **(env_extra or {}))
     proc = subprocess.run(
-        [sys.executable, "-m", "texkit.cli", "plugins", "--json"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "texkit.commands.cli", "plugins", "--json"], capture_output=True, text=True, env=env, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from texkit import Cameras, Mesh
-from texkit.texturing import TextureState, back_project, fill_holes, splat_bilinear
+from texkit.back_projection import TextureState, back_project, fill_holes, splat_bilinear
 from texkit.uv import texel_centers_uv
 
 

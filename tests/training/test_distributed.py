@@ -168,7 +168,7 @@ def test_torchrun_two_gloo_ranks_train_in_lockstep(tmp_path):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
-           "-m", "texkit.cli", "train", str(cfg_path), "--set", 'device="cpu"']
+           "-m", "texkit.commands.cli", "train", str(cfg_path), "--set", 'device="cpu"']
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

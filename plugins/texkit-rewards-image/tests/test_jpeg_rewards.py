@@ -85,7 +85,7 @@ def test_not_differentiable_and_registered():
 
 
 def test_usable_by_texkit_score(tmp_path):
-    from texkit.scoring import score_texture
+    from texkit.commands.score import score_texture
 
     flat_path, noise_path = tmp_path / "flat.png", tmp_path / "noise.png"
     write_image(flat_path, torch.full((64, 64, 3), 0.25))

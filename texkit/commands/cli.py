@@ -132,7 +132,7 @@ def render_command(
     renderer: str = typer.Option("torch", "--renderer", help="Renderer name (see `texkit plugins`)."),
 ) -> None:
     """Render a mesh from an orbit of views into a PNG grid (``OUT/views.png``)."""
-    from texkit.rendering import render_views_grid
+    from texkit.commands.rendering import render_views_grid
 
     path = render_views_grid(str(mesh), out, texture, views, size, elevation, renderer)
     console.print(f"wrote {path}")
@@ -150,7 +150,7 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Score a textured mesh with one or more rewards and print the value and metrics."""
-    from texkit.scoring import score_texture
+    from texkit.commands.score import score_texture
 
     results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer)
     if as_json:
@@ -167,7 +167,7 @@ def new_reward_command(
     directory: Path = typer.Option(Path("."), "--dir", help="Where to create the package folder."),
 ) -> None:
     """Scaffold a pip-installable reward package (pyproject, Reward subclass, test, README)."""
-    from texkit.scaffold import create_reward_package
+    from texkit.commands.scaffold import create_reward_package
 
     path = create_reward_package(name, directory)
     console.print(f"created {path}\nnext: pip install -e {path} && texkit rewards")
@@ -176,7 +176,7 @@ def new_reward_command(
 @app.command("doctor")
 def doctor_command() -> None:
     """Check torch, CUDA, every renderer, the attention backend and GPU memory; print fixes."""
-    from texkit.doctor import run_checks
+    from texkit.commands.doctor import run_checks
 
     failed = 0
     for check in run_checks():
@@ -197,8 +197,8 @@ def generate_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
+    from texkit.commands.generate import generate
     from texkit.config import load_config
-    from texkit.generate import generate
 
     cfg = load_config(config, set_)
     folder = generate(cfg, adapter=adapter, out=out)
@@ -229,7 +229,7 @@ def demo_command(
     steps: int = typer.Option(30, "--steps", min=1, help="Training steps."),
 ) -> None:
     """Train the tiny built-in generator on the built-in mesh (CPU, a few minutes) and write a report."""
-    from texkit.demo import run_demo
+    from texkit.commands.demo import run_demo
 
     report = run_demo(out, steps)
     console.print(f"report: {report}")

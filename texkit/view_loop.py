@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from texkit.back_projection import BackProjection, TextureState, back_project
 from texkit.cameras import Cameras
 from texkit.geometry.mesh import Mesh
-from texkit.texturing import BackProjection, TextureState, back_project
 from texkit.types import Generator, PromptEmbedding, Renderer, RenderOutput
 from texkit.uv import sample_texture
 
@@ -122,7 +122,7 @@ def paint_texture(
         progress: optional callable ``progress(view_index)`` after each view.
 
     Returns:
-        The final :class:`~texkit.texturing.TextureState` (differentiable in the LoRA weights and cameras).
+        The final :class:`~texkit.back_projection.TextureState` (differentiable in the LoRA weights and cameras).
     """
     state = TextureState.empty(settings.texture_size, device=mesh.device)
     for k in range(len(cameras)):
