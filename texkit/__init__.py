@@ -5,6 +5,8 @@ The names in ``__all__`` are the public API that plugins may rely on; a test gua
 
 from __future__ import annotations
 
+from pathlib import Path as _Path
+
 from texkit.cameras import CAMERA_PRESETS, Cameras
 from texkit.errors import (
     ConfigError,
@@ -22,6 +24,7 @@ from texkit.hookspecs import HOOKSPEC_VERSION, hookimpl
 from texkit.registry import Registry, get_registry
 from texkit.reward import Reward
 from texkit.types import (
+    EnvironmentCheck,
     Generator,
     PromptEmbedding,
     Renderer,
@@ -32,13 +35,15 @@ from texkit.types import (
 )
 from texkit.uv import sample_texture
 
-__version__ = "0.1.0"
+# The one version source of the core and the first-party plugins (pyproject files read it too).
+__version__ = (_Path(__file__).parent / "VERSION").read_text(encoding="utf-8").strip()
 
 __all__ = [
     "CAMERA_PRESETS",
     "Cameras",
     "ConfigError",
     "DeviceError",
+    "EnvironmentCheck",
     "Generator",
     "GeometryCache",
     "HOOKSPEC_VERSION",
