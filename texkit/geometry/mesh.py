@@ -45,6 +45,9 @@ class Mesh:
         uv_faces: ``(F, 3)`` long indices into ``uvs``; corner k of face f has UV ``uvs[uv_faces[f, k]]``.
         normals: ``(V, 3)`` unit vertex normals.
         name: a label (the file stem for loaded meshes).
+        source_offset: with ``source_scale``, the normalisation done at load undone: positions in
+            the input file are ``vertices * source_scale + source_offset`` (``export`` writes those).
+        source_scale: see ``source_offset``; 1 for meshes built with ``normalize="none"``.
     """
 
     vertices: torch.Tensor
@@ -53,6 +56,8 @@ class Mesh:
     uv_faces: torch.Tensor
     normals: torch.Tensor
     name: str = "mesh"
+    source_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    source_scale: float = 1.0
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -97,7 +102,7 @@ class Mesh:
                 raise MeshError(f"mesh '{name}' has UV indices that do not match its faces; re-export its UVs")
             if not np.isfinite(uv_arr).all():
                 raise MeshError(f"mesh '{name}' has NaN or inf texture coordinates; re-export its UVs")
-        verts = _normalized(verts, normalize)
+        verts, offset, scale = _normalized(verts, normalize)
         v = torch.from_numpy(verts).float()
         f = torch.from_numpy(tris).long()
         return cls(
@@ -107,6 +112,8 @@ class Mesh:
             uv_faces=torch.from_numpy(uv_tris).long(),
             normals=vertex_normals(v, f),
             name=name,
+            source_offset=offset,
+            source_scale=scale,
         )
 
     @classmethod
@@ -189,31 +196,50 @@ class Mesh:
             self.uv_faces.to(device),
             self.normals.to(device),
             self.name,
+            self.source_offset,
+            self.source_scale,
         )
 
     def face_uvs(self) -> torch.Tensor:
         """``(F, 3, 2)`` UVs of each face corner."""
         return self.uvs[self.uv_faces]
 
-    def export(self, path: str | Path, texture: torch.Tensor | None = None) -> None:
+    def export(self, path: str | Path, texture: torch.Tensor | None = None, coordinates: str = "source") -> None:
         """Write a textured GLB/OBJ through trimesh (vertices are split at UV seams on export).
+
+        The material is glTF PBR as a viewer expects for a painted texture: base colour factor
+        white times the texture, metallic 0, roughness 1 (lighting is baked into the texture).
 
         Args:
             path: output file; written to a temporary name first, then renamed.
             texture: optional ``(H, W, 3)`` texture in [0, 1].
+            coordinates: ``"source"`` (default): the input file's own positions, units and up axis
+                (the load-time normalisation undone); ``"normalized"``: texkit's working coordinates.
         """
         import trimesh
         from PIL import Image
 
         from texkit.io import atomic_path
 
-        verts = self.vertices.detach().cpu().numpy()[self.faces.cpu().numpy().reshape(-1)]
+        if coordinates not in ("source", "normalized"):
+            raise ValueError(f"coordinates must be 'source' or 'normalized', not {coordinates!r}")
+        verts = self.vertices.detach().cpu().double().numpy()[self.faces.cpu().numpy().reshape(-1)]
+        if coordinates == "source":
+            verts = verts * self.source_scale + np.asarray(self.source_offset, dtype=np.float64)
         uvs = self.uvs.detach().cpu().numpy()[self.uv_faces.cpu().numpy().reshape(-1)]
         tris = np.arange(len(verts)).reshape(-1, 3)
         visual = None
         if texture is not None:
             img = Image.fromarray((texture.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
-            visual = trimesh.visual.TextureVisuals(uv=uvs, image=img)
+            material = trimesh.visual.material.PBRMaterial(
+                name="texkit",
+                baseColorTexture=img,
+                baseColorFactor=[255, 255, 255, 255],
+                metallicFactor=0.0,
+                roughnessFactor=1.0,
+                doubleSided=False,
+            )
+            visual = trimesh.visual.TextureVisuals(uv=uvs, material=material)
         out = trimesh.Trimesh(verts, tris, visual=visual, process=False)
         out.merge_vertices(merge_tex=False, merge_norm=True)
         path = Path(path)
@@ -222,9 +248,10 @@ class Mesh:
             Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
-def _normalized(verts: np.ndarray, normalize: Normalize) -> np.ndarray:
+def _normalized(verts: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, tuple[float, float, float], float]:
+    """Normalised positions, and the offset and scale that undo it (``verts = out * scale + offset``)."""
     if normalize == "none":
-        return verts
+        return verts, (0.0, 0.0, 0.0), 1.0
     lo, hi = verts.min(axis=0), verts.max(axis=0)
     centred = verts - (lo + hi) / 2.0
     if normalize == "unit_sphere":
@@ -235,7 +262,8 @@ def _normalized(verts: np.ndarray, normalize: Normalize) -> np.ndarray:
         raise MeshError(f"unknown normalisation '{normalize}' (use unit_sphere, extent or none)")
     if scale <= 0:
         raise MeshError("mesh is degenerate: all vertices coincide")
-    return centred / scale
+    centre = (lo + hi) / 2.0
+    return centred / scale, (float(centre[0]), float(centre[1]), float(centre[2])), float(scale)
 
 
 def _unwrap(verts: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
