@@ -9,7 +9,13 @@ import torch
 
 import texkit
 from texkit.geometry.precompute import minmax_signed
-from texkit_rewards_geometry.texture_ops import memoised_texel_maps
+from texkit_rewards_geometry.texture_ops import COMPAT_DESCRIPTION, apply_reference_settings, memoised_texel_maps
+
+__all__ = ["CurvatureColor", "curvature_color_value", "normalized_curvature", "REFERENCE_SETTINGS"]
+
+#: The reference code's settings (``compat = "reference"``): its K is the minimum principal curvature,
+#: its means run over every texel (quirk Q9) and its sharp denominators add 1e-8 (Q10).
+REFERENCE_SETTINGS: dict[str, Any] = {"curvature": "k_min", "average": "all", "denominator": "add"}
 
 
 def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: str) -> torch.Tensor:
@@ -31,13 +37,46 @@ def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: s
     return raw / raw[mask].abs().max().clamp_min(1e-12) * mask
 
 
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor, style: str) -> torch.Tensor:
+    """numerator / max(denominator, 1e-12) (``"clamp"``) or numerator / (denominator + 1e-8) (``"add"``)."""
+    return numerator / (denominator.clamp_min(1e-12) if style == "clamp" else denominator + 1e-8)
+
+
+def curvature_color_value(texture: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, params: Any) -> torch.Tensor:
+    """The curvature-colour reward of a texture, given the curvature map (METHOD.md 4.5).
+
+    With d = R - B and w the texel weights:
+
+    * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m d) / sum(w m) - sum(w (1 - m) d) / sum(w (1 - m)) ]
+    * smooth: r = sum(w K d) / sum(w)
+
+    Args:
+        texture: ``(H, W, 3)`` RGB in [0, 1].
+        k: ``(H, W)`` curvature map in [-1, 1].
+        weights: ``(H, W)`` texel weights (``params.average = "all"`` replaces them by 1 everywhere).
+        params: :class:`CurvatureColor.Params` (``mode``, ``tau``, ``sharpness``, ``average``, ``denominator``).
+
+    Returns:
+        Scalar tensor in [-1, 1].
+    """
+    w = torch.ones_like(k) if params.average == "all" else weights
+    red_minus_blue = texture[..., 0] - texture[..., 2]
+    if params.mode == "smooth":
+        return (w * k * red_minus_blue).sum() / w.sum().clamp_min(1e-12)
+    m = torch.sigmoid(params.sharpness * (k - params.tau))
+    high, low = w * m, w * (1 - m)
+    style = params.denominator
+    return 0.5 * (_ratio((high * red_minus_blue).sum(), high.sum(), style) - _ratio((low * red_minus_blue).sum(), low.sum(), style))
+
+
 class CurvatureColor(texkit.Reward):
     """Red where curvature is high, blue where low (METHOD.md 4.5).
 
     K is the mean curvature H = (k1 + k2) / 2 rasterised into UV texels and scaled to [-1, 1] over
     the atlas (``scale``: min-max as in the method, or sign-preserving); ``curvature = "k_min"``
     uses the reference code's minimum principal curvature instead. With w the coverage of atlas
-    texels (unpainted texels weigh 0):
+    texels (unpainted texels weigh 0; ``average = "all"``: every texel weighs 1, as the reference),
+    :func:`curvature_color_value` gives
 
     * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m (R - B)) / sum(w m) - sum(w (1 - m)(R - B)) / sum(w (1 - m)) ]
     * smooth: r = sum(w K (R - B)) / sum(w)
@@ -53,8 +92,19 @@ class CurvatureColor(texkit.Reward):
         mode: Literal["sharp", "smooth"] = pydantic.Field("sharp", description="Sigmoid threshold (sharp) or K-weighted mean (smooth).")
         tau: float = pydantic.Field(-0.7, description="Threshold on the normalised curvature (sharp mode).")
         sharpness: float = pydantic.Field(100.0, gt=0, description="Sigmoid slope (sharp mode).")
-        curvature: Literal["mean", "k_min"] = pydantic.Field("mean", description="'mean' (paper) or 'k_min' (reference code).")
+        curvature: Literal["mean", "k_min"] = pydantic.Field("mean", description="'mean' (paper) or 'k_min' (reference: k_min).")
         scale: Literal["minmax", "signed"] = pydantic.Field("minmax", description="Normalisation of K to [-1, 1].")
+        average: Literal["painted", "all"] = pydantic.Field(
+            "painted", description="Texels averaged: 'painted' atlas texels weighted by coverage, or 'all' texels with weight 1 (reference: all)."
+        )
+        denominator: Literal["clamp", "add"] = pydantic.Field(
+            "clamp", description="Sharp-mode sums in the denominators: clamped at 1e-12, or plus 1e-8 (reference: add)."
+        )
+        compat: Literal["texkit", "reference"] = pydantic.Field("texkit", description=COMPAT_DESCRIPTION)
+
+        @pydantic.model_validator(mode="after")
+        def _compat(self) -> "CurvatureColor.Params":
+            return apply_reference_settings(self, REFERENCE_SETTINGS)
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Compute the per-vertex curvature (the texel maps follow on first use, per texture size)."""
@@ -76,14 +126,7 @@ class CurvatureColor(texkit.Reward):
         tex = ctx.texture.image
         mask, k = self._texel_maps(ctx)
         w = ctx.texture.coverage[..., 0].to(tex.dtype) * mask
-        red_minus_blue = tex[..., 0] - tex[..., 2]
-        if self.params.mode == "smooth":
-            value = (w * k * red_minus_blue).sum() / w.sum().clamp_min(1e-12)
-        else:
-            m = torch.sigmoid(self.params.sharpness * (k - self.params.tau))
-            high = (w * m * red_minus_blue).sum() / (w * m).sum().clamp_min(1e-12)
-            low = (w * (1 - m) * red_minus_blue).sum() / (w * (1 - m)).sum().clamp_min(1e-12)
-            value = 0.5 * (high - low)
+        value = curvature_color_value(tex, k, w, self.params)
         return texkit.RewardOutput(value=value, metrics={"covered_fraction": float((w > 0).float().mean())})
 
 

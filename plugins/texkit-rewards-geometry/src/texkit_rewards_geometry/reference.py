@@ -11,8 +11,28 @@ import torch
 import torch.nn.functional as F
 
 import texkit
+from texkit_rewards_geometry.texture_ops import COMPAT_DESCRIPTION, apply_reference_settings
 
-__all__ = ["Reference", "load_textured_mesh"]
+__all__ = ["Reference", "load_textured_mesh", "texture_mse", "REFERENCE_SETTINGS"]
+
+#: The reference code's setting (``compat = "reference"``): its curvature_score_mse averages over every texel.
+REFERENCE_SETTINGS: dict[str, Any] = {"average": "all"}
+
+
+def texture_mse(texture: torch.Tensor, target: torch.Tensor, coverage: torch.Tensor, average: str = "painted") -> torch.Tensor:
+    """r = -sum(w |T - T_ref|^2) / (3 sum w) (METHOD.md 4.6, the reference's ``curvature_score_mse``).
+
+    Args:
+        texture: ``(H, W, 3)`` in [0, 1].
+        target: ``(H, W, 3)`` reference texture of the same size.
+        coverage: ``(H, W, 1)`` painted coverage w.
+        average: ``"painted"`` weights texels by the coverage, ``"all"`` counts every texel once.
+
+    Returns:
+        Scalar tensor <= 0.
+    """
+    w = torch.ones_like(coverage, dtype=texture.dtype) if average == "all" else coverage.to(texture.dtype)
+    return -(((texture - target) ** 2) * w).sum() / (w.sum() * 3).clamp_min(1e-12)
 
 
 def load_textured_mesh(path: str | Path, normalize: str = "unit_sphere") -> tuple[texkit.Mesh, torch.Tensor]:
@@ -50,7 +70,8 @@ class Reference(texkit.Reward):
     """r = -MSE to a reference (METHOD.md 4.6).
 
     * ``mode = "texture"``: ``-sum(w |T - T_ref|^2) / (3 sum w)`` over painted texels (``w`` the
-      coverage), the reference image resized to the texture's size.
+      coverage; ``average = "all"``: every texel, as the reference), the reference image resized to
+      the texture's size (:func:`texture_mse`).
     * ``mode = "renders"``: the renders of the current texture from the reward cameras against
       renders of the reference from the same cameras, over the union of both silhouettes. The
       reference is this mesh with the ``texture`` image, or, with ``mesh``, another textured mesh
@@ -69,6 +90,14 @@ class Reference(texkit.Reward):
         normalize: Literal["unit_sphere", "extent", "none"] = pydantic.Field(
             "unit_sphere", description="Normalisation of the reference mesh; use that of the textured mesh."
         )
+        average: Literal["painted", "all"] = pydantic.Field(
+            "painted", description="Texture mode: texels weighted by the painted coverage, or every texel once (reference: all)."
+        )
+        compat: Literal["texkit", "reference"] = pydantic.Field("texkit", description=COMPAT_DESCRIPTION)
+
+        @pydantic.model_validator(mode="after")
+        def _compat(self) -> "Reference.Params":
+            return apply_reference_settings(self, REFERENCE_SETTINGS)
 
     def __init__(self, params: Any = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
@@ -95,9 +124,7 @@ class Reference(texkit.Reward):
         if self.params.mode == "texture":
             if ref.shape[:2] != tex.shape[:2]:
                 ref = F.interpolate(ref.permute(2, 0, 1)[None], size=tex.shape[:2], mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
-            w = ctx.texture.coverage.to(tex.dtype)
-            value = -(((tex - ref) ** 2) * w).sum() / (w.sum() * 3).clamp_min(1e-12)
-            return texkit.RewardOutput(value=value)
+            return texkit.RewardOutput(value=texture_mse(tex, ref, ctx.texture.coverage, self.params.average))
         if ctx.cameras is None or (ctx.renders is None and ctx.render is None):
             raise texkit.RewardError("reward 'reference' in renders mode needs reward cameras and renders (or a renderer)")
         ours = ctx.renders if ctx.renders is not None else ctx.render(ctx.texture, ctx.cameras)

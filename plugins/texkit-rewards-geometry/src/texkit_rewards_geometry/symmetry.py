@@ -10,7 +10,67 @@ import torch
 import texkit
 from texkit.geometry.precompute import mirror_pairs
 from texkit.uv import sample_texture
-from texkit_rewards_geometry.texture_ops import ensure_prepared, erode
+from texkit_rewards_geometry.texture_ops import (
+    COMPAT_DESCRIPTION,
+    LOOKUP_DESCRIPTION,
+    apply_reference_settings,
+    ensure_prepared,
+    erode,
+    reference_lookup_uv,
+)
+
+__all__ = ["Symmetry", "symmetry_value", "REFERENCE_SETTINGS"]
+
+#: The reference code's settings (``compat = "reference"``): its UV lookup and patch offsets
+#: (quirks Q1, Q2, Q11) and a plain mean over every pair.
+REFERENCE_SETTINGS: dict[str, Any] = {"lookup": "reference", "average": "all"}
+
+
+def _patch_points(uv: torch.Tensor, patch: int, height: int, width: int, lookup: str) -> torch.Tensor:
+    """``(N, 2)`` UV points -> ``(N, patch^2, 2)`` lookup UVs of the texel patch around each.
+
+    texkit: offsets k / W, k / H for k = -patch//2 .. patch//2 (whole texels), edges clamped by the
+    lookup. reference: offsets linspace(-patch//2, patch//2, patch) / (W - 1) evaluated in float32,
+    added in the reference's UV and clamped to [0, 1] there, then read where the reference reads
+    (:func:`reference_lookup_uv`).
+    """
+    half = patch // 2
+    if lookup == "reference":
+        k = torch.linspace(-half, half, patch, dtype=torch.float32)
+        du, dv = (k / (width - 1)).to(uv.dtype), (k / (height - 1)).to(uv.dtype)
+        offsets = torch.stack(torch.meshgrid(du, dv, indexing="ij"), -1).reshape(-1, 2).to(uv.device)
+        return reference_lookup_uv((uv[:, None, :] + offsets).clamp(0, 1), height, width)
+    steps = torch.arange(-half, half + 1, dtype=uv.dtype, device=uv.device)
+    offsets = torch.stack(torch.meshgrid(steps / width, steps / height, indexing="ij"), -1).reshape(-1, 2)
+    return uv[:, None, :] + offsets
+
+
+def symmetry_value(texture: torch.Tensor, uv_a: torch.Tensor, uv_b: torch.Tensor, coverage: torch.Tensor, params: Any) -> torch.Tensor:
+    """r = -sum_i w_i MSE(patch(U_i), patch(U_i')) / sum_i w_i over mirror pairs (METHOD.md 4.2).
+
+    Args:
+        texture: ``(H, W, 3)`` RGB in [0, 1].
+        uv_a: ``(N, 2)`` UV points (as stored in the mesh).
+        uv_b: ``(N, 2)`` their mirror points.
+        coverage: ``(H, W, 1)`` painted coverage; w_i = 1 when every texel both patches read was
+            painted (``average = "all"``: w_i = 1 for every pair, the reference's plain mean).
+        params: :class:`Symmetry.Params` (``patch``, ``lookup``, ``average``).
+
+    Returns:
+        Scalar tensor <= 0 (0 for a mirror-symmetric texture).
+    """
+    height, width = texture.shape[0], texture.shape[1]
+    pa = sample_texture(texture, _patch_points(uv_a, params.patch, height, width, params.lookup))  # (N, k, 3)
+    pb = sample_texture(texture, _patch_points(uv_b, params.patch, height, width, params.lookup))
+    mse = ((pa - pb) ** 2).mean(dim=(1, 2))
+    if params.average == "all":
+        return -mse.mean()
+    # a pair counts only when every texel its two patches read was painted (see texture_ops.erode)
+    cov = erode(coverage.to(texture.dtype), params.patch // 2 + 1)
+    if params.lookup == "reference":
+        uv_a, uv_b = reference_lookup_uv(uv_a, height, width), reference_lookup_uv(uv_b, height, width)
+    weight = (sample_texture(cov, uv_a) * sample_texture(cov, uv_b))[:, 0]
+    return -(mse * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
 class Symmetry(texkit.Reward):
@@ -20,8 +80,11 @@ class Symmetry(texkit.Reward):
     every vertex is reflected, its closest surface point gives the mirror UV, and pairs failing the
     distance or reciprocity test are dropped. With ``method="intrinsic"`` they come from the
     bending-invariant symmetry instead (``texkit.geometry.intrinsic_symmetry``: a Laplace-Beltrami
-    functional map that is an isometric involution), for meshes whose pose is not mirror-symmetric. A pair counts only where both of its patches lie on
-    painted texels (``Texture.coverage`` eroded by the patch size), so unpainted texels count for nothing. The maximum, 0, is reached by a mirror-symmetric texture.
+    functional map that is an isometric involution), for meshes whose pose is not mirror-symmetric.
+    A pair counts only where both of its patches lie on painted texels (``Texture.coverage`` eroded
+    by the patch size), so unpainted texels count for nothing. The maximum, 0, is reached by a
+    mirror-symmetric texture. The math is :func:`symmetry_value`; ``compat = "reference"`` reads
+    the points where the reference code does and averages over every pair.
     """
 
     name = "symmetry"
@@ -36,6 +99,15 @@ class Symmetry(texkit.Reward):
             "plane",
             description="plane: mirror plane (mesh symmetric as placed); intrinsic: bending-invariant symmetry (asymmetric pose).",
         )
+        lookup: Literal["texkit", "reference"] = pydantic.Field("texkit", description=LOOKUP_DESCRIPTION)
+        average: Literal["painted", "all"] = pydantic.Field(
+            "painted", description="Pairs whose patches lie on painted texels, or every pair with weight 1 (reference: all)."
+        )
+        compat: Literal["texkit", "reference"] = pydantic.Field("texkit", description=COMPAT_DESCRIPTION)
+
+        @pydantic.model_validator(mode="after")
+        def _compat(self) -> "Symmetry.Params":
+            return apply_reference_settings(self, REFERENCE_SETTINGS)
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Find the mirror plane and the UV pairs (cached per mesh)."""
@@ -46,19 +118,9 @@ class Symmetry(texkit.Reward):
         """Score ``ctx.texture``."""
         ensure_prepared(self, ctx)
         texture = ctx.texture.image
-        size = texture.shape[0]
-        half = self.params.patch // 2
-        steps = torch.arange(-half, half + 1, dtype=texture.dtype, device=texture.device) / size
-        offsets = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
         uv_a = self._pairs["uv_a"].to(texture.device, texture.dtype)
         uv_b = self._pairs["uv_b"].to(texture.device, texture.dtype)
-        pa = sample_texture(texture, uv_a[:, None, :] + offsets)  # (P, k, 3)
-        pb = sample_texture(texture, uv_b[:, None, :] + offsets)
-        # a pair counts only when every texel its two patches read was painted (see texture_ops.erode)
-        cov = erode(ctx.texture.coverage.to(texture.dtype), half + 1)
-        weight = (sample_texture(cov, uv_a) * sample_texture(cov, uv_b))[:, 0]
-        mse = ((pa - pb) ** 2).mean(dim=(1, 2))
-        value = -(mse * weight).sum() / weight.sum().clamp_min(1e-12)
+        value = symmetry_value(texture, uv_a, uv_b, ctx.texture.coverage, self.params)
         return texkit.RewardOutput(value=value, metrics={"pairs": float(len(uv_a)), "plane_error": float(self._pairs["plane_error"][0])})
 
 

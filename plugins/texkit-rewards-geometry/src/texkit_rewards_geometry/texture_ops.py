@@ -2,30 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["grey", "sobel_uv", "weighted_mean", "colourfulness", "minmax", "erode", "ensure_prepared"]
+__all__ = [
+    "grey",
+    "sobel_uv",
+    "gradient_magnitude",
+    "weighted_mean",
+    "colourfulness",
+    "minmax",
+    "extremes_held_constant",
+    "erode",
+    "ensure_prepared",
+    "reference_lookup_uv",
+]
+
+#: Grey-level weights (R, G, B): ITU-R BT.601 luma, and the reference code's (torchvision's
+#: ``rgb_to_grayscale``: 0.2989, 0.587, 0.114, which sum to 0.9999).
+GREY_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "reference": (0.2989, 0.587, 0.114)}
 
 
-def grey(texture: torch.Tensor) -> torch.Tensor:
-    """``(T, T, 3)`` -> ``(T, T)`` luma (ITU-R BT.601 weights)."""
-    return texture[..., 0] * 0.299 + texture[..., 1] * 0.587 + texture[..., 2] * 0.114
+def grey(texture: torch.Tensor, weights: Literal["bt601", "reference"] = "bt601") -> torch.Tensor:
+    """``(T, T, 3)`` -> ``(T, T)`` grey level, ``weights`` a key of :data:`GREY_WEIGHTS`."""
+    wr, wg, wb = GREY_WEIGHTS[weights]
+    return texture[..., 0] * wr + texture[..., 1] * wg + texture[..., 2] * wb
 
 
-def sobel_uv(image: torch.Tensor) -> torch.Tensor:
+def sobel_uv(image: torch.Tensor, padding: Literal["replicate", "zeros"] = "replicate") -> torch.Tensor:
     """Sobel gradient (divided by 8) of a ``(T, T)`` image, expressed in UV axes.
 
+    Args:
+        image: ``(H, W)`` image, row 0 at the top.
+        padding: the value of the texels outside the image: ``"replicate"`` the nearest border
+            texel (no edge at the border), ``"zeros"`` 0 (the reference code's ``conv2d(padding=1)``:
+            the border reads as an edge to black).
+
     Returns:
-        ``(T, T, 2)``: (d/du, d/dv) per texel, in units of value per texel. Rows grow downward
+        ``(H, W, 2)``: (d/du, d/dv) per texel, in units of value per texel. Rows grow downward
         while v grows upward, so the row derivative is negated (:mod:`texkit.uv`).
     """
     # separable Sobel by slicing (central difference, then 1-2-1 smoothing across it): much faster than
     # conv2d's backward on the CPU, same values as the kernels [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] / 8
-    padded = F.pad(image[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    mode = "replicate" if padding == "replicate" else "constant"
+    padded = F.pad(image[None, None], (1, 1, 1, 1), mode=mode)[0, 0]
     d_col = padded[:, 2:] - padded[:, :-2]  # (T + 2, T)
     d_row = padded[2:, :] - padded[:-2, :]  # (T, T + 2)
     grad_col = (d_col[:-2] + 2.0 * d_col[1:-1] + d_col[2:]) / 8.0
@@ -33,18 +57,59 @@ def sobel_uv(image: torch.Tensor) -> torch.Tensor:
     return torch.stack((grad_col, -grad_row), dim=-1)
 
 
+def gradient_magnitude(grad: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Smoothed length sqrt(|grad|^2 + epsilon^2) of ``(..., 2)`` vectors -> ``(...)``.
+
+    Differentiable everywhere for epsilon > 0 (at grad = 0 the gradient is 0). The reference code's
+    sqrt(gx^2 + gy^2 + 1e-6) on Sobel/8 gradients is epsilon = 1e-3.
+    """
+    return ((grad**2).sum(-1) + epsilon * epsilon).sqrt()
+
+
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` weighted by ``weights`` (same shape; all-zero weights give 0)."""
     return (values * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-def minmax(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Min-max normalise to [0, 1] over texels with positive weight."""
+_HELD_EXTREMES = [False]
+
+
+@contextlib.contextmanager
+def extremes_held_constant() -> Iterator[None]:
+    """Within this block :func:`minmax` treats its min and max as constants (no gradient).
+
+    A diagnostic of where the gradient of a min-max normalised reward flows: with the extremes
+    held constant only the dense, per-texel part remains (the reference's feature-emphasis
+    gradient sends > 99 % of its norm through the four extreme texels; ``docs/rewards``).
+    """
+    _HELD_EXTREMES[0] = True
+    try:
+        yield
+    finally:
+        _HELD_EXTREMES[0] = False
+
+
+def minmax(values: torch.Tensor, weights: torch.Tensor, style: Literal["clamp", "add"] = "clamp") -> torch.Tensor:
+    """Min-max normalise to [0, 1] over texels with positive weight.
+
+    Args:
+        values: ``(H, W)`` values.
+        weights: ``(H, W)``; the min and max run over the texels with positive weight.
+        style: ``"clamp"``: (x - min) / max(max - min, 1e-8); ``"add"``: (x - min) / (max - min + 1e-8)
+            (the reference code's).
+
+    Returns:
+        ``(H, W)`` normalised values (0 everywhere when no weight is positive). The gradient reaching
+        the min (max) is split equally among tied texels (``amin``/``amax``).
+    """
     ref = values[weights > 0]
     if ref.numel() == 0:
         return values * 0
-    lo, hi = ref.min(), ref.max()
-    return (values - lo) / (hi - lo).clamp_min(1e-8)
+    lo, hi = ref.amin(), ref.amax()
+    if _HELD_EXTREMES[0]:
+        lo, hi = lo.detach(), hi.detach()
+    span = (hi - lo).clamp_min(1e-8) if style == "clamp" else hi - lo + 1e-8
+    return (values - lo) / span
 
 
 def colourfulness(texture: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -58,6 +123,26 @@ def colourfulness(texture: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     std_rg = weighted_mean((rg - mean_rg) ** 2, weights).clamp_min(1e-12).sqrt()
     std_yb = weighted_mean((yb - mean_yb) ** 2, weights).clamp_min(1e-12).sqrt()
     return std_rg + std_yb + 0.3 * (mean_rg.abs() + mean_yb.abs())
+
+
+def reference_lookup_uv(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Where the reference code reads a UV point, in texkit's UV convention (quirks Q1 and Q2).
+
+    The reference reads (u, v) at column u (W - 1), row v (H - 1) (texel centres at the ends of
+    [0, 1], and v growing with the row: the vertically mirrored texel for OBJ UVs). In texkit's
+    convention (:mod:`texkit.uv`) that is u' = (u (W - 1) + 0.5) / W, v' = 1 - (v (H - 1) + 0.5) / H.
+
+    Args:
+        uv: ``(..., 2)`` UVs as stored in the mesh (OBJ ``vt``, v up).
+        height: texture height in texels.
+        width: texture width in texels.
+
+    Returns:
+        ``(..., 2)`` UVs that :func:`texkit.uv.sample_texture` reads at the reference's texel.
+    """
+    u = (uv[..., 0] * (width - 1) + 0.5) / width
+    v = 1.0 - (uv[..., 1] * (height - 1) + 0.5) / height
+    return torch.stack((u, v), dim=-1)
 
 
 def erode(coverage: torch.Tensor, radius: int) -> torch.Tensor:
@@ -122,3 +207,33 @@ def memoised_texel_maps(reward: Any, ctx: Any, build: Callable[[dict[str, torch.
         memo.clear()
         memo[key] = built
     return memo[key]
+
+
+#: ``compat`` parameter shared by the rewards that exist in the reference code.
+COMPAT_DESCRIPTION = (
+    "'texkit' (default) or 'reference': every setting marked '(reference: ...)' that is not given explicitly takes the "
+    "reference code's value, reproducing its math (docs/rewards, 'Differences from the reference')."
+)
+
+LOOKUP_DESCRIPTION = (
+    "Where a UV point is read: texkit's convention, or the reference's (align-corners texel grid, vertically "
+    "mirrored texel; quirks Q1, Q2) (reference: reference)."
+)
+
+
+def apply_reference_settings(params: Any, settings: dict[str, Any]) -> Any:
+    """With ``params.compat == "reference"``, give every field of ``settings`` not set explicitly its value.
+
+    Args:
+        params: a reward's validated ``Params`` (a pydantic model with a ``compat`` field).
+        settings: ``{field: the reference code's value}``.
+
+    Returns:
+        ``params`` (changed in place): a field the user gave keeps its value, so one quirk can be
+        toggled on top of ``compat = "reference"``.
+    """
+    if getattr(params, "compat", "texkit") == "reference":
+        for key, value in settings.items():
+            if key not in params.model_fields_set:
+                params.__dict__[key] = value
+    return params
