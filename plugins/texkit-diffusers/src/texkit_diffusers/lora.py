@@ -1,12 +1,16 @@
 """LoRA adapters on the UNet attention projections through peft (Hu et al. 2021, "LoRA").
 
 Adapters are saved as ``pytorch_lora_weights.safetensors`` in the layout of
-``StableDiffusionPipeline.save_lora_weights`` (keys ``unet.<module>.lora_A.weight`` ...), so a
-plain diffusers pipeline loads them with ``load_lora_weights(folder)``.
+``StableDiffusionPipeline.save_lora_weights`` (keys ``unet.<module>.lora_A.weight`` ...), with the
+peft ``LoraConfig`` (rank, ``lora_alpha``, targets) in the safetensors metadata the way diffusers
+writes it, and a ``README.md`` model card naming the base model. So a plain diffusers pipeline of
+the same base model reproduces texkit's UNet with ``pipe.load_lora_weights(folder)``, whatever the
+alpha (without the metadata diffusers would assume ``alpha = rank``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,10 +21,12 @@ import torch
 
 from texkit.errors import WeightsError
 
-__all__ = ["add_lora", "lora_parameters", "save_lora", "load_lora", "ADAPTER_NAME", "WEIGHT_NAME"]
+__all__ = ["add_lora", "lora_parameters", "save_lora", "load_lora", "model_card", "ADAPTER_NAME", "WEIGHT_NAME", "CARD_NAME"]
 
 ADAPTER_NAME = "texkit"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+CARD_NAME = "README.md"
+METADATA_KEY = "lora_adapter_metadata"  # diffusers' key: JSON of {"unet.<LoraConfig field>": value}
 DEFAULT_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
@@ -37,8 +43,72 @@ def lora_parameters(unet: Any) -> list[torch.nn.Parameter]:
     return [p for n, p in unet.named_parameters() if "lora_" in n]
 
 
-def save_lora(unet: Any, directory: str | Path) -> Path:
-    """Write the adapter to ``directory`` atomically (a temporary folder renamed into place)."""
+def _adapter_config(unet: Any) -> dict[str, Any]:
+    """The peft LoraConfig of texkit's adapter as a JSON-able dict (sets become sorted lists)."""
+    config = unet.peft_config[ADAPTER_NAME].to_dict()
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}
+
+
+def _base_model(unet: Any) -> str | None:
+    """The folder or hub id the UNet was loaded from (diffusers records it), None when built in code."""
+    name = getattr(unet.config, "_name_or_path", None)
+    if not name or name == "None":
+        return None
+    path = Path(name)
+    # a UNet loaded with subfolder="unet" records ".../unet" for a folder; the model is the parent
+    return str(path.parent) if path.name == "unet" and path.parent.is_dir() else str(name)
+
+
+def model_card(base_model: str | None, config: dict[str, Any]) -> str:
+    """A Hugging Face model card (YAML front matter + how to load) for a texkit LoRA adapter."""
+    base = base_model or "texkit tiny random model (built in code by texkit_diffusers.tiny)"
+    front = ["---", "library_name: diffusers", "tags:", "- lora", "- texkit", "- stable-diffusion", "- text-to-image"]
+    if base_model:
+        front.insert(1, f"base_model: {json.dumps(base_model)}")
+    front.append("---")
+    targets = ", ".join(config.get("target_modules") or [])
+    load_base = json.dumps(base_model or "<the base model>")
+    return "\n".join(
+        front
+        + [
+            "",
+            "# texkit LoRA adapter",
+            "",
+            "Trained with [texkit](https://github.com/texkit/texkit) (differentiable-reward fine-tuning of a",
+            "texture painter) on the UNet attention projections of the base model below.",
+            "",
+            f"- base model: `{base}`",
+            f"- rank: {config.get('r')}, alpha: {config.get('lora_alpha')} (scale {config.get('lora_alpha', 0) / max(config.get('r') or 1, 1):g})",
+            f"- target modules: {targets}",
+            f"- weights: `{WEIGHT_NAME}` (diffusers layout; the LoraConfig is in its metadata)",
+            "",
+            "## Use",
+            "",
+            "```python",
+            "from diffusers import StableDiffusionControlNetPipeline, ControlNetModel",
+            "",
+            'controlnet = ControlNetModel.from_pretrained("<the ControlNet used with it>")',
+            f"pipe = StableDiffusionControlNetPipeline.from_pretrained({load_base}, controlnet=controlnet)",
+            'pipe.load_lora_weights("<this folder or repo>")',
+            "```",
+            "",
+            "In texkit: `texkit generate config.toml --adapter <this folder>`.",
+            "",
+        ]
+    )
+
+
+def save_lora(unet: Any, directory: str | Path, base_model: str | None = None) -> Path:
+    """Write the adapter and its model card to ``directory`` atomically (a temporary folder renamed into place).
+
+    Args:
+        unet: the UNet carrying texkit's adapter.
+        directory: the adapter folder (replaced when it exists).
+        base_model: folder or hub id for the model card; default: where the UNet was loaded from.
+
+    Returns:
+        The path of the weights file.
+    """
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
@@ -47,9 +117,13 @@ def save_lora(unet: Any, directory: str | Path) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet, adapter_name=ADAPTER_NAME))
     state = {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
+    config = _adapter_config(unet)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        StableDiffusionPipeline.save_lora_weights(tmp, unet_lora_layers=state, safe_serialization=True)
+        StableDiffusionPipeline.save_lora_weights(
+            tmp, unet_lora_layers=state, safe_serialization=True, unet_lora_adapter_metadata=dict(config)
+        )
+        (tmp / CARD_NAME).write_text(model_card(base_model or _base_model(unet), config), encoding="utf-8")
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             os.replace(directory, old)
@@ -63,6 +137,18 @@ def save_lora(unet: Any, directory: str | Path) -> Path:
     return directory / WEIGHT_NAME
 
 
+def saved_config(path: str | Path) -> dict[str, Any] | None:
+    """The LoraConfig stored in an adapter file's metadata (None for files without it)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    raw = meta.get(METADATA_KEY)
+    if not raw:
+        return None
+    return {k.removeprefix("unet."): v for k, v in json.loads(raw).items() if k.startswith("unet.")} or None
+
+
 def load_lora(unet: Any, directory: str | Path) -> None:
     """Load weights written by :func:`save_lora` into the unet's adapter."""
     from diffusers.utils import convert_unet_state_dict_to_peft
@@ -72,6 +158,14 @@ def load_lora(unet: Any, directory: str | Path) -> None:
     path = Path(directory) / WEIGHT_NAME
     if not path.exists():
         raise WeightsError(f"no LoRA adapter at {path}; pass the folder written by `texkit train` (it holds {WEIGHT_NAME})")
+    saved = saved_config(path)
+    ours = _adapter_config(unet)
+    if saved is not None and saved.get("lora_alpha") is not None and saved.get("r") == ours.get("r"):
+        if float(saved["lora_alpha"]) != float(ours.get("lora_alpha") or ours.get("r")):
+            raise WeightsError(
+                f"adapter at {path} was trained with lora_alpha={saved['lora_alpha']:g} but this generator has "
+                f"lora_alpha={ours.get('lora_alpha'):g}; build the generator with lora_alpha={saved['lora_alpha']:g}"
+            )
     state = load_file(str(path))
     state = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
     try:

@@ -1,0 +1,72 @@
+"""LoRA export with alpha != rank: plain diffusers' ``load_lora_weights`` reproduces texkit's UNet,
+and the folder carries a model card with the base model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import texkit
+from texkit.errors import WeightsError
+
+RANK, ALPHA = 4, 16.0
+
+
+def _trained_tiny():
+    gen = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    with torch.no_grad():
+        for i, p in enumerate(gen.trainable_parameters()):
+            p.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(i))
+    return gen
+
+
+def _unet_inputs():
+    g = torch.Generator().manual_seed(7)
+    latents = torch.randn(2, 4, 8, 8, generator=g)
+    context = torch.randn(2, 77, 32, generator=g)
+    return latents, torch.tensor([10, 500]), context
+
+
+def test_alpha_survives_plain_diffusers_load_lora_weights(tmp_path):
+    from diffusers import StableDiffusionPipeline
+    from texkit_diffusers.lora import saved_config
+    from texkit_diffusers.tiny import build_tiny_components
+
+    gen = _trained_tiny()
+    gen.save_adapter(tmp_path / "adapter")
+    assert saved_config(tmp_path / "adapter" / "pytorch_lora_weights.safetensors")["lora_alpha"] == ALPHA
+
+    parts = build_tiny_components(seed=0)  # the same base weights, no texkit code around them
+    parts.pop("controlnet")
+    pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    latents, t, context = _unet_inputs()
+    with torch.no_grad():
+        base = pipe.unet(latents, t, encoder_hidden_states=context).sample
+        pipe.load_lora_weights(str(tmp_path / "adapter"))
+        loaded = pipe.unet(latents, t, encoder_hidden_states=context).sample
+        ours = gen.unet(latents.to(gen.unet.dtype), t, encoder_hidden_states=context.to(gen.unet.dtype)).sample.float()
+    assert (ours - base).abs().max() > 1e-2  # the adapter matters ...
+    assert (loaded - ours).abs().max() < 1e-4  # ... and plain diffusers applies it with texkit's scale alpha/rank
+
+
+def test_model_card_names_the_base_model(tmp_path):
+    from texkit_diffusers.lora import save_lora
+
+    gen = _trained_tiny()
+    gen.save_adapter(tmp_path / "tiny")
+    card = (tmp_path / "tiny" / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: diffusers" in card and "- lora" in card
+    assert f"rank: {RANK}, alpha: {ALPHA:g}" in card and "load_lora_weights" in card
+
+    save_lora(gen.unet, tmp_path / "hub", base_model="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert 'base_model: "stable-diffusion-v1-5/stable-diffusion-v1-5"' in card.split("---")[1]
+
+
+def test_texkit_refuses_an_adapter_with_another_alpha(tmp_path):
+    _trained_tiny().save_adapter(tmp_path / "a16")
+    other = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK)
+    with pytest.raises(WeightsError, match="lora_alpha=16"):
+        other.load_adapter(tmp_path / "a16")
+    same = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    same.load_adapter(tmp_path / "a16")
