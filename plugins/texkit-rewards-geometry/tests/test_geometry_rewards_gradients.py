@@ -35,6 +35,12 @@ def _texture(seed: int = 0) -> torch.Tensor:
         FeatureEmphasis(),
         FeatureEmphasis(curvature="k_min", direction="constant"),
         CurvatureAlignment(iterations=20),
+        CurvatureAlignment(iterations=20, edges="along", normalize="per_point"),
+        # the reference-compatible modes (issue 17)
+        Symmetry(compat="reference"),
+        CurvatureColor(mode="sharp", sharpness=5.0, compat="reference"),
+        FeatureEmphasis(compat="reference"),
+        CurvatureAlignment(iterations=20, compat="reference"),
     ],
     ids=lambda r: f"{r.name}-{'-'.join(f'{k}={v}' for k, v in r.params.model_dump().items() if isinstance(v, str))}",
 )
