@@ -26,6 +26,8 @@ import pydantic
 from texkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from texkit.geometry.cache import GeometryCache
     from texkit.geometry.mesh import Mesh
     from texkit.types import RewardContext, RewardOutput
@@ -94,6 +96,17 @@ class Reward:
     def __call__(self, ctx: "RewardContext") -> "RewardOutput":  # pragma: no cover - abstract
         """Score the texture in ``ctx``; return a scalar tensor (higher is better) and metrics."""
         raise NotImplementedError
+
+    def visualize(self, ctx: "RewardContext") -> "torch.Tensor | None":
+        """Optional: what this reward asks for, as a texture image the report renders on the mesh.
+
+        Return an ``(H, W, 3)`` float image in [0, 1] in the texture's UV layout (same convention
+        as ``ctx.texture.image``; usually the same size), e.g. the reward's target colours or its
+        per-texel score of ``ctx.texture``. The run report renders it with the preview cameras
+        beside the before/after views. ``ctx`` holds the mesh, the painted texture, the geometry
+        cache and the device; there are no reward renders. The default returns None (nothing to show).
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
