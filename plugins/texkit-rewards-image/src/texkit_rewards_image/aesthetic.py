@@ -18,7 +18,9 @@ import torch
 from pydantic import Field
 
 import texkit
+from texkit.hub import HubOptions, looks_like_hub_id
 from texkit_rewards_image.aesthetic_weights import (
+    hub_file,
     load_aesthetic_head,
     load_clip_vision,
     tiny_aesthetic_head,
@@ -34,9 +36,19 @@ class AestheticParams(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     clip_path: Optional[str] = Field(
-        None, description="Local transformers CLIP folder (ViT-L/14), or 'tiny' for a random test model."
+        None,
+        description="CLIP ViT-L/14: a hub id (openai/clip-vit-large-patch14) or a local transformers folder; "
+        "'tiny' for a random test model.",
     )
-    head_path: Optional[str] = Field(None, description="LAION aesthetic head state dict (.safetensors or .pth).")
+    head_path: Optional[str] = Field(
+        None,
+        description="LAION aesthetic head state dict (.safetensors or .pth): a local file, or org/name/file in a hub repository.",
+    )
+    revision: Optional[str] = Field(None, description="Hub revision (branch, tag or commit) of clip_path.")
+    head_revision: Optional[str] = Field(None, description="Hub revision of the repository of head_path.")
+    token: Optional[str] = Field(None, description="Hub token for gated or private repositories (default: HF_TOKEN / the login).")
+    cache_dir: Optional[str] = Field(None, description="Hugging Face cache folder (default: HF_HUB_CACHE / HF_HOME).")
+    local_files_only: Optional[bool] = Field(None, description="Never download (default: follows HF_HUB_OFFLINE).")
     tiny: bool = Field(False, description="Use a tiny seeded random CLIP and head (tests, demo).")
     seed: int = Field(0, description="Seed of the tiny models.")
     background: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB in [0,1] behind the object.")
@@ -99,13 +111,22 @@ class AestheticReward(texkit.Reward):
         missing = [key for key in ("clip_path", "head_path") if not getattr(p, key)]
         if missing:
             raise texkit.WeightsError(
-                f"aesthetic reward needs local weights: set {' and '.join(missing)} in [rewards.aesthetic] "
-                "(CLIP ViT-L/14 folder, LAION head .pth/.safetensors), or tiny=true for a random test model"
+                f"aesthetic reward needs weights: set {' and '.join(missing)} in [rewards.aesthetic] "
+                "(CLIP ViT-L/14 hub id or folder, LAION head .pth/.safetensors file or org/name/file on the hub), "
+                "or tiny=true for a random test model"
             )
-        if not Path(p.clip_path).expanduser().is_dir():
-            raise texkit.WeightsError(f"aesthetic reward: clip_path is not a folder: {p.clip_path}; give a local CLIP folder")
-        if not Path(p.head_path).expanduser().is_file():
-            raise texkit.WeightsError(f"aesthetic reward: head_path file not found: {p.head_path}")
+        if not looks_like_hub_id(p.clip_path) and not Path(p.clip_path).expanduser().is_dir():
+            raise texkit.WeightsError(
+                f"aesthetic reward: clip_path is not a folder or a hub id: {p.clip_path}; give a CLIP folder or e.g. openai/clip-vit-large-patch14"
+            )
+        if hub_file(p.head_path) is None and not Path(p.head_path).expanduser().is_file():
+            raise texkit.WeightsError(
+                f"aesthetic reward: head_path file not found: {p.head_path}; give a local file or org/name/file in a hub repository"
+            )
+
+    def _hub(self, revision: Optional[str]) -> HubOptions:
+        p = self.params
+        return HubOptions(revision=revision, token=p.token, cache_dir=p.cache_dir, local_files_only=p.local_files_only)
 
     def models(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The frozen ``(clip, head)`` pair on ``device`` in ``dtype``, loaded on first use.
@@ -118,8 +139,8 @@ class AestheticReward(texkit.Reward):
                 clip = tiny_clip_vision(self.params.seed)
                 head = tiny_aesthetic_head(int(clip.config.projection_dim), self.params.seed)
             else:
-                clip = load_clip_vision(self.params.clip_path)
-                head = load_aesthetic_head(self.params.head_path)
+                clip = load_clip_vision(self.params.clip_path, self._hub(self.params.revision))
+                head = load_aesthetic_head(self.params.head_path, self._hub(self.params.head_revision))
                 if head.embed_dim != clip.config.projection_dim:
                     raise texkit.WeightsError(
                         f"aesthetic reward: head expects {head.embed_dim}-d embeddings but the CLIP model gives "

@@ -1,10 +1,13 @@
 """Building and loading the two models of the aesthetic reward: a CLIP vision tower and the head.
 
-Real weights come only from local paths the user gives (no downloads): ``clip_path`` is a
-transformers CLIP folder (e.g. a local copy of ``openai/clip-vit-large-patch14``; a full
-``CLIPModel`` folder works, its text tower is ignored) and ``head_path`` is the LAION head's state
-dict as ``.safetensors`` or ``.pth``/``.pt``. For tests and the demo, :func:`tiny_clip_vision` and
-:func:`tiny_aesthetic_head` build small seeded random models in code.
+Real weights come the way transformers users expect: ``clip_path`` is a hub id (e.g.
+``openai/clip-vit-large-patch14``) or a local transformers CLIP folder (a full ``CLIPModel``
+works, its text tower is ignored); ``head_path`` is the LAION head's state dict as
+``.safetensors`` or ``.pth``/``.pt``, a local file or a file in a hub repository written
+``org/name/path/in/repo.pth``. Hub sources go through the Hugging Face cache with the usual
+``revision``, ``token``, ``cache_dir`` and ``local_files_only`` (None follows ``HF_HUB_OFFLINE``);
+a failure says whether the source was not found or is not cached while offline. For tests and the
+demo, `tiny_clip_vision` and `tiny_aesthetic_head` build small seeded random models in code.
 """
 
 from __future__ import annotations
@@ -15,14 +18,55 @@ from typing import TYPE_CHECKING
 import torch
 
 from texkit import WeightsError
+from texkit.hub import HubOptions, describe_failure, looks_like_hub_id
 from texkit_rewards_image.aesthetic_head import AestheticHead
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import CLIPVisionModelWithProjection
 
-__all__ = ["tiny_clip_vision", "tiny_aesthetic_head", "load_clip_vision", "load_head_state_dict", "load_aesthetic_head"]
+__all__ = [
+    "tiny_clip_vision",
+    "tiny_aesthetic_head",
+    "load_clip_vision",
+    "load_head_state_dict",
+    "load_aesthetic_head",
+    "hub_file",
+    "resolve_head_path",
+]
 
-_HINT = "pass clip_path=<local CLIP ViT-L/14 folder> and head_path=<LAION head .pth/.safetensors>, or tiny=true"
+_HINT = (
+    "pass clip_path=<CLIP ViT-L/14 hub id or folder> and head_path=<LAION head .pth/.safetensors file, "
+    "or org/name/file in a hub repo>, or tiny=true"
+)
+
+
+def hub_file(spec: str) -> tuple[str, str] | None:
+    """``("org/name", "path/in/repo.pth")`` for a head given as ``org/name/path/in/repo.pth`` that is not a local path."""
+    path = Path(spec).expanduser()
+    parts = spec.split("/")
+    if path.exists() or spec.startswith(("/", ".", "~")) or len(parts) < 3 or not all(parts):
+        return None
+    repo = "/".join(parts[:2])
+    return (repo, "/".join(parts[2:])) if looks_like_hub_id(repo) else None
+
+
+def resolve_head_path(spec: str | Path, hub: HubOptions | None = None) -> Path:
+    """A local path for the head: the file itself, or the hub file downloaded into (or found in) the cache.
+
+    Raises:
+        WeightsError: not cached while offline, no such repository, file or revision.
+    """
+    hub = hub or HubOptions()
+    remote = hub_file(str(spec))
+    if remote is None:
+        return Path(spec).expanduser()
+    from huggingface_hub import hf_hub_download
+
+    repo, filename = remote
+    try:
+        return Path(hf_hub_download(repo, filename, **hub.kwargs(variant=False)))
+    except Exception as err:
+        raise WeightsError("aesthetic reward: " + describe_failure(err, "head weights", repo, hub, missing=filename)) from None
 
 
 def tiny_clip_vision(
@@ -57,21 +101,36 @@ def tiny_clip_vision(
 
 
 def tiny_aesthetic_head(embed_dim: int = 32, seed: int = 0) -> AestheticHead:
-    """A randomly initialised :class:`AestheticHead`, seeded, frozen, in eval mode."""
+    """A randomly initialised `AestheticHead`, seeded, frozen, in eval mode."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         head = AestheticHead(embed_dim)
     return _frozen(head)
 
 
-def load_clip_vision(path: str | Path) -> "CLIPVisionModelWithProjection":
-    """Load a CLIP vision tower with its projection from a local transformers folder.
+def load_clip_vision(path: str | Path, hub: HubOptions | None = None) -> "CLIPVisionModelWithProjection":
+    """Load a CLIP vision tower with its projection from a hub id or a local transformers folder.
+
+    Args:
+        path: hub id (``openai/clip-vit-large-patch14``) or folder.
+        hub: revision, token, cache_dir, local_files_only for a hub id.
 
     Raises:
-        WeightsError: the folder does not exist or holds no loadable CLIP weights.
+        WeightsError: the folder does not exist, the hub id is not found or not cached while
+            offline, or the weights cannot be loaded.
     """
     from transformers import CLIPVisionModelWithProjection
 
+    hub = hub or HubOptions()
+    if looks_like_hub_id(str(path)):
+        from huggingface_hub import hf_hub_download
+
+        try:
+            hf_hub_download(str(path), "config.json", **hub.kwargs(variant=False))
+            model = CLIPVisionModelWithProjection.from_pretrained(str(path), **hub.kwargs(variant=False))
+        except Exception as err:
+            raise WeightsError("aesthetic reward: " + describe_failure(err, "CLIP", str(path), hub, missing="config.json")) from None
+        return _frozen(model)
     path = Path(path).expanduser()
     if not path.is_dir():
         raise WeightsError(f"aesthetic reward: CLIP folder not found: {path}; {_HINT}")
@@ -83,13 +142,17 @@ def load_clip_vision(path: str | Path) -> "CLIPVisionModelWithProjection":
     return _frozen(model)
 
 
-def load_head_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def load_head_state_dict(path: str | Path, hub: HubOptions | None = None) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or from a ``.pth``/``.pt`` file (``weights_only=True``).
+
+    Args:
+        path: a local file, or ``org/name/path/in/repo.ext`` for a file in a hub repository.
+        hub: revision, token, cache_dir, local_files_only for a hub file.
 
     Raises:
         WeightsError: missing file, unknown extension, or an unreadable file.
     """
-    path = Path(path).expanduser()
+    path = resolve_head_path(path, hub)
     if not path.is_file():
         raise WeightsError(f"aesthetic reward: head weights not found: {path}; {_HINT}")
     try:
@@ -112,13 +175,17 @@ def load_head_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_aesthetic_head(path: str | Path) -> AestheticHead:
-    """Build an :class:`AestheticHead` sized from the file and load its weights.
+def load_aesthetic_head(path: str | Path, hub: HubOptions | None = None) -> AestheticHead:
+    """Build an `AestheticHead` sized from the file and load its weights.
+
+    Args:
+        path: local file or ``org/name/path/in/repo.ext``.
+        hub: revision, token, cache_dir, local_files_only for a hub file.
 
     Raises:
         WeightsError: the file is missing, unreadable, or its keys/shapes are not the LAION head's.
     """
-    state = load_head_state_dict(path)
+    state = load_head_state_dict(path, hub)
     first = state.get("layers.0.weight")
     if first is None or first.dim() != 2:
         raise WeightsError(f"aesthetic reward: {path} is not a LAION aesthetic head (no 'layers.0.weight')")
