@@ -129,6 +129,19 @@ class CurvatureColor(texkit.Reward):
         value = curvature_color_value(tex, k, w, self.params)
         return texkit.RewardOutput(value=value, metrics={"covered_fraction": float((w > 0).float().mean())})
 
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor:
+        """The colours this reward asks for, on the atlas: red where it wants red (high curvature),
+        blue where it wants blue, white where it is indifferent, grey off the atlas.
+
+        The target t in [-1, 1] is 2 m - 1 with m = sigmoid(s (K - tau)) in sharp mode, K in smooth mode.
+        """
+        mask, k = self._texel_maps(ctx)
+        p = self.params
+        t = 2.0 * torch.sigmoid(p.sharpness * (k - p.tau)) - 1.0 if p.mode == "sharp" else k.clamp(-1.0, 1.0)
+        red, blue = t.clamp_min(0.0), (-t).clamp_min(0.0)
+        image = torch.stack((1.0 - blue, 1.0 - red - blue, 1.0 - red), dim=-1)
+        return image * mask[..., None] + 0.5 * (1.0 - mask[..., None])
+
 
 @texkit.hookimpl
 def texkit_register_rewards(register: Any) -> None:
