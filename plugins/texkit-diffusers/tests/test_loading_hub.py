@@ -160,3 +160,16 @@ def test_online_failures_are_named(error, expected, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     msg = describe_failure(error, "SD model", "org/x", HubOptions(revision="r"))
     assert expected in msg and "offline" not in msg.split(";")[0]
+
+
+def test_stable_diffusion_generator_takes_hub_ids_offline(offline):
+    import texkit
+
+    gen = texkit.get_registry().make_generator(
+        "stable-diffusion", model="org/tiny-sd", controlnet="org/tiny-cn", resolution=64, steps=1, device="cpu", dtype="fp32"
+    )
+    assert gen.name == "stable-diffusion" and gen.controlnet.config.conditioning_channels == 6
+    with pytest.raises(ConfigError, match="3-channel inpainting ControlNet"):
+        texkit.get_registry().make_generator(
+            "stable-diffusion", model="org/tiny-sd", controlnet="org/control_v11p_sd15_inpaint", resolution=64, device="cpu", dtype="fp32"
+        )
