@@ -90,6 +90,14 @@ def _f64(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array)).double()
 
 
+def atlas_weights(z: dict[str, np.ndarray], data: str) -> torch.Tensor:
+    """``(H, W)`` texel weights as the texture-space rewards form them: painted coverage times the
+    UV-atlas mask (the rabbit K's ``atlas_mask``; the synthetic K covers every texel)."""
+    key = f"atlas_mask__{data}"
+    mask = _f64(z[key]) if key in z else torch.ones(256, 256, dtype=torch.float64)
+    return coverage_left_half()[..., 0] * mask
+
+
 # -- one runner per reward: (case, params overrides, extremes held) -> value tensor of texture x --
 
 
@@ -97,7 +105,7 @@ def _curvature_color(mode: str) -> Callable[..., torch.Tensor]:
     def run(case: dict, x: torch.Tensor, overrides: dict) -> torch.Tensor:
         z = _npz(f"curvature_score_{mode}")
         params = CurvatureColor.Params(mode=mode, tau=-0.7, sharpness=100.0, compat="reference", **overrides)
-        return curvature_color_value(x, _f64(z[f"K__{case['data']}"]), coverage_left_half()[..., 0], params)
+        return curvature_color_value(x, _f64(z[f"K__{case['data']}"]), atlas_weights(z, case["data"]), params)
 
     return run
 
@@ -124,7 +132,7 @@ def _feature_emphasis(case: dict, x: torch.Tensor, overrides: dict) -> torch.Ten
     assert params.direction == "constant"  # the reference's constant (0, 1): its direction argument is ignored
     k = _f64(z[f"K__{case['data']}"])
     direction = torch.tensor([0.0, 1.0], dtype=torch.float64).expand(*k.shape, 2)
-    return feature_emphasis_terms(x, k, direction, coverage_left_half()[..., 0], params)["value"]
+    return feature_emphasis_terms(x, k, direction, atlas_weights(z, case["data"]), params)["value"]
 
 
 def _min_curvature(case: dict, x: torch.Tensor, overrides: dict) -> torch.Tensor:
