@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 
@@ -134,13 +132,18 @@ def test_no_renderer_and_broken_plugins(local_registry):
     assert "texkit-bad 0.3" in checks[1].detail and "texkit-bad" in checks[1].fix
 
 
-def test_attention_without_texkit_diffusers(monkeypatch):
-    monkeypatch.setitem(sys.modules, "texkit_diffusers.attention", None)  # makes the import raise ImportError
-    check = doctor.check_attention(torch.device("cpu"))
-    assert check.ok and "not installed" in check.detail
+def test_a_plugin_check_that_raises_fails_alone(monkeypatch):
+    from texkit.registry import Registered
+
+    def broken():
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(registry.get_registry(), "checks", lambda: [Registered("broken", broken, "texkit-bad")])
+    [check] = doctor.plugin_checks()
+    assert not check.ok and "probe exploded" in check.detail and "texkit-bad" in check.fix
 
 
 def test_attention_reports_the_backend_that_would_run():
     pytest.importorskip("texkit_diffusers.attention", reason="texkit-diffusers is not installed")
-    check = doctor.check_attention(torch.device("cpu"))
+    [check] = [c for c in doctor.plugin_checks() if c.name == "attention"]
     assert check.ok and check.detail.startswith("PyTorch SDPA") and "CUDA device" in check.detail

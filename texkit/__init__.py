@@ -24,6 +24,7 @@ from texkit.hookspecs import HOOKSPEC_VERSION, hookimpl
 from texkit.registry import Registry, get_registry
 from texkit.reward import Reward
 from texkit.types import (
+    EnvironmentCheck,
     Generator,
     PromptEmbedding,
     Renderer,
@@ -42,6 +43,7 @@ __all__ = [
     "Cameras",
     "ConfigError",
     "DeviceError",
+    "EnvironmentCheck",
     "Generator",
     "GeometryCache",
     "HOOKSPEC_VERSION",

@@ -164,8 +164,11 @@ class TextureState:
             painted = generate(render, ...)  # (1, H, W, 3)
             state = state.accumulate(back_project(render, painted, state.size))
 
+    A batch of B samples painted on one mesh from the same cameras shares the weights and the
+    view-cosine cache (they depend on geometry only); their colours are stacked along channels.
+
     Attributes:
-        color_sum: ``(T, T, 3)`` accumulated colour * weight.
+        color_sum: ``(T, T, 3B)`` accumulated colour * weight (sample b in channels 3b..3b+2).
         weight_sum: ``(T, T, 1)`` accumulated weight (the raw paint count, >= 0).
         viewcos_cache: ``(T, T, 1)`` best view cosine seen so far per texel, in [0, 1] (no gradient).
     """
@@ -175,15 +178,20 @@ class TextureState:
     viewcos_cache: torch.Tensor
 
     @classmethod
-    def empty(cls, size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> "TextureState":
-        """A ``size x size`` texture nobody painted yet."""
+    def empty(cls, size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32, batch: int = 1) -> "TextureState":
+        """A ``size x size`` texture (``batch`` of them) nobody painted yet."""
         zeros = torch.zeros(size, size, 1, device=device, dtype=dtype)
-        return cls(zeros.expand(size, size, 3).clone(), zeros.clone(), zeros.clone())
+        return cls(zeros.expand(size, size, 3 * batch).clone(), zeros.clone(), zeros.clone())
 
     @property
     def size(self) -> int:
         """T."""
         return int(self.color_sum.shape[0])
+
+    @property
+    def batch(self) -> int:
+        """B, the number of samples painted together."""
+        return int(self.color_sum.shape[-1]) // 3
 
     def accumulate(self, projection: BackProjection) -> "TextureState":
         """The state after adding one back-projection (differentiable in its sums).
@@ -210,11 +218,16 @@ class TextureState:
             background: grey level of never-painted texels.
 
         Returns:
-            :class:`~texkit.types.Texture` with ``(T, T, 3)`` image and ``(T, T, 1)`` coverage in {0, 1}.
+            :class:`~texkit.types.Texture` with ``(T, T, 3)`` image and ``(T, T, 1)`` coverage in
+            {0, 1}; for a batch, ``(B, T, T, 3)`` and ``(B, T, T, 1)``.
         """
         color, coverage = fill_holes(self.color_sum, self.weight_sum, min_level)
         image = color * coverage + background * (1.0 - coverage)
-        return Texture(image, coverage)
+        if self.batch == 1:
+            return Texture(image, coverage)
+        size = self.size
+        images = image.view(size, size, self.batch, 3).permute(2, 0, 1, 3)
+        return Texture(images, coverage.unsqueeze(0).expand(self.batch, size, size, 1))
 
     def paint_count(self, min_level: int = 128) -> torch.Tensor:
         """``(T, T, 1)`` accumulated splatting weight per texel, holes filled from coarser levels.

@@ -29,6 +29,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from texkit.cameras import CAMERA_PRESETS
+from texkit.defaults import DEFAULT_GENERATOR, DEFAULT_RENDERER
 from texkit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -268,12 +269,12 @@ class TrainingConfig(_Strict):
     truncation: Union[int, Literal["all"]] = Field(
         "all",
         description="Backpropagate through only the last N DDIM steps of each painted view (earlier steps run "
-        "without a graph), or `all`; the default of `generator.options.truncation`.",
+        "without a graph), or `all`; sets the generator's run-owned `truncation` option.",
     )
     unet_checkpointing: bool = Field(
         True,
         description="Gradient checkpointing inside the generator's networks (recompute activations in the backward "
-        "pass); the default of `generator.options.checkpointing`.",
+        "pass); sets the generator's run-owned `checkpointing` option.",
     )
     view_checkpointing: bool = Field(
         True,
@@ -282,14 +283,25 @@ class TrainingConfig(_Strict):
     )
     mixed_precision: Literal["no", "fp16", "bf16"] = Field(
         "no",
-        description="`fp16` or `bf16`: the default dtype of the generator's frozen weights (`generator.options.dtype`; "
+        description="`fp16` or `bf16`: the dtype of the generator's frozen weights (its run-owned `dtype` option; "
         "LoRA stays fp32), `fp16` also scaling the loss against underflow; `no`: the generator's own dtype default.",
     )
     seed: int = Field(
         0, description="Run seed: the prompt and the per-view noise seeds of every step are a function of it and the step."
     )
     resample: bool = Field(True, description="Draw a fresh prompt and noise seed every step (the method); false repeats step 0's draw.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches (prompt + seeds each) per optimiser step and rank; effective batch = world size x grad_accum.")
+    batch_size: int = Field(
+        1,
+        ge=1,
+        description="Samples (prompt + seeds each) painted together in one batch: the renderer, the generator (2 x "
+        "batch_size latents per call with CFG), the back-projection and the rewards all take them at once; the loss is "
+        "their mean. Several samples cost little more than one on a GPU (docs/performance.md, choosing the batch size).",
+    )
+    grad_accum: int = Field(
+        1,
+        ge=1,
+        description="Batches per optimiser step and rank; effective batch = world size x grad_accum x batch_size.",
+    )
     checkpoint_every: int = Field(
         10,
         ge=1,
@@ -331,11 +343,11 @@ class RunConfig(_Strict):
     mesh: MeshConfig = Field(default_factory=MeshConfig, description="The mesh to texture.")
     prompts: PromptConfig = Field(default_factory=PromptConfig, description="The prompts and how they are written.")
     generator: ComponentConfig = Field(
-        default_factory=lambda: ComponentConfig(name="tiny"),
+        default_factory=lambda: ComponentConfig(name=DEFAULT_GENERATOR),
         description="The generator that paints each view, by registered name, with its factory options.",
     )
     renderer: ComponentConfig = Field(
-        default_factory=lambda: ComponentConfig(name="torch"),
+        default_factory=lambda: ComponentConfig(name=DEFAULT_RENDERER),
         description="The differentiable renderer, by registered name, with its factory options.",
     )
     cameras: CameraConfig = Field(default_factory=CameraConfig, description="Painting and reward cameras.")
@@ -375,17 +387,45 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     """Validate a config dict.
 
     Raises:
-        ConfigError: one line naming the offending key (and the closest valid key for a typo).
+        ConfigError: one line naming every offending key (and the closest valid key for a typo).
     """
     try:
         return RunConfig.model_validate(data)
     except pydantic.ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(first.get("loc", ()))
-        where = ".".join(str(p) for p in loc)
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(f"unknown config key '{where}'{_closest(str(loc[-1]), _model_at(loc))}") from None
-        raise ConfigError(f"config key '{where}': {first['msg']}") from None
+        problems = _describe_all(err.errors())
+        if len(problems) == 1:
+            raise ConfigError(f"{problems[0]}; fix it in the config file or with --set") from None
+        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise ConfigError(f"{len(problems)} config errors: {listed}; fix them in the config file or with --set") from None
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags (``str``, ``CameraPath``, ``function-after[...]``) from a location."""
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _UNION_TAGS)))
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "CameraPath", "constrained-int", "literal['all']"}
+
+
+def _describe_all(errors: list[Any]) -> list[str]:
+    """One line per offending key; for a union field only the most specific member's error is kept."""
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    for error in errors:
+        by_key.setdefault(_clean_loc(tuple(error.get("loc", ()))), []).append(error)
+    lines = []
+    for loc, group in by_key.items():
+        specific = [e for e in group if not str(e["type"]).endswith("_type")] or group
+        lines.append(_describe(loc, specific[-1]))
+    return lines
+
+
+def _describe(loc: tuple[Any, ...], error: Any) -> str:
+    """One pydantic error as ``config key 'a.b': what is wrong`` (with a suggestion for unknown keys)."""
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden" and loc:
+        return f"unknown config key '{where}'{_closest(str(loc[-1]), _model_at(loc))}"
+    message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
+    return f"config key '{where}': {message}"
 
 
 def _parse_value(raw: str) -> Any:
@@ -417,9 +457,17 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         path = Path(path)
         if not path.exists():
-            raise ConfigError(f"config file not found: {path}")
+            raise ConfigError(f"config file not found: {path}; pass the path of a TOML run config")
+        if path.is_dir():
+            raise ConfigError(f"config {path} is a folder; pass the path of a TOML run config file")
         try:
-            data = tomllib.loads(path.read_text())
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 (TOML requires it)") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read config {path}: {err.strerror or err}; check its permissions") from None
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {err}") from None
+            raise ConfigError(f"{path} is not valid TOML: {' '.join(str(err).split())}; fix that line") from None
     return parse_config(apply_overrides(data, overrides or []))

@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 PROJECT_NAME = "texkit"
-HOOKSPEC_VERSION = "1.0"
+HOOKSPEC_VERSION = "1.1"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -34,15 +34,34 @@ def texkit_register_rewards(register: Callable[[type], None]) -> None:
 
 
 @hookspec
-def texkit_register_renderers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register renderers: ``register(name, factory)`` where ``factory(**options)`` returns a
-    :class:`texkit.types.Renderer`."""
+def texkit_register_renderers(register: Callable[..., None]) -> None:
+    """Register renderers: ``register(name, factory, Params)``.
+
+    ``Params`` is a pydantic model of the renderer's options (``extra="forbid"``); the registry
+    validates the config's options against it and calls ``factory(params)`` with the instance.
+    Without ``Params`` the model is derived from the factory's keyword arguments and the factory
+    is called as ``factory(**options)``. The factory returns a `texkit.Renderer`.
+    """
 
 
 @hookspec
-def texkit_register_generators(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register generators: ``register(name, factory)`` where ``factory(**options)`` returns a
-    :class:`texkit.types.Generator`."""
+def texkit_register_generators(register: Callable[..., None]) -> None:
+    """Register generators: ``register(name, factory, Params)``, validated like renderers.
+
+    The factory returns a `texkit.Generator`. Options the run owns (``device``, ``dtype``,
+    ``truncation``, ``checkpointing``, ``batch_size``) are set from the run config's ``device`` and
+    ``training`` sections when ``Params`` declares them; a config that also sets them under
+    ``generator.options`` is refused, so each is set in one place.
+    """
+
+
+@hookspec
+def texkit_register_checks(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    """Register environment checks for ``texkit doctor``: ``register(name, check)``.
+
+    ``check()`` returns a `texkit.EnvironmentCheck` (name, ok, detail, fix) and never raises
+    (as pytest's ``pytest_report_header`` lets plugins add lines to the session header).
+    """
 
 
 @hookspec

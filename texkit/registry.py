@@ -6,8 +6,15 @@ registry loads each entry point, registers the module with pluggy, and calls the
 which name. It never lets one broken plugin stop the others: an import failure becomes a
 warning naming the distribution (and an entry in :attr:`Registry.failures`).
 
-``TEXKIT_PLUGINS`` (comma-separated distribution names, empty for none) limits which
-distributions load, for tests and reproducible runs.
+``TEXKIT_PLUGINS`` (comma-separated distribution or entry-point names, empty for none) limits
+which plugins load, for tests and reproducible runs; an entry-point name selects one module of a
+distribution (e.g. one reward), a distribution name all of its modules.
+
+Every renderer and generator is registered with a pydantic ``Params`` model (derived from the
+factory's signature when the plugin gives none), and :meth:`Registry.make_renderer` /
+:meth:`Registry.make_generator` validate options against it exactly as rewards validate theirs.
+Two distributions registering the same name disable that name only (with a warning naming both);
+everything else they register stays usable.
 """
 
 from __future__ import annotations
@@ -22,23 +29,39 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+import pydantic
 
 from texkit import hookspecs
+from texkit.defaults import install_hint
 from texkit.errors import PluginError, UnknownNameError
+from texkit.options import options_schema, params_from_signature, validate_options
 
 __all__ = ["Registry", "PluginInfo", "Registered", "get_registry", "reset_registry"]
 
 ENTRY_POINT_GROUP = "texkit"
-KINDS = ("rewards", "renderers", "generators")
+KINDS = ("rewards", "renderers", "generators", "checks")
+FACTORY_KINDS = ("renderers", "generators")
 
 
 @dataclass
 class Registered:
-    """One registered thing: its name, the object (a class or a factory) and where it came from."""
+    """One registered thing: its name, the object (a class or a factory) and where it came from.
+
+    Attributes:
+        name: the name configs use.
+        obj: a reward class, a renderer/generator factory, or a check function.
+        distribution: the distribution that registered it.
+        params: the ``Params`` model of its options (rewards: ``cls.Params``; factories: the model
+            given to ``register`` or derived from the factory's signature; checks: None).
+        takes_params: the factory is called with the validated ``Params`` instance (True when the
+            plugin registered an explicit model) instead of keyword arguments.
+    """
 
     name: str
     obj: Any
     distribution: str
+    params: type[pydantic.BaseModel] | None = None
+    takes_params: bool = False
 
 
 @dataclass
@@ -62,6 +85,7 @@ class Registry:
         self.plugins: list[PluginInfo] = []
         self.failures: list[PluginInfo] = []
         self.tables: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        self.conflicts: dict[str, dict[str, list[str]]] = {k: {} for k in KINDS}
         if load_entry_points:
             self._load_entry_points()
 
@@ -72,7 +96,7 @@ class Registry:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else "unknown"
             version = ep.dist.version if ep.dist is not None else "?"
-            if allowed is not None and dist not in allowed:
+            if allowed is not None and dist not in allowed and ep.name not in allowed:
                 continue
             try:
                 module = ep.load()
@@ -106,7 +130,9 @@ class Registry:
         self.manager.register(plugin, name=f"{distribution}:{name}")
         info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), distribution, version)
         for kind in KINDS:
-            hook = getattr(self.manager.hook, f"texkit_register_{kind}")
+            hook = getattr(self.manager.hook, f"texkit_register_{kind}", None)
+            if hook is None:
+                continue
             for impl in hook.get_hookimpls():
                 if impl.plugin is plugin:
                     impl.function(register=self._registrar(kind, info))
@@ -114,27 +140,46 @@ class Registry:
         return info
 
     def _registrar(self, kind: str, info: PluginInfo) -> Callable[..., None]:
-        def register(name_or_cls: Any, factory: Any = None) -> None:
+        def register(name_or_cls: Any, factory: Any = None, params: type[pydantic.BaseModel] | None = None) -> None:
             if kind == "rewards":
                 cls = name_or_cls
                 name = getattr(cls, "name", "")
                 if not name:
                     raise PluginError(f"reward class {cls!r} from '{info.distribution}' has no 'name'")
-                obj = cls
+                entry = Registered(name, cls, info.distribution, getattr(cls, "Params", None))
             else:
                 name, obj = name_or_cls, factory
                 if not callable(obj):
                     raise PluginError(f"{kind[:-1]} '{name}' from '{info.distribution}' is not callable")
-            table = self.tables[kind]
-            if name in table and table[name].distribution != info.distribution:
-                raise PluginError(
-                    f"{kind[:-1]} '{name}' is registered by both '{table[name].distribution}' and "
-                    f"'{info.distribution}'; uninstall one of them or limit TEXKIT_PLUGINS"
-                )
-            table[name] = Registered(name, obj, info.distribution)
-            info.registers[kind].append(name)
+                if kind in FACTORY_KINDS:
+                    explicit = params is not None
+                    model = params if explicit else params_from_signature(obj, name)
+                    entry = Registered(name, obj, info.distribution, model, takes_params=explicit)
+                else:
+                    entry = Registered(name, obj, info.distribution)
+            self._add(kind, entry, info)
 
         return register
+
+    def _add(self, kind: str, entry: Registered, info: PluginInfo) -> None:
+        """Put ``entry`` in its table; a name two distributions claim is disabled with a warning."""
+        table, conflicts = self.tables[kind], self.conflicts[kind]
+        name = entry.name
+        if name in conflicts:
+            conflicts[name].append(entry.distribution)
+            return
+        if name in table and table[name].distribution != entry.distribution:
+            first = table.pop(name).distribution
+            conflicts[name] = [first, entry.distribution]
+            warnings.warn(
+                f"{kind[:-1]} '{name}' is registered by both '{first}' and '{entry.distribution}' and is disabled; "
+                "uninstall one of them or limit TEXKIT_PLUGINS",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        table[name] = entry
+        info.registers[kind].append(name)
 
     def add_commands(self, cli: Any) -> None:
         """Let plugins add sub-commands to the root typer app."""
@@ -150,10 +195,23 @@ class Registry:
         table = self.tables[kind]
         if name in table:
             return table[name]
+        if name in self.conflicts[kind]:
+            both = "' and '".join(self.conflicts[kind][name])
+            raise PluginError(
+                f"{kind[:-1]} '{name}' is registered by both '{both}' and is disabled; "
+                "uninstall one of them or limit TEXKIT_PLUGINS"
+            )
+        failed = [f.distribution for f in self.failures]
+        if failed:
+            broken = f" (plugins that failed to import: {', '.join(sorted(set(failed)))}; `texkit plugins` says why)"
+        else:
+            broken = ""
         close = difflib.get_close_matches(name, list(table), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         known = ", ".join(sorted(table)) or "none installed"
-        raise UnknownNameError(f"unknown {kind[:-1]} '{name}': {hint}(known: {known}; `texkit plugins` lists them)")
+        raise UnknownNameError(
+            f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}: {hint}(known: {known}; `texkit plugins` lists them){broken}"
+        )
 
     def reward_class(self, name: str) -> type:
         """The reward class registered as ``name``."""
@@ -163,13 +221,52 @@ class Registry:
         """Instantiate reward ``name`` with validated ``params``."""
         return self.reward_class(name)(params or {})
 
+    def params_model(self, kind: str, name: str) -> type[pydantic.BaseModel] | None:
+        """The ``Params`` model of a registered reward, renderer or generator."""
+        return self.get(kind, name).params
+
+    def validate(self, kind: str, name: str, options: dict[str, Any] | None) -> pydantic.BaseModel:
+        """Options of ``name`` validated against its ``Params`` (one-line ConfigError listing every problem)."""
+        entry = self.get(kind, name)
+        if entry.params is None:
+            raise PluginError(f"{kind[:-1]} '{name}' takes no options")
+        return validate_options(entry.params, dict(options or {}), f"{kind[:-1]} '{name}'")
+
+    def _make(self, kind: str, name: str, options: dict[str, Any]) -> Any:
+        entry = self.get(kind, name)
+        params = self.validate(kind, name, options)
+        if entry.takes_params:
+            return entry.obj(params)
+        kwargs = {k: getattr(params, k) for k in type(params).model_fields}
+        kwargs.update(params.model_extra or {})
+        return entry.obj(**kwargs)
+
     def make_renderer(self, name: str, **options: Any) -> Any:
-        """Build renderer ``name`` with its factory options."""
-        return self.get("renderers", name).obj(**options)
+        """Build renderer ``name`` from validated options.
+
+        Raises:
+            UnknownNameError: no such renderer. ConfigError: an unknown or invalid option.
+        """
+        return self._make("renderers", name, options)
 
     def make_generator(self, name: str, **options: Any) -> Any:
-        """Build generator ``name`` with its factory options."""
-        return self.get("generators", name).obj(**options)
+        """Build generator ``name`` from validated options.
+
+        Raises:
+            UnknownNameError: no such generator. ConfigError: an unknown or invalid option.
+        """
+        return self._make("generators", name, options)
+
+    def checks(self) -> list[Registered]:
+        """Environment checks registered by plugins (``texkit doctor`` runs them), sorted by name."""
+        return [self.tables["checks"][n] for n in sorted(self.tables["checks"])]
+
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """``{kind: {name: JSON schema of its Params}}`` for rewards, renderers and generators."""
+        return {
+            kind: {name: options_schema(entry.params) for name, entry in sorted(self.tables[kind].items()) if entry.params}
+            for kind in ("rewards", *FACTORY_KINDS)
+        }
 
     def names(self, kind: str) -> list[str]:
         """Sorted registered names of one kind."""

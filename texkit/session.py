@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,15 +14,16 @@ from texkit import distributed
 from texkit.back_projection import TextureState
 from texkit.cameras import CAMERA_PRESETS, Cameras
 from texkit.config import CameraPath, RunConfig
-from texkit.errors import RewardError
+from texkit.errors import ConfigError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
 from texkit.registry import get_registry
-from texkit.types import PromptEmbedding, RewardContext, RewardOutput, Texture
+from texkit.reward_set import RewardSet, Scores
+from texkit.types import PromptEmbedding, RewardContext, Texture
 from texkit.view_loop import PaintSettings, paint_texture
 
-__all__ = ["Session", "resolve_device", "camera_angles"]
+__all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,6 +41,39 @@ def camera_angles(path: str | CameraPath) -> tuple[list[float], list[float]]:
     return list(path.elevation), list(path.azimuth)
 
 
+RUN_OWNED_OPTIONS: dict[str, str] = {
+    "device": "device",
+    "dtype": "training.mixed_precision",
+    "truncation": "training.truncation",
+    "checkpointing": "training.unet_checkpointing",
+}
+"""Generator options the run owns: ``{option: the run-config key that sets it}``."""
+
+
+def generator_options(config: RunConfig, device: torch.device) -> dict[str, Any]:
+    """The generator's options: ``generator.options`` plus the run-owned ones its ``Params`` declares.
+
+    Run-owned options (:data:`RUN_OWNED_OPTIONS`) are set in one place, the run config's
+    ``device`` and ``[training]``; ``training.mixed_precision = "no"`` leaves the generator's own
+    dtype default.
+
+    Raises:
+        ConfigError: ``generator.options`` sets a run-owned option (names where to set it).
+    """
+    model = get_registry().params_model("generators", config.generator.name)
+    declared = set(model.model_fields) if model is not None else set()
+    options = dict(config.generator.options)
+    for option, where in RUN_OWNED_OPTIONS.items():
+        if option in options and option in declared:
+            raise ConfigError(f"generator.options.{option} is owned by the run: set {where} instead")
+    training = config.training
+    values = {"device": str(device), "truncation": training.truncation, "checkpointing": training.unet_checkpointing}
+    if training.mixed_precision != "no":
+        values["dtype"] = training.mixed_precision
+    options.update({k: v for k, v in values.items() if k in declared})
+    return options
+
+
 @dataclass
 class Session:
     """The built components of a run."""
@@ -48,8 +83,7 @@ class Session:
     mesh: Mesh
     generator: Any
     renderer: Any
-    rewards: dict[str, Any]
-    weights: dict[str, float]
+    rewards: RewardSet
     cache: GeometryCache
     prompts: list[str]
     angles: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -64,26 +98,22 @@ class Session:
         mesh_path = config.mesh.path_for_rank(rank.rank)
         mesh = load_mesh(mesh_path, config.mesh.normalize)
         mesh = mesh.to(device)
-        gen_options = dict(config.generator.options)
-        gen_options.setdefault("truncation", config.training.truncation)
-        gen_options.setdefault("checkpointing", config.training.unet_checkpointing)
-        gen_options.setdefault("device", str(device))
-        if config.training.mixed_precision != "no":
-            gen_options.setdefault("dtype", config.training.mixed_precision)
-        generator = reg.make_generator(config.generator.name, **gen_options)
+        generator = reg.make_generator(config.generator.name, **generator_options(config, device))
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
         rewards: dict[str, Any] = {}
         weights: dict[str, float] = {}
-        cache = GeometryCache(mesh.to("cpu"))
+        cpu_mesh = mesh.to("cpu")
+        cache = GeometryCache(cpu_mesh)
         if need_rewards:
             for name, reward_cfg in config.rewards.items():
                 reward = reg.make_reward(name, reward_cfg.params())
                 if not reward.differentiable:
                     raise RewardError(f"reward '{name}' is not differentiable and cannot be trained on; use it with `texkit score`")
-                reward.prepare(mesh.to("cpu"), cache)
                 rewards[name] = reward
                 weights[name] = reward_cfg.weight
-        session = cls(config, device, mesh, generator, renderer, rewards, weights, cache, config.prompts.all_prompts())
+        reward_set = RewardSet(rewards, weights)
+        reward_set.prepare(cpu_mesh, cache)
+        session = cls(config, device, mesh, generator, renderer, reward_set, cache, config.prompts.all_prompts())
         for which in ("paint", "reward"):
             elev, azim = camera_angles(getattr(config.cameras, which))
             learn = which in config.cameras.learn
@@ -114,16 +144,45 @@ class Session:
             checkpoint_views=self.config.training.view_checkpointing,
         )
 
-    def view_prompts(self, prompt: str, cameras: Cameras) -> list[PromptEmbedding]:
-        """Encoded per-view prompts ("<prefix><prompt>, <front|side|back|...> view"), cached."""
+    @property
+    def weights(self) -> dict[str, float]:
+        """``{reward name: weight}``."""
+        return self.rewards.weights
+
+    def view_prompts(self, prompt: str | list[str], cameras: Cameras) -> list[PromptEmbedding]:
+        """Encoded per-view prompts ("<prefix><prompt>, <front|side|back|...> view"), cached.
+
+        Args:
+            prompt: one prompt, or one per sample of a batch.
+            cameras: the painting cameras (their view names pick the suffix).
+
+        Returns:
+            One :class:`~texkit.types.PromptEmbedding` per view, ``(B, L, D)``.
+        """
         cfg = self.config.prompts
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         out = []
         for view in cameras.view_names():
-            text = f"{cfg.prefix}{prompt}" + (f", {view} view" if cfg.view_suffix else "")
-            if text not in self._embeddings:
-                self._embeddings[text] = self.generator.encode_prompt([text], [cfg.negative])
-            out.append(self._embeddings[text])
+            per_sample = []
+            for text in prompts:
+                text = f"{cfg.prefix}{text}" + (f", {view} view" if cfg.view_suffix else "")
+                if text not in self._embeddings:
+                    self._embeddings[text] = self.generator.encode_prompt([text], [cfg.negative])
+                per_sample.append(self._embeddings[text])
+            if len(per_sample) == 1:
+                out.append(per_sample[0])
+            else:
+                out.append(PromptEmbedding(torch.cat([e.cond for e in per_sample]), torch.cat([e.uncond for e in per_sample])))
         return out
+
+    def draw_batch(self, step: int, first_slot: int, batch: int) -> tuple[list[str], list[list[int]]]:
+        """Prompts and per-view seeds of ``batch`` samples in slots ``first_slot .. first_slot + batch - 1``.
+
+        Returns:
+            ``(prompts, seeds)`` with ``seeds[sample][view]``.
+        """
+        draws = [self.draw(step, first_slot + b) for b in range(batch)]
+        return [p for p, _ in draws], [s for _, s in draws]
 
     def draw(self, step: int, slot: int = 0) -> tuple[str, list[int]]:
         """The prompt and per-view seeds of one sample (a pure function of the run seed, step and slot).
@@ -141,31 +200,92 @@ class Session:
         prompt = rng.choice(self.prompts)
         return prompt, [rng.randrange(2**31) for _ in range(len(self.angles["paint_elevation"]))]
 
-    def paint(self, prompt: str, seeds: list[int], progress: Any = None) -> Texture:
-        """Paint a texture with the view loop (differentiable when grad is enabled)."""
+    def paint(self, prompt: str | list[str], seeds: list[int] | list[list[int]], progress: Any = None) -> Texture:
+        """Paint one texture, or B textures in one batch, with the view loop (differentiable when grad is on).
+
+        Args:
+            prompt: one prompt, or B prompts (one per sample).
+            seeds: the per-view seeds of one sample, or B lists of them (``seeds[sample][view]``).
+            progress: optional ``progress(view_index)`` callback.
+
+        Returns:
+            ``(T, T, 3)`` texture, or ``(B, T, T, 3)`` for a batch (sample b equals painting it alone).
+        """
         cams = self.cameras("paint")
+        batched = not isinstance(prompt, str)
+        per_view = [list(v) for v in zip(*seeds)] if batched else seeds
         state: TextureState = paint_texture(
-            self.generator, self.renderer, self.mesh, cams, self.view_prompts(prompt, cams), seeds, self.paint_settings(), progress
+            self.generator, self.renderer, self.mesh, cams, self.view_prompts(prompt, cams), per_view, self.paint_settings(), progress
         )
-        settings = self.paint_settings()
-        return state.texture(settings.min_level, background=0.5)
+        texture = state.texture(self.paint_settings().min_level, background=0.5)
+        if batched and texture.batch_size == 1:  # a batch of one stays a batch
+            texture = Texture(texture.image.unsqueeze(0), texture.coverage.unsqueeze(0))
+        return texture
+
+    def render(self, texture: Texture, cameras: Cameras) -> Any:
+        """Render a texture (or a batch) from ``cameras`` at ``texture.render_size``."""
+        return self.renderer.render(self.mesh, texture, cameras, self.config.texture.render_size)
+
+    def score_batch(self, texture: Texture, prompts: list[str]) -> Scores:
+        """Score B textures (one per prompt) with the run's rewards from the reward cameras."""
+        return self.rewards.score(self.mesh, texture, self.cameras("reward"), self.render, self.cache, prompts, self.device)
 
     def score(self, texture: Texture, prompt: str) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the rewards and their metrics."""
-        cams = self.cameras("reward")
-        size = self.config.texture.render_size
+        """Weighted sum of the rewards of one texture and their metrics."""
+        scores = self.score_batch(texture, [prompt])
+        return scores.total[0], scores.metrics[0]
 
-        def render(tex: Texture, cameras: Cameras) -> Any:
-            return self.renderer.render(self.mesh, tex, cameras, size)
+    def preview(self, folder: str | Path, seed: int = 1234, turntable_frames: int = 0) -> dict[str, Path]:
+        """Paint the first prompt with fixed seeds (view k: ``seed + k``) and write what a person looks at.
 
-        renders = render(texture, cams) if any(getattr(r, "needs_renders", False) for r in self.rewards.values()) else None
-        ctx = RewardContext(self.mesh, texture, cams, renders, render, self.cache, prompt, self.device)
-        total = torch.zeros((), device=self.device)
-        metrics: dict[str, float] = {}
-        for name, reward in self.rewards.items():
-            out: RewardOutput = reward(ctx)
-            total = total + self.weights[name] * out.value
-            metrics[f"reward/{name}"] = float(out.value.detach())
-            metrics.update({f"{name}/{k}": float(v) for k, v in out.metrics.items()})
-        metrics["reward/total"] = float(total.detach())
-        return total, metrics
+        Writes into ``folder``: ``texture.png``; ``views.png``, a grid of ``output.grid_views``
+        cameras evenly spaced in azimuth from the front at elevation -20°, at ``cameras.radius``
+        and ``cameras.fov`` of the config; ``mesh.glb``; ``reward_<name>.png`` for each reward whose
+        :meth:`~texkit.Reward.visualize` returns an image, rendered with the same cameras; and with
+        ``turntable_frames > 0`` an animated ``turntable.gif`` of that many views around the mesh.
+
+        Returns:
+            ``{"texture", "views", "glb", "reward_<name>"..., "turntable": path}`` of the written files.
+        """
+        import numpy as np
+        from PIL import Image
+
+        from texkit.imageio import image_grid, write_image
+        from texkit.io import atomic_path
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = self.config
+        size = cfg.texture.render_size
+
+        def render(tex: Texture, cams: Cameras) -> Any:
+            return self.renderer.render(self.mesh, tex, cams, size)
+
+        def on_white(tex: Texture, cams: Cameras) -> torch.Tensor:
+            out = render(tex, cams)
+            return out.rgb * out.alpha + (1.0 - out.alpha)
+
+        def orbit(n: int) -> Cameras:
+            return Cameras.orbit(n, elevation=-20.0, radius=cfg.cameras.radius, fov=cfg.cameras.fov, device=self.device)
+
+        paths = {"texture": folder / "texture.png", "views": folder / "views.png", "glb": folder / "mesh.glb"}
+        with torch.no_grad():
+            texture = self.paint(self.prompts[0], [seed + k for k in range(len(self.angles["paint_elevation"]))])
+            grid = orbit(cfg.output.grid_views)
+            columns = min(4, len(grid))
+            write_image(paths["texture"], texture.image)
+            write_image(paths["views"], image_grid(on_white(texture, grid), columns=columns))
+            ctx = RewardContext(self.mesh, texture, grid, None, render, self.cache, self.prompts[0], self.device)
+            for name, reward in self.rewards.items():
+                image = reward.visualize(ctx) if hasattr(reward, "visualize") else None
+                if image is not None:
+                    paths[f"reward_{name}"] = folder / f"reward_{name}.png"
+                    write_image(paths[f"reward_{name}"], image_grid(on_white(Texture(image.to(self.device)), grid), columns=columns))
+            if turntable_frames > 0:
+                frames = (on_white(texture, orbit(turntable_frames)).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+                images = [Image.fromarray(frame) for frame in frames]
+                paths["turntable"] = folder / "turntable.gif"
+                with atomic_path(paths["turntable"]) as tmp:
+                    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+        self.mesh.to("cpu").export(paths["glb"], texture.image.cpu())
+        return paths

@@ -21,7 +21,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from texkit import distributed
-from texkit.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from texkit.checkpoint import (
+    check_run_folder,
+    load_checkpoint,
+    newest_valid_checkpoint,
+    read_run_id,
+    remove_stale_temp,
+    save_checkpoint,
+    start_run,
+)
 from texkit.config import RunConfig
 from texkit.io import atomic_write_text
 from texkit.session import Session
@@ -77,8 +85,8 @@ class Trainer:
 
     @property
     def effective_batch(self) -> int:
-        """Samples per optimiser step: world size x ``training.grad_accum``."""
-        return self.dist.world_size * self.config.training.grad_accum
+        """Samples per optimiser step: world size x ``training.grad_accum`` x ``training.batch_size``."""
+        return self.dist.world_size * self.config.training.grad_accum * self.config.training.batch_size
 
     def snapshot(self) -> dict[str, Any]:
         """This rank's trainable tensors by name (``lora/<i>`` and camera angles), for comparisons."""
@@ -88,12 +96,27 @@ class Trainer:
         return out
 
     def _sample(self, micro: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Paint and score micro-batch ``micro`` of this rank; returns (loss, metrics)."""
-        prompt, seeds = self.session.draw(self.step, self.dist.rank * self.config.training.grad_accum + micro)
-        texture = self.session.paint(prompt, seeds)
-        total, metrics = self.session.score(texture, prompt)
-        loss = -total
-        metrics.update({"loss": float(loss.detach()), "prompt": prompt})
+        """Paint and score batch ``micro`` of this rank (``training.batch_size`` samples); returns (loss, metrics).
+
+        Sample b of the batch is slot ``(rank * grad_accum + micro) * batch_size + b`` of the step's
+        draws, so a batch of B equals B batch-1 micro-batches with the same draws; the loss is the
+        mean of the samples' negated rewards.
+        """
+        cfg = self.config.training
+        batch = cfg.batch_size
+        first_slot = (self.dist.rank * cfg.grad_accum + micro) * batch
+        if batch == 1:
+            prompt, seeds = self.session.draw(self.step, first_slot)
+            texture = self.session.paint(prompt, seeds)
+            total, metrics = self.session.score(texture, prompt)
+            loss = -total
+            metrics.update({"loss": float(loss.detach()), "prompt": prompt})
+            return loss, metrics
+        prompts, seeds = self.session.draw_batch(self.step, first_slot, batch)
+        scores = self.session.score_batch(self.session.paint(prompts, seeds), prompts)
+        loss = -scores.total.mean()
+        metrics: dict[str, Any] = scores.mean_metrics()
+        metrics.update({"loss": float(loss.detach()), "prompt": prompts[0], "prompts": prompts, "batch_size": batch})
         return loss, metrics
 
     def train_step(self) -> dict[str, Any]:
@@ -150,14 +173,28 @@ class Trainer:
         }
         if self.scaler is not None:
             state["grad_scaler"] = self.scaler.state_dict()
-        return save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state)
+        return save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state, run_id=getattr(self, "run_id", None))
 
     def resume(self) -> bool:
-        """Load the latest checkpoint of the run folder; False when there is none."""
-        folder = latest_checkpoint(self.checkpoint_dir)
-        if folder is None:
+        """Load the newest valid checkpoint of the run recorded in the run folder; False when there is none.
+
+        Says which checkpoint it resumes (and why, when ``latest`` was missing or damaged); removes
+        temporary folders of a checkpoint write that was killed.
+        """
+        self.run_id = read_run_id(self.run_dir)
+        if self.run_id is None:
             return False
-        state = load_checkpoint(folder, self.session.generator)
+        if self.dist.is_main:
+            remove_stale_temp(self.checkpoint_dir)
+        ckpt, note = newest_valid_checkpoint(self.checkpoint_dir, self.run_id)
+        if note and self.dist.is_main:
+            self.console.print(f"{note}; falling back to the newest valid checkpoint", soft_wrap=True, markup=False, highlight=False)
+        if ckpt is None:
+            self._truncate_metrics()  # the run never reached a checkpoint: it restarts at step 0
+            return False
+        state = load_checkpoint(ckpt.folder, self.session.generator)
+        if self.dist.is_main:
+            self.console.print(f"resuming from {ckpt.folder} (step {ckpt.step})", soft_wrap=True, markup=False, highlight=False)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and "grad_scaler" in state:
             self.scaler.load_state_dict(state["grad_scaler"])
@@ -165,11 +202,21 @@ class Trainer:
             for name, value in state["angles"].items():
                 self.session.angles[name].copy_(value.to(self.session.device))
         self.step = int(state["step"])
-        metrics_path = self.run_dir / "metrics.jsonl"
-        if self.dist.is_main and metrics_path.exists():  # forget lines written after the checkpoint
-            lines = [line for line in metrics_path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
-            atomic_write_text(metrics_path, "".join(line + "\n" for line in lines))
+        self._truncate_metrics()
         return True
+
+    def _truncate_metrics(self) -> None:
+        """Forget ``metrics.jsonl`` lines after the current step (written after the resumed checkpoint)."""
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if self.dist.is_main and metrics_path.exists():
+            lines = []
+            for line in metrics_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    if json.loads(line)["step"] <= self.step:
+                        lines.append(line)
+                except (ValueError, KeyError, TypeError):  # a line cut by a kill
+                    continue
+            atomic_write_text(metrics_path, "".join(line + "\n" for line in lines))
 
     def fit(self, steps: int | None = None) -> list[dict[str, Any]]:
         """Train until ``steps`` (default ``config.training.steps``) steps are done, with a progress bar."""
@@ -177,8 +224,11 @@ class Trainer:
         main = self.dist.is_main  # only rank 0 writes metrics and checkpoints
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if getattr(self, "run_id", None) is None:  # a new run: claim the folder (refuses another run's)
+                self.run_id = start_run(self.run_dir)
         if self.step < total:
-            self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {self.config.training.grad_accum}")
+            cfg = self.config.training
+            self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {cfg.grad_accum} x batch_size {cfg.batch_size}")
         history: list[dict[str, Any]] = []
         columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
         with Progress(*columns, console=self.console, transient=False, disable=not (main and self.console.is_terminal)) as bar:
@@ -202,29 +252,54 @@ class Trainer:
             self.console.print(message)
 
 
-def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
-    """``texkit train``: fine-tune, then write the run folder and its report."""
-    from texkit.report import write_report, write_run_record
+def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, overwrite: bool = False) -> TrainResult:
+    """``texkit train``: fine-tune, then write the run folder and its report.
 
+    Args:
+        config: the run configuration.
+        resume: continue the run recorded in the run folder from its newest valid checkpoint.
+        run_dir: the run folder (default ``config.output.dir``).
+        overwrite: replace a run already in the folder (its checkpoints, metrics and outputs).
+
+    Raises:
+        ConfigError: no rewards to train, or ``resume`` together with ``overwrite``.
+        RunFolderError: the folder holds another run and neither ``resume`` nor ``overwrite`` is set
+            (checked before anything is built or written).
+    """
+    from texkit.errors import ConfigError
+    from texkit.report import EVAL_SEED, report_data, write_report, write_run_record
+
+    folder = Path(run_dir or config.output.dir)
+    if not config.rewards:
+        raise ConfigError("the config has no [rewards] table, so there is nothing to train; add one, e.g. [rewards.curvature_color] (`texkit rewards` lists them)")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: --resume continues the run, --overwrite replaces it")
     owns_group = not torch.distributed.is_initialized()
     ctx = distributed.init_distributed(config.device)  # a no-op without torchrun
     try:
-        trainer = Trainer(config, run_dir)
+        if ctx.is_main and not (resume and read_run_id(folder)):
+            check_run_folder(folder, overwrite)  # refuse before building anything
+        trainer = Trainer(config, folder)
         if resume and not trainer.resume():
             trainer._say("no checkpoint to resume from; starting at step 0")
-        elif not resume and ctx.is_main and (trainer.run_dir / "metrics.jsonl").exists():
-            (trainer.run_dir / "metrics.jsonl").unlink()
+        if ctx.is_main and getattr(trainer, "run_id", None) is None:
+            trainer.run_id = start_run(folder, overwrite)
         before = None
         if ctx.is_main:
             write_run_record(trainer.run_dir, config)
-            if config.training.before_after and trainer.step == 0:
-                before = trainer.run_dir / "before"
-                from texkit.report import paint_outputs
-
-                paint_outputs(trainer.session, before)
+            previous = trainer.run_dir / "before"
+            if config.training.before_after and trainer.step > 0 and (previous / "views.png").exists():
+                before = previous  # a resumed run keeps the before images of its start
+            elif config.training.before_after and trainer.step == 0:
+                before = previous
+                trainer.session.preview(before, EVAL_SEED, turntable_frames=24)
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
-        report = write_report(trainer, before_dir=before) if ctx.is_main else trainer.run_dir / "report.html"
+        report = trainer.run_dir / "report.html"
+        if ctx.is_main:
+            trainer.session.preview(trainer.run_dir / "after", EVAL_SEED, turntable_frames=24)
+            trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
+            write_report(report_data(trainer.run_dir, before, trainer.session.prompts[0], EVAL_SEED))
         distributed.barrier()  # the report and metrics exist for every rank from here on
         result = TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
     except BaseException:
@@ -251,6 +326,7 @@ def _mean_metrics(per_rank: list[list[dict[str, Any]]]) -> dict[str, Any]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             values = [s[key] for s in samples if key in s]
             merged[key] = sum(values) / len(values) if len(values) > 1 else values[0]
-    if len(samples) > 1:
-        merged["prompts"] = [s["prompt"] for s in samples]
+    prompts = [p for s in samples for p in s.get("prompts", [s["prompt"]])]
+    if len(prompts) > 1:
+        merged["prompts"] = prompts
     return merged

@@ -28,37 +28,53 @@ __all__ = [
     "Renderer",
     "Generator",
     "PromptEmbedding",
+    "EnvironmentCheck",
 ]
 
 
 @dataclass
 class Texture:
-    """A UV texture and the mask of texels that some view painted.
+    """A UV texture (or a batch of B textures of one mesh) and the mask of texels some view painted.
 
     Attributes:
-        image: ``(H, W, C)`` float tensor in [0, 1] (C = 3 for RGB), row 0 is v = 1.
-        coverage: ``(H, W, 1)`` float tensor in [0, 1]; 1 where at least one view painted the texel.
-            Texture-space rewards average over covered texels only.
+        image: ``(H, W, C)`` float tensor in [0, 1] (C = 3 for RGB), row 0 is v = 1; or a batch
+            ``(B, H, W, C)`` of B independent samples (prompts, noise draws) on the same mesh.
+        coverage: ``(H, W, 1)`` (or ``(B, H, W, 1)``) float tensor in [0, 1]; 1 where at least one
+            view painted the texel. Texture-space rewards average over covered texels only.
     """
 
     image: torch.Tensor
     coverage: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.image.dim() != 3:
-            raise ValueError(f"Texture.image must be (H, W, C), got shape {tuple(self.image.shape)}")
+        if self.image.dim() not in (3, 4):
+            raise ValueError(f"Texture.image must be (H, W, C) or (B, H, W, C), got shape {tuple(self.image.shape)}")
         if self.coverage is None:
             self.coverage = torch.ones_like(self.image[..., :1])
 
     @property
     def height(self) -> int:
         """Number of texel rows."""
-        return int(self.image.shape[0])
+        return int(self.image.shape[-3])
 
     @property
     def width(self) -> int:
         """Number of texel columns."""
-        return int(self.image.shape[1])
+        return int(self.image.shape[-2])
+
+    @property
+    def batch_size(self) -> int:
+        """B for a batch ``(B, H, W, C)``; 1 for a single ``(H, W, C)`` texture."""
+        return int(self.image.shape[0]) if self.image.dim() == 4 else 1
+
+    def sample(self, index: int) -> "Texture":
+        """Sample ``index`` of a batch as a single ``(H, W, C)`` texture (a single texture is its own sample 0)."""
+        if self.image.dim() == 3:
+            if index != 0:
+                raise IndexError(f"sample {index} of a single texture")
+            return self
+        coverage = self.coverage[index] if self.coverage is not None and self.coverage.dim() == 4 else self.coverage
+        return Texture(self.image[index], coverage)
 
     @classmethod
     def constant(cls, size: int, color: tuple[float, ...] = (0.5, 0.5, 0.5), device: Any = None) -> "Texture":
@@ -103,6 +119,11 @@ class RenderOutput:
     uv: torch.Tensor
     face_id: torch.Tensor
     view_cos: torch.Tensor
+
+    @property
+    def views(self) -> int:
+        """Number of entries (cameras x samples, sample-major, see :mod:`texkit.batching`)."""
+        return int(self.face_id.shape[0])
 
     def __getitem__(self, index: Any) -> "RenderOutput":
         """Select cameras: ``out[2]`` or ``out[1:3]`` keep the batch dimension."""
@@ -172,9 +193,12 @@ class Renderer(Protocol):
     ) -> RenderOutput:
         """Render ``texture`` on ``mesh`` from every camera at ``resolution x resolution``.
 
+        A batch of B textures ``(B, H, W, 3)`` gives ``B * N`` entries, sample-major (entry
+        ``b * N + n`` is sample b from camera n; :mod:`texkit.batching` has the helpers).
+
         Args:
             mesh: the mesh (on the renderer's device).
-            texture: a :class:`Texture` or an ``(H, W, 3)`` tensor.
+            texture: a :class:`Texture` or an ``(H, W, 3)`` / ``(B, H, W, 3)`` tensor.
             cameras: N cameras.
             resolution: output size in pixels (square images).
             antialias: smooth silhouette edges (gives gradients at the silhouette).
@@ -236,6 +260,10 @@ class Generator(Protocol):
         """The parameters fine-tuning updates (LoRA matrices)."""
         ...
 
+    def describe(self) -> dict[str, str]:
+        """What a run record should say about this generator: backends that ran, library versions."""
+        ...
+
     def save_adapter(self, directory: str) -> None:
         """Save the trainable weights as a diffusers-loadable LoRA adapter."""
         ...
@@ -243,3 +271,20 @@ class Generator(Protocol):
     def load_adapter(self, directory: str) -> None:
         """Load an adapter written by :meth:`save_adapter`."""
         ...
+
+
+@dataclass
+class EnvironmentCheck:
+    """The outcome of one environment check of ``texkit doctor`` (plugins add their own).
+
+    Attributes:
+        name: what was checked, e.g. ``"renderer torch"``.
+        ok: whether it passed.
+        detail: one line on what was found (versions, backend, numbers).
+        fix: one line on what to do when ``ok`` is False (empty when it passed).
+    """
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""

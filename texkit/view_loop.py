@@ -12,6 +12,7 @@ views and the recomputed graph is the one that ran.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from texkit.back_projection import BackProjection, TextureState, back_project
+from texkit.batching import stack_samples
 from texkit.cameras import Cameras
 from texkit.geometry.mesh import Mesh
 from texkit.types import Generator, PromptEmbedding, Renderer, RenderOutput
@@ -84,23 +86,43 @@ def paint_view(
     state: TextureState,
     camera: Cameras,
     prompt: PromptEmbedding,
-    seed: int,
+    seed: int | Sequence[int],
     settings: PaintSettings,
 ) -> BackProjection:
-    """Paint one view over the current texture and back-project it.
+    """Paint one view of each of the state's B samples over its texture and back-project them.
+
+    The B samples share the mesh and the camera, so the render's geometry, the trimap and the
+    splat positions are computed once; the generator paints B images in one call (2B with CFG).
 
     Args:
         camera: one camera.
-        prompt: the encoded prompt of this view.
-        seed: seeds this view's noise (a fresh ``torch.Generator`` is made from it).
+        prompt: the encoded prompts of this view, ``(B, L, D)`` (or batch 1, broadcast).
+        seed: one seed per sample (an int for B = 1); sample b's noise comes from a fresh
+            ``torch.Generator`` seeded with ``seed[b]``, so it equals a batch-1 run with that seed.
+        settings: the view loop's settings.
+
+    Returns:
+        The splatted sums, colours stacked along channels ``(T, T, 3B)``.
     """
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    batch = state.batch
+    if len(seeds) != batch:
+        raise ValueError(f"{len(seeds)} seeds for a batch of {batch} samples; give one seed per sample")
     texture = state.texture(settings.min_level, settings.background)
-    render = renderer.render(mesh, texture, camera, generator.resolution)
-    keep = trimap(render, state, settings.sharpness, settings.min_level)
+    render = renderer.render(mesh, texture, camera, generator.resolution)  # (B, R, R, .) sample-major
+    geometry = render[0:1]  # every sample sees the same surface
+    keep = trimap(geometry, state, settings.sharpness, settings.min_level).permute(0, 3, 1, 2)
     image = render.rgb * render.alpha + settings.background * (1.0 - render.alpha)
-    rng = torch.Generator(device="cpu").manual_seed(seed)
-    painted = generator.paint(prompt, image.permute(0, 3, 1, 2), controlnet_depth(render), keep.permute(0, 3, 1, 2), generator=rng)
-    return back_project(render, painted.permute(0, 2, 3, 1).to(image.dtype), state.size, settings.cos_thresh)
+    rngs = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+    painted = generator.paint(
+        prompt,
+        image.permute(0, 3, 1, 2),
+        controlnet_depth(geometry).expand(batch, -1, -1, -1),
+        keep.expand(batch, -1, -1, -1),
+        generator=rngs[0] if batch == 1 else rngs,
+    )
+    stacked, _ = stack_samples(painted.permute(0, 2, 3, 1).to(image.dtype))  # (R, R, 3B)
+    return back_project(geometry, stacked.unsqueeze(0), state.size, settings.cos_thresh)
 
 
 def paint_texture(
@@ -109,22 +131,25 @@ def paint_texture(
     mesh: Mesh,
     cameras: Cameras,
     prompts: list[PromptEmbedding],
-    seeds: list[int],
+    seeds: Sequence[int] | Sequence[Sequence[int]],
     settings: PaintSettings,
     progress: Any = None,
 ) -> TextureState:
-    """Run the view loop over ``cameras`` from an empty texture.
+    """Run the view loop over ``cameras`` from an empty texture, for B samples at once.
 
     Args:
-        cameras: N painting cameras (may require grad).
-        prompts: N encoded prompts (one per view).
-        seeds: N seeds.
+        cameras: N painting cameras (may require grad), shared by the samples.
+        prompts: N encoded prompts (one per view), each ``(B, L, D)``.
+        seeds: N seeds (B = 1) or N lists of B seeds (``seeds[view][sample]``).
         progress: optional callable ``progress(view_index)`` after each view.
 
     Returns:
-        The final :class:`~texkit.back_projection.TextureState` (differentiable in the LoRA weights and cameras).
+        The final :class:`~texkit.back_projection.TextureState` of B samples (differentiable in
+        the LoRA weights and cameras).
     """
-    state = TextureState.empty(settings.texture_size, device=mesh.device)
+    first = seeds[0] if len(seeds) else 0
+    batch = 1 if isinstance(first, int) else len(first)
+    state = TextureState.empty(settings.texture_size, device=mesh.device, batch=batch)
     for k in range(len(cameras)):
         camera = cameras[k]
 

@@ -45,11 +45,15 @@ def test_register_and_lookup_reward():
     assert float(reward(texkit.RewardContext(mesh=None, texture=tex)).value) == pytest.approx(0.4)
 
 
-def test_duplicate_name_names_both_distributions():
+def test_duplicate_name_disables_only_that_name_and_names_both_distributions():
     reg = Registry(load_entry_points=False)
     reg.register_plugin(_reward_plugin("same"), distribution="dist-a")
-    with pytest.raises(PluginError, match="dist-a.*dist-b"):
+    reg.register_plugin(_reward_plugin("other"), distribution="dist-a")
+    with pytest.warns(RuntimeWarning, match="'same' is registered by both 'dist-a' and 'dist-b'"):
         reg.register_plugin(_reward_plugin("same"), distribution="dist-b")
+    with pytest.raises(PluginError, match="dist-a.*dist-b.*disabled"):
+        reg.get("rewards", "same")
+    assert reg.names("rewards") == ["other"]  # the rest of both plugins stays usable
 
 
 def test_unknown_name_suggests_closest():

@@ -8,8 +8,8 @@ Each check returns a :class:`Check` (name, ok, detail, fix). The checks are:
 * ``renderer <name>``: every registered renderer, built through the registry, rasterises one
   triangle at 32 x 32 px and must cover the pixels the triangle covers;
 * ``plugin <name>``: one per plugin that failed to import;
-* ``attention``: which attention backend the diffusion generator would use (xformers when its
-  kernels run here, else PyTorch SDPA), when ``texkit-diffusers`` is installed;
+* every check a plugin registers through ``texkit_register_checks`` (e.g. ``texkit-diffusers``
+  reports which attention backend its generator would use here);
 * ``gpu memory``: free memory on the current GPU against what one training step needs.
 
 No check raises: a failing one comes back with ``ok=False`` and a one-line ``fix``.
@@ -20,14 +20,14 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from texkit.errors import TexkitError
+from texkit.types import EnvironmentCheck
 
-__all__ = ["Check", "run_checks", "check_torch", "check_cuda", "check_renderers", "check_attention", "check_gpu_memory"]
+__all__ = ["Check", "run_checks", "check_torch", "check_cuda", "check_renderers", "plugin_checks", "check_gpu_memory"]
 
 MIN_TORCH = (2, 4)
 """Oldest torch texkit is tested with."""
@@ -41,21 +41,8 @@ PROBE_RESOLUTION = 32
 """Image size of the one-triangle probe render, in pixels."""
 
 
-@dataclass
-class Check:
-    """The outcome of one check.
-
-    Attributes:
-        name: what was checked, e.g. ``"renderer torch"``.
-        ok: whether it passed.
-        detail: one line on what was found (versions, backend, numbers).
-        fix: one line on what to do when ``ok`` is False (empty when it passed).
-    """
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
+Check = EnvironmentCheck
+"""The outcome of one check (:class:`texkit.types.EnvironmentCheck`)."""
 
 
 def _first_line(err: BaseException) -> str:
@@ -201,20 +188,19 @@ def check_renderers(device: torch.device | None = None) -> list[Check]:
     return checks
 
 
-def check_attention(device: torch.device | None = None) -> Check:
-    """The attention backend the ``texkit-diffusers`` generator would pick here (xformers or SDPA)."""
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        from texkit_diffusers.attention import xformers_available
-    except ImportError:
-        return Check("attention", True, "texkit-diffusers is not installed: no generator, nothing to check")
-    try:
-        ok, reason = xformers_available(device)
-    except Exception as err:  # the probe itself must not crash the doctor
-        ok, reason = False, _first_line(err)
-    if ok:
-        return Check("attention", True, "xformers memory-efficient attention (its kernels run here)")
-    return Check("attention", True, f"PyTorch SDPA (xformers not used: {reason})")
+def plugin_checks() -> list[Check]:
+    """Every check registered by plugins (``texkit_register_checks``); a check that raises fails alone."""
+    from texkit.registry import get_registry
+
+    checks = []
+    for entry in get_registry().checks():
+        try:
+            result = entry.obj()
+        except Exception as err:  # a broken plugin check must not stop the doctor
+            result = Check(entry.name, False, f"from {entry.distribution}: the check failed ({_first_line(err)[:200]})",
+                           f"reinstall {entry.distribution} or report the error to its authors")
+        checks.append(result)
+    return checks
 
 
 def check_gpu_memory() -> Check | None:
@@ -235,8 +221,8 @@ def check_gpu_memory() -> Check | None:
 
 
 def run_checks() -> list[Check]:
-    """All checks, in order: torch, cuda, renderers (and broken plugins), attention, gpu memory."""
-    checks = [check_torch(), check_cuda(), *check_renderers(), check_attention()]
+    """All checks, in order: torch, cuda, renderers (and broken plugins), plugins' own checks, gpu memory."""
+    checks = [check_torch(), check_cuda(), *check_renderers(), *plugin_checks()]
     memory = check_gpu_memory()
     if memory is not None:
         checks.append(memory)

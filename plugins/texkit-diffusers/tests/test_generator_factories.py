@@ -73,7 +73,7 @@ def test_factories_pass_lora_targets_checkpointing_and_condition_through():
     [
         ({"truncation": -1}, "non-negative integer or 'all'"),
         ({"truncation": "last"}, "non-negative integer or 'all'"),
-        ({"dtype": "fp8"}, "dtype 'fp8' is not one of"),
+        ({"dtype": "fp8"}, "option 'dtype': Input should be 'fp32', 'fp16' or 'bf16'"),
     ],
 )
 def test_both_factories_reject_bad_options_with_one_line_config_errors(saved_tiny_weights, options, message):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from texkit.errors import ConfigError
 from texkit.types import PromptEmbedding
 from texkit_diffusers.attention import last_attention_reason, select_attention_backend
+from texkit_diffusers.compiled import DenoiserCall
 from texkit_diffusers.lora import DEFAULT_TARGETS, add_lora, load_lora, lora_parameters, save_lora
 from texkit_diffusers.sampler import SamplerOptions, draw_noise, sample_latents
 
@@ -41,6 +42,8 @@ class DiffusionGenerator:
         lora_targets: the adapter on the UNet attention projections.
         checkpointing: gradient checkpointing inside UNet, ControlNet and the VAE.
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
+        compile: ``"auto"`` (compile the denoising call on CUDA), ``"on"`` or ``"off"``
+            (:class:`~texkit_diffusers.compiled.DenoiserCall`).
         name: registry name, for records.
 
     Attributes:
@@ -66,6 +69,7 @@ class DiffusionGenerator:
         lora_targets: tuple[str, ...] = DEFAULT_TARGETS,
         checkpointing: bool = True,
         attention: str = "auto",
+        compile: str = "off",
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
@@ -103,6 +107,7 @@ class DiffusionGenerator:
         self.attention_backend = select_attention_backend([self.unet, self.controlnet, self.vae], self.device, attention)
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device)
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -140,7 +145,7 @@ class DiffusionGenerator:
         image: torch.Tensor,
         depth: torch.Tensor,
         keep_mask: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> torch.Tensor:
         """Paint a view, differentiably in the LoRA weights, the render and the keep mask.
 
@@ -150,7 +155,8 @@ class DiffusionGenerator:
             depth: ``(B, 1, R, R)`` in [0, 1], 1 nearest, 0 background.
             keep_mask: ``(B, 1, R, R)`` in [0, 1], 1 keeps the render, 0 paints.
             generator: seeds the initial latents, the DDIM noise and the blending noise; the same
-                seed gives the same view (needed by per-view checkpointing).
+                seed gives the same view (needed by per-view checkpointing). A list of B generators
+                seeds each sample alone: sample b of a batch equals a batch-1 call with ``generator[b]``.
 
         Returns:
             ``(B, 3, R, R)`` float32 in [0, 1]: ``keep * image + (1 - keep) * decoded``.
@@ -176,7 +182,7 @@ class DiffusionGenerator:
             keep_latent = F.interpolate(keep_mask, size=latent_shape[-2:], mode="area")
             render_latents = self.encode_image(image)
         prompt = PromptEmbedding(self._batched(prompt.cond, batch), self._batched(prompt.uncond, batch))
-        latents = sample_latents(self.unet, self.controlnet, self.scheduler, prompt, condition, noise, self.options, keep_latent, render_latents)
+        latents = sample_latents(self.denoiser, self.scheduler, prompt, condition, noise, self.options, keep_latent, render_latents)
         decoded = self.decode_latents(latents)
         return (keep_mask * image + (1.0 - keep_mask) * decoded).float()
 
@@ -207,6 +213,23 @@ class DiffusionGenerator:
     def load_adapter(self, directory: str | Path) -> None:
         """Load an adapter saved by :meth:`save_adapter`."""
         load_lora(self.unet, directory)
+
+    def describe(self) -> dict[str, str]:
+        """What ran, for the run record: generator, attention backend, compilation, library versions."""
+        from importlib import metadata
+
+        record = {
+            "generator": self.name,
+            "attention": f"{self.attention_backend} ({self.attention_reason})" if self.attention_reason else self.attention_backend,
+            "compile": self.denoiser.reason + (f", {self.denoiser.compile_seconds:.1f} s compiling" if self.denoiser.compile_seconds else ""),
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+        for dist in ("diffusers", "transformers", "peft"):
+            try:
+                record[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                record[dist] = "not installed"
+        return record
 
     # -- extras ----------------------------------------------------------------------------
     def set_lora_enabled(self, enabled: bool) -> None:

@@ -1,11 +1,85 @@
-"""Registers the ``tiny`` and ``stable-diffusion`` generators."""
+"""Registers the ``tiny`` and ``stable-diffusion`` generators (typed options) and the attention check.
+
+Options are pydantic models (:class:`TinyParams`, :class:`StableDiffusionParams`, sharing
+:class:`DiffusionParams`); the registry validates a config's ``[generator.options]`` against them
+and calls the factory with the instance. ``device``, ``dtype``, ``truncation`` and
+``checkpointing`` are owned by the run (``device`` and ``[training]`` in the run config) and set
+from there by the session.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Union
+
+import pydantic
 
 import texkit
 from texkit.errors import ConfigError
+
+
+class DiffusionParams(pydantic.BaseModel):
+    """Options both generators share: sampler, LoRA adapter, attention, compilation, run-owned settings."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    condition: Literal["inpaint", "depth"] = pydantic.Field(
+        "inpaint", description="`inpaint`: 6-channel depth-aware inpainting ControlNet (the method's); `depth`: 3-channel depth ControlNet."
+    )
+    steps: int = pydantic.Field(10, ge=1, description="DDIM steps K per painted view.")
+    eta: float = pydantic.Field(1.0, ge=0, description="DDIM eta (0 deterministic, 1 the method's).")
+    guidance_scale: float = pydantic.Field(7.5, description="Classifier-free guidance weight (<= 1 turns CFG off).")
+    conditioning_scale: float = pydantic.Field(1.0, description="ControlNet residual scale.")
+    lora_rank: int = pydantic.Field(4, ge=1, description="Rank of the LoRA adapter on the UNet attention projections.")
+    lora_alpha: float | None = pydantic.Field(None, gt=0, description="LoRA alpha (default: the rank, i.e. scale 1).")
+    lora_targets: list[str] = pydantic.Field(
+        ["to_q", "to_k", "to_v", "to_out.0"], description="UNet attention projections that get an adapter."
+    )
+    attention: Literal["auto", "xformers", "sdpa"] = pydantic.Field(
+        "auto", description="Attention backend: `auto` takes xformers when its kernels run here, else PyTorch SDPA."
+    )
+    compile: Literal["auto", "on", "off"] = pydantic.Field(
+        "auto",
+        description="torch.compile the UNet + ControlNet call of one denoising step (static shapes, once per run): "
+        "`auto` compiles on CUDA only; a failure falls back to eager and the reason is recorded.",
+    )
+    # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
+    device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
+    dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp16", description="Run-owned (`training.mixed_precision`): dtype of the frozen weights; LoRA stays fp32.")
+    truncation: Union[int, Literal["all"]] = pydantic.Field("all", description="Run-owned (`training.truncation`): backpropagate through the last N DDIM steps, or `all`.")
+    checkpointing: bool = pydantic.Field(True, description="Run-owned (`training.unet_checkpointing`): gradient checkpointing in UNet, ControlNet and VAE.")
+
+    @pydantic.field_validator("truncation", mode="before")
+    @classmethod
+    def _steps_or_all(cls, value: Any) -> Any:
+        if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError(f"got {value!r}; must be a non-negative integer or 'all'")
+
+
+class TinyParams(DiffusionParams):
+    """Options of ``tiny``: the random 64 px model built in code (real diffusers classes, small configs)."""
+
+    seed: int = pydantic.Field(0, description="Seed of the random weights.")
+    steps: int = pydantic.Field(4, ge=1, description="DDIM steps K per painted view.")
+    device: str = pydantic.Field("cpu", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, ...")
+    dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp32", description="Run-owned (`training.mixed_precision`).")
+    checkpointing: bool = pydantic.Field(False, description="Run-owned (`training.unet_checkpointing`); off: the tiny model needs speed, not memory.")
+
+
+class StableDiffusionParams(DiffusionParams):
+    """Options of ``stable-diffusion``: SD 1.x + a ControlNet, from local folders or hub ids."""
+
+    model: str = pydantic.Field("", description="Diffusers-format SD 1.x folder or hub id (unet, vae, text_encoder, tokenizer, scheduler).")
+    controlnet: str = pydantic.Field(
+        "", description="ControlNet folder or hub id (the method's: ashawkey/control_v11e_sd15_depth_aware_inpaint)."
+    )
+    resolution: int = pydantic.Field(512, ge=64, multiple_of=64, description="View size R in pixels.")
+    revision: str | None = pydantic.Field(None, description="Hub revision (branch, tag or commit) of `model`.")
+    controlnet_revision: str | None = pydantic.Field(None, description="Hub revision (branch, tag or commit) of `controlnet`.")
+    token: str | None = pydantic.Field(None, description="Hub token for gated or private repositories (default: HF_TOKEN / the stored login).")
+    variant: str | None = pydantic.Field(None, description="Weight variant to load, e.g. `fp16`.")
+    cache_dir: str | None = pydantic.Field(None, description="Hugging Face cache folder (default: HF_HOME's).")
+    local_files_only: bool | None = pydantic.Field(None, description="Never download (default: follows HF_HUB_OFFLINE).")
 
 
 def _resolve_device(device: str) -> str:
@@ -16,188 +90,98 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _options(steps: int, eta: float, guidance_scale: float, conditioning_scale: float, truncation: Any) -> Any:
-    from texkit_diffusers.sampler import SamplerOptions
-
-    if truncation != "all" and (not isinstance(truncation, int) or truncation < 0):
-        raise ConfigError(f"generator truncation must be a non-negative integer or 'all', got {truncation!r}")
-    return SamplerOptions(steps=steps, eta=eta, guidance_scale=guidance_scale, conditioning_scale=conditioning_scale, truncation=truncation)
-
-
-def _dtype(name: str) -> Any:
-    from texkit_diffusers.generator import DTYPES
-
-    if name not in DTYPES:
-        raise ConfigError(f"generator dtype '{name}' is not one of {', '.join(DTYPES)}")
-    return DTYPES[name]
-
-
-def _build_generator(
-    components: dict[str, Any],
-    *,
-    name: str,
-    resolution: int,
-    condition: str,
-    steps: int,
-    eta: float,
-    guidance_scale: float,
-    conditioning_scale: float,
-    truncation: Any,
-    checkpointing: bool,
-    lora_rank: int,
-    lora_alpha: float | None,
-    lora_targets: tuple[str, ...] | list[str],
-    device: str,
-    dtype: str,
-    attention: str,
-) -> Any:
-    """A :class:`~texkit_diffusers.generator.DiffusionGenerator` from built components and factory options.
-
-    The construction both factories share: sampler options are validated, ``device="auto"`` is
-    resolved and the dtype name looked up, in that order. Every option is described in
-    :func:`make_stable_diffusion`.
+def _build_generator(components: dict[str, Any], params: DiffusionParams, name: str, resolution: int) -> Any:
+    """A :class:`~texkit_diffusers.generator.DiffusionGenerator` from built components and validated options.
 
     Args:
         components: unet, controlnet, vae, text_encoder, tokenizer and scheduler.
+        params: the validated options.
         name: the generator's name (``"tiny"`` or ``"stable-diffusion"``).
+        resolution: the view size R.
 
     Returns:
         The generator, with a fresh LoRA adapter on the UNet.
 
     Raises:
-        ConfigError: an option has a bad value (truncation, dtype, condition).
+        ConfigError: the condition does not fit the ControlNet.
     """
-    from texkit_diffusers.generator import DiffusionGenerator
+    from texkit_diffusers.generator import DTYPES, DiffusionGenerator
+    from texkit_diffusers.sampler import SamplerOptions
 
+    sampler = SamplerOptions(
+        steps=params.steps, eta=params.eta, guidance_scale=params.guidance_scale,
+        conditioning_scale=params.conditioning_scale, truncation=params.truncation,
+    )
     return DiffusionGenerator(
         components,
-        _options(steps, eta, guidance_scale, conditioning_scale, truncation),
+        sampler,
         resolution=resolution,
-        condition=condition,  # type: ignore[arg-type]
-        device=_resolve_device(device),
-        dtype=_dtype(dtype),
-        lora_rank=lora_rank,
-        lora_alpha=lora_alpha,
-        lora_targets=tuple(lora_targets),
-        checkpointing=checkpointing,
-        attention=attention,
+        condition=params.condition,
+        device=_resolve_device(params.device),
+        dtype=DTYPES[params.dtype],
+        lora_rank=params.lora_rank,
+        lora_alpha=params.lora_alpha,
+        lora_targets=tuple(params.lora_targets),
+        checkpointing=params.checkpointing,
+        attention=params.attention,
+        compile=params.compile,
         name=name,
     )
 
 
-def make_tiny(
-    seed: int = 0,
-    steps: int = 4,
-    eta: float = 1.0,
-    guidance_scale: float = 7.5,
-    conditioning_scale: float = 1.0,
-    truncation: Any = "all",
-    checkpointing: bool = False,
-    condition: str = "inpaint",
-    lora_rank: int = 4,
-    lora_alpha: float | None = None,
-    lora_targets: tuple[str, ...] | list[str] = ("to_q", "to_k", "to_v", "to_out.0"),
-    device: str = "cpu",
-    dtype: str = "fp32",
-    attention: str = "auto",
-) -> Any:
-    """The tiny random generator (64 px): real diffusers classes, small configs, seeded weights.
-
-    Checkpointing is off by default here: the tiny model needs no memory saving and the demo
-    needs the speed (it is on by default for ``stable-diffusion``, as in the method). Every
-    option is described in :func:`make_stable_diffusion`.
-    """
+def make_tiny(params: TinyParams) -> Any:
+    """The tiny random generator (64 px): real diffusers classes, small configs, seeded weights."""
     from texkit_diffusers.tiny import TINY_RESOLUTION, build_tiny_components
 
-    return _build_generator(
-        build_tiny_components(seed, conditioning_channels=6 if condition == "inpaint" else 3),
-        name="tiny",
-        resolution=TINY_RESOLUTION,
-        condition=condition,
-        steps=steps,
-        eta=eta,
-        guidance_scale=guidance_scale,
-        conditioning_scale=conditioning_scale,
-        truncation=truncation,
-        checkpointing=checkpointing,
-        lora_rank=lora_rank,
-        lora_alpha=lora_alpha,
-        lora_targets=lora_targets,
-        device=device,
-        dtype=dtype,
-        attention=attention,
-    )
+    components = build_tiny_components(params.seed, conditioning_channels=6 if params.condition == "inpaint" else 3)
+    return _build_generator(components, params, "tiny", TINY_RESOLUTION)
 
 
-def make_stable_diffusion(
-    model: str = "",
-    controlnet: str = "",
-    condition: str = "inpaint",
-    resolution: int = 512,
-    steps: int = 10,
-    eta: float = 1.0,
-    guidance_scale: float = 7.5,
-    conditioning_scale: float = 1.0,
-    truncation: Any = "all",
-    checkpointing: bool = True,
-    lora_rank: int = 4,
-    lora_alpha: float | None = None,
-    lora_targets: tuple[str, ...] | list[str] = ("to_q", "to_k", "to_v", "to_out.0"),
-    device: str = "auto",
-    dtype: str = "fp16",
-    attention: str = "auto",
-) -> Any:
+def make_stable_diffusion(params: StableDiffusionParams) -> Any:
     """SD 1.x + ControlNet from local folders or hub ids (``model`` and ``controlnet`` are required).
 
-    Args:
-        model: diffusers-format SD 1.x folder or hub id (unet, vae, text_encoder, tokenizer, scheduler).
-        controlnet: ControlNet folder or hub id (the method's: ashawkey/control_v11e_sd15_depth_aware_inpaint).
-        condition: ``"inpaint"`` (6-channel depth-aware inpainting) or ``"depth"`` (3-channel depth ControlNet).
-        resolution: view size R in pixels (multiple of 64).
-        steps: DDIM steps K. eta: DDIM eta. guidance_scale: CFG weight (<= 1 turns CFG off).
-        conditioning_scale: ControlNet residual scale.
-        truncation: backpropagate through the last N steps, or ``"all"``.
-        checkpointing: gradient checkpointing in UNet, ControlNet and VAE.
-        lora_rank: rank of the LoRA adapter.
-        lora_alpha: LoRA alpha (defaults to the rank: scale 1).
-        lora_targets: UNet attention projections that get an adapter.
-        device: ``"auto"`` (cuda when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-        dtype: ``"fp16"``, ``"bf16"`` or ``"fp32"`` for the frozen weights (LoRA stays fp32).
-        attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
-
     Raises:
-        ConfigError: a required option is missing or an option has a bad value.
+        ConfigError: a required option is missing.
         WeightsError: a part of the model cannot be found or read (names the part and the folder).
     """
+    from texkit_diffusers.generator import DTYPES
     from texkit_diffusers.loading import load_components
 
-    if not model or not controlnet:
+    if not params.model or not params.controlnet:
         raise ConfigError(
-            "generator 'stable-diffusion' needs options.model (an SD 1.x folder) and options.controlnet "
-            "(a depth-aware inpainting or depth ControlNet folder)"
+            "generator 'stable-diffusion' needs options.model (an SD 1.x folder or hub id) and options.controlnet "
+            "(a depth-aware inpainting or depth ControlNet folder or hub id)"
         )
-    return _build_generator(
-        load_components(model, controlnet, _dtype(dtype)),
-        name="stable-diffusion",
-        resolution=resolution,
-        condition=condition,
-        steps=steps,
-        eta=eta,
-        guidance_scale=guidance_scale,
-        conditioning_scale=conditioning_scale,
-        truncation=truncation,
-        checkpointing=checkpointing,
-        lora_rank=lora_rank,
-        lora_alpha=lora_alpha,
-        lora_targets=lora_targets,
-        device=device,
-        dtype=dtype,
-        attention=attention,
-    )
+    hub_keys = ("revision", "controlnet_revision", "variant", "token", "cache_dir", "local_files_only")
+    hub = {k: getattr(params, k) for k in hub_keys if getattr(params, k) is not None}
+    components = load_components(params.model, params.controlnet, DTYPES[params.dtype], condition=params.condition, **hub)
+    return _build_generator(components, params, "stable-diffusion", params.resolution)
+
+
+def check_attention() -> texkit.EnvironmentCheck:
+    """Which attention backend the generators would use here (xformers when its kernels run, else SDPA)."""
+    import torch
+
+    from texkit_diffusers.attention import xformers_available
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        ok, reason = xformers_available(device)
+    except Exception as err:  # the probe itself must not crash the doctor
+        ok, reason = False, f"{type(err).__name__}: {err}"
+    if ok:
+        return texkit.EnvironmentCheck("attention", True, "xformers memory-efficient attention (its kernels run here)")
+    return texkit.EnvironmentCheck("attention", True, f"PyTorch SDPA (xformers not used: {reason})")
 
 
 @texkit.hookimpl
 def texkit_register_generators(register: Any) -> None:
     """Register ``tiny`` and ``stable-diffusion``."""
-    register("tiny", make_tiny)
-    register("stable-diffusion", make_stable_diffusion)
+    register("tiny", make_tiny, TinyParams)
+    register("stable-diffusion", make_stable_diffusion, StableDiffusionParams)
+
+
+@texkit.hookimpl
+def texkit_register_checks(register: Any) -> None:
+    """Register the ``attention`` check of ``texkit doctor``."""
+    register("attention", check_attention)

@@ -74,7 +74,7 @@ def draw_noise(
     shape: tuple[int, ...],
     options: SamplerOptions,
     scheduler: Any,
-    generator: torch.Generator | None,
+    generator: torch.Generator | list[torch.Generator] | None,
     device: torch.device,
     dtype: torch.dtype,
     blending: bool = True,
@@ -89,7 +89,8 @@ def draw_noise(
         shape: latent shape ``(B, 4, h, w)``.
         options: sampler settings (steps, eta).
         scheduler: the DDIM scheduler (for ``init_noise_sigma``).
-        generator: random source (None: torch's global one).
+        generator: random source (None: torch's global one), or one per sample: sample b then draws
+            exactly what a batch-1 run seeded with ``generator[b]`` draws.
         device: of the returned tensors.
         dtype: of the returned tensors.
         blending: draw the K keep-region blending tensors too.
@@ -106,8 +107,7 @@ def draw_noise(
 
 
 def _denoise_step(
-    unet: Any,
-    controlnet: Any,
+    denoiser: Any,
     scheduler: Any,
     latents: torch.Tensor,
     t: torch.Tensor,
@@ -118,16 +118,16 @@ def _denoise_step(
 ) -> torch.Tensor:
     """One DDIM step x_t -> x_{t-1}: ControlNet residuals, UNet noise prediction, CFG, scheduler step.
 
+    ``denoiser(model_input, t, embeds, condition, scale)`` is the ControlNet + UNet call
+    (:class:`~texkit_diffusers.compiled.DenoiserCall`, possibly compiled).
+
     CFG (Ho & Salimans 2022): ``eps = eps_u + w (eps_c - eps_u)`` from one batch of 2B; DDIM (Song et al.
     2021) with ``eta`` and the given variance noise. Same calls, same order as the diffusers pipeline.
     """
     cfg = options.guidance_scale > 1.0
     model_input = torch.cat([latents] * 2) if cfg else latents
     model_input = scheduler.scale_model_input(model_input, t)
-    down, mid = controlnet(
-        model_input, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=options.conditioning_scale, guess_mode=False, return_dict=False
-    )
-    noise_pred = unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
+    noise_pred = denoiser(model_input, t, embeds, condition, options.conditioning_scale)
     if cfg:
         uncond, text = noise_pred.chunk(2)
         noise_pred = uncond + options.guidance_scale * (text - uncond)
@@ -135,8 +135,7 @@ def _denoise_step(
 
 
 def sample_latents(
-    unet: Any,
-    controlnet: Any,
+    denoiser: Any,
     scheduler: Any,
     prompt: PromptEmbedding,
     condition: torch.Tensor,
@@ -148,8 +147,7 @@ def sample_latents(
     """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
 
     Args:
-        unet: ``UNet2DConditionModel`` (with the LoRA adapter).
-        controlnet: ``ControlNetModel``.
+        denoiser: the ControlNet + UNet call of one step (:class:`~texkit_diffusers.compiled.DenoiserCall`).
         scheduler: a ``DDIMScheduler`` (its timesteps are set here).
         prompt: ``cond`` and ``uncond`` embeddings ``(B, L, D)``.
         condition: ``(B, C, H, W)`` ControlNet condition at image resolution.
@@ -184,5 +182,5 @@ def sample_latents(
             if blending:
                 known = scheduler.add_noise(render_latents, noise.blend[i], t.reshape(1))
                 latents = keep_latent_mask * known + (1.0 - keep_latent_mask) * latents
-            latents = _denoise_step(unet, controlnet, scheduler, latents, t, embeds, cond, options, variance)
+            latents = _denoise_step(denoiser, scheduler, latents, t, embeds, cond, options, variance)
     return latents

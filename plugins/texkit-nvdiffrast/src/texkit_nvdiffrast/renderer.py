@@ -12,9 +12,8 @@ from typing import Any, Literal
 
 import torch
 
-from texkit.cameras import Cameras
-from texkit.geometry.mesh import Mesh
-from texkit.types import RenderOutput, Texture
+from texkit import Cameras, Mesh, RenderOutput, Texture
+from texkit.batching import repeat_for_samples, stack_samples, unstack_samples
 from texkit_nvdiffrast.build import make_context
 
 __all__ = ["NvdiffrastRenderer"]
@@ -56,10 +55,15 @@ class NvdiffrastRenderer:
         resolution: int,
         antialias: bool = True,
     ) -> RenderOutput:
-        """Render ``texture`` on ``mesh`` from each camera (see :class:`texkit.types.Renderer`)."""
+        """Render ``texture`` on ``mesh`` from each camera (see :class:`texkit.types.Renderer`).
+
+        A batch of B textures ``(B, H, W, 3)`` is looked up in one ``dr.texture`` call (stacked
+        along channels) and antialiased in one call; outputs are ``(B * N, ...)`` sample-major.
+        """
         import nvdiffrast.torch as dr
 
         image = texture.image if isinstance(texture, Texture) else texture
+        image, batch = stack_samples(image)
         mesh, cameras = mesh.to(self.device), cameras.to(self.device)
         image = image.to(self.device)
         verts = mesh.vertices.float()
@@ -85,18 +89,21 @@ class NvdiffrastRenderer:
         alpha = mask
         if antialias:
             blended = dr.antialias(torch.cat((rgb, alpha), dim=-1).contiguous(), rast, clip, faces)
-            rgb, alpha = blended[..., :3], blended[..., 3:]
+            rgb, alpha = blended[..., :-1], blended[..., -1:]
         uv = torch.stack((uv_img[..., 0], 1.0 - uv_img[..., 1]), dim=-1) * mask
 
         def flip(x: torch.Tensor) -> torch.Tensor:
             return torch.flip(x, dims=[1])
 
-        return RenderOutput(
-            rgb=flip(rgb),
-            alpha=flip(alpha),
-            depth=flip(depth * mask),
-            normal=flip(normal),
-            uv=flip(uv),
-            face_id=flip(rast[..., 3].long() - 1),
-            view_cos=flip(view_cos),
-        )
+        fields = {
+            "rgb": flip(rgb),
+            "alpha": flip(alpha),
+            "depth": flip(depth * mask),
+            "normal": flip(normal),
+            "uv": flip(uv),
+            "face_id": flip(rast[..., 3].long() - 1),
+            "view_cos": flip(view_cos),
+        }
+        if batch > 1:
+            fields = {k: unstack_samples(v, batch) if k == "rgb" else repeat_for_samples(v, batch) for k, v in fields.items()}
+        return RenderOutput(**fields)

@@ -6,10 +6,8 @@ from typing import Any
 
 import torch
 
-from texkit.cameras import Cameras
-from texkit.geometry.mesh import Mesh
-from texkit.types import RenderOutput, Texture
-from texkit.uv import sample_texture
+from texkit import Cameras, Mesh, RenderOutput, Texture, sample_texture
+from texkit.batching import repeat_for_samples, stack_samples, unstack_samples
 from texkit_torch_render.rasterize import antialias, barycentrics, edge_neighbors, interpolate, rasterize
 
 __all__ = ["TorchRenderer"]
@@ -48,17 +46,21 @@ class TorchRenderer:
     ) -> RenderOutput:
         """Render ``texture`` on ``mesh`` from each camera; see :class:`texkit.types.RenderOutput`.
 
+        A batch of B textures is sampled in one lookup (stacked along channels): the geometry is
+        rasterised once per camera whatever B is.
+
         Args:
             mesh: the mesh.
-            texture: :class:`~texkit.types.Texture` or ``(Ht, Wt, 3)`` tensor in [0, 1].
+            texture: :class:`~texkit.types.Texture` or ``(Ht, Wt, 3)`` / ``(B, Ht, Wt, 3)`` tensor in [0, 1].
             cameras: N cameras.
             resolution: square output size R.
             antialias: blend silhouette pixels analytically (adds silhouette gradients).
 
         Returns:
-            RenderOutput with ``(N, R, R, C)`` tensors.
+            RenderOutput with ``(N, R, R, C)`` tensors, or ``(B * N, R, R, C)`` sample-major for a batch.
         """
         image = texture.image if isinstance(texture, Texture) else texture
+        image, batch = stack_samples(image)
         if self.device is not None:
             mesh, image, cameras = mesh.to(self.device), image.to(self.device), cameras.to(self.device)
         device = mesh.device
@@ -73,7 +75,10 @@ class TorchRenderer:
         outputs = [
             self._render_view(mesh, image, clip[i], face_ids[i], eyes[i], neighbors) for i in range(len(cameras))
         ]
-        return RenderOutput(**{k: torch.stack([o[k] for o in outputs]) for k in outputs[0]})
+        fields = {k: torch.stack([o[k] for o in outputs]) for k in outputs[0]}
+        if batch > 1:
+            fields = {k: unstack_samples(v, batch) if k == "rgb" else repeat_for_samples(v, batch) for k, v in fields.items()}
+        return RenderOutput(**fields)
 
     def _render_view(
         self,
@@ -96,7 +101,7 @@ class TorchRenderer:
         alpha = mask.to(rgb.dtype)
         if neighbors is not None:
             blended = antialias(torch.cat((rgb, alpha), dim=-1), face_id, clip, mesh.faces, neighbors, self.aa_walk_steps)
-            rgb, alpha = blended[..., :3], blended[..., 3:]
+            rgb, alpha = blended[..., :-1], blended[..., -1:]  # rgb holds 3 x B channels for a batch
         return {
             "rgb": rgb,
             "alpha": alpha,
