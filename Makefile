@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.texkit-installed
 
-.PHONY: demo test install lint docs clean bench
+.PHONY: demo test install lint docs clean bench wheels
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ docs: install
 test: install lint
 	$(PY) -m pytest
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The user's path: wheels of the core and every plugin, installed non-editable into a fresh venv
+# (.ci/wheels.sh; CI runs it after `make test`).
+wheels: install
+	.ci/wheels.sh
 
 bench: install
 	$(PY) -m pytest benchmarks --benchmark-only
