@@ -33,7 +33,7 @@ def splat_bilinear(uv: torch.Tensor, values: torch.Tensor, weights: torch.Tensor
     texel, a point between centres is shared by the four nearest texels.
 
     Args:
-        uv: ``(P, 2)`` UV positions (v upward, see :mod:`texkit.uv`).
+        uv: ``(P, 2)`` UV positions (v upward, see `texkit.uv`).
         values: ``(P, C)`` values to scatter.
         weights: ``(P,)`` non-negative weights.
         size: texture size T.
@@ -152,11 +152,11 @@ def fill_holes(color_sum: torch.Tensor, weight_sum: torch.Tensor, min_level: int
 
 @dataclass
 class TextureState:
-    """The texture being painted by the view loop (immutable: :meth:`accumulate` returns a new state).
+    """The texture being painted by the view loop (immutable: `accumulate` returns a new state).
 
-    Typical loop (the trimap of METHOD.md sec. 2 reads :meth:`paint_count` and
-    :meth:`viewcos_map` through the render's per-pixel UVs, e.g. with
-    :func:`texkit.uv.sample_texture`)::
+    Typical loop (the trimap of METHOD.md sec. 2 reads `paint_count` and
+    `viewcos_map` through the render's per-pixel UVs, e.g. with
+    `texkit.uv.sample_texture`)::
 
         state = TextureState.empty(1024)
         for view in views:
@@ -214,11 +214,11 @@ class TextureState:
         """The current texture: normalised, holes filled, never-painted texels set to ``background``.
 
         Args:
-            min_level: coarsest mip level used by :func:`fill_holes`.
+            min_level: coarsest mip level used by `fill_holes`.
             background: grey level of never-painted texels.
 
         Returns:
-            :class:`~texkit.types.Texture` with ``(T, T, 3)`` image and ``(T, T, 1)`` coverage in
+            `Texture` with ``(T, T, 3)`` image and ``(T, T, 1)`` coverage in
             {0, 1}; for a batch, ``(B, T, T, 3)`` and ``(B, T, T, 1)``.
         """
         color, coverage = fill_holes(self.color_sum, self.weight_sum, min_level)

@@ -6,7 +6,7 @@ textures in one lookup by stacking them along the channel axis, ``(H, W, 3B)``, 
 loop back-projects B painted views in one splat the same way. These helpers convert between the
 stacked form and the batch form that crosses the plugin contract.
 
-Layout of a batched :class:`~texkit.types.RenderOutput` of B samples and N cameras: ``B * N``
+Layout of a batched `RenderOutput` of B samples and N cameras: ``B * N``
 entries, sample-major (entry ``b * N + n`` is sample b seen by camera n).
 """
 

@@ -46,8 +46,8 @@ class Cameras:
         radius: ``(N,)`` distance from the origin.
         fov: ``(N,)`` vertical field of view in degrees.
 
-    Any of these may ``requires_grad``; :meth:`view_matrices`, :meth:`projection_matrices`,
-    :meth:`positions` and :meth:`mvp` are differentiable functions of them.
+    Any of these may ``requires_grad``; `view_matrices`, `projection_matrices`,
+    `positions` and `mvp` are differentiable functions of them.
     """
 
     azimuth: torch.Tensor
@@ -80,7 +80,7 @@ class Cameras:
 
     @classmethod
     def preset(cls, name: str, radius: float = 2.5, fov: float = 50.0, device: Any = None) -> "Cameras":
-        """A named camera path from :data:`CAMERA_PRESETS`."""
+        """A named camera path from `CAMERA_PRESETS`."""
         if name not in CAMERA_PRESETS:
             known = ", ".join(sorted(CAMERA_PRESETS))
             raise ConfigError(f"unknown camera preset '{name}' (known: {known}; or give explicit lists)")

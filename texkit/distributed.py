@@ -2,14 +2,14 @@
 
 ``torchrun --nproc-per-node N`` (or ``python -m torch.distributed.run``) starts N copies of
 ``texkit train`` and sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-``MASTER_PORT`` for each. :func:`init_distributed` reads them, joins the process group (``nccl``
+``MASTER_PORT`` for each. `init_distributed` reads them, joins the process group (``nccl``
 on CUDA, ``gloo`` otherwise) and pins the process to GPU ``LOCAL_RANK``. Without these variables
 (or with ``WORLD_SIZE=1``) every function here is a no-op, so a single-process run is unchanged.
 
 Data parallelism as in PyTorch's DistributedDataParallel (Li et al., "PyTorch Distributed:
 Experiences on Accelerating Data Parallel Training", VLDB 2020): every rank starts from the same
-parameters (:func:`broadcast_parameters`), computes gradients on its own samples, and the
-gradients are averaged over ranks (:func:`all_reduce_gradients`) before the identical optimiser
+parameters (`broadcast_parameters`), computes gradients on its own samples, and the
+gradients are averaged over ranks (`all_reduce_gradients`) before the identical optimiser
 step on every rank, so the parameters stay equal without further communication.
 """
 
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 SNAPSHOT_ENV = "TEXKIT_RANK_SNAPSHOT_DIR"
-"""When set, :func:`write_rank_snapshot` writes each rank's tensors there (for tests and debugging)."""
+"""When set, `write_rank_snapshot` writes each rank's tensors there (for tests and debugging)."""
 
 _ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -115,7 +115,7 @@ def device_for_rank(device: str, ctx: DistributedContext | None = None) -> torch
 
     Args:
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
-        ctx: the context (default :func:`context`).
+        ctx: the context (default `context`).
 
     Returns:
         ``cuda:LOCAL_RANK`` for ``auto``/``cuda`` under a multi-process launch with CUDA, the

@@ -7,7 +7,7 @@ functions and one entry point in the ``texkit`` group of its pyproject::
     [project.entry-points.texkit]
     palette = "texkit_reward_palette.reward"
 
-Plugins can check :data:`HOOKSPEC_VERSION` (``texkit.HOOKSPEC_VERSION``) to know which
+Plugins can check `HOOKSPEC_VERSION` (``texkit.HOOKSPEC_VERSION``) to know which
 contract they run against: the major number changes only when a spec changes incompatibly.
 """
 

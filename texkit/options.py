@@ -1,9 +1,9 @@
 """Typed options for every plugin kind: pydantic ``Params`` models and one-line validation errors.
 
 Rewards, renderers and generators all declare their options as a pydantic model with
-``extra="forbid"`` (llm's ``Model.Options`` pattern). :func:`validate_options` builds it from a
-dict and turns *every* validation error into one :class:`~texkit.errors.ConfigError` line,
-suggesting the closest valid name for a misspelt key. :func:`params_from_signature` derives such a
+``extra="forbid"`` (llm's ``Model.Options`` pattern). `validate_options` builds it from a
+dict and turns *every* validation error into one `ConfigError` line,
+suggesting the closest valid name for a misspelt key. `params_from_signature` derives such a
 model from a plain factory's keyword arguments, for plugins written before ``Params`` existed.
 """
 

@@ -4,15 +4,15 @@ Plugins are distributions that declare modules in the ``texkit`` entry-point gro
 registry loads each entry point, registers the module with pluggy, and calls the
 ``texkit_register_*`` hooks once per plugin so that it knows which distribution registered
 which name. It never lets one broken plugin stop the others: an import failure becomes a
-warning naming the distribution (and an entry in :attr:`Registry.failures`).
+warning naming the distribution (and an entry in `Registry.failures`).
 
 ``TEXKIT_PLUGINS`` (comma-separated distribution or entry-point names, empty for none) limits
 which plugins load, for tests and reproducible runs; an entry-point name selects one module of a
 distribution (e.g. one reward), a distribution name all of its modules.
 
 Every renderer and generator is registered with a pydantic ``Params`` model (derived from the
-factory's signature when the plugin gives none), and :meth:`Registry.make_renderer` /
-:meth:`Registry.make_generator` validate options against it exactly as rewards validate theirs.
+factory's signature when the plugin gives none), and `Registry.make_renderer` /
+`Registry.make_generator` validate options against it exactly as rewards validate theirs.
 Two distributions registering the same name disable that name only (with a warning naming both);
 everything else they register stays usable.
 """

@@ -2,7 +2,7 @@
 
 A reward is a class with a ``name``, a pydantic ``Params`` model (validated from the run config),
 an optional ``prepare`` step (precomputation on the mesh, cached on disk), and ``__call__`` that
-maps a :class:`~texkit.types.RewardContext` to a :class:`~texkit.types.RewardOutput`.
+maps a `RewardContext` to a `RewardOutput`.
 Higher is better. Example::
 
     class Palette(texkit.Reward):

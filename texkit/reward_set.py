@@ -1,9 +1,9 @@
 """One scoring path: the configured rewards, prepared once per mesh, scoring a batch of textures.
 
-Training (:class:`~texkit.session.Session`), ``texkit score`` and ``texkit generate`` all score
-through :class:`RewardSet`: it prepares every reward once per mesh, renders the reward views of
+Training (`Session`), ``texkit score`` and ``texkit generate`` all score
+through `RewardSet`: it prepares every reward once per mesh, renders the reward views of
 all B samples in one renderer call when a reward reads renders, builds each sample's
-:class:`~texkit.types.RewardContext` and returns the weighted total per sample plus every
+`RewardContext` and returns the weighted total per sample plus every
 reward's value and metrics.
 """
 
@@ -29,7 +29,7 @@ __all__ = ["RewardSet", "Scores"]
 
 @dataclass
 class Scores:
-    """What :meth:`RewardSet.score` returns for B samples.
+    """What `RewardSet.score` returns for B samples.
 
     Attributes:
         total: ``(B,)`` weighted sum of the rewards per sample (differentiable).
@@ -103,7 +103,7 @@ class RewardSet:
         """Score a texture or a batch of B textures of ``mesh``.
 
         Args:
-            mesh: the mesh (already prepared for, see :meth:`prepare`).
+            mesh: the mesh (already prepared for, see `prepare`).
             texture: ``(H, W, 3)`` or a batch ``(B, H, W, 3)``.
             cameras: N reward cameras.
             render: ``render(texture, cameras) -> RenderOutput``; called once for all B samples.
@@ -112,7 +112,7 @@ class RewardSet:
             device: where tensors live.
 
         Returns:
-            :class:`Scores` with ``(B,)`` totals.
+            `Scores` with ``(B,)`` totals.
         """
         batch = texture.batch_size
         prompts = list(prompts or [""] * batch)

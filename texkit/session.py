@@ -1,4 +1,4 @@
-"""Everything a run needs, built from a :class:`~texkit.config.RunConfig`: mesh, generator,
+"""Everything a run needs, built from a `RunConfig`: mesh, generator,
 renderer, rewards, cameras, prompts; shared by ``texkit generate`` and ``texkit train``."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ RUN_OWNED_OPTIONS: dict[str, str] = {
 def generator_options(config: RunConfig, device: torch.device) -> dict[str, Any]:
     """The generator's options: ``generator.options`` plus the run-owned ones its ``Params`` declares.
 
-    Run-owned options (:data:`RUN_OWNED_OPTIONS`) are set in one place, the run config's
+    Run-owned options (`RUN_OWNED_OPTIONS`) are set in one place, the run config's
     ``device`` and ``[training]``; ``training.mixed_precision = "no"`` leaves the generator's own
     dtype default.
 
@@ -157,7 +157,7 @@ class Session:
             cameras: the painting cameras (their view names pick the suffix).
 
         Returns:
-            One :class:`~texkit.types.PromptEmbedding` per view, ``(B, L, D)``.
+            One `PromptEmbedding` per view, ``(B, L, D)``.
         """
         cfg = self.config.prompts
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -241,7 +241,7 @@ class Session:
         Writes into ``folder``: ``texture.png``; ``views.png``, a grid of ``output.grid_views``
         cameras evenly spaced in azimuth from the front at elevation -20°, at ``cameras.radius``
         and ``cameras.fov`` of the config; ``mesh.glb``; ``reward_<name>.png`` for each reward whose
-        :meth:`~texkit.Reward.visualize` returns an image, rendered with the same cameras; and with
+        `visualize` returns an image, rendered with the same cameras; and with
         ``turntable_frames > 0`` an animated ``turntable.gif`` of that many views around the mesh.
 
         Returns:

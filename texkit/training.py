@@ -4,7 +4,7 @@ One step (METHOD.md sec. 3): draw a prompt and per-view seeds (a pure function o
 the step, so a resumed run repeats exactly), paint the texture with the differentiable view loop,
 render the reward views, loss = -(weighted sum of rewards), backpropagate, clip, AdamW step.
 A non-finite loss skips the step and says so. Metrics go to ``metrics.jsonl``; checkpoints are
-atomic (:mod:`texkit.checkpoint`); the run folder ends with a report (:mod:`texkit.report`).
+atomic (`texkit.checkpoint`); the run folder ends with a report (`texkit.report`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class TrainResult:
 
 
 class Trainer:
-    """Fine-tunes the generator of a :class:`~texkit.session.Session`.
+    """Fine-tunes the generator of a `Session`.
 
     Args:
         config: the run configuration.

@@ -4,7 +4,7 @@ Conventions used everywhere:
 
 * images and renders are channels-last, ``(N, H, W, C)``, row 0 at the *top* of the picture;
 * colours are floats in [0, 1];
-* textures follow :mod:`texkit.uv` (v grows upward, row 0 of the image is v = 1).
+* textures follow `texkit.uv` (v grows upward, row 0 of the image is v = 1).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class RenderOutput:
 
     @property
     def views(self) -> int:
-        """Number of entries (cameras x samples, sample-major, see :mod:`texkit.batching`)."""
+        """Number of entries (cameras x samples, sample-major, see `texkit.batching`)."""
         return int(self.face_id.shape[0])
 
     def __getitem__(self, index: Any) -> "RenderOutput":
@@ -194,11 +194,11 @@ class Renderer(Protocol):
         """Render ``texture`` on ``mesh`` from every camera at ``resolution x resolution``.
 
         A batch of B textures ``(B, H, W, 3)`` gives ``B * N`` entries, sample-major (entry
-        ``b * N + n`` is sample b from camera n; :mod:`texkit.batching` has the helpers).
+        ``b * N + n`` is sample b from camera n; `texkit.batching` has the helpers).
 
         Args:
             mesh: the mesh (on the renderer's device).
-            texture: a :class:`Texture` or an ``(H, W, 3)`` / ``(B, H, W, 3)`` tensor.
+            texture: a `Texture` or an ``(H, W, 3)`` / ``(B, H, W, 3)`` tensor.
             cameras: N cameras.
             resolution: output size in pixels (square images).
             antialias: smooth silhouette edges (gives gradients at the silhouette).
@@ -223,7 +223,7 @@ class PromptEmbedding:
 class Generator(Protocol):
     """Paints one view. Plugins register a factory ``(**options) -> Generator``.
 
-    Differentiable with respect to :meth:`trainable_parameters` (the LoRA weights).
+    Differentiable with respect to `trainable_parameters` (the LoRA weights).
     """
 
     name: str
@@ -269,7 +269,7 @@ class Generator(Protocol):
         ...
 
     def load_adapter(self, directory: str) -> None:
-        """Load an adapter written by :meth:`save_adapter`."""
+        """Load an adapter written by `save_adapter`."""
         ...
 
 

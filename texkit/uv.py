@@ -45,7 +45,7 @@ def uv_to_pixel(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def pixel_to_uv(xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`uv_to_pixel`: ``(..., 2)`` pixel (x, y) -> ``(..., 2)`` UV."""
+    """Inverse of `uv_to_pixel`: ``(..., 2)`` pixel (x, y) -> ``(..., 2)`` UV."""
     return torch.stack((xy[..., 0] / width, 1.0 - xy[..., 1] / height), dim=-1)
 
 

@@ -144,7 +144,7 @@ def paint_texture(
         progress: optional callable ``progress(view_index)`` after each view.
 
     Returns:
-        The final :class:`~texkit.back_projection.TextureState` of B samples (differentiable in
+        The final `TextureState` of B samples (differentiable in
         the LoRA weights and cameras).
     """
     first = seeds[0] if len(seeds) else 0

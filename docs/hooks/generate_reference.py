@@ -1,12 +1,12 @@
 """mkdocs hook: generates the configuration and CLI reference pages from the code at build time.
 
-``mkdocs.yml`` lists this file under ``hooks:``. :func:`on_files` adds two generated pages to the
+``mkdocs.yml`` lists this file under ``hooks:``. `on_files` adds two generated pages to the
 documentation (they are never written into ``docs/``, so they cannot go stale):
 
-- ``reference/configuration.md`` from the JSON schema of :class:`texkit.config.RunConfig` and its
+- ``reference/configuration.md`` from the JSON schema of `texkit.config.RunConfig` and its
   sub-models (every section, key, type, default, constraint and description), plus the parameters of
   every installed reward and the factory options of every installed generator and renderer;
-- ``reference/cli.md`` from the click command behind the typer app :data:`texkit.commands.cli.app` (every
+- ``reference/cli.md`` from the click command behind the typer app `texkit.commands.cli.app` (every
   command with its usage line, arguments, options, defaults and help text).
 
 Run ``python docs/hooks/generate_reference.py OUT_DIR`` to write both pages as files for reading.
@@ -234,7 +234,7 @@ def _rewards_section(reward_pages: dict[str, str]) -> list[str]:
 
 
 def config_reference_markdown(reward_pages: dict[str, str] | None = None) -> str:
-    """The configuration reference page (markdown) from :class:`texkit.config.RunConfig`'s JSON schema.
+    """The configuration reference page (markdown) from `texkit.config.RunConfig`'s JSON schema.
 
     Args:
         reward_pages: ``{reward name: link to its documentation page, relative to this page}``;
@@ -402,7 +402,7 @@ def cli_commands() -> list[tuple[str, Any]]:
 
 
 def cli_reference_markdown() -> str:
-    """The CLI reference page (markdown) from the command behind :data:`texkit.commands.cli.app`.
+    """The CLI reference page (markdown) from the command behind `texkit.commands.cli.app`.
 
     Returns:
         The page: the root command's help, then one section per sub-command with its usage line,
@@ -479,7 +479,7 @@ def on_files(files: Any, config: Any) -> Any:
     and drop this hook's own folder from the site.
 
     Args:
-        files: the :class:`mkdocs.structure.files.Files` collection of the build.
+        files: the `mkdocs.structure.files.Files` collection of the build.
         config: the mkdocs configuration.
 
     Returns:

@@ -1,6 +1,6 @@
 """The ``texkit`` command (typer + rich).
 
-Errors a user causes (:class:`texkit.TexkitError`) print one line and exit with code 2, without a
+Errors a user causes (`texkit.TexkitError`) print one line and exit with code 2, without a
 traceback. Plugins may add sub-commands through the ``texkit_register_commands`` hook.
 """
 

@@ -1,6 +1,6 @@
 """``texkit doctor``: check that this machine can run texkit, and say how to fix what cannot.
 
-Each check returns a :class:`Check` (name, ok, detail, fix). The checks are:
+Each check returns a `Check` (name, ok, detail, fix). The checks are:
 
 * ``torch``: the installed torch version and the CUDA version it was built for;
 * ``cuda``: whether a CUDA GPU is visible (and, with one, the CUDA compiler and ninja that
@@ -42,7 +42,7 @@ PROBE_RESOLUTION = 32
 
 
 Check = EnvironmentCheck
-"""The outcome of one check (:class:`texkit.types.EnvironmentCheck`)."""
+"""The outcome of one check (`texkit.types.EnvironmentCheck`)."""
 
 
 def _first_line(err: BaseException) -> str:
@@ -59,7 +59,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def check_torch() -> Check:
-    """torch's version (at least :data:`MIN_TORCH`) and the CUDA version it was built for."""
+    """torch's version (at least `MIN_TORCH`) and the CUDA version it was built for."""
     cuda = torch.version.cuda or "none (CPU build)"
     detail = f"torch {torch.__version__}, built for CUDA {cuda}"
     if _version_tuple(torch.__version__) < MIN_TORCH:
@@ -204,7 +204,7 @@ def plugin_checks() -> list[Check]:
 
 
 def check_gpu_memory() -> Check | None:
-    """Free memory on the current GPU, against :data:`MIN_FREE_GPU_GIB`; None without CUDA."""
+    """Free memory on the current GPU, against `MIN_FREE_GPU_GIB`; None without CUDA."""
     if not torch.cuda.is_available():
         return None
     free, total = torch.cuda.mem_get_info()

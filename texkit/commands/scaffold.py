@@ -1,8 +1,8 @@
 """``texkit new-reward``: write a new, pip-installable reward package.
 
-:func:`create_reward_package` writes a folder ``texkit-reward-<name>/`` with a pyproject that
+`create_reward_package` writes a folder ``texkit-reward-<name>/`` with a pyproject that
 declares the reward module in the ``texkit`` entry-point group, a module holding a
-:class:`texkit.Reward` subclass (a working "target brightness" reward to replace with your own
+`texkit.Reward` subclass (a working "target brightness" reward to replace with your own
 score), a passing test and a README. After ``pip install -e <folder>`` the reward is listed by
 ``texkit rewards`` and usable as ``[rewards.<name>]`` in run configs.
 """
@@ -75,7 +75,7 @@ def create_reward_package(name: str, directory: Path) -> Path:
     failure never leaves a half-written package.
 
     Args:
-        name: the reward name used in configs and on the CLI (see :func:`validate_reward_name`).
+        name: the reward name used in configs and on the CLI (see `validate_reward_name`).
         directory: the folder to create the package in (created when missing).
 
     Returns:

@@ -33,7 +33,7 @@ class GeometryCache:
 
     Args:
         mesh: the mesh the entries belong to.
-        root: cache folder; None uses :func:`default_cache_dir`; ``False`` keeps entries in memory only.
+        root: cache folder; None uses `default_cache_dir`; ``False`` keeps entries in memory only.
     """
 
     def __init__(self, mesh: "Mesh", root: str | Path | None | bool = None) -> None:

@@ -86,7 +86,7 @@ def principal_curvatures(mesh: Mesh, rings: int = 5, min_neighbors: int = 9, cub
         chunk: vertices fitted at once (bounds memory on large meshes).
 
     Returns:
-        :class:`Curvature` with float32 CPU tensors.
+        `Curvature` with float32 CPU tensors.
     """
     verts = mesh.vertices.detach().double().cpu().numpy()
     normals = mesh.normals.detach().double().cpu().numpy()

@@ -22,7 +22,7 @@ def to_doubled(directions: torch.Tensor) -> torch.Tensor:
 
 
 def from_doubled(doubled: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_doubled` (the result is defined up to sign)."""
+    """Inverse of `to_doubled` (the result is defined up to sign)."""
     angle = 0.5 * torch.atan2(doubled[..., 1], doubled[..., 0])
     return torch.stack((torch.cos(angle), torch.sin(angle)), dim=-1)
 

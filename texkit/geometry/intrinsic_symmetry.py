@@ -1,6 +1,6 @@
 """Intrinsic (bending-invariant) reflective symmetry: a self-map of the mesh's vertices.
 
-A mirror plane (:mod:`texkit.geometry.symmetry`) only pairs points of a mesh that is symmetric *as
+A mirror plane (`texkit.geometry.symmetry`) only pairs points of a mesh that is symmetric *as
 placed in space*. A rabbit that turns its head, a cow with one leg forward, are symmetric only
 *intrinsically*: some map T of the surface onto itself preserves geodesic distances and swaps the
 two sides. This module finds that map with the Laplace-Beltrami spectrum:
@@ -136,10 +136,10 @@ def find_intrinsic_symmetry(
         basis: K, the largest number of Laplace-Beltrami eigenfunctions used (constant excluded).
         start: the number the ZoomOut refinement starts with.
         step: how many are added per refinement pass.
-        plane: the mirror plane of the initial map (found with :func:`find_symmetry_plane` when None).
+        plane: the mirror plane of the initial map (found with `find_symmetry_plane` when None).
 
     Returns:
-        :class:`IntrinsicSymmetry`.
+        `IntrinsicSymmetry`.
     """
     verts = mesh.vertices.detach().double().cpu().numpy()
     faces = mesh.faces.cpu().numpy()
@@ -170,13 +170,13 @@ def intrinsic_symmetry_pairs(
 
     Args:
         mesh: the mesh.
-        symmetry: the vertex map (found with :func:`find_intrinsic_symmetry` when None).
+        symmetry: the vertex map (found with `find_intrinsic_symmetry` when None).
         max_roundtrip: keep a vertex p when T(T(p)) lies within this distance of p (relative to the
             bounding radius): reciprocity.
         max_spectral_error: keep a vertex when its spectral match error is at most this many times the median.
 
     Returns:
-        :class:`SymmetryPairs` with one pair per kept vertex: the UV of one of its face corners and
+        `SymmetryPairs` with one pair per kept vertex: the UV of one of its face corners and
         the UV of one face corner of T(p); ``distance`` holds the roundtrip distance.
     """
     symmetry = symmetry or find_intrinsic_symmetry(mesh)

@@ -41,7 +41,7 @@ class Mesh:
     Attributes:
         vertices: ``(V, 3)`` float32 positions.
         faces: ``(F, 3)`` long indices into ``vertices``, counter-clockwise seen from outside.
-        uvs: ``(T, 2)`` float32 texture coordinates (v upward, see :mod:`texkit.uv`).
+        uvs: ``(T, 2)`` float32 texture coordinates (v upward, see `texkit.uv`).
         uv_faces: ``(F, 3)`` long indices into ``uvs``; corner k of face f has UV ``uvs[uv_faces[f, k]]``.
         normals: ``(V, 3)`` unit vertex normals.
         name: a label (the file stem for loaded meshes).
@@ -71,7 +71,7 @@ class Mesh:
         normalize: Normalize = "unit_sphere",
     ) -> "Mesh":
         """Build a mesh from arrays; polygons with more than 3 corners are not accepted here
-        (use :meth:`load` for files with quads).
+        (use `load` for files with quads).
 
         Args:
             vertices: ``(V, 3)`` positions.

@@ -1,6 +1,6 @@
 """Cached per-mesh precomputation used by the geometry-aware rewards.
 
-Every function takes a :class:`~texkit.geometry.cache.GeometryCache` and returns tensors stored
+Every function takes a `GeometryCache` and returns tensors stored
 there under a key that names all parameters, so each is computed once per mesh and reused across
 runs (on disk).
 """
@@ -24,14 +24,14 @@ __all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs",
 
 
 def curvature(cache: GeometryCache, rings: int = 5) -> Curvature:
-    """Per-vertex principal curvatures and directions (:func:`principal_curvatures`), cached.
+    """Per-vertex principal curvatures and directions (`principal_curvatures`), cached.
 
     Args:
         cache: the mesh's geometry cache.
         rings: neighbourhood size of the quadric fits, in edge rings.
 
     Returns:
-        :class:`Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions.
+        `Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions.
     """
     entry = cache.get(f"curvature_v{_VERSION}_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
     return Curvature(**entry)
@@ -54,7 +54,7 @@ def minmax_signed(values: torch.Tensor, mask: torch.Tensor | None = None) -> tor
 
 def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str, torch.Tensor]:
     """Curvature rasterised into ``size x size`` texel maps (per-vertex values interpolated with the
-    barycentrics of the UV triangle covering each texel centre, :mod:`texkit.uv` convention).
+    barycentrics of the UV triangle covering each texel centre, `texkit.uv` convention).
 
     Args:
         cache: the mesh's geometry cache.
@@ -91,7 +91,7 @@ def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str,
 
 
 def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int = 5, renormalize_every: int = 5) -> dict[str, torch.Tensor]:
-    """The smoothed minimum-curvature direction per UV vertex (:func:`smooth_uv_field`).
+    """The smoothed minimum-curvature direction per UV vertex (`smooth_uv_field`).
 
     Args:
         cache: the mesh's geometry cache.
@@ -120,9 +120,9 @@ def mirror_pairs(
 ) -> dict[str, torch.Tensor]:
     """Mirror-image UV pairs of the mesh, found automatically, cached.
 
-    ``method="plane"``: the reflective symmetry plane (:func:`find_symmetry_plane`) and the pairs it
-    makes (:func:`symmetry_pairs`), for meshes symmetric as placed in space. ``method="intrinsic"``:
-    the bending-invariant symmetry (:func:`find_intrinsic_symmetry`, Laplace-Beltrami functional
+    ``method="plane"``: the reflective symmetry plane (`find_symmetry_plane`) and the pairs it
+    makes (`symmetry_pairs`), for meshes symmetric as placed in space. ``method="intrinsic"``:
+    the bending-invariant symmetry (`find_intrinsic_symmetry`, Laplace-Beltrami functional
     map started from that plane), for meshes whose pose is not symmetric (a turned head).
 
     Args:

@@ -105,7 +105,7 @@ def load_mesh(spec: str, normalize: Normalize = "unit_sphere") -> Mesh:
 
     Args:
         spec: built-in name or file path.
-        normalize: ``"unit_sphere"``, ``"extent"`` or ``"none"`` (see :meth:`Mesh.from_arrays`);
+        normalize: ``"unit_sphere"``, ``"extent"`` or ``"none"`` (see `Mesh.from_arrays`);
             built-in meshes are normalised the same way as loaded files.
     """
     if spec in BUILTIN_MESHES:

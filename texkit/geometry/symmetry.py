@@ -113,7 +113,7 @@ def find_symmetry_plane(
         trim: fraction of matches (the closest) that the ICP fit uses, in (0, 1].
 
     Returns:
-        The :class:`SymmetryPlane`; its ``error`` (relative to the bounding radius) is about 0 for
+        The `SymmetryPlane`; its ``error`` (relative to the bounding radius) is about 0 for
         an exactly mirror-symmetric mesh and grows with asymmetry.
     """
     verts = mesh.vertices.detach().double().cpu().numpy()
@@ -191,14 +191,14 @@ def symmetry_pairs(mesh: Mesh, plane: SymmetryPlane | None = None, max_distance:
 
     Args:
         mesh: the mesh.
-        plane: the mirror plane (found with :func:`find_symmetry_plane` when None).
+        plane: the mirror plane (found with `find_symmetry_plane` when None).
         max_distance: keep pairs whose reflected vertex lies within this distance of the surface
             (relative to the bounding radius).
         max_roundtrip: keep pairs whose match, reflected back, lands within this distance of the
             vertex (reciprocity).
 
     Returns:
-        :class:`SymmetryPairs`: one pair per kept vertex, its own UV (of one face corner) and the
+        `SymmetryPairs`: one pair per kept vertex, its own UV (of one face corner) and the
         UV of its mirror image (interpolated in the UV triangle of the closest surface point).
     """
     plane = plane or find_symmetry_plane(mesh)

@@ -1,6 +1,6 @@
 """Rasterising mesh quantities into UV texel maps.
 
-Each texel centre (see :mod:`texkit.uv`) is located in the UV triangle that covers it; per-vertex
+Each texel centre (see `texkit.uv`) is located in the UV triangle that covers it; per-vertex
 values are interpolated there with the triangle's barycentrics. Texels outside every UV
 triangle are marked uncovered.
 """

@@ -19,7 +19,7 @@ _LAST_REASON = ""
 
 
 def last_attention_reason() -> str:
-    """Why the last :func:`select_attention_backend` call chose what it chose (for run records)."""
+    """Why the last `select_attention_backend` call chose what it chose (for run records)."""
     return _LAST_REASON
 
 
@@ -52,7 +52,7 @@ def select_attention_backend(models: list[Any], device: torch.device, prefer: st
         prefer: ``"auto"`` (xformers if it works), ``"xformers"`` (same, but warns on fallback) or ``"sdpa"``.
 
     Returns:
-        The backend that will run; :func:`last_attention_reason` says why.
+        The backend that will run; `last_attention_reason` says why.
 
     Raises:
         ConfigError: ``prefer`` is not one of the three names.

@@ -26,7 +26,7 @@ CONDITION_CHANNELS = {"inpaint": 6, "depth": 3}
 
 
 class DiffusionGenerator:
-    """Paints a view given its render, depth and keep mask (implements :class:`texkit.types.Generator`).
+    """Paints a view given its render, depth and keep mask (implements `texkit.types.Generator`).
 
     Args:
         components: dict with unet, controlnet, vae, text_encoder, tokenizer, scheduler (diffusers/transformers objects).
@@ -43,14 +43,14 @@ class DiffusionGenerator:
         checkpointing: gradient checkpointing inside UNet, ControlNet and the VAE.
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
         compile: ``"auto"`` (compile the denoising call on CUDA), ``"on"`` or ``"off"``
-            (:class:`~texkit_diffusers.compiled.DenoiserCall`).
+            (`DenoiserCall`).
         name: registry name, for records.
 
     Attributes:
         attention_backend: ``"xformers"`` or ``"sdpa"``, the attention that actually runs.
         attention_reason: one line saying why (e.g. why xformers was not used).
         device: where every model runs.
-        resolution: the image size R of :meth:`paint`.
+        resolution: the image size R of `paint`.
 
     Raises:
         ConfigError: ``condition`` is unknown or does not match the ControlNet's input channels.
@@ -150,7 +150,7 @@ class DiffusionGenerator:
         """Paint a view, differentiably in the LoRA weights, the render and the keep mask.
 
         Args:
-            prompt: from :meth:`encode_prompt`, batch 1 (broadcast) or B.
+            prompt: from `encode_prompt`, batch 1 (broadcast) or B.
             image: ``(B, 3, R, R)`` current render in [0, 1]; R a multiple of 8 x 2^(UNet levels - 1).
             depth: ``(B, 1, R, R)`` in [0, 1], 1 nearest, 0 background.
             keep_mask: ``(B, 1, R, R)`` in [0, 1], 1 keeps the render, 0 paints.
@@ -211,7 +211,7 @@ class DiffusionGenerator:
         save_lora(self.unet, directory)
 
     def load_adapter(self, directory: str | Path) -> None:
-        """Load an adapter saved by :meth:`save_adapter`."""
+        """Load an adapter saved by `save_adapter`."""
         load_lora(self.unet, directory)
 
     def describe(self) -> dict[str, str]:

@@ -150,7 +150,7 @@ def saved_config(path: str | Path) -> dict[str, Any] | None:
 
 
 def load_lora(unet: Any, directory: str | Path) -> None:
-    """Load weights written by :func:`save_lora` into the unet's adapter."""
+    """Load weights written by `save_lora` into the unet's adapter."""
     from diffusers.utils import convert_unet_state_dict_to_peft
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file

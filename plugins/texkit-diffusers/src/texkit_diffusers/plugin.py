@@ -1,7 +1,7 @@
 """Registers the ``tiny`` and ``stable-diffusion`` generators (typed options) and the attention check.
 
-Options are pydantic models (:class:`TinyParams`, :class:`StableDiffusionParams`, sharing
-:class:`DiffusionParams`); the registry validates a config's ``[generator.options]`` against them
+Options are pydantic models (`TinyParams`, `StableDiffusionParams`, sharing
+`DiffusionParams`); the registry validates a config's ``[generator.options]`` against them
 and calls the factory with the instance. ``device``, ``dtype``, ``truncation`` and
 ``checkpointing`` are owned by the run (``device`` and ``[training]`` in the run config) and set
 from there by the session.
@@ -91,7 +91,7 @@ def _resolve_device(device: str) -> str:
 
 
 def _build_generator(components: dict[str, Any], params: DiffusionParams, name: str, resolution: int) -> Any:
-    """A :class:`~texkit_diffusers.generator.DiffusionGenerator` from built components and validated options.
+    """A `DiffusionGenerator` from built components and validated options.
 
     Args:
         components: unet, controlnet, vae, text_encoder, tokenizer and scheduler.

@@ -119,7 +119,7 @@ def _denoise_step(
     """One DDIM step x_t -> x_{t-1}: ControlNet residuals, UNet noise prediction, CFG, scheduler step.
 
     ``denoiser(model_input, t, embeds, condition, scale)`` is the ControlNet + UNet call
-    (:class:`~texkit_diffusers.compiled.DenoiserCall`, possibly compiled).
+    (`DenoiserCall`, possibly compiled).
 
     CFG (Ho & Salimans 2022): ``eps = eps_u + w (eps_c - eps_u)`` from one batch of 2B; DDIM (Song et al.
     2021) with ``eta`` and the given variance noise. Same calls, same order as the diffusers pipeline.
@@ -147,11 +147,11 @@ def sample_latents(
     """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
 
     Args:
-        denoiser: the ControlNet + UNet call of one step (:class:`~texkit_diffusers.compiled.DenoiserCall`).
+        denoiser: the ControlNet + UNet call of one step (`DenoiserCall`).
         scheduler: a ``DDIMScheduler`` (its timesteps are set here).
         prompt: ``cond`` and ``uncond`` embeddings ``(B, L, D)``.
         condition: ``(B, C, H, W)`` ControlNet condition at image resolution.
-        noise: from :func:`draw_noise`.
+        noise: from `draw_noise`.
         options: sampler settings.
         keep_latent_mask: ``(B, 1, h, w)`` in [0, 1], 1 where the render's latent is kept; None keeps nothing.
         render_latents: ``(B, 4, h, w)`` scaled VAE encoding of the current render (needed with a keep mask).

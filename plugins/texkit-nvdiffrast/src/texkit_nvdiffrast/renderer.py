@@ -1,6 +1,6 @@
 """The ``nvdiffrast`` renderer: nvdiffrast's rasterize / interpolate / texture / antialias on CUDA.
 
-Produces the same :class:`texkit.types.RenderOutput` as the ``torch`` renderer: nvdiffrast's image
+Produces the same `texkit.types.RenderOutput` as the ``torch`` renderer: nvdiffrast's image
 row 0 is the bottom (NDC y = -1), so outputs are flipped to put row 0 at the top; its texture
 lookups measure v from the first row in memory, so UVs are converted from texkit's convention
 (v upward, row 0 = v 1) with v' = 1 - v.
@@ -55,7 +55,7 @@ class NvdiffrastRenderer:
         resolution: int,
         antialias: bool = True,
     ) -> RenderOutput:
-        """Render ``texture`` on ``mesh`` from each camera (see :class:`texkit.types.Renderer`).
+        """Render ``texture`` on ``mesh`` from each camera (see `texkit.types.Renderer`).
 
         A batch of B textures ``(B, H, W, 3)`` is looked up in one ``dr.texture`` call (stacked
         along channels) and antialiased in one call; outputs are ``(B * N, ...)`` sample-major.

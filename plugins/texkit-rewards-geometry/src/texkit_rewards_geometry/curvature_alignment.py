@@ -83,10 +83,10 @@ def alignment_terms(texture: torch.Tensor, uv: torch.Tensor, field: torch.Tensor
     Args:
         texture: ``(H, W, 3)`` RGB in [0, 1].
         uv: ``(N, 2)`` UV points as stored in the mesh (``lookup = "reference"`` reads them where
-            the reference code does, :func:`reference_lookup_uv`).
+            the reference code does, `reference_lookup_uv`).
         field: ``(N, 2)`` direction per point in UV axes (v up); any length.
         coverage: ``(H, W, 1)`` painted coverage in [0, 1].
-        params: :class:`CurvatureAlignment.Params`.
+        params: `CurvatureAlignment.Params`.
 
     Returns:
         Scalar tensor in [0, 1].
@@ -111,7 +111,7 @@ class CurvatureAlignment(texkit.Reward):
 
     At every UV vertex U_i with field direction v_i (smoothed minimum-curvature direction in UV
     space), d_i = sample(grad g / |grad g|, U_i): the gradient is normalised per texel, then
-    sampled (:func:`alignment_terms`). ``edges = "across"`` (default) is the method's and the
+    sampled (`alignment_terms`). ``edges = "across"`` (default) is the method's and the
     reference's r = mean_i (d_i . v_i)^2: the texture *gradient* runs along v, so the texture's
     edges (isophotes) cross the curvature lines. ``edges = "along"`` scores (d_i^perp . v_i)^2:
     the edges run along the curvature lines (stripes along a cylinder's axis). Each point is

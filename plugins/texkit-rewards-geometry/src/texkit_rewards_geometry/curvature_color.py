@@ -22,7 +22,7 @@ def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: s
     """The curvature map K in [-1, 1] over the atlas texels (0 outside).
 
     Args:
-        maps: :func:`texkit.geometry.precompute.curvature_maps` of the texture size.
+        maps: `texkit.geometry.precompute.curvature_maps` of the texture size.
         curvature: ``"mean"`` (H = (k1 + k2) / 2, the paper) or ``"k_min"`` (the reference code).
         scale: ``"minmax"`` maps [min, max] to [-1, 1] (the method's K; its 0 is mid-range, not flat);
             ``"signed"`` divides by max |value| so that K keeps the sign of the curvature (0 = flat).
@@ -54,7 +54,7 @@ def curvature_color_value(texture: torch.Tensor, k: torch.Tensor, weights: torch
         texture: ``(H, W, 3)`` RGB in [0, 1].
         k: ``(H, W)`` curvature map in [-1, 1].
         weights: ``(H, W)`` texel weights (``params.average = "all"`` replaces them by 1 everywhere).
-        params: :class:`CurvatureColor.Params` (``mode``, ``tau``, ``sharpness``, ``average``, ``denominator``).
+        params: `CurvatureColor.Params` (``mode``, ``tau``, ``sharpness``, ``average``, ``denominator``).
 
     Returns:
         Scalar tensor in [-1, 1].
@@ -76,7 +76,7 @@ class CurvatureColor(texkit.Reward):
     the atlas (``scale``: min-max as in the method, or sign-preserving); ``curvature = "k_min"``
     uses the reference code's minimum principal curvature instead. With w the coverage of atlas
     texels (unpainted texels weigh 0; ``average = "all"``: every texel weighs 1, as the reference),
-    :func:`curvature_color_value` gives
+    `curvature_color_value` gives
 
     * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m (R - B)) / sum(w m) - sum(w (1 - m)(R - B)) / sum(w (1 - m)) ]
     * smooth: r = sum(w K (R - B)) / sum(w)

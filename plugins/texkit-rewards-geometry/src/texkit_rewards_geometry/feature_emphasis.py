@@ -70,7 +70,7 @@ def feature_emphasis_terms(texture: torch.Tensor, k: torch.Tensor, direction: to
         k: ``(H, W)`` curvature map in [-1, 1].
         direction: ``(H, W, 2)`` unit UV direction per texel (v up).
         weights: ``(H, W)`` texel weights of the means and the min/max (``average = "all"``: 1 everywhere).
-        params: :class:`FeatureEmphasis.Params`.
+        params: `FeatureEmphasis.Params`.
 
     Returns:
         ``{"value", "l_mag", "l_dir", "colourfulness"}`` scalar tensors.
@@ -92,14 +92,14 @@ def feature_emphasis_terms(texture: torch.Tensor, k: torch.Tensor, direction: to
 
 
 class FeatureEmphasis(texkit.Reward):
-    """Mean-curvature texture alignment (METHOD.md 4.4), computed by :func:`feature_emphasis_terms`.
+    """Mean-curvature texture alignment (METHOD.md 4.4), computed by `feature_emphasis_terms`.
 
     K: curvature map min-max scaled to [-1, 1]; g: grey texture; G = |Sobel(g)| / 8.
     L_mag = MSE(minmax(G), minmax(K)); L_dir = MSE(minmax(|grad g . dir| / G) * M, M) with M = [K > 0.6]
     and dir the UV direction of maximum curvature (``direction = "constant"`` uses the reference
     code's constant (0, 1)); C the Hasler-Suesstrunk colourfulness. r = -(L_mag + L_dir - c C).
     All means run over covered texels inside the atlas (``average = "all"``: over every texel).
-    ``compat = "reference"`` reproduces the reference code's math (:data:`REFERENCE_SETTINGS`).
+    ``compat = "reference"`` reproduces the reference code's math (`REFERENCE_SETTINGS`).
     """
 
     name = "feature_emphasis"

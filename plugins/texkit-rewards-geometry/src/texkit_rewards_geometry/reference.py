@@ -40,7 +40,7 @@ def load_textured_mesh(path: str | Path, normalize: str = "unit_sphere") -> tupl
 
     Args:
         path: the mesh file.
-        normalize: the normalisation of :meth:`texkit.Mesh.load` (use the one of the mesh being textured).
+        normalize: the normalisation of `texkit.Mesh.load` (use the one of the mesh being textured).
 
     Returns:
         The mesh and its ``(H, W, 3)`` texture in [0, 1].
@@ -71,7 +71,7 @@ class Reference(texkit.Reward):
 
     * ``mode = "texture"``: ``-sum(w |T - T_ref|^2) / (3 sum w)`` over painted texels (``w`` the
       coverage; ``average = "all"``: every texel, as the reference), the reference image resized to
-      the texture's size (:func:`texture_mse`).
+      the texture's size (`texture_mse`).
     * ``mode = "renders"``: the renders of the current texture from the reward cameras against
       renders of the reference from the same cameras, over the union of both silhouettes. The
       reference is this mesh with the ``texture`` image, or, with ``mesh``, another textured mesh

@@ -32,7 +32,7 @@ def _patch_points(uv: torch.Tensor, patch: int, height: int, width: int, lookup:
     texkit: offsets k / W, k / H for k = -patch//2 .. patch//2 (whole texels), edges clamped by the
     lookup. reference: offsets linspace(-patch//2, patch//2, patch) / (W - 1) evaluated in float32,
     added in the reference's UV and clamped to [0, 1] there, then read where the reference reads
-    (:func:`reference_lookup_uv`).
+    (`reference_lookup_uv`).
     """
     half = patch // 2
     if lookup == "reference":
@@ -54,7 +54,7 @@ def symmetry_value(texture: torch.Tensor, uv_a: torch.Tensor, uv_b: torch.Tensor
         uv_b: ``(N, 2)`` their mirror points.
         coverage: ``(H, W, 1)`` painted coverage; w_i = 1 when every texel both patches read was
             painted (``average = "all"``: w_i = 1 for every pair, the reference's plain mean).
-        params: :class:`Symmetry.Params` (``patch``, ``lookup``, ``average``).
+        params: `Symmetry.Params` (``patch``, ``lookup``, ``average``).
 
     Returns:
         Scalar tensor <= 0 (0 for a mirror-symmetric texture).
@@ -83,7 +83,7 @@ class Symmetry(texkit.Reward):
     functional map that is an isometric involution), for meshes whose pose is not mirror-symmetric.
     A pair counts only where both of its patches lie on painted texels (``Texture.coverage`` eroded
     by the patch size), so unpainted texels count for nothing. The maximum, 0, is reached by a
-    mirror-symmetric texture. The math is :func:`symmetry_value`; ``compat = "reference"`` reads
+    mirror-symmetric texture. The math is `symmetry_value`; ``compat = "reference"`` reads
     the points where the reference code does and averages over every pair.
     """
 

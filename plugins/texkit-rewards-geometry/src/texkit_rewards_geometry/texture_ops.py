@@ -28,7 +28,7 @@ GREY_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "reference": (0.2989, 0.587, 0.1
 
 
 def grey(texture: torch.Tensor, weights: Literal["bt601", "reference"] = "bt601") -> torch.Tensor:
-    """``(T, T, 3)`` -> ``(T, T)`` grey level, ``weights`` a key of :data:`GREY_WEIGHTS`."""
+    """``(T, T, 3)`` -> ``(T, T)`` grey level, ``weights`` a key of `GREY_WEIGHTS`."""
     wr, wg, wb = GREY_WEIGHTS[weights]
     return texture[..., 0] * wr + texture[..., 1] * wg + texture[..., 2] * wb
 
@@ -44,7 +44,7 @@ def sobel_uv(image: torch.Tensor, padding: Literal["replicate", "zeros"] = "repl
 
     Returns:
         ``(H, W, 2)``: (d/du, d/dv) per texel, in units of value per texel. Rows grow downward
-        while v grows upward, so the row derivative is negated (:mod:`texkit.uv`).
+        while v grows upward, so the row derivative is negated (`texkit.uv`).
     """
     # separable Sobel by slicing (central difference, then 1-2-1 smoothing across it): much faster than
     # conv2d's backward on the CPU, same values as the kernels [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] / 8
@@ -76,7 +76,7 @@ _HELD_EXTREMES = [False]
 
 @contextlib.contextmanager
 def extremes_held_constant() -> Iterator[None]:
-    """Within this block :func:`minmax` treats its min and max as constants (no gradient).
+    """Within this block `minmax` treats its min and max as constants (no gradient).
 
     A diagnostic of where the gradient of a min-max normalised reward flows: with the extremes
     held constant only the dense, per-texel part remains (the reference's feature-emphasis
@@ -130,7 +130,7 @@ def reference_lookup_uv(uv: torch.Tensor, height: int, width: int) -> torch.Tens
 
     The reference reads (u, v) at column u (W - 1), row v (H - 1) (texel centres at the ends of
     [0, 1], and v growing with the row: the vertically mirrored texel for OBJ UVs). In texkit's
-    convention (:mod:`texkit.uv`) that is u' = (u (W - 1) + 0.5) / W, v' = 1 - (v (H - 1) + 0.5) / H.
+    convention (`texkit.uv`) that is u' = (u (W - 1) + 0.5) / W, v' = 1 - (v (H - 1) + 0.5) / H.
 
     Args:
         uv: ``(..., 2)`` UVs as stored in the mesh (OBJ ``vt``, v up).
@@ -138,7 +138,7 @@ def reference_lookup_uv(uv: torch.Tensor, height: int, width: int) -> torch.Tens
         width: texture width in texels.
 
     Returns:
-        ``(..., 2)`` UVs that :func:`texkit.uv.sample_texture` reads at the reference's texel.
+        ``(..., 2)`` UVs that `texkit.uv.sample_texture` reads at the reference's texel.
     """
     u = (uv[..., 0] * (width - 1) + 0.5) / width
     v = 1.0 - (uv[..., 1] * (height - 1) + 0.5) / height
@@ -184,7 +184,7 @@ def ensure_prepared(reward: Any, ctx: Any) -> None:
 
 
 def memoised_texel_maps(reward: Any, ctx: Any, build: Callable[[dict[str, torch.Tensor], torch.Tensor], Any]) -> Any:
-    """Texel maps derived from :func:`texkit.geometry.precompute.curvature_maps` at the texture's size,
+    """Texel maps derived from `texkit.geometry.precompute.curvature_maps` at the texture's size,
     memoised on ``reward`` for the last (mesh, size, dtype, device) it saw.
 
     Args:

@@ -3,7 +3,7 @@
 Black et al., "Training Diffusion Models with Reinforcement Learning" (DDPO, 2023), score an image
 by the size of its JPEG encoding (quality 95, in kilobytes): smaller files mean simpler, flatter
 images. The encoding is not differentiable, so these rewards are for ``texkit score`` only; the
-trainer refuses rewards whose ``differentiable`` is False with a :class:`texkit.RewardError`.
+trainer refuses rewards whose ``differentiable`` is False with a `texkit.RewardError`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class JpegParams(pydantic.BaseModel):
 class JpegSizeReward(texkit.Reward):
     """Shared body of the two JPEG rewards: ``value = sign * mean JPEG size in kB``.
 
-    Subclasses set ``name``, ``description`` and :attr:`sign` (-1 rewards small files, +1 large ones).
+    Subclasses set ``name``, ``description`` and `sign` (-1 rewards small files, +1 large ones).
     """
 
     differentiable = False

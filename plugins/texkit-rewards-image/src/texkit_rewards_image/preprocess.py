@@ -45,7 +45,7 @@ def clip_pixel_values(images: torch.Tensor, size: int = 224) -> torch.Tensor:
     Square images are resized to ``size x size`` with antialiased bicubic interpolation (CLIP's
     processor resizes the short side with bicubic filtering and centre-crops; for square renders
     the crop is the identity), clamped to [0, 1] like the processor's 8-bit image, then normalised
-    with :data:`CLIP_MEAN` and :data:`CLIP_STD`. Non-square images are centre-cropped to a square
+    with `CLIP_MEAN` and `CLIP_STD`. Non-square images are centre-cropped to a square
     first.
 
     Args:

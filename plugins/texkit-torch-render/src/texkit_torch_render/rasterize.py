@@ -1,10 +1,10 @@
 """Z-buffer rasterisation in plain PyTorch, split like nvdiffrast's primitives.
 
-:func:`rasterize` finds, for every pixel centre, the nearest triangle covering it (not
-differentiable: a discrete choice). :func:`barycentrics` then recomputes the perspective-correct
+`rasterize` finds, for every pixel centre, the nearest triangle covering it (not
+differentiable: a discrete choice). `barycentrics` then recomputes the perspective-correct
 barycentric coordinates of each covered pixel from the clip-space vertex positions, so gradients
-flow to vertex positions and through them to camera parameters. :func:`interpolate` blends vertex
-attributes with them, and :func:`antialias` blends silhouette pixels with their background
+flow to vertex positions and through them to camera parameters. `interpolate` blends vertex
+attributes with them, and `antialias` blends silhouette pixels with their background
 neighbours by the analytic position of the silhouette edge (the idea of Laine et al., "Modular
 Primitives for High-Performance Differentiable Rendering", SIGGRAPH Asia 2020), which gives the
 silhouette gradients with respect to the geometry.
@@ -147,7 +147,7 @@ def barycentrics(clip: torch.Tensor, faces: torch.Tensor, face_id: torch.Tensor)
     Args:
         clip: ``(V, 4)`` clip-space vertex positions.
         faces: ``(F, 3)`` vertex indices.
-        face_id: ``(H, W)`` output of :func:`rasterize`.
+        face_id: ``(H, W)`` output of `rasterize`.
 
     Returns:
         ``(P, 3)`` barycentrics of the P covered pixels (in ``face_id >= 0`` row-major order),
@@ -169,7 +169,7 @@ def interpolate(attr: torch.Tensor, attr_faces: torch.Tensor, face_id: torch.Ten
         attr: ``(A, C)`` attribute table (positions, normals, UVs, ...).
         attr_faces: ``(F, 3)`` indices into ``attr`` per face corner.
         face_id: ``(H, W)`` visible face per pixel (-1 background).
-        bary: ``(P, 3)`` from :func:`barycentrics`.
+        bary: ``(P, 3)`` from `barycentrics`.
 
     Returns:
         ``(H, W, C)`` image; background pixels are 0.
@@ -224,7 +224,7 @@ def _find_silhouette_crossing(
     Args:
         screen: ``(F, 3, 3)`` screen positions of every face's corners (no gradient needed).
         front: ``(F,)`` bool, face points towards the camera.
-        neighbors: ``(F, 3)`` from :func:`edge_neighbors`.
+        neighbors: ``(F, 3)`` from `edge_neighbors`.
         face: ``(P,)`` triangle covering each p.
         p: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
         q: ``(P, 2)`` screen positions of the covered and uncovered pixel centres.
@@ -274,12 +274,12 @@ def antialias(
 
     Args:
         color: ``(H, W, C)`` image to antialias (include alpha as a channel to antialias it too).
-        face_id: ``(H, W)`` from :func:`rasterize`.
+        face_id: ``(H, W)`` from `rasterize`.
         clip: ``(V, 4)`` clip-space vertex positions.
         faces: ``(F, 3)`` vertex indices.
-        neighbors: ``(F, 3)`` from :func:`edge_neighbors` (computed when None). Only silhouette
+        neighbors: ``(F, 3)`` from `edge_neighbors` (computed when None). Only silhouette
             edges (boundary edges, or edges whose other face points away from the camera) are blended.
-        walk_steps: how many triangles :func:`_find_silhouette_crossing` may visit along each pixel
+        walk_steps: how many triangles `_find_silhouette_crossing` may visit along each pixel
             pair to reach the silhouette edge (1 = only the covered pixel's own triangle, as nvdiffrast).
 
     Returns:

@@ -44,14 +44,14 @@ class TorchRenderer:
         resolution: int,
         antialias: bool = True,
     ) -> RenderOutput:
-        """Render ``texture`` on ``mesh`` from each camera; see :class:`texkit.types.RenderOutput`.
+        """Render ``texture`` on ``mesh`` from each camera; see `texkit.types.RenderOutput`.
 
         A batch of B textures is sampled in one lookup (stacked along channels): the geometry is
         rasterised once per camera whatever B is.
 
         Args:
             mesh: the mesh.
-            texture: :class:`~texkit.types.Texture` or ``(Ht, Wt, 3)`` / ``(B, Ht, Wt, 3)`` tensor in [0, 1].
+            texture: `Texture` or ``(Ht, Wt, 3)`` / ``(B, Ht, Wt, 3)`` tensor in [0, 1].
             cameras: N cameras.
             resolution: square output size R.
             antialias: blend silhouette pixels analytically (adds silhouette gradients).
