@@ -1,26 +1,41 @@
-"""Run outputs: config and versions record, painted textures, view grids, GLB, reward curves, report.html."""
+"""Run outputs: the config and versions record, the reward curves and ``report.html``.
+
+The report takes plain data (`ReportData`: numbers, strings and paths of files already
+written); painting the before/after previews is the session's job (`texkit.session.Session.preview`).
+The page shows, at a glance: the before and after views side by side (same cameras), what each
+reward asks for where the reward can show it (`texkit.Reward.visualize`), a turntable of
+each texture, the reward curves (one panel per reward, labelled axes), and the run's settings
+and versions in a collapsible table. It needs no network and no script.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import math
+import os
 import platform
 import subprocess
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from texkit.cameras import Cameras
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
 from texkit.config import RunConfig
-from texkit.imageio import image_grid, write_image
 from texkit.io import atomic_write_text
 from texkit.registry import get_registry
 
-__all__ = ["write_run_record", "paint_outputs", "plot_curves", "write_report", "EVAL_SEED"]
+__all__ = ["write_run_record", "plot_curves", "write_report", "report_data", "ReportData", "Preview", "EVAL_SEED"]
 
 EVAL_SEED = 1234  # fixed seed of the before/after textures
+
+Number = float | int
+Scalar = str | float | int | bool | None
 
 
 def _git_commit() -> str | None:
@@ -35,7 +50,7 @@ def write_run_record(run_dir: Path, config: RunConfig) -> None:
     """``config.json`` (the validated config) and ``versions.json`` (python, torch, texkit, plugins, git commit)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", config.model_dump_json(indent=2) + "\n")
-    versions: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__, "git_commit": _git_commit()}
+    versions: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "git_commit": _git_commit()}
     for dist in ("texkit", "diffusers", "transformers", "peft"):
         try:
             versions[dist] = metadata.version(dist)
@@ -45,88 +60,237 @@ def write_run_record(run_dir: Path, config: RunConfig) -> None:
     atomic_write_text(run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
 
 
-def paint_outputs(session: Any, folder: Path, seed: int = EVAL_SEED) -> dict[str, Path]:
-    """Paint the texture of the first prompt with a fixed seed and write texture.png, views.png, mesh.glb."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(session.angles["paint_elevation"])
-    with torch.no_grad():
-        texture = session.paint(session.prompts[0], [seed + k for k in range(n)])
-        grid_cams = Cameras.orbit(session.config.output.grid_views, elevation=-20.0, device=session.device)
-        render = session.renderer.render(session.mesh, texture, grid_cams, session.config.texture.render_size)
-    views = render.rgb * render.alpha + (1.0 - render.alpha)
-    paths = {"texture": folder / "texture.png", "views": folder / "views.png", "glb": folder / "mesh.glb"}
-    write_image(paths["texture"], texture.image)
-    write_image(paths["views"], image_grid(views, columns=min(4, len(views))))
-    session.mesh.to("cpu").export(paths["glb"], texture.image.cpu())
-    return paths
+@dataclass
+class Preview:
+    """The files of one preview folder (``before/`` or ``after/``), as `Session.preview` writes them.
+
+    Attributes:
+        views: the view grid (``views.png``).
+        texture: the UV texture (``texture.png``).
+        turntable: animated turntable (``turntable.gif``), when written.
+        glb: the textured mesh (``mesh.glb``), when written.
+        rewards: ``{reward name: image}`` of what each reward asks for (``reward_<name>.png``), same cameras.
+        cameras: the preview cameras: ``views``, ``radius``, ``fov``, ``elevation`` (degrees).
+    """
+
+    views: Path
+    texture: Path
+    turntable: Path | None = None
+    glb: Path | None = None
+    rewards: dict[str, Path] = field(default_factory=dict)
+    cameras: dict[str, Number | list[Number]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path, cameras: dict[str, Number | list[Number]] | None = None) -> "Preview | None":
+        """The preview in ``folder`` (None when it has no ``views.png``); ``cameras`` as the config set them."""
+        if not (folder / "views.png").exists():
+            return None
+        rewards = {p.stem.removeprefix("reward_"): p for p in sorted(folder.glob("reward_*.png"))}
+        return cls(
+            views=folder / "views.png",
+            texture=folder / "texture.png",
+            turntable=folder / "turntable.gif" if (folder / "turntable.gif").exists() else None,
+            glb=folder / "mesh.glb" if (folder / "mesh.glb").exists() else None,
+            rewards=rewards,
+            cameras=dict(cameras or {}),
+        )
 
 
-def plot_curves(metrics: list[dict[str, Any]], path: Path, size: tuple[int, int] = (720, 360)) -> None:
-    """Draw every ``reward/*`` series against the step into a PNG (plain PIL, no plotting library)."""
-    from PIL import Image, ImageDraw
+@dataclass
+class ReportData:
+    """Everything ``report.html`` shows, as plain data.
 
-    width, height = size
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    keys = sorted({k for m in metrics for k in m if k.startswith("reward/")})
-    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    left, right, top, bottom = 60, width - 20, 20, height - 40
-    draw.rectangle((left, top, right, bottom), outline="black")
-    steps = [m["step"] for m in metrics]
-    if not steps:
-        img.save(path)
-        return
-    x_lo, x_hi = min(steps), max(max(steps), min(steps) + 1)
-    for i, key in enumerate(keys):
-        series = [(m["step"], m[key]) for m in metrics if key in m]
-        values = [v for _, v in series]
-        lo, hi = min(values), max(values)
-        span = hi - lo or 1.0
-        pts = [(left + (s - x_lo) / (x_hi - x_lo) * (right - left), bottom - (v - lo) / span * (bottom - top)) for s, v in series]
-        colour = colours[i % len(colours)]
-        if len(pts) > 1:
-            draw.line(pts, fill=colour, width=2)
-        draw.text((left + 5, top + 5 + 14 * i), f"{key}: {values[0]:.4g} -> {values[-1]:.4g} (each curve scaled to its range)", fill=colour)
-    draw.text((left, bottom + 10), f"step {x_lo}", fill="black")
-    draw.text((right - 60, bottom + 10), f"step {x_hi}", fill="black")
-    img.save(path)
+    Attributes:
+        run_dir: the run folder; the report is written there and links files relative to it.
+        metrics: one dict per optimisation step (the lines of ``metrics.jsonl``; ``reward/<name>`` series are plotted).
+        after: the preview painted after training.
+        before: the preview painted before training (None when ``training.before_after`` is off).
+        prompt: the prompt of the previews.
+        seed: the seed of the previews.
+        settings: ``{dotted config key: value}`` rows of the settings table.
+        versions: ``{package: version}`` rows of the versions table.
+        files: ``{label: path}`` links at the end of the page (only existing files are linked).
+    """
+
+    run_dir: Path
+    metrics: list[dict[str, Scalar | list[Scalar]]]
+    after: Preview
+    before: Preview | None = None
+    prompt: str = ""
+    seed: int = EVAL_SEED
+    settings: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
 
 
-def write_report(trainer: Any, before_dir: Path | None = None) -> Path:
-    """Write the final outputs and ``report.html`` linking all of them; returns the report path."""
-    run = trainer.run_dir
-    session = trainer.session
-    after = paint_outputs(session, run / "after")
-    session.generator.save_adapter(run / "adapter")
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line] if (run / "metrics.jsonl").exists() else []
-    plot_curves(metrics, run / "reward_curves.png")
+def _flatten(value: object, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists stay one JSON cell)."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        if not value and prefix:
+            out[prefix] = "{}"
+        return out
+    return {prefix: value if isinstance(value, str) else json.dumps(value)}
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str = "", seed: int = EVAL_SEED) -> ReportData:
+    """Collect the report's data from a run folder: ``metrics.jsonl``, ``config.json``,
+    ``versions.json``, the ``after/`` preview and the ``before_dir`` preview (None: no before).
+
+    Raises:
+        FileNotFoundError: ``after/views.png`` is missing (paint the after preview first).
+    """
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] if metrics_path.exists() else []
+    settings = _flatten(_read_json(run_dir / "config.json"))
+    cameras: dict[str, Number | list[Number]] = {"elevation": -20.0}
+    for key, name in (("output.grid_views", "views"), ("cameras.radius", "radius"), ("cameras.fov", "fov")):
+        if key in settings:
+            cameras[name] = json.loads(settings[key])
+    after = Preview.read(run_dir / "after", cameras)
+    if after is None:
+        raise FileNotFoundError(f"{run_dir / 'after' / 'views.png'} is missing: paint the after preview before the report")
+    files = {
+        "after/mesh.glb": run_dir / "after" / "mesh.glb",
+        "before/mesh.glb": Path(before_dir) / "mesh.glb" if before_dir is not None else run_dir / "before" / "mesh.glb",
+        "LoRA adapter": run_dir / "adapter" / "pytorch_lora_weights.safetensors",
+        "metrics.jsonl": metrics_path,
+        "config.json": run_dir / "config.json",
+        "versions.json": run_dir / "versions.json",
+    }
+    return ReportData(
+        run_dir=run_dir,
+        metrics=metrics,
+        after=after,
+        before=Preview.read(Path(before_dir), cameras) if before_dir is not None else None,
+        prompt=prompt,
+        seed=seed,
+        settings=settings,
+        versions=_flatten(_read_json(run_dir / "versions.json")),
+        files={label: path for label, path in files.items() if path.exists()},
+    )
+
+
+def plot_curves(metrics: list[dict[str, Scalar | list[Scalar]]], path: Path, width_in: float = 4.0) -> "Figure":
+    """Plot each ``reward/<name>`` series against the step, one panel per reward, into a PNG.
+
+    ``reward/total`` gets its own panel only when it differs from the single reward it sums
+    (with one reward of weight 1 the two curves are the same). Uses matplotlib's Agg canvas (no
+    display needed). Returns the figure (one axes per panel, titled with the reward's name).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    keys = sorted({k for m in metrics for k in m if k.startswith("reward/") and k != "reward/total"})
+    if "reward/total" in {k for m in metrics for k in m}:
+        same = len(keys) == 1 and all(m.get("reward/total") == m.get(keys[0]) for m in metrics)
+        if not same:
+            keys.append("reward/total")
+    panels = max(1, len(keys))
+    columns = min(panels, 3)
+    rows = math.ceil(panels / columns)
+    fig = Figure(figsize=(width_in * columns, 3.0 * rows), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, key in enumerate(keys or ["reward"]):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        series = [(m["step"], m[key]) for m in metrics if isinstance(m.get(key), (int, float)) and isinstance(m.get("step"), (int, float))]
+        name = key.removeprefix("reward/")
+        if series:
+            steps, values = zip(*series)
+            ax.plot(steps, values, color=f"C{i}", marker="." if len(series) < 40 else None, linewidth=1.5)
+            ax.set_title(f"{name}: {values[0]:.4g} → {values[-1]:.4g}", fontsize=10)
+        else:
+            ax.set_title(f"{name}: no data", fontsize=10)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("reward (higher is better)" if name != "total" else "weighted sum of rewards")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+    fig.savefig(path)
+    return fig
+
+
+def _rel(run: Path, path: Path) -> str:
+    """``path`` as a URL relative to the report."""
+    return html.escape(Path(os.path.relpath(path, run)).as_posix())
+
+
+def _img(run: Path, path: Path | None, alt: str, width: int | None = None) -> str:
+    if path is None:
+        return ""
+    size = f' width="{width}"' if width else ""
+    return f'<img src="{_rel(run, path)}" alt="{html.escape(alt)}"{size}>'
+
+
+def _figure(run: Path, path: Path | None, caption: str, width: int | None = None) -> str:
+    if path is None:
+        return ""
+    return f"<figure>{_img(run, path, caption, width)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _table(rows: dict[str, str], head: tuple[str, str]) -> str:
+    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
+    return f"<table><tr><th>{html.escape(head[0])}</th><th>{html.escape(head[1])}</th></tr>{cells}</table>"
+
+
+def _cameras_text(cameras: dict[str, Number | list[Number]]) -> str:
+    if "radius" not in cameras:
+        return ""
+    return (
+        f"{cameras.get('views', '?')} cameras evenly spaced in azimuth from the front, elevation {cameras.get('elevation')}°, "
+        f"radius {cameras['radius']}, fov {cameras.get('fov')}° (cameras.radius, cameras.fov)"
+    )
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222}
+img{max-width:100%;border:1px solid #ddd;background:#fff} figure{margin:0.4em;display:inline-block;vertical-align:top}
+figcaption{font-size:0.9em;color:#555;text-align:center} .pair{display:flex;flex-wrap:wrap;gap:0.5em}
+.pair figure{flex:1 1 420px;margin:0} .pair img{width:100%} table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
+.up{color:#1a7f37} .down{color:#cf222e} summary{cursor:pointer;font-weight:bold}"""
+
+
+def write_report(data: ReportData) -> Path:
+    """Write ``report.html`` (and ``reward_curves.png``) into ``data.run_dir``; returns the report's path."""
+    run = data.run_dir
+    plot_curves(data.metrics, run / "reward_curves.png")
     rows = []
-    if metrics:
-        first, last = metrics[0], metrics[-1]
-        for key in sorted(k for k in last if k.startswith("reward/")):
-            rows.append(f"<tr><td>{html.escape(key)}</td><td>{first.get(key, float('nan')):.5f}</td><td>{last[key]:.5f}</td></tr>")
-    before_html = ""
-    if before_dir is not None and (before_dir / "views.png").exists():
-        rel = before_dir.relative_to(run)
-        before_html = f'<figure><img src="{rel}/views.png" alt="views before"><figcaption>before</figcaption></figure><figure><img src="{rel}/texture.png" alt="texture before" width="256"><figcaption>texture before</figcaption></figure>'
-    config = html.escape((run / "config.json").read_text()) if (run / "config.json").exists() else ""
+    if data.metrics:
+        first, last = data.metrics[0], data.metrics[-1]
+        for key in sorted(k for k in last if k.startswith("reward/") and isinstance(last[k], (int, float))):
+            a, b = first.get(key, float("nan")), last[key]
+            trend = "up" if isinstance(a, (int, float)) and b > a else "down"
+            rows.append(f'<tr><td>{html.escape(key.removeprefix("reward/"))}</td><td>{a:.4f}</td><td class="{trend}">{b:.4f}</td></tr>')
+    after, before = data.after, data.before
+    pair = _figure(run, before.views if before else None, "before training") + _figure(run, after.views, "after training")
+    asks = "".join(_figure(run, path, f"what {name} asks for (red: high, blue: low)") for name, path in after.rewards.items())
+    turntables = _figure(run, before.turntable if before else None, "before (turntable)", 192) + _figure(run, after.turntable, "after (turntable)", 192)
+    textures = _figure(run, before.texture if before else None, "texture before", 192) + _figure(run, after.texture, "texture after", 192)
+    links = ", ".join(f'<a href="{_rel(run, p)}">{html.escape(label)}</a>' for label, p in data.files.items())
+    steps = len(data.metrics)
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>texkit run: {html.escape(run.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%;border:1px solid #ccc}}
-figure{{display:inline-block;margin:0.5em;vertical-align:top}} td,th{{padding:2px 10px}}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>texkit run: {html.escape(run.name)}</title>
+<style>{_STYLE}</style></head>
 <body><h1>texkit run: {html.escape(run.name)}</h1>
-<p>{len(metrics)} steps; mesh <code>{html.escape(session.config.mesh.path)}</code>; generator <code>{html.escape(session.config.generator.name)}</code>;
-attention backend <code>{html.escape(str(getattr(session.generator, "attention_backend", "n/a")))}</code>.</p>
-<h2>Rewards (first step, last step)</h2><table><tr><th>reward</th><th>first</th><th>last</th></tr>{''.join(rows)}</table>
-<figure><img src="reward_curves.png" alt="reward curves"><figcaption>reward curves (metrics.jsonl)</figcaption></figure>
-<h2>Before and after (seed {EVAL_SEED}, prompt "{html.escape(session.prompts[0])}")</h2>
-{before_html}
-<figure><img src="after/views.png" alt="views after"><figcaption>after</figcaption></figure>
-<figure><img src="after/texture.png" alt="texture after" width="256"><figcaption>texture after</figcaption></figure>
-<p>Files: <a href="after/mesh.glb">after/mesh.glb</a>, <a href="adapter/pytorch_lora_weights.safetensors">adapter</a>,
-<a href="metrics.jsonl">metrics.jsonl</a>, <a href="config.json">config.json</a>, <a href="versions.json">versions.json</a>.</p>
-<h2>Config</h2><pre>{config}</pre></body></html>
+<p>{steps} training steps. Previews: prompt “{html.escape(data.prompt)}”, seed {data.seed}; {html.escape(_cameras_text(after.cameras))}.</p>
+<h2>Before and after (same cameras)</h2>
+<div class="pair">{pair}</div>
+{f'<div class="pair">{asks}</div>' if asks else ""}
+<h2>Rewards</h2>
+<table><tr><th>reward</th><th>first step</th><th>last step</th></tr>{"".join(rows)}</table>
+<figure><img src="reward_curves.png" alt="reward curves, one panel per reward"><figcaption>reward per training step (metrics.jsonl)</figcaption></figure>
+<h2>Turntable and textures</h2>
+<div>{turntables}{textures}</div>
+<h2>Files</h2><p>{links}</p>
+<details><summary>Run settings ({len(data.settings)})</summary>{_table(data.settings, ("setting", "value"))}</details>
+<details><summary>Versions</summary>{_table(data.versions, ("package", "version"))}</details>
+</body></html>
 """
     atomic_write_text(run / "report.html", page)
-    _ = after
     return run / "report.html"

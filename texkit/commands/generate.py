@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from texkit.config import RunConfig
-from texkit.report import paint_outputs, write_run_record
+from texkit.report import EVAL_SEED, write_run_record
 from texkit.session import Session
 
 __all__ = ["generate"]
@@ -24,5 +24,5 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
     if adapter is not None:
         session.generator.load_adapter(adapter)
     write_run_record(folder, config)
-    paint_outputs(session, folder)
+    session.preview(folder, EVAL_SEED)
     return folder
