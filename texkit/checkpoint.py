@@ -1,16 +1,28 @@
-"""Atomic training checkpoints: adapter, optimiser, camera angles, RNG states and step.
+"""Atomic, safely loadable training checkpoints and the run record that owns them.
 
-A checkpoint is a folder ``checkpoints/step_<n>`` written under a temporary name and renamed into
-place; ``checkpoints/latest`` (a one-line file, also replaced atomically) names the newest
-complete one. A failure mid-write therefore leaves the previous checkpoint and pointer intact.
+A checkpoint is a folder ``checkpoints/step_<n>`` holding ``adapter/`` (the generator's own
+format), ``state.pt`` (tensors, numbers, strings, lists and dicts only: optimiser state, camera
+angles, RNG states) and ``meta.json`` (step, run id, SHA-256 of ``state.pt``). It is written
+under a temporary name ``.step_<n>.*`` and renamed into place; ``checkpoints/latest`` (a one-line
+file, also replaced atomically) is written after the folder it names. ``state.pt`` is read with
+``torch.load(weights_only=True)``, so a checkpoint cannot run code when it is loaded.
+
+A run folder records its own id in ``run.json``; a run only ever prunes or resumes from
+checkpoints that carry its id. `newest_valid_checkpoint` falls back to the newest complete
+checkpoint of the run when ``latest`` names a missing or damaged one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
 import random
 import shutil
 import tempfile
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,65 +30,274 @@ import numpy as np
 import torch
 
 from texkit.errors import TexkitError
-from texkit.io import atomic_write_text
+from texkit.io import apply_umask, atomic_write_text, fsync_path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "RunFolderError",
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "newest_valid_checkpoint",
+    "remove_stale_temp",
+    "read_run_id",
+    "start_run",
+    "check_run_folder",
+    "run_artifacts",
+]
+
+FORMAT = 2
+RUN_FILE = "run.json"
+#: Files and folders a training run writes into its folder (what ``--overwrite`` removes).
+RUN_ARTIFACTS = (
+    RUN_FILE,
+    "checkpoints",
+    "metrics.jsonl",
+    "before",
+    "after",
+    "adapter",
+    "report.html",
+    "reward_curves.png",
+    "config.json",
+    "versions.json",
+)
 
 
-def save_checkpoint(root: Path, step: int, generator: Any, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write checkpoint ``step`` under ``root`` (the run's checkpoints folder) and prune old ones.
+class CheckpointError(TexkitError):
+    """A checkpoint is missing, incomplete, from another run, or holds something other than tensors."""
+
+
+class RunFolderError(TexkitError):
+    """A run folder already holds another run (and neither ``--resume`` nor ``--overwrite`` was given)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A complete checkpoint folder and what its ``meta.json`` says."""
+
+    folder: Path
+    step: int
+    run_id: str | None
+
+
+# -- run records ---------------------------------------------------------------------------
+def read_run_id(run_dir: Path) -> str | None:
+    """The id recorded in ``run_dir/run.json``, or None when the folder holds no run record."""
+    try:
+        return str(json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8"))["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_artifacts(run_dir: Path) -> list[Path]:
+    """The texkit-written files and folders present in ``run_dir`` (empty: the folder is free)."""
+    run_dir = Path(run_dir)
+    return [run_dir / name for name in RUN_ARTIFACTS if (run_dir / name).exists()]
+
+
+def check_run_folder(run_dir: Path, overwrite: bool = False) -> None:
+    """Refuse a run folder that is a file, or holds another run when ``overwrite`` is false.
+
+    Raises:
+        RunFolderError: one line saying what to pass instead.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"run folder {run_dir} is a file; set output.dir (or --out) to a folder")
+    present = [p for p in run_artifacts(run_dir) if p.name not in ("config.json", "versions.json")]
+    if present and not overwrite:
+        raise RunFolderError(
+            f"run folder {run_dir} already holds a run ({', '.join(p.name for p in present)}); "
+            "pass --resume to continue it, --overwrite to replace it, or set output.dir to a new folder"
+        )
+
+
+def start_run(run_dir: Path, overwrite: bool = False) -> str:
+    """Claim ``run_dir`` for a new run: write ``run.json`` with a fresh id and return the id.
+
+    Args:
+        run_dir: the run folder (created when missing).
+        overwrite: remove what an earlier run wrote there first (only texkit's own files).
+
+    Raises:
+        RunFolderError: the folder holds another run and ``overwrite`` is false.
+    """
+    run_dir = Path(run_dir)
+    check_run_folder(run_dir, overwrite)
+    for path in run_artifacts(run_dir) if overwrite else []:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    run_id = uuid.uuid4().hex
+    atomic_write_text(run_dir / RUN_FILE, json.dumps({"run_id": run_id}) + "\n")
+    return run_id
+
+
+# -- saving --------------------------------------------------------------------------------
+def _rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states as tensors and plain numbers (no pickled objects)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _restore_rng(rng: dict[str, Any]) -> None:
+    py, npy = rng["python"], rng["numpy"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached"]))
+    torch.set_rng_state(rng["torch"])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_stale_temp(root: Path) -> list[Path]:
+    """Delete ``.step_*`` folders left by a checkpoint write that was killed; returns what was removed."""
+    root = Path(root)
+    stale = [p for p in root.glob(".step_*")] if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return stale
+
+
+def save_checkpoint(root: Path, step: int, generator: Any, state: dict[str, Any], keep: int = 2, run_id: str | None = None) -> Path:
+    """Write checkpoint ``step`` under ``root`` (the run's checkpoints folder) and prune this run's old ones.
 
     Args:
         root: checkpoints folder.
         step: the number of completed steps.
         generator: has ``save_adapter(folder)``.
-        state: picklable-by-torch dict (optimiser state, angles, ...); RNG states are added.
-        keep: how many complete checkpoints to keep.
+        state: tensors and plain values only (optimiser state, angles, ...); RNG states are added.
+        keep: how many complete checkpoints of this run to keep.
+        run_id: the run's id; checkpoints of other runs are never pruned.
     """
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp(root)
     final = root / f"step_{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step_{step:06d}.", dir=root))
+    apply_umask(tmp, directory=True)
     try:
         generator.save_adapter(tmp / "adapter")
         full = dict(state)
         full["step"] = step
-        full["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        full["rng"] = _rng_state()
         torch.save(full, tmp / "state.pt")
-        if final.exists():
-            shutil.rmtree(final)
+        apply_umask(tmp / "state.pt")
+        fsync_path(tmp / "state.pt")
+        meta = {"format": FORMAT, "step": step, "run_id": run_id, "state_sha256": _sha256(tmp / "state.pt")}
+        atomic_write_text(tmp / "meta.json", json.dumps(meta) + "\n", fsync=True)
+        old = None
+        if final.exists():  # move the old one aside first: `latest` never names a half-deleted folder
+            old = root / f".step_{step:06d}.old.{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
         os.replace(tmp, final)
+        fsync_path(root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    atomic_write_text(root / "latest", final.name + "\n")
-    complete = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in complete[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    atomic_write_text(root / "latest", final.name + "\n", fsync=True)
+    ours = [c for c in _complete(root) if c.run_id == run_id and c.step <= step]
+    for old_ckpt in ours[:-keep] if keep > 0 else []:
+        shutil.rmtree(old_ckpt.folder, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(root: Path) -> Path | None:
-    """The folder named by ``root/latest``, or None when there is no checkpoint."""
-    pointer = root / "latest"
-    if not pointer.exists():
+# -- finding -------------------------------------------------------------------------------
+def _read_meta(folder: Path, verify: bool = True) -> Checkpoint | None:
+    """The checkpoint in ``folder`` when it is complete (meta.json readable, state.pt hash matches)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        step = int(meta["step"])
+        if not (folder / "state.pt").is_file() or not (folder / "adapter").exists():
+            return None
+        if verify and meta.get("state_sha256") != _sha256(folder / "state.pt"):
+            return None
+        run_id = meta.get("run_id")
+        return Checkpoint(folder, step, None if run_id is None else str(run_id))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    folder = root / pointer.read_text().strip()
-    return folder if (folder / "state.pt").exists() else None
+
+
+def _complete(root: Path, verify: bool = False) -> list[Checkpoint]:
+    """Every complete checkpoint under ``root``, oldest step first."""
+    found = [_read_meta(p, verify) for p in Path(root).glob("step_*") if p.is_dir()] if Path(root).is_dir() else []
+    return sorted((c for c in found if c is not None), key=lambda c: c.step)
+
+
+def newest_valid_checkpoint(root: Path, run_id: str | None) -> tuple[Checkpoint | None, str]:
+    """The checkpoint to resume: ``latest`` when it is valid and of this run, else the newest valid one.
+
+    Returns:
+        ``(checkpoint or None, note)``; the note says why ``latest`` was not used (empty when it was).
+    """
+    root = Path(root)
+    note = ""
+    pointer = root / "latest"
+    if pointer.is_file():
+        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+        ckpt = _read_meta(root / name) if name.startswith("step_") and "/" not in name else None
+        if ckpt is not None and ckpt.run_id == run_id:
+            return ckpt, ""
+        note = f"checkpoints/latest names '{name}', which is missing, incomplete or from another run"
+    for ckpt in reversed(_complete(root)):
+        if ckpt.run_id == run_id and _read_meta(ckpt.folder) is not None:
+            return ckpt, note
+    return None, note
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The folder named by ``root/latest`` when it is a complete checkpoint, else None."""
+    pointer = Path(root) / "latest"
+    if not pointer.is_file():
+        return None
+    ckpt = _read_meta(Path(root) / pointer.read_text(encoding="utf-8", errors="replace").strip())
+    return None if ckpt is None else ckpt.folder
+
+
+# -- loading -------------------------------------------------------------------------------
+def load_state(folder: Path) -> dict[str, Any]:
+    """Read ``folder/state.pt`` with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: missing file, or it holds objects other than tensors and plain values.
+    """
+    path = Path(folder) / "state.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{folder} is not a texkit checkpoint (state.pt missing); resume from the run folder")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain values and was refused (loading it could run code); "
+            "only resume from checkpoints written by texkit"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        text = " ".join(str(err).split())
+        first = text.split(". ")[0][:160] if text else type(err).__name__
+        raise CheckpointError(f"{path} is damaged ({first}); resume from an earlier checkpoint or start a new run") from None
 
 
 def load_checkpoint(folder: Path, generator: Any) -> dict[str, Any]:
     """Load the adapter into ``generator`` and return the saved state (RNG states restored).
 
     Raises:
-        TexkitError: when the folder is not a complete checkpoint.
+        CheckpointError: the folder is not a complete checkpoint or its state is unsafe or damaged.
     """
-    if not (folder / "state.pt").exists():
-        raise TexkitError(f"{folder} is not a texkit checkpoint (state.pt missing); resume from the run folder")
-    generator.load_adapter(folder / "adapter")
-    state = torch.load(folder / "state.pt", weights_only=False)
-    rng = state.get("rng", {})
-    if rng:
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
+    state = load_state(folder)
+    if "rng" in state and not isinstance(state["rng"].get("python"), dict):
+        raise CheckpointError(f"{folder} was written by an older texkit (pickled RNG state); start a new run")
+    generator.load_adapter(Path(folder) / "adapter")
+    if state.get("rng"):
+        _restore_rng(state["rng"])
     return state

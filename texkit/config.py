@@ -281,9 +281,9 @@ class TrainingConfig(_Strict):
         description="Make each painted view a gradient checkpoint, so memory does not grow with the number of views "
         "(costs one more forward pass per view).",
     )
-    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
+    mixed_precision: Literal["no", "fp32", "fp16", "bf16"] = Field(
         "no",
-        description="`fp16` or `bf16`: the dtype of the generator's frozen weights (its run-owned `dtype` option; "
+        description="`fp32`, `fp16` or `bf16`: the dtype of the generator's frozen weights (its run-owned `dtype` option; "
         "LoRA stays fp32), `fp16` also scaling the loss against underflow; `no`: the generator's own dtype default.",
     )
     seed: int = Field(

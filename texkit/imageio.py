@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,10 @@ import torch
 from texkit.errors import TexkitError
 from texkit.io import atomic_write_bytes
 
-__all__ = ["read_image", "write_image", "image_grid"]
+__all__ = ["read_image", "read_texture", "write_image", "image_grid", "MIN_TEXTURE_SIZE"]
+
+MIN_TEXTURE_SIZE = 16
+"""Smallest texture side texkit works with (as ``texture.size`` in the config)."""
 
 
 def read_image(path: str | Path) -> torch.Tensor:
@@ -31,6 +35,42 @@ def read_image(path: str | Path) -> torch.Tensor:
             arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as err:
         raise TexkitError(f"could not read image {path}: {err}") from None
+    return torch.from_numpy(arr.copy())
+
+
+def read_texture(path: str | Path, notify: Callable[[str], None] | None = None) -> torch.Tensor:
+    """Read a texture image as a square ``(S, S, 3)`` float32 tensor in [0, 1].
+
+    Images that are not RGB (grayscale, RGBA, palette, 16-bit) are converted to RGB, and images
+    that are not square or smaller than `MIN_TEXTURE_SIZE` are resized (bilinear) to a square
+    of their longer side; each conversion is reported through ``notify`` in one line.
+
+    Raises:
+        TexkitError: missing, a folder, or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise TexkitError(f"texture file not found: {path}; pass a PNG or JPEG image")
+    if path.is_dir():
+        raise TexkitError(f"texture {path} is a folder; pass a PNG or JPEG image")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode, (width, height) = img.mode, img.size
+            rgb = img.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA") else img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise TexkitError(f"could not read texture {path} ({type(err).__name__}); pass a PNG or JPEG image") from None
+    say = notify or (lambda message: None)
+    if mode != "RGB":
+        what = {"RGBA": "RGBA; its alpha channel is ignored", "LA": "grayscale with alpha; converted to RGB, alpha ignored"}
+        say(f"texture {path} is {what.get(mode, f'{mode} (not RGB); converted to RGB')}")
+    side = max(width, height, MIN_TEXTURE_SIZE)
+    if (width, height) != (side, side):
+        rgb = rgb.resize((side, side), Image.BILINEAR)
+        say(f"texture {path} is {width}x{height}; resized to {side}x{side} (texkit textures are square, at least {MIN_TEXTURE_SIZE} px)")
+    arr = np.asarray(rgb, dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy())
 
 

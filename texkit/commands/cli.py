@@ -1,11 +1,15 @@
 """The ``texkit`` command (typer + rich).
 
-Errors a user causes (`texkit.TexkitError`) print one line and exit with code 2, without a
-traceback. Plugins may add sub-commands through the ``texkit_register_commands`` hook.
+Errors a user causes (`texkit.TexkitError`, usage errors such as a missing argument or an
+unknown command, an unreadable path) print one line and exit with code 2, without a traceback;
+Ctrl-C prints one line and exits 130. Listings print a table on a terminal and plain,
+tab-separated lines (never truncated) when piped; every listing has ``--json``. Plugins may add
+sub-commands through the ``texkit_register_commands`` hook.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -15,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from texkit.commands.checks import check_output_dir, check_weights_dir
 from texkit.errors import TexkitError
 
 app = typer.Typer(
@@ -26,6 +31,49 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"texkit {texkit_version()}")
+        raise typer.Exit(0)
+
+
+def texkit_version() -> str:
+    """The installed texkit version (from the package metadata)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("texkit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown (not installed)"
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the texkit version and exit."),
+) -> None:
+    """Geometry-aware 3D texture generation with differentiable-reward fine-tuning."""
+
+
+def note(message: str) -> None:
+    """Print a one-line notice (an input was converted) on stderr."""
+    err_console.print(f"texkit: note: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_rows(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal; tab-separated lines with a header when piped (nothing truncated)."""
+    if not console.is_terminal:
+        typer.echo("\t".join(columns))
+        for row in rows:
+            typer.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+        return
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, overflow="fold", no_wrap=(i == 0), min_width=None)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -52,8 +100,8 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print ma
         {
             "distribution": p.distribution,
             "version": p.version,
-            "entry_point": p.entry_point,
-            "module": p.module,
+            "entry_point": getattr(p, "entry_point", ""),
+            "module": getattr(p, "module", ""),
             "registers": {k: v for k, v in p.registers.items() if v},
             "error": p.error,
         }
@@ -62,15 +110,13 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print ma
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="texkit plugins")
-    for col in ("distribution", "version", "entry point", "registers"):
-        table.add_column(col)
+    lines = []
     for row in rows:
         regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
         if row["error"]:
-            regs = f"[red]failed to import: {row['error']}[/red]"
-        table.add_row(row["distribution"], row["version"], row["entry_point"], regs)
-    console.print(table)
+            regs = f"failed to import: {row['error']}"
+        lines.append([row["distribution"], row["version"], row["entry_point"], regs])
+    _print_rows("texkit plugins", ["distribution", "version", "entry point", "registers"], lines)
 
 
 @app.command("rewards")
@@ -84,7 +130,7 @@ def rewards_command(as_json: bool = typer.Option(False, "--json", help="Print ma
         entry = reg.get("rewards", name)
         cls = entry.obj
         params = {
-            key: {"type": _type_name(field.annotation), "default": _jsonable(field.default), "help": field.description or ""}
+            key: {"type": _type_name(field.annotation), "default": _field_default(field), "help": field.description or ""}
             for key, field in cls.Params.model_fields.items()
         }
         rows.append(
@@ -99,13 +145,18 @@ def rewards_command(as_json: bool = typer.Option(False, "--json", help="Print ma
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="texkit rewards")
-    for col in ("name", "differentiable", "description", "parameters", "from"):
-        table.add_column(col)
+    lines = []
     for row in rows:
-        params = ", ".join(f"{k}={v['default']}" for k, v in row["params"].items())
-        table.add_row(row["name"], "yes" if row["differentiable"] else "no (scoring only)", row["description"], params, row["distribution"])
-    console.print(table)
+        params = ", ".join(f"{k}={json.dumps(v['default'])}" for k, v in row["params"].items())
+        lines.append([row["name"], "yes" if row["differentiable"] else "no (scoring only)", row["description"], params, row["distribution"]])
+    _print_rows("texkit rewards", ["name", "differentiable", "description", "parameters", "from"], lines)
+
+
+def _field_default(field: Any) -> Any:
+    """A pydantic field's default as JSON (calling a default factory; ``"(required)"`` when there is none)."""
+    if field.is_required():
+        return "(required)"
+    return _jsonable(field.get_default(call_default_factory=True))
 
 
 def _type_name(annotation: Any) -> str:
@@ -134,7 +185,8 @@ def render_command(
     """Render a mesh from an orbit of views into a PNG grid (``OUT/views.png``)."""
     from texkit.commands.rendering import render_views_grid
 
-    path = render_views_grid(str(mesh), out, texture, views, size, elevation, renderer)
+    check_output_dir(out)
+    path = render_views_grid(str(mesh), out, texture, views, size, elevation, renderer, notify=note)
     console.print(f"wrote {path}")
 
 
@@ -145,14 +197,14 @@ def score_command(
     reward: list[str] = typer.Option(..., "--reward", help="Reward name; repeat for several."),
     param: list[str] = typer.Option([], "--param", help="Reward parameter key=value (applies to every --reward)."),
     views: str = typer.Option("tilted_short", "--views", help="Camera preset for rewards that read renders."),
-    size: int = typer.Option(256, "--size", help="Render size for rewards that read renders."),
+    size: int = typer.Option(256, "--size", min=16, help="Render size for rewards that read renders."),
     renderer: str = typer.Option("torch", "--renderer", help="Renderer for rewards that read renders."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Score a textured mesh with one or more rewards and print the value and metrics."""
     from texkit.commands.score import score_texture
 
-    results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer)
+    results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer, notify=note)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
@@ -174,12 +226,18 @@ def new_reward_command(
 
 
 @app.command("doctor")
-def doctor_command() -> None:
+def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
     """Check torch, CUDA, every renderer, the attention backend and GPU memory; print fixes."""
     from texkit.commands.doctor import run_checks
 
+    checks = run_checks()
+    if as_json:
+        typer.echo(json.dumps([{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks], indent=2))
+        if not all(c.ok for c in checks):
+            raise typer.Exit(1)
+        return
     failed = 0
-    for check in run_checks():
+    for check in checks:
         mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
         console.print(f"{mark}  {check.name}: {check.detail}")
         if not check.ok:
@@ -195,13 +253,18 @@ def generate_command(
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder to load first."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: from the config)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier `generate` in the output folder."),
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
     from texkit.commands.generate import generate
     from texkit.config import load_config
 
+    if out is not None:
+        check_output_dir(out)
+    if adapter is not None:
+        check_weights_dir(adapter, "--adapter")
     cfg = load_config(config, set_)
-    folder = generate(cfg, adapter=adapter, out=out)
+    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite)
     console.print(f"wrote {folder}")
 
 
@@ -209,14 +272,15 @@ def generate_command(
 def train_command(
     config: Path = typer.Argument(..., help="Run config (TOML)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of the run folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
 ) -> None:
     """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles)."""
     from texkit.config import load_config
     from texkit.training import train
 
     cfg = load_config(config, set_)
-    result = train(cfg, resume=resume)
+    result = train(cfg, resume=resume, overwrite=overwrite)
     from texkit.distributed import is_main
 
     if is_main():  # under torchrun only rank 0 reports
@@ -235,33 +299,45 @@ def demo_command(
     console.print(f"report: {report}")
 
 
+_INTERRUPTED = "interrupted; every output file is either complete or was not written, run the command again to finish"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    """Print ``texkit: error: <message>`` as one line on stderr and exit with ``code``."""
+    line = " ".join(str(message).split())
+    err_console.print(f"texkit: error: {line}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; a TexkitError prints one line and exits 2."""
+    """Entry point: run the app; user errors print one line and exit 2 (Ctrl-C: 130)."""
+    from texkit.commands.errors import click_exception_classes, describe_os_error, describe_usage_error, is_no_args_help
+
+    click_error, click_abort, click_exit = click_exception_classes()
     try:
         from texkit.registry import get_registry
 
         get_registry().add_commands(app)
-    except TexkitError as err:
-        err_console.print(f"texkit: error: {err}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    try:
-        code = app(args=argv, standalone_mode=False)  # non-standalone typer returns exit codes instead of raising
+        code = app(args=argv, standalone_mode=False, prog_name="texkit")  # returns exit codes instead of raising
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            _fail(_INTERRUPTED, 130)
         if isinstance(code, int) and code:
             sys.exit(code)
     except TexkitError as err:
-        err_console.print(f"texkit: error: {err}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as ex:
-        sys.exit(ex.exit_code)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        _fail(str(err))
+    except click_exit as ex:
+        sys.exit(getattr(ex, "exit_code", 0))
+    except click_error as err:
+        if is_no_args_help(err):  # plain `texkit`: the help, as click would show it
+            typer.echo(err.ctx.get_help() if getattr(err, "ctx", None) else "see `texkit --help`")
+            sys.exit(0)
+        _fail(describe_usage_error(err))
+    except (*click_abort, KeyboardInterrupt):
+        _fail(_INTERRUPTED, 130)
+    except OSError as err:  # a path the checks above did not catch (permissions, disk full, ...)
+        if err.errno == errno.EPIPE:  # `texkit rewards | head -1`: the reader left, nothing to report
+            sys.exit(1)
+        _fail(describe_os_error(err))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,28 +1,80 @@
-"""``texkit generate``: paint a texture with the view loop (no training)."""
+"""``texkit generate``: paint a texture with the view loop (no training).
+
+The outputs are written into a temporary folder beside the output folder and renamed into place
+when all of them exist, so the output folder holds either the complete old or the complete new
+outputs, never a mix. A folder that holds a training run is never replaced.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from texkit.checkpoint import run_artifacts
 from texkit.config import RunConfig
+from texkit.errors import TexkitError
+from texkit.io import atomic_folder
+from texkit.registry import get_registry
 from texkit.report import EVAL_SEED, write_run_record
 from texkit.session import Session
 
-__all__ = ["generate"]
+__all__ = ["generate", "validate_rewards", "GENERATE_OUTPUTS"]
+
+#: What ``generate`` writes into its folder (besides ``reward_<name>.png`` per reward with a picture).
+GENERATE_OUTPUTS = ("texture.png", "views.png", "mesh.glb", "config.json", "versions.json", "turntable.gif")
 
 
-def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = None) -> Path:
+def _generated(name: str) -> bool:
+    return name in GENERATE_OUTPUTS or (name.startswith("reward_") and name.endswith(".png"))
+
+
+def validate_rewards(config: RunConfig) -> None:
+    """Build every configured reward once, as ``train`` does, so misspelt names and parameters fail early.
+
+    Raises:
+        UnknownNameError: a reward name no installed plugin registers.
+        ConfigError: a reward parameter that does not exist or has the wrong type.
+    """
+    reg = get_registry()
+    for name, reward_cfg in config.rewards.items():
+        reg.make_reward(name, reward_cfg.params())
+
+
+def _check_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a file, a training run's folder, or earlier outputs without ``overwrite``."""
+    if folder.exists() and not folder.is_dir():
+        raise TexkitError(f"output folder {folder} is a file; pass --out with a folder path")
+    if not folder.is_dir():
+        return
+    run = [p.name for p in run_artifacts(folder) if not _generated(p.name)]
+    if run:
+        raise TexkitError(f"output folder {folder} holds a training run ({', '.join(run)}); pass --out with another folder")
+    foreign = sorted(p.name for p in folder.iterdir() if not _generated(p.name))
+    if foreign:
+        raise TexkitError(f"output folder {folder} holds files generate did not write ({', '.join(foreign[:3])}); pass --out with another folder")
+    if any(folder.iterdir()) and not overwrite:
+        raise TexkitError(f"output folder {folder} is not empty; pass --overwrite to replace it or --out with a new folder")
+
+
+def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False) -> Path:
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
     Args:
         config: the run configuration.
         adapter: optional LoRA adapter folder (from ``texkit train``) loaded first.
         out: output folder (default ``config.output.dir``).
+        overwrite: replace the outputs of an earlier ``generate`` in the folder.
+
+    Raises:
+        TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
+            bad rewards, mesh, generator or adapter.
     """
     folder = Path(out or config.output.dir)
+    _check_folder(folder, overwrite)
+    validate_rewards(config)
     session = Session.build(config, need_rewards=False)
     if adapter is not None:
         session.generator.load_adapter(adapter)
-    write_run_record(folder, config)
-    session.preview(folder, EVAL_SEED)
+    with atomic_folder(folder) as tmp:
+        write_run_record(tmp, config)
+        session.preview(tmp, EVAL_SEED)
     return folder

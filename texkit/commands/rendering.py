@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from texkit.cameras import Cameras
+from texkit.errors import TexkitError
 from texkit.geometry.primitives import load_mesh
-from texkit.imageio import image_grid, write_image
+from texkit.imageio import image_grid, read_texture, write_image
 from texkit.registry import get_registry
 from texkit.types import RenderOutput, Texture
 
@@ -36,14 +38,25 @@ def render_views_grid(
     size: int = 256,
     elevation: float = -20.0,
     renderer_name: str = "torch",
+    notify: Callable[[str], None] | None = None,
 ) -> Path:
     """Render ``views`` orbit views of a mesh and write them as ``out_dir/views.png``.
 
+    Args:
+        notify: receives one-line notices (e.g. a texture converted to square RGB).
+
     Returns:
         The path of the written grid.
+
+    Raises:
+        TexkitError: ``views`` or ``size`` out of range, or a bad mesh/texture/renderer.
     """
+    if views < 1:
+        raise TexkitError(f"--views {views}: need at least 1 view")
+    if size < 16:
+        raise TexkitError(f"--size {size}: images need at least 16 pixels a side")
     mesh = load_mesh(mesh_spec)
-    image = Texture.load(str(texture_path)).image if texture_path else checkerboard()
+    image = read_texture(texture_path, notify) if texture_path else checkerboard()
     renderer = get_registry().make_renderer(renderer_name)
     cams = Cameras.orbit(views, elevation=elevation)
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from texkit.cameras import Cameras
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.primitives import load_mesh
+from texkit.imageio import read_texture
 from texkit.registry import get_registry
 from texkit.types import RewardContext, Texture
 
@@ -24,6 +26,7 @@ def score_texture(
     camera_preset: str = "tilted_short",
     size: int = 256,
     renderer_name: str = "torch",
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Score ``texture_path`` on a mesh with each named reward.
 
@@ -35,6 +38,7 @@ def score_texture(
         camera_preset: reward cameras for rewards that read renders.
         size: render resolution.
         renderer_name: renderer used when a reward needs renders.
+        notify: receives one-line notices (e.g. a texture converted to square RGB).
 
     Returns:
         ``{reward: {"value": float, "metrics": {...}}}``.
@@ -42,7 +46,7 @@ def score_texture(
     reg = get_registry()
     rewards = [reg.make_reward(name, params or {}) for name in reward_names]
     mesh = load_mesh(mesh_spec)
-    texture = Texture.load(str(texture_path))
+    texture = Texture(read_texture(texture_path, notify))
     cache = GeometryCache(mesh)
     cameras = Cameras.preset(camera_preset)
     renders = None

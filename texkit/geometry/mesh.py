@@ -131,7 +131,9 @@ class Mesh:
 
         path = Path(path)
         if not path.exists():
-            raise MeshError(f"mesh file not found: {path}")
+            raise MeshError(f"mesh file not found: {path}; pass an existing mesh file or a built-in name (demo, sphere, cylinder, cube)")
+        if path.is_dir():
+            raise MeshError(f"mesh path {path} is a folder; pass a mesh file ({', '.join(SUPPORTED_SUFFIXES)}) or a built-in name")
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             raise MeshError(f"unsupported mesh format '{suffix}' for {path}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
@@ -140,14 +142,15 @@ class Mesh:
         try:
             loaded = trimesh.load(str(path), process=False, maintain_order=False)
         except Exception as err:
-            raise MeshError(f"could not read mesh {path}: {type(err).__name__}: {err}") from None
+            reason = " ".join(str(err).split())[:200]
+            raise MeshError(f"could not read mesh {path} ({type(err).__name__}: {reason}); check that it is a valid {suffix} file or re-export it") from None
         if isinstance(loaded, trimesh.Scene):
             geoms = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
             if not geoms:
-                raise MeshError(f"{path} contains no triangle mesh")
+                raise MeshError(f"{path} contains no triangle mesh; export the surface as a triangle or polygon mesh")
             loaded = trimesh.util.concatenate(geoms) if len(geoms) > 1 else geoms[0]
         if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-            raise MeshError(f"{path} contains no triangles (a point cloud or an empty/corrupt file?)")
+            raise MeshError(f"{path} contains no triangles (a point cloud or an empty/corrupt file?); export the surface as a triangle or polygon mesh")
         raw_verts = np.asarray(loaded.vertices, dtype=np.float64)
         raw_faces = np.asarray(loaded.faces, dtype=np.int64)
         if not np.isfinite(raw_verts).all():
@@ -275,12 +278,17 @@ def _unwrap(verts: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _check_obj_indices(path: Path) -> None:
-    """Reject OBJ files whose faces index vertices or UVs the file does not define (truncation)."""
+    """Reject OBJ files whose faces index vertices or UVs the file does not define (truncation).
+
+    The text is decoded tolerantly: OBJ keywords and numbers are ASCII, and comments, names and
+    material paths may be in any encoding (bytes that are not UTF-8 are replaced, never rejected).
+    """
     n_v = n_vt = 0
     max_v = max_vt = 0
+    lineno = 0
     try:
-        with open(path, encoding="utf-8", errors="strict") as fh:
-            for line in fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, start=1):  # noqa: B007 (read in the except below)
                 if line.startswith("v "):
                     n_v += 1
                 elif line.startswith("vt "):
@@ -293,10 +301,12 @@ def _check_obj_indices(path: Path) -> None:
                         if len(parts) > 1 and parts[1]:
                             it = int(parts[1])
                             max_vt = max(max_vt, it if it > 0 else 0)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise MeshError(f"{path} is not a valid OBJ file ({type(err).__name__}); re-export it") from None
+    except ValueError:
+        raise MeshError(f"{path} is not a valid OBJ file (line {lineno}: a face index is not a number); re-export it") from None
+    except OSError as err:
+        raise MeshError(f"could not read mesh {path}: {err.strerror or err}; check the file") from None
     if max_v > n_v or max_vt > n_vt:
         raise MeshError(
             f"{path} is corrupt or truncated: faces reference vertex {max_v} / uv {max_vt} but the file defines "
-            f"{n_v} vertices / {n_vt} uvs"
+            f"{n_v} vertices / {n_vt} uvs; re-export the mesh"
         )

@@ -1,0 +1,301 @@
+"""The bad-input corpus: every command x every input kind, each ending in one line and exit 2.
+
+Each case builds its input in a fresh workspace that also holds earlier outputs, runs ``texkit``
+as a user would, and checks the contract of :func:`conftest.assert_clean_error`: exit 2, one
+``texkit: error:`` line naming the input and saying what to do, no traceback, nothing under the
+workspace changed. Inputs that texkit now accepts (a Latin-1 comment in an OBJ, a texture of
+another size or mode) are in ``ACCEPTED`` and must succeed with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TETRA = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
+
+
+def _config(ws: Path, **sections: dict) -> dict:
+    cfg = {
+        "mesh": {"path": "demo"},
+        "prompts": {"text": ["a vase"]},
+        "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
+        "cameras": {"paint": {"elevation": [-20], "azimuth": [0]}, "reward": {"elevation": [-20], "azimuth": [90]}},
+        "texture": {"size": 32, "render_size": 32},
+        "rewards": {"curvature_color": {"weight": 1.0}},
+        "training": {"steps": 1, "checkpoint_every": 1, "before_after": False},
+        "output": {"dir": str(ws / "run"), "grid_views": 1},
+        "device": "cpu",
+    }
+    for key, value in sections.items():
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """A small TOML writer (tables, strings, numbers, booleans, lists) for the test configs."""
+    scalars, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            scalars.append(f"{key} = {json.dumps(value)}")
+    out = ([f"[{prefix}]"] if prefix and (scalars or not tables) else []) + scalars
+    for key, value in tables:
+        out.append(_toml(value, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(out) + "\n"
+
+
+def write_config(ws: Path, name: str = "run.toml", **sections: dict) -> Path:
+    path = ws / name
+    path.write_text(_toml(_config(ws, **sections)))
+    return path
+
+
+def _png(path: Path, size: tuple[int, int] = (32, 32), mode: str = "RGB") -> Path:
+    arr = (np.random.default_rng(0).random((size[1], size[0], 4)) * 255).astype(np.uint8)
+    Image.fromarray(arr, "RGBA").convert(mode).save(path)
+    return path
+
+
+class _Payload:
+    """Unpickling this creates a file: a stand-in for arbitrary code in a checkpoint."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _run_folder(ws: Path, state_bytes: bytes | None = None) -> Path:
+    """A run folder of an earlier run (run.json, metrics, one checkpoint) in ``ws/run``."""
+    import hashlib
+
+    run = ws / "run"
+    ckpt = run / "checkpoints" / "step_000001"
+    (ckpt / "adapter").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": "earlier"}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "reward/total": 0.1}) + "\n")
+    data = state_bytes if state_bytes is not None else b"not a checkpoint"
+    (ckpt / "state.pt").write_bytes(data)
+    meta = {"format": 2, "step": 1, "run_id": "earlier", "state_sha256": hashlib.sha256(data).hexdigest()}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    (run / "checkpoints" / "latest").write_text("step_000001\n")
+    return run
+
+
+def _pickled_state(ws: Path) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"step": 1, "evil": _Payload(str(ws / "PWNED"))}, buf)
+    return buf.getvalue()
+
+
+@dataclass
+class Case:
+    """One bad input: builds its files in the workspace and returns ``(argv, names the line must contain)``."""
+
+    id: str
+    command: str
+    kind: str
+    build: Callable[[Path], tuple[list, list[str]]]
+
+
+def _file(ws: Path, name: str, content: str | bytes) -> Path:
+    path = ws / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def _dir(ws: Path, name: str) -> Path:
+    path = ws / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+R = ["render", "demo", "--out"]  # + out folder
+
+CASES = [
+    # -- render ----------------------------------------------------------------------------
+    Case("render-size-negative", "render", "option", lambda ws: ([*R, ws / "out", "--size", "-5"], ["--size"])),
+    Case("render-size-text", "render", "option", lambda ws: ([*R, ws / "out", "--size", "big"], ["--size"])),
+    Case("render-views-zero", "render", "option", lambda ws: ([*R, ws / "out", "--views", "0"], ["--views"])),
+    Case("render-no-mesh-argument", "render", "option", lambda ws: (["render"], ["MESH"])),
+    Case("render-mesh-missing", "render", "mesh", lambda ws: (["render", ws / "nope.obj", "--out", ws / "out"], ["nope.obj"])),
+    Case("render-mesh-is-folder", "render", "mesh", lambda ws: (["render", _dir(ws, "x.obj"), "--out", ws / "out"], ["x.obj", "folder"])),
+    Case("render-mesh-suffix", "render", "mesh", lambda ws: (["render", _file(ws, "m.stl", "solid x"), "--out", ws / "out"], ["m.stl"])),
+    Case("render-mesh-truncated", "render", "mesh", lambda ws: (["render", _file(ws, "t.obj", TETRA + "f 1 2 9\n"), "--out", ws / "out"], ["t.obj"])),
+    Case("render-mesh-nan", "render", "mesh", lambda ws: (["render", _file(ws, "n.obj", TETRA.replace("v 1 0 0", "v nan 0 0")), "--out", ws / "out"], ["n.obj"])),
+    Case("render-mesh-no-faces", "render", "mesh", lambda ws: (["render", _file(ws, "e.obj", "v 0 0 0\nv 1 0 0\n"), "--out", ws / "out"], ["e.obj"])),
+    Case("render-mesh-bad-face", "render", "mesh", lambda ws: (["render", _file(ws, "b.obj", TETRA + "f a b c\n"), "--out", ws / "out"], ["b.obj"])),
+    Case("render-mesh-garbage-glb", "render", "mesh", lambda ws: (["render", _file(ws, "g.glb", b"\x00\x01garbage" * 10), "--out", ws / "out"], ["g.glb"])),
+    Case("render-out-is-file", "render", "output", lambda ws: ([*R, _file(ws, "taken.png", b"keep me")], ["--out", "taken.png"])),
+    Case("render-out-under-file", "render", "output", lambda ws: ([*R, _file(ws, "f.txt", b"keep") / "sub"], ["f.txt"])),
+    Case("render-texture-missing", "render", "texture", lambda ws: ([*R, ws / "out", "--texture", ws / "none.png"], ["none.png"])),
+    Case("render-texture-not-image", "render", "texture", lambda ws: ([*R, ws / "out", "--texture", _file(ws, "fake.png", "hello")], ["fake.png"])),
+    Case("render-texture-folder", "render", "texture", lambda ws: ([*R, ws / "out", "--texture", _dir(ws, "tex.png")], ["tex.png"])),
+    Case("render-renderer-unknown", "render", "option", lambda ws: ([*R, ws / "out", "--renderer", "nosuch"], ["nosuch"])),
+    # -- score -----------------------------------------------------------------------------
+    Case("score-size-zero", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--size", "0"], ["--size"])),
+    Case("score-missing-texture-argument", "score", "option", lambda ws: (["score", "demo"], ["TEXTURE"])),
+    Case("score-missing-reward-option", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png")], ["--reward"])),
+    Case("score-reward-unknown", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symetry"], ["symetry"])),
+    Case("score-param-malformed", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--param", "oops"], ["oops"])),
+    Case("score-param-unknown", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--param", "nosuch=1"], ["nosuch"])),
+    Case("score-views-unknown", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--views", "nope"], ["nope"])),
+    Case("score-texture-missing", "score", "texture", lambda ws: (["score", "demo", ws / "gone.png", "--reward", "symmetry"], ["gone.png"])),
+    Case("score-texture-truncated", "score", "texture", lambda ws: (["score", "demo", _file(ws, "cut.png", _png(ws / "ok.png").read_bytes()[:60]), "--reward", "symmetry"], ["cut.png"])),
+    Case("score-mesh-missing", "score", "mesh", lambda ws: (["score", ws / "gone.ply", _png(ws / "t.png"), "--reward", "symmetry"], ["gone.ply"])),
+    # -- generate --------------------------------------------------------------------------
+    Case("generate-config-missing", "generate", "config", lambda ws: (["generate", ws / "none.toml"], ["none.toml"])),
+    Case("generate-config-folder", "generate", "config", lambda ws: (["generate", _dir(ws, "cfg.toml")], ["cfg.toml", "folder"])),
+    Case("generate-config-not-utf8", "generate", "config", lambda ws: (["generate", _file(ws, "l1.toml", "[prompts]\ntext = [\"caf\xe9\"]\n".encode("latin-1"))], ["l1.toml", "UTF-8"])),
+    Case("generate-config-bad-toml", "generate", "config", lambda ws: (["generate", _file(ws, "bad.toml", "[mesh\npath=")], ["bad.toml"])),
+    Case("generate-config-unknown-key", "generate", "config", lambda ws: (["generate", write_config(ws, trainig={"steps": 1})], ["trainig", "training"])),
+    Case("generate-reward-misspelt", "generate", "config", lambda ws: (["generate", write_config(ws, rewards={"curvature_colour": {}})], ["curvature_colour"])),
+    Case("generate-reward-param-misspelt", "generate", "config", lambda ws: (["generate", write_config(ws, rewards={"symmetry": {"wieght": 1}})], ["wieght"])),
+    Case("generate-generator-unknown", "generate", "config", lambda ws: (["generate", write_config(ws, generator={"name": "nosuchgen"})], ["nosuchgen"])),
+    Case("generate-config-mesh-missing", "generate", "mesh", lambda ws: (["generate", write_config(ws, mesh={"path": str(ws / "nomesh.obj")})], ["nomesh.obj"])),
+    Case("generate-set-malformed", "generate", "option", lambda ws: (["generate", write_config(ws), "--set", "training.lr"], ["training.lr"])),
+    Case("generate-adapter-missing", "generate", "weights", lambda ws: (["generate", write_config(ws), "--adapter", ws / "noadapter"], ["--adapter", "noadapter"])),
+    Case("generate-adapter-is-file", "generate", "weights", lambda ws: (["generate", write_config(ws), "--adapter", _file(ws, "adapter.bin", b"x")], ["--adapter", "adapter.bin"])),
+    Case("generate-out-is-file", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _file(ws, "o.txt", b"keep")], ["o.txt"])),
+    Case("generate-out-has-foreign-files", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _file(ws, "mine/notes.txt", b"mine").parent], ["mine", "--out"])),
+    Case("generate-out-holds-run", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _run_folder(ws)], ["run"])),
+    # -- train -----------------------------------------------------------------------------
+    Case("train-no-rewards", "train", "config", lambda ws: (["train", write_config(ws, rewards=None)], ["rewards"])),
+    Case("train-three-config-errors", "train", "config", lambda ws: (["train", write_config(ws, training={"steps": -1, "lr": "fast", "stepz": 3})], ["3 config errors", "training.steps", "training.lr", "stepz"])),
+    Case("train-set-negative-steps", "train", "option", lambda ws: (["train", write_config(ws), "--set", "training.steps=-1"], ["training.steps"])),
+    Case("train-occupied-folder", "train", "output", lambda ws: (_run_folder(ws) and ["train", write_config(ws)], ["run", "--resume", "--overwrite"])),
+    Case("train-resume-and-overwrite", "train", "option", lambda ws: (["train", write_config(ws), "--resume", "--overwrite"], ["--resume", "--overwrite"])),
+    Case("train-not-differentiable", "train", "config", lambda ws: (["train", write_config(ws, rewards={"jpeg_compressibility": {}})], ["jpeg_compressibility"])),
+    Case("train-mesh-is-folder", "train", "mesh", lambda ws: (["train", write_config(ws), "--set", f'mesh.path="{_dir(ws, "d.obj")}"'], ["d.obj"])),
+    Case("train-resume-pickled-state", "train", "weights", lambda ws: (_run_folder(ws, _pickled_state(ws)) and ["train", write_config(ws), "--resume"], ["state.pt", "refused"])),
+    Case("train-resume-damaged-state", "train", "weights", lambda ws: (_run_folder(ws, b"PK\x03\x04broken") and ["train", write_config(ws), "--resume"], ["state.pt", "damaged"])),
+    Case("train-output-dir-is-file", "train", "output", lambda ws: (["train", write_config(ws, output={"dir": str(_file(ws, "runfile", b"x"))})], ["runfile"])),
+    # -- plugins, new-reward, the root command ---------------------------------------------
+    Case("plugins-unknown-option", "plugins", "option", lambda ws: (["plugins", "--tree"], ["--tree"])),
+    Case("new-reward-bad-name", "new-reward", "option", lambda ws: (["new-reward", "9Bad-Name", "--dir", ws / "pkgs"], ["9Bad-Name"])),
+    Case("new-reward-dir-is-file", "new-reward", "output", lambda ws: (["new-reward", "stripes", "--dir", _file(ws, "pk", b"x")], ["--dir"])),
+    Case("new-reward-exists", "new-reward", "output", lambda ws: (["new-reward", "stripes", "--dir", _dir(ws, "pk2/texkit-reward-stripes").parent], ["texkit-reward-stripes"])),
+    Case("unknown-command", "texkit", "option", lambda ws: (["nosuchcmd"], ["nosuchcmd"])),
+]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A folder with earlier outputs that no failing command may touch."""
+    ws = tmp_path / "ws"
+    (ws / "out").mkdir(parents=True)
+    _png(ws / "out" / "views.png", (16, 16))
+    (ws / "notes.txt").write_text("a user's file\n")
+    return ws
+
+
+def test_corpus_is_big_and_covers_every_command_and_input_kind():
+    assert len(CASES) >= 40
+    assert {c.command for c in CASES} >= {"render", "score", "generate", "train", "plugins", "new-reward"}
+    assert {c.kind for c in CASES} >= {"mesh", "texture", "config", "option", "output", "weights"}
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gives_one_line_and_exit_2(case, workspace, run_texkit, contract, monkeypatch):
+    monkeypatch.chdir(workspace)
+    argv, mentions = case.build(workspace)
+    before = contract.snapshot(workspace)
+    result = run_texkit(argv)
+    after = contract.snapshot(workspace)
+    contract.assert_clean_error(result, [str(m) for m in mentions], before, after)
+    assert not (workspace / "PWNED").exists()
+
+
+# -- inputs that are accepted, with a one-line notice -------------------------------------
+def test_latin1_comment_in_obj_loads(tmp_path, run_texkit):
+    mesh = tmp_path / "latin.obj"
+    mesh.write_bytes(b"# mod\xe8le cr\xe9\xe9 par l'\xe9quipe\n" + TETRA.encode())
+    result = run_texkit(["render", mesh, "--out", tmp_path / "out", "--views", "1", "--size", "16"])
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "out" / "views.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "notice"),
+    [((100, 37), "RGB", "resized to 100x100"), ((32, 32), "RGBA", "alpha"), ((32, 32), "L", "converted to RGB"), ((4, 4), "RGB", "resized to 16x16")],
+)
+@pytest.mark.parametrize("reward", ["curvature_color", "symmetry"])
+def test_texture_of_another_size_or_mode_is_converted_with_a_notice(tmp_path, run_texkit, size, mode, notice, reward):
+    tex = _png(tmp_path / "t.png", size, mode)
+    result = run_texkit(["score", "demo", tex, "--reward", reward, "--size", "32", "--json"])
+    assert result.code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("texkit: note:") and notice in notes[0] and "t.png" in notes[0], result.stderr
+    assert reward in json.loads(result.stdout)
+
+
+def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path, run_texkit, monkeypatch):
+    import texkit.commands.rendering as rendering
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rendering, "load_mesh", interrupted)
+    result = run_texkit(["render", "demo", "--out", tmp_path / "out"])
+    assert result.code == 130 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [result.stderr.strip()]
+    assert "interrupted" in result.stderr
+
+
+def test_pickled_payload_is_refused_by_the_loader(tmp_path):
+    """The loader itself (not only the CLI) refuses a checkpoint that would run code, in one line."""
+    from texkit.checkpoint import CheckpointError, load_state
+
+    folder = tmp_path / "step_000001"
+    folder.mkdir()
+    (folder / "state.pt").write_bytes(_pickled_state(tmp_path))
+    with pytest.raises(CheckpointError) as info:
+        load_state(folder)
+    assert "\n" not in str(info.value) and "refused" in str(info.value)
+    assert not (tmp_path / "PWNED").exists()
+
+
+# -- the helper itself catches a regression -------------------------------------------------
+def test_helper_catches_a_traceback_regression(tmp_path, run_texkit, contract, monkeypatch):
+    """Deliberately break one message (an internal error escapes): the contract check must fail."""
+    import texkit.commands.rendering as rendering
+
+    def broken(*args, **kwargs):
+        raise ValueError("internal bug")
+
+    monkeypatch.setattr(rendering, "load_mesh", broken)
+    result = run_texkit(["render", "demo", "--out", tmp_path / "out"])
+    assert "Traceback" in result.stderr and result.code == 1
+    with pytest.raises(AssertionError, match="traceback"):
+        contract.assert_clean_error(result, ["demo"])
+
+
+def test_helper_catches_two_lines_a_missing_name_and_a_changed_file(contract):
+    Result, assert_clean_error = contract.Result, contract.assert_clean_error
+
+    with pytest.raises(AssertionError, match="one 'texkit: error:' line"):
+        assert_clean_error(Result(2, "", "texkit: error: bad; pass x\nmore\n"), [])
+    with pytest.raises(AssertionError, match="not named"):
+        assert_clean_error(Result(2, "", "texkit: error: bad thing; pass x\n"), ["--size"])
+    with pytest.raises(AssertionError, match="no advice"):
+        assert_clean_error(Result(2, "", "texkit: error: --size is bad\n"), ["--size"])
+    with pytest.raises(AssertionError, match="changed: a"):
+        assert_clean_error(Result(2, "", "texkit: error: --size bad; pass 16\n"), ["--size"], {"a": ("1", 1)}, {"a": ("2", 1)})

@@ -1,0 +1,167 @@
+"""Checkpoints: safe loading, RNG round trip, run ids, newest valid checkpoint, stale temp folders, file modes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from texkit.checkpoint import (
+    CheckpointError,
+    RunFolderError,
+    latest_checkpoint,
+    load_checkpoint,
+    load_state,
+    newest_valid_checkpoint,
+    read_run_id,
+    remove_stale_temp,
+    save_checkpoint,
+    start_run,
+)
+from texkit.io import atomic_folder, atomic_write_text
+
+
+class FakeGenerator:
+    """Writes and reads a one-file adapter, as a generator plugin would."""
+
+    def __init__(self) -> None:
+        self.loaded: str | None = None
+
+    def save_adapter(self, folder: Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "adapter.bin").write_bytes(b"lora")
+
+    def load_adapter(self, folder: Path) -> None:
+        self.loaded = (Path(folder) / "adapter.bin").read_text()
+
+
+class Payload:
+    """Unpickling this creates a file: a stand-in for arbitrary code in a checkpoint."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _state() -> dict:
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=1e-3)
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    return {"optimizer": opt.state_dict(), "angles": {"paint_elevation": torch.tensor([-20.0])}}
+
+
+def test_state_holds_only_tensors_and_plain_values_and_loads_with_weights_only(tmp_path):
+    folder = save_checkpoint(tmp_path, 3, FakeGenerator(), _state(), run_id="r1")
+    state = torch.load(folder / "state.pt", weights_only=True)  # would raise on any pickled object
+    assert state["step"] == 3 and set(state["rng"]) == {"python", "numpy", "torch"}
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["run_id"] == "r1" and meta["step"] == 3
+
+
+def test_pickled_payload_in_state_pt_is_refused_in_one_line(tmp_path):
+    folder = save_checkpoint(tmp_path, 1, FakeGenerator(), _state(), run_id="r1")
+    buf = io.BytesIO()
+    torch.save({"step": 1, "rng": {}, "evil": Payload(str(tmp_path / "PWNED"))}, buf)
+    (folder / "state.pt").write_bytes(buf.getvalue())
+    gen = FakeGenerator()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(folder, gen)
+    message = str(info.value)
+    assert "\n" not in message and "refused" in message and "state.pt" in message
+    assert not (tmp_path / "PWNED").exists(), "the payload ran"
+    assert gen.loaded is None  # nothing was loaded into the generator either
+
+
+def test_rng_states_round_trip(tmp_path):
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    folder = save_checkpoint(tmp_path, 1, FakeGenerator(), _state(), run_id="r")
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    load_checkpoint(folder, FakeGenerator())
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
+def test_prunes_only_its_own_run_and_keeps_two(tmp_path):
+    save_checkpoint(tmp_path, 8, FakeGenerator(), _state(), run_id="other")
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="mine")
+    names = sorted(p.name for p in tmp_path.glob("step_*"))
+    assert names == ["step_000004", "step_000006", "step_000008"]  # other run's step 8 untouched
+    assert (tmp_path / "latest").read_text().strip() == "step_000006"
+
+
+def test_newest_valid_falls_back_and_says_why(tmp_path):
+    for step in (2, 4):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="r")
+    (tmp_path / "step_000004" / "state.pt").write_bytes(b"truncated")  # hash no longer matches
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    assert ckpt is not None and ckpt.step == 2 and "step_000004" in note
+    assert latest_checkpoint(tmp_path) is None
+    (tmp_path / "latest").write_text("step_000099\n")  # names a folder that does not exist
+    assert newest_valid_checkpoint(tmp_path, "r")[0].step == 2
+    assert newest_valid_checkpoint(tmp_path, "someone-else")[0] is None
+
+
+def test_stale_temp_folders_are_removed(tmp_path):
+    (tmp_path / ".step_000004.abc123").mkdir()
+    (tmp_path / ".step_000004.abc123" / "state.pt").write_bytes(b"half")
+    save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    assert not list(tmp_path.glob(".step_*"))
+    (tmp_path / ".step_000009.x").mkdir()
+    assert [p.name for p in remove_stale_temp(tmp_path)] == [".step_000009.x"]
+
+
+def test_run_folder_is_claimed_once(tmp_path):
+    run_id = start_run(tmp_path / "run")
+    assert read_run_id(tmp_path / "run") == run_id
+    (tmp_path / "run" / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(RunFolderError, match="--resume.*--overwrite"):
+        start_run(tmp_path / "run")
+    (tmp_path / "run" / "mine.txt").write_text("a user's file")
+    new_id = start_run(tmp_path / "run", overwrite=True)
+    assert new_id != run_id and not (tmp_path / "run" / "metrics.jsonl").exists()
+    assert (tmp_path / "run" / "mine.txt").exists()  # only texkit's own files are removed
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_file_modes_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        folder = save_checkpoint(tmp_path / "ck", 1, FakeGenerator(), _state(), run_id="r")
+        with atomic_folder(tmp_path / "gen") as tmp:
+            (tmp / "t.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((folder / "state.pt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((folder / "meta.json").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((tmp_path / "gen").stat().st_mode) == 0o777 & ~umask
+
+
+def test_atomic_folder_keeps_the_old_content_when_the_body_fails(tmp_path):
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "texture.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "gen") as tmp:
+        (tmp / "config.json").write_text("{}")
+        raise RuntimeError("killed mid-way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen"]
+    assert [p.name for p in (tmp_path / "gen").iterdir()] == ["texture.png"]
+
+
+def test_damaged_state_is_a_one_line_error(tmp_path):
+    folder = save_checkpoint(tmp_path, 1, FakeGenerator(), _state(), run_id="r")
+    (folder / "state.pt").write_bytes(b"PK\x03\x04 nothing")
+    with pytest.raises(CheckpointError, match="damaged") as info:
+        load_state(folder)
+    assert "\n" not in str(info.value)
