@@ -252,7 +252,7 @@ def _cameras_text(cameras: dict[str, Number | list[Number]]) -> str:
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222}
 img{max-width:100%;border:1px solid #ddd;background:#fff} figure{margin:0.4em;display:inline-block;vertical-align:top}
 figcaption{font-size:0.9em;color:#555;text-align:center} .pair{display:flex;flex-wrap:wrap;gap:0.5em}
-.pair figure{flex:1 1 420px;margin:0} .pair img{width:100%} table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
+.pair figure{flex:1 1 360px;margin:0} .pair img{width:100%} table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
 .up{color:#1a7f37} .down{color:#cf222e} summary{cursor:pointer;font-weight:bold}"""
 
 
@@ -280,8 +280,7 @@ def write_report(data: ReportData) -> Path:
 <body><h1>texkit run: {html.escape(run.name)}</h1>
 <p>{steps} training steps. Previews: prompt “{html.escape(data.prompt)}”, seed {data.seed}; {html.escape(_cameras_text(after.cameras))}.</p>
 <h2>Before and after (same cameras)</h2>
-<div class="pair">{pair}</div>
-{f'<div class="pair">{asks}</div>' if asks else ""}
+<div class="pair">{pair}{asks}</div>
 <h2>Rewards</h2>
 <table><tr><th>reward</th><th>first step</th><th>last step</th></tr>{"".join(rows)}</table>
 <figure><img src="reward_curves.png" alt="reward curves, one panel per reward"><figcaption>reward per training step (metrics.jsonl)</figcaption></figure>
