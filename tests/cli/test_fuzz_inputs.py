@@ -17,7 +17,7 @@ from texkit.config import RunConfig, load_config
 from texkit.errors import ConfigError, MeshError, TexkitError
 from texkit.geometry.mesh import Mesh
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 _number = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=32).map(lambda x: repr(float(x))),

@@ -84,8 +84,11 @@ class Mesh:
         Raises:
             MeshError: empty mesh, NaN/inf values, indices out of range.
         """
-        verts = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
-        tris = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        try:
+            verts = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+            tris = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        except (ValueError, TypeError):
+            raise MeshError(f"mesh '{name}' has malformed vertices or faces (3 coordinates per vertex, 3 indices per triangle); re-export it") from None
         if len(verts) == 0 or len(tris) == 0:
             raise MeshError(f"mesh '{name}' has no triangles; check that the file holds a surface mesh")
         if not np.isfinite(verts).all():
@@ -291,6 +294,8 @@ def _check_obj_indices(path: Path) -> None:
             for lineno, line in enumerate(fh, start=1):  # noqa: B007 (read in the except below)
                 if line.startswith("v "):
                     n_v += 1
+                    if len(line.split()) < 4:
+                        raise MeshError(f"{path} line {lineno}: a vertex needs 3 coordinates; re-export the mesh")
                 elif line.startswith("vt "):
                     n_vt += 1
                 elif line.startswith("f "):
