@@ -228,7 +228,7 @@ class Trainer:
                 self.run_id = start_run(self.run_dir)
         if self.step < total:
             cfg = self.config.training
-            self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {cfg.grad_accum} x batch_size {cfg.batch_size}")
+            self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {cfg.grad_accum} x batch_size {cfg.batch_size}" + (f"; {self.thread_note}" if getattr(self, "thread_note", "") else ""))
         history: list[dict[str, Any]] = []
         columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
         with Progress(*columns, console=self.console, transient=False, disable=not (main and self.console.is_terminal)) as bar:
@@ -252,7 +252,7 @@ class Trainer:
             self.console.print(message)
 
 
-def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, overwrite: bool = False) -> TrainResult:
+def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, overwrite: bool = False, threads: int | None = None) -> TrainResult:
     """``texkit train``: fine-tune, then write the run folder and its report.
 
     Args:
@@ -260,6 +260,8 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
         resume: continue the run recorded in the run folder from its newest valid checkpoint.
         run_dir: the run folder (default ``config.output.dir``).
         overwrite: replace a run already in the folder (its checkpoints, metrics and outputs).
+        threads: intra-op CPU threads (0: torch's default); None: chosen from the work size
+            (`texkit.threads`: one thread for the tiny model on the CPU).
 
     Raises:
         ConfigError: no rewards to train, or ``resume`` together with ``overwrite``.
@@ -280,6 +282,7 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
         if ctx.is_main and not (resume and read_run_id(folder)):
             check_run_folder(folder, overwrite)  # refuse before building anything
         trainer = Trainer(config, folder)
+        _set_threads(trainer, threads)
         if resume and not trainer.resume():
             trainer._say("no checkpoint to resume from; starting at step 0")
         if ctx.is_main and getattr(trainer, "run_id", None) is None:
@@ -309,6 +312,15 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
     if owns_group:
         distributed.cleanup()
     return result
+
+
+def _set_threads(trainer: Trainer, threads: int | None) -> None:
+    """Pick the intra-op thread count from the work size (`texkit.threads`) and say it."""
+    from texkit.threads import apply_threads, model_parameters
+
+    cfg = trainer.config.texture
+    count, why = apply_threads(trainer.session.device, model_parameters(trainer.session.generator), max(cfg.size, cfg.render_size) ** 2, threads)
+    trainer.thread_note = f"{count} intra-op CPU thread(s) ({why})"  # printed with the first progress line
 
 
 def _mean_metrics(per_rank: list[list[dict[str, Any]]]) -> dict[str, Any]:

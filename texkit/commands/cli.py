@@ -254,6 +254,7 @@ def generate_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: from the config)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier `generate` in the output folder."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
     from texkit.commands.generate import generate
@@ -264,7 +265,7 @@ def generate_command(
     if adapter is not None:
         check_weights_dir(adapter, "--adapter")
     cfg = load_config(config, set_)
-    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite)
+    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads)
     console.print(f"wrote {folder}")
 
 
@@ -274,13 +275,14 @@ def train_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
 ) -> None:
     """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles)."""
     from texkit.config import load_config
     from texkit.training import train
 
     cfg = load_config(config, set_)
-    result = train(cfg, resume=resume, overwrite=overwrite)
+    result = train(cfg, resume=resume, overwrite=overwrite, threads=threads)
     from texkit.distributed import is_main
 
     if is_main():  # under torchrun only rank 0 reports
@@ -291,11 +293,16 @@ def train_command(
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Run folder."),
     steps: int = typer.Option(30, "--steps", min=1, help="Training steps."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: 1 (the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
 ) -> None:
-    """Train the tiny built-in generator on the built-in mesh (CPU, a few minutes) and write a report."""
+    """Train the tiny built-in generator on the built-in mesh (CPU, a few minutes) and write a report.
+
+    An earlier demo run in the same folder is replaced (said in one line); other runs are refused.
+    """
     from texkit.commands.demo import run_demo
 
-    report = run_demo(out, steps)
+    check_output_dir(out)
+    report = run_demo(out, steps, threads=threads, notify=note)
     console.print(f"report: {report}")
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
+from texkit.checkpoint import read_run_id
 from texkit.config import RunConfig, parse_config
 from texkit.training import train
 
@@ -35,6 +38,24 @@ def demo_config(out: Path, steps: int = 30) -> RunConfig:
     )
 
 
-def run_demo(out: Path, steps: int = 30) -> Path:
-    """Train the demo and return the path of its report."""
-    return train(demo_config(Path(out), steps)).report
+def run_demo(out: Path, steps: int = 30, threads: int | None = None, notify: Callable[[str], None] | None = None) -> Path:
+    """Train the demo and return the path of its report.
+
+    An earlier demo run in ``out`` (its config names the demo's prompt and the built-in mesh) is
+    replaced, which ``notify`` reports; a folder holding any other run is refused.
+    """
+    out = Path(out)
+    replace = _is_demo_run(out)
+    if replace and notify is not None:
+        notify(f"replacing the earlier demo run in {out}")
+    return train(demo_config(out, steps), overwrite=replace, threads=threads).report
+
+
+def _is_demo_run(out: Path) -> bool:
+    """Whether ``out`` holds a run of ``texkit demo`` (same mesh, prompt and generator)."""
+    try:
+        cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    demo = demo_config(out).model_dump(mode="json")
+    return all(cfg.get(key) == demo[key] for key in ("mesh", "prompts", "generator")) and read_run_id(out) is not None

@@ -16,6 +16,7 @@ from texkit.io import atomic_folder
 from texkit.registry import get_registry
 from texkit.report import EVAL_SEED, write_run_record
 from texkit.session import Session
+from texkit.threads import apply_threads, model_parameters
 
 __all__ = ["generate", "validate_rewards", "GENERATE_OUTPUTS"]
 
@@ -55,7 +56,7 @@ def _check_folder(folder: Path, overwrite: bool) -> None:
         raise TexkitError(f"output folder {folder} is not empty; pass --overwrite to replace it or --out with a new folder")
 
 
-def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False) -> Path:
+def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False, threads: int | None = None) -> Path:
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
     Args:
@@ -63,6 +64,7 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
         adapter: optional LoRA adapter folder (from ``texkit train``) loaded first.
         out: output folder (default ``config.output.dir``).
         overwrite: replace the outputs of an earlier ``generate`` in the folder.
+        threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
 
     Raises:
         TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
@@ -72,6 +74,8 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
     _check_folder(folder, overwrite)
     validate_rewards(config)
     session = Session.build(config, need_rewards=False)
+    size = max(config.texture.size, config.texture.render_size) ** 2
+    apply_threads(session.device, model_parameters(session.generator), size, threads)
     if adapter is not None:
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
