@@ -5,7 +5,8 @@ written); painting the before/after previews is the session's job (`texkit.sessi
 The page shows, at a glance: the before and after views side by side (same cameras), what each
 reward asks for where the reward can show it (`texkit.Reward.visualize`), a turntable of
 each texture, the reward curves (one panel per reward, labelled axes), and the run's settings
-and versions in a collapsible table. It needs no network and no script.
+and versions in a collapsible table; an offline WebGL view of the textured mesh (a few lines of
+inline script, data inline). It needs no network.
 """
 
 from __future__ import annotations
@@ -249,6 +250,108 @@ def _cameras_text(cameras: dict[str, Number | list[Number]]) -> str:
     )
 
 
+_VIEWER_JS = """(function () {
+  const canvas = document.getElementById("viewer"), note = document.getElementById("viewer-note");
+  const data = JSON.parse(document.getElementById("viewer-data").textContent);
+  const gl = canvas.getContext("webgl");
+  if (!gl) { note.textContent = "No WebGL in this browser: see the turntables."; return; }
+  function shader(type, src) { const s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s); return s; }
+  const prog = gl.createProgram();
+  gl.attachShader(prog, shader(gl.VERTEX_SHADER,
+    "attribute vec3 p; attribute vec2 uv; uniform mat4 m; varying vec2 t;" +
+    "void main() { t = vec2(uv.x, 1.0 - uv.y); gl_Position = m * vec4(p, 1.0); }"));
+  gl.attachShader(prog, shader(gl.FRAGMENT_SHADER,
+    "precision mediump float; varying vec2 t; uniform sampler2D tex; void main() { gl_FragColor = texture2D(tex, t); }"));
+  gl.linkProgram(prog);
+  if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) { note.textContent = "WebGL shaders did not link: see the turntables."; return; }
+  gl.useProgram(prog);
+  function attribute(name, values, size) {
+    gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(values), gl.STATIC_DRAW);
+    const loc = gl.getAttribLocation(prog, name);
+    gl.enableVertexAttribArray(loc); gl.vertexAttribPointer(loc, size, gl.FLOAT, false, 0, 0);
+  }
+  attribute("p", data.positions, 3); attribute("uv", data.uv, 2);
+  gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, gl.createBuffer());
+  gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, new Uint16Array(data.faces), gl.STATIC_DRAW);
+  const tex = gl.createTexture();
+  let yaw = 0, pitch = 0.35, spin = true, ready = false;
+  function draw() {
+    const cy = Math.cos(yaw), sy = Math.sin(yaw), cp = Math.cos(pitch), sp = Math.sin(pitch);
+    const r = [[cy, 0, sy], [sp * sy, cp, -sp * cy], [-cp * sy, sp, cp * cy]];
+    const f = 1 / Math.tan(data.fov * Math.PI / 360), n = 0.1, far = 20, d = data.radius;
+    const a = (far + n) / (n - far), b = 2 * far * n / (n - far);
+    const rows = [[...r[0].map(x => f * x), 0], [...r[1].map(x => f * x), 0], [...r[2].map(x => a * x), b - a * d], [...r[2].map(x => -x), d]];
+    const m = []; for (let c = 0; c < 4; c++) for (let k = 0; k < 4; k++) m.push(rows[k][c]);
+    gl.viewport(0, 0, canvas.width, canvas.height); gl.clearColor(1, 1, 1, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT); gl.enable(gl.DEPTH_TEST);
+    gl.uniformMatrix4fv(gl.getUniformLocation(prog, "m"), false, new Float32Array(m));
+    gl.drawElements(gl.TRIANGLES, data.faces.length, gl.UNSIGNED_SHORT, 0);
+  }
+  function frame() { if (spin) { yaw += 0.01; } if (ready) { draw(); } requestAnimationFrame(frame); }
+  const img = new Image();
+  img.onload = function () {
+    gl.bindTexture(gl.TEXTURE_2D, tex);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, gl.RGB, gl.UNSIGNED_BYTE, img);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    ready = true; note.textContent = "Drag to turn the textured mesh (WebGL, offline).";
+  };
+  img.src = data.texture;
+  let last = null;
+  canvas.addEventListener("pointerdown", e => { spin = false; last = [e.clientX, e.clientY]; canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener("pointermove", e => {
+    if (!last) return;
+    yaw += (e.clientX - last[0]) * 0.01; pitch = Math.max(-1.5, Math.min(1.5, pitch + (e.clientY - last[1]) * 0.01));
+    last = [e.clientX, e.clientY];
+  });
+  canvas.addEventListener("pointerup", () => { last = null; });
+  requestAnimationFrame(frame);
+})();"""
+
+
+def _viewer(glb: Path | None, texture: Path, cameras: dict[str, Number | list[Number]]) -> str:
+    """An offline WebGL view of the textured mesh (drag to turn), its data inline in the page.
+
+    Hand-written (about 60 lines of script, no library, nothing fetched), so the page works from
+    disk without a network. Returns "" when the mesh cannot be shown this way (no GLB, no UVs,
+    more than 65535 vertices); the turntables show the same texture then.
+    """
+    if glb is None or not texture.exists():
+        return ""
+    import base64
+
+    import numpy as np
+    import trimesh
+
+    try:
+        mesh = trimesh.load(glb, force="mesh")
+    except Exception:  # noqa: BLE001 - the 3D view is optional: an unreadable GLB leaves the turntables
+        return ""
+    uv = getattr(mesh.visual, "uv", None)
+    if uv is None or len(mesh.vertices) > 65535 or len(mesh.faces) == 0:
+        return ""
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+    scale = float(np.linalg.norm(vertices - centre, axis=1).max()) or 1.0
+    data = {
+        "positions": ((vertices - centre) / scale).round(4).ravel().tolist(),
+        "uv": np.asarray(uv, dtype=np.float64).round(4).ravel().tolist(),
+        "faces": np.asarray(mesh.faces).ravel().tolist(),
+        "texture": "data:image/png;base64," + base64.b64encode(texture.read_bytes()).decode("ascii"),
+        "radius": float(cameras.get("radius", 2.5)) if isinstance(cameras.get("radius", 2.5), (int, float)) else 2.5,
+        "fov": float(cameras.get("fov", 50.0)) if isinstance(cameras.get("fov", 50.0), (int, float)) else 50.0,
+    }
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        '<figure><canvas id="viewer" width="384" height="384" style="border:1px solid #ddd;touch-action:none"></canvas>'
+        '<figcaption id="viewer-note">after (3D view)</figcaption></figure>'
+        f'<script type="application/json" id="viewer-data">{payload}</script><script>{_VIEWER_JS}</script>'
+    )
+
+
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222}
 img{max-width:100%;border:1px solid #ddd;background:#fff} figure{margin:0.4em;display:inline-block;vertical-align:top}
 figcaption{font-size:0.9em;color:#555;text-align:center} .pair{display:flex;flex-wrap:wrap;gap:0.5em}
@@ -284,8 +387,8 @@ def write_report(data: ReportData) -> Path:
 <h2>Rewards</h2>
 <table><tr><th>reward</th><th>first step</th><th>last step</th></tr>{"".join(rows)}</table>
 <figure><img src="reward_curves.png" alt="reward curves, one panel per reward"><figcaption>reward per training step (metrics.jsonl)</figcaption></figure>
-<h2>Turntable and textures</h2>
-<div>{turntables}{textures}</div>
+<h2>3D view, turntables and textures</h2>
+<div>{_viewer(after.glb, after.texture, after.cameras)}{turntables}{textures}</div>
 <h2>Files</h2><p>{links}</p>
 <details><summary>Run settings ({len(data.settings)})</summary>{_table(data.settings, ("setting", "value"))}</details>
 <details><summary>Versions</summary>{_table(data.versions, ("package", "version"))}</details>

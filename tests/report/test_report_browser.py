@@ -84,6 +84,7 @@ def test_report_in_headless_chromium(report, tmp_path):
         shutil.copy(shot, report.parent / "report_screenshot.png")  # beside the report it shows
         log = driver.get_log("browser")
         title = driver.title
+        viewer_note = driver.execute_script("const n = document.getElementById('viewer-note'); return n && n.textContent")
     finally:
         driver.quit()
     print(f"screenshot: {shot}")
@@ -94,4 +95,5 @@ def test_report_in_headless_chromium(report, tmp_path):
     errors = [entry for entry in log if entry.get("level") == "SEVERE"]
     assert not errors, f"console errors: {errors}"
     assert title.startswith("texkit run")
+    assert viewer_note in ("Drag to turn the textured mesh (WebGL, offline).", "No WebGL in this browser: see the turntables."), viewer_note
     assert shot.stat().st_size > 10_000
