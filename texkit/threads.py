@@ -4,7 +4,7 @@ torch's default (one thread per core) pays off for large tensors. The tiny gener
 small (a few thousand to a few hundred thousand elements), so a step is dominated by thread
 start-up and synchronisation; on a machine where other processes compete for the cores, every
 op then waits for its slowest thread and a step gets several times slower (issue 16: 2.3 s with
-one thread against 11.5 s with the default on 2 busy cores). :func:`choose_threads` therefore
+one thread against 11.5 s with the default on 2 busy cores). `choose_threads` therefore
 picks one thread for small CPU work and torch's default otherwise.
 
 Override, in order: the ``--threads`` option of ``texkit train``/``generate``/``demo``; the
@@ -47,7 +47,7 @@ def choose_threads(device: torch.device | str, params: int, pixels: int, overrid
 
     Args:
         device: where the model runs; GPU work keeps torch's default (CPU threads only feed it).
-        params: generator parameters (:func:`model_parameters`).
+        params: generator parameters (`model_parameters`).
         pixels: the largest image of the run (texture or render), in pixels.
         override: ``--threads``; ``None`` when not given.
 
@@ -75,7 +75,7 @@ def choose_threads(device: torch.device | str, params: int, pixels: int, overrid
 
 
 def apply_threads(device: torch.device | str, params: int, pixels: int, override: int | None = None) -> tuple[int, str]:
-    """:func:`choose_threads` and ``torch.set_num_threads``; returns ``(threads now in use, reason)``."""
+    """`choose_threads` and ``torch.set_num_threads``; returns ``(threads now in use, reason)``."""
     if override is not None and override < 0:
         from texkit.errors import ConfigError
 
