@@ -159,7 +159,7 @@ def test_config_page_known_rows(config_page):
     training = _rows(sections["`[training]`"])
     assert training["truncation"][:2] == ['integer or `"all"`', '`"all"`']
     assert training["betas"][0] == "list of 2 × float"
-    assert training["mixed_precision"][0] == 'one of `"no"`, `"fp16"`, `"bf16"`'
+    assert training["mixed_precision"][0] == 'one of `"no"`, `"fp32"`, `"fp16"`, `"bf16"`'
     generator = _rows(sections["`[generator]`"])
     assert generator["name"][1] == '`"tiny"`'
     path = _rows(sections["CameraPath"])

@@ -18,6 +18,7 @@ from texkit.errors import ConfigError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
+from texkit.planning import check_fits
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
@@ -98,6 +99,7 @@ class Session:
         mesh_path = config.mesh.path_for_rank(rank.rank)
         mesh = load_mesh(mesh_path, config.mesh.normalize)
         mesh = mesh.to(device)
+        check_fits(config, device)  # a CUDA run predicted not to fit stops before loading weights
         generator = reg.make_generator(config.generator.name, **generator_options(config, device))
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
         rewards: dict[str, Any] = {}

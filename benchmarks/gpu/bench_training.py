@@ -26,6 +26,14 @@ is recorded as such; one that would overrun ``--budget-seconds`` is skipped and 
     python benchmarks/gpu/bench_training.py --tiny     # CPU smoke test: tiny model, small sizes
     python benchmarks/gpu/bench_training.py --paths front_long > b.json     # one path per call
     python benchmarks/gpu/bench_training.py --merge a.json b.json           # one record from both
+    python benchmarks/gpu/bench_training.py --paths front_short --batch-size 1,2,4,8,16 --view-checkpointing on
+
+With ``--batch-size`` each configuration is measured at every batch size (``training.batch_size``
+switched on the built trainer: B samples share every generator call). FLOPs are counted at the
+first two batch sizes of a configuration and extrapolated linearly in B for the others (a step's
+FLOPs are affine in B: everything but the shared render geometry scales with the samples); rows
+say which (``flops_extrapolated``). After an out-of-memory error the larger batch sizes of that
+configuration are skipped.
 """
 
 from __future__ import annotations
@@ -251,7 +259,7 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
     }
 
 
-def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any) -> dict[str, Any]:
+def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, batch_size: int = 1) -> dict[str, Any]:
     """Warm-up step (when ``warmup``), timed step, then a FLOP-counted step (when ``count_flops()`` says so).
 
     Args:
@@ -259,12 +267,14 @@ def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any) -
         checkpointing: ``training.view_checkpointing`` for these steps.
         warmup: run one untimed step first (kernel selection, allocator growth, extension builds).
         count_flops: called with the timed step's seconds; True runs the FLOP-counted step.
+        batch_size: ``training.batch_size`` for these steps.
 
     Returns:
         The result row; an out-of-memory error ends the configuration and is recorded with its stage.
     """
     trainer.config.training.view_checkpointing = checkpointing
-    row: dict[str, Any] = {"view_checkpointing": checkpointing}
+    trainer.config.training.batch_size = batch_size
+    row: dict[str, Any] = {"view_checkpointing": checkpointing, "batch_size": batch_size}
     stage = "warm-up step"
     try:
         if warmup:
@@ -328,16 +338,37 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
         ValueError: when the records come from different devices or model configurations.
     """
     merged = json.loads(json.dumps(records[0]))
-    rows = {(r["paint_path"], r["view_checkpointing"]): r for r in merged["results"]}
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["paint_path"], r["view_checkpointing"], r.get("batch_size", 1), r.get("compile", "off"), r.get("vae_checkpointing", "on"), r.get("mesh", merged.get("mesh")))
+
+    for r in merged["results"]:
+        r.setdefault("mesh", merged.get("mesh"))
+    rows = {key(r): r for r in merged["results"]}
     for record in records[1:]:
-        for key in ("device", "config", "diffusion_resolution", "texture_size", "ddim_steps"):
-            if record[key] != merged[key]:
-                raise ValueError(f"cannot merge runs with different {key}: {record[key]!r} != {merged[key]!r}")
-        rows.update({(r["paint_path"], r["view_checkpointing"]): r for r in record["results"]})
+        for field in ("device", "config", "diffusion_resolution", "texture_size", "ddim_steps"):
+            if record[field] != merged[field]:
+                raise ValueError(f"cannot merge runs with different {field}: {record[field]!r} != {merged[field]!r}")
+        for r in record["results"]:
+            r.setdefault("mesh", record.get("mesh"))
+        rows.update({key(r): r for r in record["results"]})
         merged["notes"] += [n for n in record["notes"] if n not in merged["notes"]]
         merged["total_seconds"] += record["total_seconds"]
         merged["setup_seconds"] += record["setup_seconds"]
     merged["results"] = list(rows.values())
+    counted: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
+    for r in merged["results"]:
+        if "flops" in r and not r.get("flops_extrapolated"):
+            counted.setdefault((r["paint_path"], r["view_checkpointing"], r["mesh"]), []).append((r.get("batch_size", 1), r["flops"]))
+    peak = merged.get("dense_fp16_peak_tflops")
+    for r in merged["results"]:
+        points = sorted(counted.get((r["paint_path"], r["view_checkpointing"], r["mesh"]), []))
+        if "seconds" in r and "flops" not in r and len(points) >= 2:
+            (b0, f0), (b1, f1) = points[0], points[-1]
+            r["flops"] = f0 + (f1 - f0) * (r.get("batch_size", 1) - b0) / (b1 - b0)
+            r["flops_extrapolated"] = True
+            r["tflops_per_second"] = r["flops"] / r["seconds"] / 1e12
+            if peak:
+                r["fraction_of_dense_peak"] = r["tflops_per_second"] / peak
     merged["runs"] = len(records)
     return merged
 
@@ -355,8 +386,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--precision",
         default=None,
-        choices=["no", "fp16", "bf16"],
-        help="training.mixed_precision (default fp16; no with --tiny)",
+        choices=["no", "fp32", "fp16", "bf16"],
+        help="training.mixed_precision (default fp16; fp32 with --tiny)",
     )
     parser.add_argument(
         "--attention",
@@ -376,6 +407,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--paint-views", type=int, default=None, help="keep only the first K views of each painting path"
+    )
+    parser.add_argument("--batch-size", default="1", help="training.batch_size values to measure, e.g. 1,2,4,8,16")
+    parser.add_argument("--batch-size-on", default=None, help="batch sizes with view checkpointing on (default: --batch-size)")
+    parser.add_argument("--batch-size-off", default=None, help="batch sizes with view checkpointing off (default: --batch-size)")
+    parser.add_argument(
+        "--flop-batch-sizes",
+        default=None,
+        help="count FLOPs only at these batch sizes (default: the first two of each configuration); others are extrapolated",
+    )
+    parser.add_argument(
+        "--vae-checkpointing",
+        default="on",
+        help="gradient checkpointing inside the VAE: on, off or on,off (off: per-view checkpointing already recomputes the view)",
+    )
+    parser.add_argument(
+        "--compile", default="off", choices=["auto", "on", "off"], help="generator option compile (torch.compile of the denoising call)"
     )
     parser.add_argument(
         "--profile", action="store_true", help="profile one more step of the first configuration (torch.profiler)"
@@ -413,7 +460,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     began = time.perf_counter()
     device = torch.device(args.device or ("cpu" if args.tiny else "cuda"))
-    precision = args.precision or ("no" if args.tiny else "fp16")
+    precision = args.precision or ("fp32" if args.tiny else "fp16")
     steps = args.steps or (2 if args.tiny else 10)
     resolution, texture_size = (64, 128) if args.tiny else (512, 1024)
     texture_size = args.texture_size or texture_size
@@ -444,9 +491,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "steps": steps,
         "guidance_scale": 7.5,
         "attention": args.attention,
+        "compile": args.compile,
     }
-    if precision == "no":
-        options["dtype"] = "fp32"
     base = {
         "mesh": {"path": args.mesh or default_mesh()},
         "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
@@ -465,10 +511,26 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     seconds_per_view: float | None = None
     flop_overhead = 2.0  # FLOP-counted step time / plain step time; updated from the first measurement
     switches = [{"on": True, "off": False}[word] for word in args.view_checkpointing.split(",") if word]
-    pending = [(path, checkpointing) for path in args.paths.split(",") if path for checkpointing in switches]
+    def sizes(spec: str | None) -> list[int]:
+        return [int(b) for b in (spec or args.batch_size).split(",") if b]
+
+    batch_sizes = {True: sizes(args.batch_size_on), False: sizes(args.batch_size_off)}
+    flop_sizes = set(sizes(args.flop_batch_sizes)) if args.flop_batch_sizes else None
+    pending = [
+        (path, checkpointing, batch, vae)
+        for path in args.paths.split(",")
+        if path
+        for vae in args.vae_checkpointing.split(",")
+        for checkpointing in switches
+        for batch in batch_sizes[checkpointing]
+    ]
+    flops_seen: dict[tuple[str, bool], list[tuple[int, float]]] = {}  # (path, checkpointing) -> [(B, FLOPs)]
+    if args.vae_checkpointing not in ("on", "off", "on,off", "off,on"):
+        raise SystemExit("--vae-checkpointing: on, off or on,off")
+    out_of_memory: set[tuple[str, bool]] = set()
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
-        paint_path, checkpointing = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing = pending[0]
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
         if built_for != (paint_path, precision):
@@ -482,32 +544,56 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             )
             build_seconds, built_for = time.perf_counter() - build_start, (paint_path, precision)
             attention = trainer.session.generator.attention_backend
+        vae = trainer.session.generator.vae
+        vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         row: dict[str, Any] = {
             "paint_path": paint_path,
             "paint_views": views,
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds})
-        estimate = (seconds_per_view or 0.0) * views
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing})
+        seen = flops_seen.setdefault((paint_path, checkpointing), [])
+        estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)
-        if seconds_per_view is not None and estimate > left:
+        if (paint_path, checkpointing) in out_of_memory:
+            row.update({"view_checkpointing": checkpointing, "batch_size": batch, "error": "skipped: a smaller batch ran out of memory"})
+        elif seconds_per_view is not None and estimate > left:
             row.update(
                 {
                     "view_checkpointing": checkpointing,
+                    "batch_size": batch,
                     "error": f"skipped: a step takes about {estimate:.0f} s, {left:.0f} s of the budget left",
                 }
             )
         else:
             first = seconds_per_view is None
 
-            def count_flops(seconds: float, first: bool = first, overhead: float = flop_overhead) -> bool:
-                """The FLOP-counted step runs for the first configuration, later ones only if it fits the budget."""
-                return first or overhead * seconds < args.budget_seconds - (time.perf_counter() - began)
+            def count_flops(seconds: float, first: bool = first, overhead: float = flop_overhead, seen: list = seen, batch: int = batch) -> bool:
+                """FLOPs are counted at the first two batch sizes of a configuration (if it fits the budget)."""
+                fits = overhead * seconds < args.budget_seconds - (time.perf_counter() - began)
+                if flop_sizes is not None:
+                    return batch in flop_sizes and fits
+                return first or (len(seen) < 2 and fits)
 
             if device.type == "cuda":
                 row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
-            row.update(measure(trainer, checkpointing, first, count_flops))
+            row.update(measure(trainer, checkpointing, first, count_flops, batch))
+            if "flops" in row:
+                seen.append((batch, row["flops"]))
+            elif "seconds" in row and len(seen) >= 2:
+                (b0, f0), (b1, f1) = seen[0], seen[1]
+                row["flops"] = f0 + (f1 - f0) * (batch - b0) / (b1 - b0)
+                row["flops_extrapolated"] = True
+            elif "seconds" in row and len(seen) == 1:
+                b0, f0 = seen[0]
+                row["flops"] = f0 * batch / b0
+                row["flops_extrapolated"] = True
+            if "out of memory" in row.get("error", ""):
+                out_of_memory.add((paint_path, checkpointing))
+            describe = getattr(trainer.session.generator, "describe", None)
+            if describe is not None:
+                row["generator"] = describe()
             if first and args.profile and "error" not in row:
                 trainer.config.training.view_checkpointing = checkpointing
                 row["profile"] = profile_step(trainer)
@@ -515,7 +601,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             if "seconds" in row:
                 if "flop_step_seconds" in row:
                     flop_overhead = max(1.0, row["flop_step_seconds"] / row["seconds"])
-                seconds_per_view = max(seconds_per_view or 0.0, row["seconds"] / views)
+                seconds_per_view = max(seconds_per_view or 0.0, row["seconds"] / views / (1.0 + 0.1 * (batch - 1)))
         print(json.dumps(row), file=sys.stderr)
         results.append(row)
         if row.get("loss_finite") is False and precision == "fp16" and args.precision is None:
@@ -531,6 +617,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     peak = dense_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     for row in results:
+        if "seconds" in row:
+            row["samples_per_second"] = row.get("batch_size", 1) / row["seconds"]
         if "flops" in row and "seconds" in row:
             row["tflops_per_second"] = row["flops"] / row["seconds"] / 1e12
             if peak:

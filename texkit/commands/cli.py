@@ -276,12 +276,19 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, peak GPU memory and largest batch size that fits; load nothing."),
 ) -> None:
     """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles)."""
     from texkit.config import load_config
     from texkit.training import train
 
     cfg = load_config(config, set_)
+    if dry_run:
+        from texkit.planning import plan_run
+
+        for line in plan_run(cfg).lines(cfg.training.batch_size):
+            console.print(line, soft_wrap=True)
+        return
     result = train(cfg, resume=resume, overwrite=overwrite, threads=threads)
     from texkit.distributed import is_main
 

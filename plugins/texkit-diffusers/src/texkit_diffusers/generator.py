@@ -41,6 +41,7 @@ class DiffusionGenerator:
         lora_alpha: the adapter on the UNet attention projections.
         lora_targets: the adapter on the UNet attention projections.
         checkpointing: gradient checkpointing inside UNet, ControlNet and the VAE.
+        vae_checkpointing: override for the VAE alone (None: as ``checkpointing``).
         attention: ``"auto"``, ``"xformers"`` or ``"sdpa"``.
         compile: ``"auto"`` (compile the denoising call on CUDA), ``"on"`` or ``"off"``
             (`DenoiserCall`).
@@ -68,6 +69,7 @@ class DiffusionGenerator:
         lora_alpha: float | None = None,
         lora_targets: tuple[str, ...] = DEFAULT_TARGETS,
         checkpointing: bool = True,
+        vae_checkpointing: bool | None = None,
         attention: str = "auto",
         compile: str = "off",
         name: str = "stable-diffusion",
@@ -104,6 +106,10 @@ class DiffusionGenerator:
             p.data = p.data.float()
             p.requires_grad_(True)
         self.set_checkpointing(checkpointing)
+        if vae_checkpointing is True:
+            self.vae.enable_gradient_checkpointing()
+        elif vae_checkpointing is False:
+            self.vae.disable_gradient_checkpointing()
         self.attention_backend = select_attention_backend([self.unet, self.controlnet, self.vae], self.device, attention)
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)

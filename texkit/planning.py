@@ -1,0 +1,205 @@
+"""Predicted peak memory and seconds per step of a configured run, from measured benchmarks.
+
+``texkit train --dry-run`` prints these before anything is loaded, and a run whose predicted peak
+memory exceeds the GPU stops before it loads weights. The model is fitted to the rows of the
+committed benchmark records (``benchmarks/gpu/bench_training.py``; the fit is
+``benchmarks/fit_step_model.py``, which writes ``texkit/data/step_model.json``):
+
+    seconds(B) = (s0 + s1 * B) * (views / measured views) * (steps / measured steps)
+    peak(B)    = m0 + m1 * B                          (per-view checkpointing on: flat in views)
+    peak(B)    = m0 + m1 * B * (views / measured views)  (checkpointing off)
+
+one least-squares line per (model family, device kind, view checkpointing). B is
+``training.batch_size``; a step costs an affine function of B because the samples share every
+generator call (one launch, a bigger batch) while FLOPs grow linearly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StepPrediction", "RunPlan", "load_step_model", "predict_step", "largest_batch", "plan_run", "check_fits", "MODEL_PATH"]
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "step_model.json"
+"""Where the fitted coefficients live (package data)."""
+
+GPU_HEADROOM = 0.95
+"""Fraction of the GPU's memory a run may plan to use (the rest: CUDA context, fragmentation)."""
+
+
+@dataclass
+class StepPrediction:
+    """What one optimiser step of a configuration is predicted to cost.
+
+    Attributes:
+        seconds: wall time of one step (one batch of ``batch_size`` samples).
+        peak_gib: peak allocated GPU memory in GiB (None where the fit has no memory data, e.g. CPU).
+        samples_per_second: ``batch_size / seconds``.
+        basis: which measured fit the prediction comes from (model family, device kind, checkpointing).
+    """
+
+    seconds: float
+    peak_gib: float | None
+    samples_per_second: float
+    basis: str
+
+
+def load_step_model(path: Path | None = None) -> dict[str, Any]:
+    """The fitted coefficients ``{"fits": [...], "source": ...}`` (see `texkit.planning`)."""
+    return json.loads((path or MODEL_PATH).read_text(encoding="utf-8"))
+
+
+def _family(generator: str) -> str:
+    return "tiny" if generator == "tiny" else "sd15"
+
+
+def _fit_for(model: dict[str, Any], family: str, device_kind: str, view_checkpointing: bool) -> dict[str, Any] | None:
+    for fit in model["fits"]:
+        if (fit["family"], fit["device_kind"], fit["view_checkpointing"]) == (family, device_kind, view_checkpointing):
+            return fit
+    same_family = [f for f in model["fits"] if f["family"] == family and f["device_kind"] == device_kind]
+    return same_family[0] if same_family else None
+
+
+def predict_step(
+    generator: str,
+    device_kind: str,
+    batch_size: int,
+    views: int,
+    steps: int,
+    view_checkpointing: bool,
+    model: dict[str, Any] | None = None,
+) -> StepPrediction | None:
+    """Predict one step's seconds and peak memory; None when nothing comparable was measured.
+
+    Args:
+        generator: the generator's registered name (``tiny`` or a full-size SD 1.x one).
+        device_kind: ``"cuda"`` or ``"cpu"``.
+        batch_size: ``training.batch_size``.
+        views: painting views per sample.
+        steps: DDIM steps per view.
+        view_checkpointing: ``training.view_checkpointing``.
+        model: coefficients (default: `load_step_model`).
+    """
+    model = model or load_step_model()
+    fit = _fit_for(model, _family(generator), device_kind, view_checkpointing)
+    if fit is None:
+        return None
+    scale = views / fit["views"] * steps / fit["steps"]
+    seconds = (fit["seconds"][0] + fit["seconds"][1] * batch_size) * scale
+    peak = None
+    if fit.get("peak_gib"):
+        m0, m1 = fit["peak_gib"]
+        per_sample = m1 if fit["view_checkpointing"] else m1 * views / fit["views"]
+        peak = m0 + per_sample * batch_size
+    basis = f"{fit['family']} on {fit['device']} ({fit['device_kind']}), view checkpointing {'on' if fit['view_checkpointing'] else 'off'}"
+    return StepPrediction(seconds, peak, batch_size / seconds, basis)
+
+
+def largest_batch(prediction_at: Any, memory_gib: float, limit: int = 256) -> int:
+    """The largest B whose predicted peak fits ``GPU_HEADROOM * memory_gib`` (0 when even B = 1 does not).
+
+    Args:
+        prediction_at: ``prediction_at(B) -> StepPrediction``.
+        memory_gib: the GPU's memory.
+        limit: the largest B considered.
+    """
+    best = 0
+    for batch in range(1, limit + 1):
+        peak = prediction_at(batch).peak_gib
+        if peak is None or peak > GPU_HEADROOM * memory_gib:
+            break
+        best = batch
+    return best
+
+
+@dataclass
+class RunPlan:
+    """The prediction for a configured run on this machine.
+
+    Attributes:
+        prediction: the step's predicted cost (None: nothing comparable was measured).
+        device: the device the run would use, e.g. ``"cuda:0 (NVIDIA H200, 139.8 GiB)"``.
+        memory_gib: the GPU's total memory (None on the CPU).
+        largest_batch: the largest ``training.batch_size`` whose predicted peak fits (None on the CPU).
+    """
+
+    prediction: StepPrediction | None
+    device: str
+    memory_gib: float | None
+    largest_batch: int | None
+
+    def fits(self) -> bool:
+        """False when the predicted peak exceeds the GPU's usable memory."""
+        if self.prediction is None or self.prediction.peak_gib is None or self.memory_gib is None:
+            return True
+        return self.prediction.peak_gib <= GPU_HEADROOM * self.memory_gib
+
+    def lines(self, batch_size: int) -> list[str]:
+        """What ``texkit train --dry-run`` prints."""
+        if self.prediction is None:
+            return [f"device {self.device}: no measured configuration to predict from (see docs/performance.md)"]
+        p = self.prediction
+        out = [f"device {self.device}", f"predicted {p.seconds:.1f} s/step at batch_size {batch_size} ({p.samples_per_second:.3f} samples/s)"]
+        if p.peak_gib is not None:
+            out.append(f"predicted peak GPU memory {p.peak_gib:.1f} GiB" + (f" of {self.memory_gib:.1f} GiB" if self.memory_gib else ""))
+        if self.largest_batch is not None:
+            out.append(f"largest batch_size that fits: {self.largest_batch}")
+        out.append(f"from measurements of {p.basis}")
+        return out
+
+
+def plan_run(config: Any, device: Any = None) -> RunPlan:
+    """Predict the cost of ``config``'s training step on ``device`` (default: the config's) before loading anything.
+
+    Args:
+        config: a :class:`~texkit.config.RunConfig`.
+        device: a ``torch.device``; default: the config's ``device`` resolved here.
+    """
+    import torch
+
+    from texkit.registry import get_registry
+    from texkit.session import camera_angles, resolve_device
+
+    device = device or resolve_device(config.device)
+    options = dict(config.generator.options)
+    try:
+        steps = int(getattr(get_registry().validate("generators", config.generator.name, options), "steps", 10))
+    except Exception:  # an unknown generator or option: the real build reports it
+        steps = int(options.get("steps", 10))
+    views = len(camera_angles(config.cameras.paint)[0])
+    training = config.training
+
+    def at(batch: int) -> StepPrediction | None:
+        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing)
+
+    memory = None
+    name = str(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(device)
+        memory = props.total_memory / 2**30
+        name = f"{device} ({props.name}, {memory:.1f} GiB)"
+    prediction = at(training.batch_size)
+    largest = largest_batch(at, memory) if memory is not None and prediction is not None and prediction.peak_gib is not None else None
+    return RunPlan(prediction, name, memory, largest)
+
+
+def check_fits(config: Any, device: Any) -> None:
+    """Stop a CUDA run whose predicted peak memory exceeds the GPU, before any weights are loaded.
+
+    Raises:
+        DeviceError: one line with the prediction and the largest batch size that fits.
+    """
+    from texkit.errors import DeviceError
+
+    if getattr(device, "type", "cpu") != "cuda":
+        return
+    plan = plan_run(config, device)
+    if not plan.fits():
+        raise DeviceError(
+            f"this run needs about {plan.prediction.peak_gib:.0f} GiB of GPU memory but {plan.device} has {plan.memory_gib:.0f} GiB; "
+            f"set training.batch_size to {plan.largest_batch or 1} or less, or turn on training.view_checkpointing"
+        )
