@@ -40,6 +40,8 @@ FROZEN_PUBLIC_NAMES = (
     "get_registry",
     "hookimpl",
     "sample_texture",
+    # HOOKSPEC_VERSION 1.1
+    "EnvironmentCheck",
 )
 
 
@@ -79,5 +81,45 @@ def test_reward_base_class_contract():
 def test_hook_names_are_stable():
     from texkit import hookspecs
 
-    for hook in ("texkit_register_rewards", "texkit_register_renderers", "texkit_register_generators", "texkit_register_commands"):
+    for hook in ("texkit_register_rewards", "texkit_register_renderers", "texkit_register_generators", "texkit_register_commands", "texkit_register_checks"):
         assert callable(getattr(hookspecs, hook))
+
+
+#: Public modules besides ``texkit`` itself, with their frozen names (append only).
+FROZEN_MODULE_NAMES = {
+    "texkit.geometry": ("GeometryCache", "Mesh", "vertex_normals", "mesh_curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed"),
+    "texkit.batching": ("stack_samples", "unstack_samples", "repeat_for_samples", "sample_slice"),
+    "texkit.hub": ("HubOptions", "is_offline", "hub_cache_dir", "looks_like_hub_id", "looks_local", "describe_failure"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(FROZEN_MODULE_NAMES))
+def test_public_module_names_are_still_exported(module):
+    import importlib
+
+    mod = importlib.import_module(module)
+    for name in FROZEN_MODULE_NAMES[module]:
+        assert name in mod.__all__, f"'{name}' was removed from {module}.__all__: plugins rely on it"
+        assert getattr(mod, name) is not None
+
+
+def test_plugins_import_only_the_public_api():
+    """Every ``from texkit... import`` under plugins/*/src names a public module and a name in its ``__all__``
+    (the ruff rule TID251 in pyproject.toml bans the private modules by name; this catches new ones)."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    public = {"texkit": texkit.__all__, "texkit.hookspecs": None}
+    public.update({m: importlib.import_module(m).__all__ for m in FROZEN_MODULE_NAMES})
+    offences = []
+    for path in sorted(Path(__file__).resolve().parents[1].glob("plugins/*/src/**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "texkit":
+                allowed = public.get(node.module, ())
+                bad = [a.name for a in node.names if allowed is not None and a.name not in allowed]
+                if bad:
+                    offences.append(f"{path.name}: from {node.module} import {', '.join(bad)}")
+            elif isinstance(node, ast.Import):
+                offences += [f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("texkit.") and a.name not in public]
+    assert offences == []
