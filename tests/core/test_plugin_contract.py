@@ -112,3 +112,21 @@ def test_the_core_imports_no_plugin_package():
         for path in (REPO / "texkit").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_plugins_json_includes_every_option_schema():
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "texkit.commands.cli", "plugins", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    merged: dict[str, dict] = {}
+    for row in rows:
+        for kind, schemas in row.get("options", {}).items():
+            merged.setdefault(kind, {}).update(schemas)
+    assert "lora_rank" in merged["generators"]["tiny"]["properties"]
+    assert "aa_walk_steps" in merged["renderers"]["torch"]["properties"]
+    registered = {name for row in rows for kind in ("rewards", "renderers", "generators") for name in row["registers"].get(kind, [])}
+    assert registered == {name for schemas in merged.values() for name in schemas}

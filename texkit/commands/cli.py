@@ -107,6 +107,9 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print ma
         }
         for p in reg.plugins + reg.failures
     ]
+    schemas = reg.schemas()
+    for row in rows:  # every registered reward, renderer and generator with its option schema
+        row["options"] = {kind: {name: schemas[kind][name] for name in names if name in schemas.get(kind, {})} for kind, names in row["registers"].items() if kind in schemas}
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

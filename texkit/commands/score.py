@@ -13,7 +13,8 @@ from texkit.geometry.cache import GeometryCache
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import read_texture
 from texkit.registry import get_registry
-from texkit.types import RewardContext, Texture
+from texkit.reward_set import RewardSet
+from texkit.types import Texture
 
 __all__ = ["score_texture"]
 
@@ -44,25 +45,26 @@ def score_texture(
         ``{reward: {"value": float, "metrics": {...}}}``.
     """
     reg = get_registry()
-    rewards = [reg.make_reward(name, params or {}) for name in reward_names]
+    rewards = RewardSet({name: reg.make_reward(name, params or {}) for name in reward_names})
     mesh = load_mesh(mesh_spec)
     texture = Texture(read_texture(texture_path, notify))
     cache = GeometryCache(mesh)
     cameras = Cameras.preset(camera_preset)
-    renders = None
     render_fn = None
-    if any(r.needs_renders for r in rewards):
+    if rewards.needs_renders:
         renderer = reg.make_renderer(renderer_name)
 
         def render_fn(tex: Texture, cams: Cameras) -> Any:
             return renderer.render(mesh, tex, cams, size)
 
-        renders = render_fn(texture, cameras)
-    ctx = RewardContext(mesh=mesh, texture=texture, cameras=cameras, renders=renders, render=render_fn, geometry=cache)
-    results: dict[str, dict[str, Any]] = {}
     with torch.no_grad():
-        for reward in rewards:
-            reward.prepare(mesh, cache)
-            out = reward(ctx)
-            results[reward.name] = {"value": float(out.value), "metrics": {k: float(v) for k, v in out.metrics.items()}}
-    return results
+        rewards.prepare(mesh, cache)
+        scores = rewards.score(mesh, texture, cameras, render_fn, cache)
+    metrics = scores.metrics[0]
+    return {
+        name: {
+            "value": float(scores.values[name][0]),
+            "metrics": {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{name}/")},
+        }
+        for name in rewards
+    }
