@@ -47,17 +47,25 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_run_record(run_dir: Path, config: RunConfig) -> None:
-    """``config.json`` (the validated config) and ``versions.json`` (python, torch, texkit, plugins, git commit)."""
+def write_run_record(run_dir: Path, config: RunConfig, generator: dict[str, str] | None = None) -> None:
+    """``config.json`` (the validated config) and ``versions.json`` (python, torch, texkit, plugins, git commit).
+
+    Args:
+        run_dir: the run folder.
+        config: the validated run config.
+        generator: what the generator says about itself (``Generator.describe()``: backends that ran,
+            the libraries it runs on), recorded under ``"generator"``; the core names no plugin library.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", config.model_dump_json(indent=2) + "\n")
     versions: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "git_commit": _git_commit()}
-    for dist in ("texkit", "diffusers", "transformers", "peft"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    try:
+        versions["texkit"] = metadata.version("texkit")
+    except metadata.PackageNotFoundError:
+        versions["texkit"] = None
     versions["plugins"] = get_registry().versions()
+    if generator:
+        versions["generator"] = dict(generator)
     atomic_write_text(run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
 
 

@@ -130,6 +130,11 @@ class Session:
         cfg = self.config.cameras
         return Cameras(azim, elev, torch.full((n,), cfg.radius, device=self.device), torch.full((n,), cfg.fov, device=self.device))
 
+    def describe_generator(self) -> dict[str, str]:
+        """What the generator says about itself for run records (``Generator.describe()``; empty if it has none)."""
+        describe = getattr(self.generator, "describe", None)
+        return {str(k): str(v) for k, v in describe().items()} if callable(describe) else {}
+
     def camera_parameters(self) -> list[torch.Tensor]:
         """The learnable angle tensors."""
         return [t for t in self.angles.values() if t.requires_grad]

@@ -289,7 +289,7 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
             trainer.run_id = start_run(folder, overwrite)
         before = None
         if ctx.is_main:
-            write_run_record(trainer.run_dir, config)
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator())
             previous = trainer.run_dir / "before"
             if config.training.before_after and trainer.step > 0 and (previous / "views.png").exists():
                 before = previous  # a resumed run keeps the before images of its start

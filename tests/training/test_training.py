@@ -112,6 +112,9 @@ def test_train_writes_run_folder_and_report(tmp_path):
         assert (run / name).exists(), name
     versions = json.loads((run / "versions.json").read_text())
     assert "texkit-diffusers" in versions["plugins"] and versions["torch"]
+    # the generator describes itself (the core names no plugin library): backend that ran, its libraries
+    assert versions["generator"]["generator"] == "tiny" and versions["generator"]["attention"].startswith("sdpa")
+    assert versions["generator"]["diffusers"] and versions["generator"]["peft"]
     page = result.report.read_text()
     refs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert len(refs) >= 8

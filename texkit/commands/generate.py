@@ -79,6 +79,6 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
     if adapter is not None:
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
-        write_run_record(tmp, config)
+        write_run_record(tmp, config, session.describe_generator())
         session.preview(tmp, EVAL_SEED)
     return folder
