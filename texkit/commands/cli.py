@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from texkit.commands.checks import check_output_dir, check_weights_dir
+from texkit.defaults import DEFAULT_RENDERER
 from texkit.errors import TexkitError
 
 app = typer.Typer(
@@ -183,7 +184,7 @@ def render_command(
     views: int = typer.Option(8, "--views", min=1, help="Number of orbit views."),
     size: int = typer.Option(256, "--size", min=16, help="Image size in pixels."),
     elevation: float = typer.Option(-20.0, "--elevation", help="Camera elevation in degrees (negative = above)."),
-    renderer: str = typer.Option("torch", "--renderer", help="Renderer name (see `texkit plugins`)."),
+    renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer name (see `texkit plugins`)."),
 ) -> None:
     """Render a mesh from an orbit of views into a PNG grid (``OUT/views.png``)."""
     from texkit.commands.rendering import render_views_grid
@@ -201,7 +202,7 @@ def score_command(
     param: list[str] = typer.Option([], "--param", help="Reward parameter key=value (applies to every --reward)."),
     views: str = typer.Option("tilted_short", "--views", help="Camera preset for rewards that read renders."),
     size: int = typer.Option(256, "--size", min=16, help="Render size for rewards that read renders."),
-    renderer: str = typer.Option("torch", "--renderer", help="Renderer for rewards that read renders."),
+    renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer for rewards that read renders."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Score a textured mesh with one or more rewards and print the value and metrics."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from texkit.checkpoint import read_run_id
 from texkit.config import RunConfig, parse_config
+from texkit.defaults import DEFAULT_GENERATOR
 from texkit.training import train
 
 __all__ = ["demo_config", "run_demo", "DEMO_STEPS"]
@@ -37,7 +38,7 @@ def demo_config(out: Path, steps: int = DEMO_STEPS) -> RunConfig:
         {
             "mesh": {"path": "demo"},
             "prompts": {"text": ["a glazed ceramic gourd"]},
-            "generator": {"name": "tiny", "options": {"steps": 3, "seed": 0}},
+            "generator": {"name": DEFAULT_GENERATOR, "options": {"steps": 3, "seed": 0}},
             "cameras": {
                 "paint": {"elevation": [-20, -20, -20, -20], "azimuth": [0, 90, 180, -90]},
                 "reward": {"elevation": [-20, -20, -20, -20], "azimuth": [45, 135, -135, -45]},

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from texkit.cameras import Cameras
+from texkit.defaults import DEFAULT_RENDERER
 from texkit.errors import TexkitError
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import image_grid, read_texture, write_image
@@ -37,7 +38,7 @@ def render_views_grid(
     views: int = 8,
     size: int = 256,
     elevation: float = -20.0,
-    renderer_name: str = "torch",
+    renderer_name: str = DEFAULT_RENDERER,
     notify: Callable[[str], None] | None = None,
 ) -> Path:
     """Render ``views`` orbit views of a mesh and write them as ``out_dir/views.png``.

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from texkit.cameras import Cameras
+from texkit.defaults import DEFAULT_RENDERER
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import read_texture
@@ -26,7 +27,7 @@ def score_texture(
     params: dict[str, Any] | None = None,
     camera_preset: str = "tilted_short",
     size: int = 256,
-    renderer_name: str = "torch",
+    renderer_name: str = DEFAULT_RENDERER,
     notify: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Score ``texture_path`` on a mesh with each named reward.
