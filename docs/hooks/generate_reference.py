@@ -192,29 +192,33 @@ def _installed_components(kind: str) -> list[tuple[str, Any, str]]:
     return [(name, reg.get(kind, name).obj, reg.get(kind, name).distribution) for name in reg.names(kind)]
 
 
-def _factory_rows(factory: Callable[..., Any]) -> list[list[str]]:
-    from texkit.commands.cli import _jsonable as jsonable  # defaults shown as `texkit rewards --json` shows them
-
-    rows = []
-    for param in inspect.signature(factory).parameters.values():
-        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-            continue
-        default = "required" if param.default is param.empty else _code_cell(toml_literal(jsonable(param.default)))
-        annotation = "" if param.annotation is param.empty else str(param.annotation).replace("typing.", "")
-        rows.append([_code_cell(param.name), _text_cell(annotation), default])
-    return rows
-
-
 def _components_section(kind: str, section: str) -> list[str]:
+    """One table per installed renderer or generator, from its ``Params`` model (the registry's schema).
+
+    Run-owned options (set from the run config, see :data:`texkit.session.RUN_OWNED_OPTIONS`) are listed
+    with where to set them.
+    """
+    from texkit.registry import get_registry
+    from texkit.session import RUN_OWNED_OPTIONS
+
+    reg = get_registry()
     out = []
     for name, factory, dist in _installed_components(kind):
-        rows = _factory_rows(factory)
+        model = reg.params_model(kind, name)
         where = f"`{factory.__module__}.{factory.__qualname__}`"
-        out.append(f"#### `{name}`\n\nFrom `{dist}`; factory {where}.\n")
-        if rows:
-            out.append(_table([f"`{section}.options` key", "type", "default"], rows) + "\n")
+        out.append(f"#### `{name}`\n\nFrom `{dist}`; factory {where}, options `{model.__name__}`.\n")
+        rows = _field_rows(model.model_json_schema(), _model_defaults(model))
+        if kind == "generators":
+            rows = [r for r in rows if r[0].strip("`") not in RUN_OWNED_OPTIONS]
+            owned = [f"`{k}` (set `{v}`)" for k, v in RUN_OWNED_OPTIONS.items() if k in model.model_fields]
         else:
-            out.append("Its options are passed through as keyword arguments; see the plugin's page.\n")
+            owned = []
+        if rows:
+            out.append(_table([f"`{section}.options` key", "type", "default", "description"], rows) + "\n")
+        else:
+            out.append("No options.\n")
+        if owned:
+            out.append("Owned by the run, not set here: " + ", ".join(owned) + ".\n")
     return out or ["None installed.\n"]
 
 
