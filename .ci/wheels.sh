@@ -4,8 +4,9 @@
 #   2. install the core alone: `texkit plugins` works, `texkit demo` names the package to install;
 #   3. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
 #      every installed reward on the demo mesh, and a 2-step `texkit train` on the tiny model.
-# Called from .ci/run after `make test`. Measured: 6 min 25 s on 2 CPU cores shared with other jobs
-# (load average ~9; warm pip cache): builds 13 s, installs ~95 s, CLI checks ~100 s, the 2-step train ~170 s.
+# Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
+# (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
+# most of it is waiting for CPU (the installs alone take ~45 s on an idle machine).
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
