@@ -6,7 +6,7 @@
 #      every installed reward on the demo mesh, and a 2-step `texkit train` on the tiny model.
 # Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
 # (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
-# most of it is waiting for CPU (the installs alone take ~45 s on an idle machine).
+# not measured on an idle machine, where it should be shorter.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
