@@ -130,3 +130,16 @@ def test_plugins_json_includes_every_option_schema():
     assert "aa_walk_steps" in merged["renderers"]["torch"]["properties"]
     registered = {name for row in rows for kind in ("rewards", "renderers", "generators") for name in row["registers"].get(kind, [])}
     assert registered == {name for schemas in merged.values() for name in schemas}
+
+
+def test_texkit_plugins_accepts_single_entry_point_names():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TEXKIT_PLUGINS="curvature_color,texkit-torch-render")
+    proc = subprocess.run([sys.executable, "-m", "texkit.commands.cli", "rewards", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    names = {row["name"] for row in json.loads(proc.stdout)}
+    assert names == {"curvature_color"}  # one reward of texkit-rewards-geometry, not its other five
