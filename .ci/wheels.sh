@@ -21,7 +21,12 @@ fail() { echo "wheels.sh: FAIL: $*" >&2; exit 1; }
 
 step "build wheels of the core and every plugin"
 VERSION=$(cat texkit/VERSION)
-"$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/wheels" . plugins/*/
+# the build venv's setuptools when it is new enough for the PEP 639 license fields (fast), else isolated builds
+ISOLATION=()
+if "$BUILD_PY" -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null; then
+    ISOLATION=(--no-build-isolation)
+fi
+"$BUILD_PY" -m pip wheel -q --no-deps "${ISOLATION[@]}" -w "$WORK/wheels" . plugins/*/
 ls "$WORK/wheels"
 CORE_WHEEL="$WORK/wheels/texkit-$VERSION-py3-none-any.whl"
 [ -f "$CORE_WHEEL" ] || fail "no core wheel $CORE_WHEEL"
