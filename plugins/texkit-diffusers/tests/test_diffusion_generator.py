@@ -131,7 +131,7 @@ def test_condition_must_match_the_controlnet():
 
     with pytest.raises(ConfigError, match="condition='inpaint'"):
         DiffusionGenerator(build_tiny_components(0, conditioning_channels=6), resolution=64, condition="depth")
-    with pytest.raises(ConfigError, match="not one of"):
+    with pytest.raises(ConfigError, match="option 'condition': Input should be 'inpaint' or 'depth'"):
         texkit.get_registry().make_generator("tiny", condition="canny")
     depth_gen = texkit.get_registry().make_generator("tiny", condition="depth", steps=1)
     image, depth = _inputs()
