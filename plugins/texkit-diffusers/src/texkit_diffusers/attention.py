@@ -59,7 +59,7 @@ def select_attention_backend(models: list[Any], device: torch.device, prefer: st
     """
     global _LAST_REASON
     if prefer not in ("auto", "xformers", "sdpa"):
-        from texkit.errors import ConfigError
+        from texkit import ConfigError
 
         raise ConfigError(f"generator attention '{prefer}' is not one of auto, xformers, sdpa")
     if prefer != "sdpa":

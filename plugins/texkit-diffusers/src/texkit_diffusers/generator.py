@@ -9,8 +9,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from texkit.errors import ConfigError
-from texkit.types import PromptEmbedding
+from texkit import ConfigError, PromptEmbedding
 from texkit_diffusers.attention import last_attention_reason, select_attention_backend
 from texkit_diffusers.compiled import DenoiserCall
 from texkit_diffusers.lora import DEFAULT_TARGETS, add_lora, load_lora, lora_parameters, save_lora

@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from texkit.errors import ConfigError, WeightsError
+from texkit import ConfigError, WeightsError
 from texkit.hub import HubOptions, describe_failure, looks_like_hub_id
 
 __all__ = ["load_components", "check_controlnet", "is_single_file", "MODEL_PARTS"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from texkit.errors import WeightsError
+from texkit import WeightsError
 
 __all__ = ["add_lora", "lora_parameters", "save_lora", "load_lora", "model_card", "ADAPTER_NAME", "WEIGHT_NAME", "CARD_NAME"]
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 import pydantic
 
 import texkit
-from texkit.errors import ConfigError
+from texkit import ConfigError
 
 
 class DiffusionParams(pydantic.BaseModel):

@@ -26,7 +26,7 @@ from typing import Any, Literal, Union
 
 import torch
 
-from texkit.types import PromptEmbedding
+from texkit import PromptEmbedding
 
 __all__ = ["SamplerOptions", "SamplerNoise", "draw_noise", "sample_latents"]
 

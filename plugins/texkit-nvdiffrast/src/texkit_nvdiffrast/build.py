@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from texkit.errors import DeviceError
+from texkit import DeviceError
 
 __all__ = ["plugin_name", "make_context"]
 

@@ -8,8 +8,8 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import min_curvature_field
-from texkit.uv import sample_texture
+from texkit import sample_texture
+from texkit.geometry import min_curvature_field
 from texkit_rewards_geometry.texture_ops import (
     COMPAT_DESCRIPTION,
     LOOKUP_DESCRIPTION,

@@ -8,7 +8,7 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import minmax_signed
+from texkit.geometry import minmax_signed
 from texkit_rewards_geometry.texture_ops import COMPAT_DESCRIPTION, apply_reference_settings, memoised_texel_maps
 
 __all__ = ["CurvatureColor", "curvature_color_value", "normalized_curvature", "REFERENCE_SETTINGS"]
@@ -108,9 +108,9 @@ class CurvatureColor(texkit.Reward):
 
     def prepare(self, mesh: texkit.Mesh, cache: texkit.GeometryCache) -> None:
         """Compute the per-vertex curvature (the texel maps follow on first use, per texture size)."""
-        from texkit.geometry.precompute import curvature
+        from texkit.geometry import mesh_curvature
 
-        curvature(cache)
+        mesh_curvature(cache)
 
     def _texel_maps(self, ctx: texkit.RewardContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Atlas mask and normalised curvature K at the texture's size (memoised)."""

@@ -8,7 +8,7 @@ import pydantic
 import torch
 
 import texkit
-from texkit.geometry.precompute import minmax_signed
+from texkit.geometry import minmax_signed
 from texkit_rewards_geometry.texture_ops import (
     COMPAT_DESCRIPTION,
     apply_reference_settings,

@@ -174,7 +174,7 @@ def ensure_prepared(reward: Any, ctx: Any) -> None:
     ``prepare`` records ``reward._prepared = (mesh, mesh.content_hash)``; a reward instance reused on
     another mesh is prepared again instead of scoring with the first mesh's pairs or fields.
     """
-    from texkit.geometry.cache import GeometryCache
+    from texkit import GeometryCache
 
     prepared = getattr(reward, "_prepared", None)
     if prepared is not None and (prepared[0] is ctx.mesh or prepared[1] == ctx.mesh.content_hash):
@@ -195,8 +195,8 @@ def memoised_texel_maps(reward: Any, ctx: Any, build: Callable[[dict[str, torch.
     Returns:
         What ``build`` returned for this mesh and texture size.
     """
-    from texkit.geometry.cache import GeometryCache
-    from texkit.geometry.precompute import curvature_maps
+    from texkit import GeometryCache
+    from texkit.geometry import curvature_maps
 
     tex = ctx.texture.image
     cache = ctx.geometry or GeometryCache(ctx.mesh, root=False)
