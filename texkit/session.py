@@ -135,6 +135,21 @@ class Session:
         describe = getattr(self.generator, "describe", None)
         return {str(k): str(v) for k, v in describe().items()} if callable(describe) else {}
 
+    def paint_samples(self, count: int, seed: int = 1234) -> tuple[list[str], Texture]:
+        """Paint ``count`` samples in one batch for ``texkit generate --samples``.
+
+        Sample i uses prompt ``prompts[i % len(prompts)]`` and view seeds ``seed + 1000 i + k``
+        (sample 0 is what :meth:`preview` paints alone with the same seed).
+
+        Returns:
+            The prompts and the ``(count, T, T, 3)`` textures (sample i equals painting it alone).
+        """
+        views = len(self.angles["paint_elevation"])
+        prompts = [self.prompts[i % len(self.prompts)] for i in range(count)]
+        seeds = [[seed + 1000 * i + k for k in range(views)] for i in range(count)]
+        with torch.no_grad():
+            return prompts, self.paint(prompts, seeds)
+
     def camera_parameters(self) -> list[torch.Tensor]:
         """The learnable angle tensors."""
         return [t for t in self.angles.values() if t.requires_grad]
@@ -242,8 +257,13 @@ class Session:
         scores = self.score_batch(texture, [prompt])
         return scores.total[0], scores.metrics[0]
 
-    def preview(self, folder: str | Path, seed: int = 1234, turntable_frames: int = 0) -> dict[str, Path]:
+    def preview(
+        self, folder: str | Path, seed: int = 1234, turntable_frames: int = 0, texture: Texture | None = None, prompt: str | None = None
+    ) -> dict[str, Path]:
         """Paint the first prompt with fixed seeds (view k: ``seed + k``) and write what a person looks at.
+
+        With ``texture`` (one ``(T, T, 3)`` texture painted before, e.g. one sample of a batch) nothing
+        is painted and that texture is written; ``prompt`` is then its prompt (for the rewards' pictures).
 
         Writes into ``folder``: ``texture.png``; ``views.png``, a grid of ``output.grid_views``
         cameras evenly spaced in azimuth from the front at elevation -20°, at ``cameras.radius``
@@ -277,12 +297,14 @@ class Session:
 
         paths = {"texture": folder / "texture.png", "views": folder / "views.png", "glb": folder / "mesh.glb"}
         with torch.no_grad():
-            texture = self.paint(self.prompts[0], [seed + k for k in range(len(self.angles["paint_elevation"]))])
+            prompt = prompt or self.prompts[0]
+            if texture is None:
+                texture = self.paint(prompt, [seed + k for k in range(len(self.angles["paint_elevation"]))])
             grid = orbit(cfg.output.grid_views)
             columns = min(4, len(grid))
             write_image(paths["texture"], texture.image)
             write_image(paths["views"], image_grid(on_white(texture, grid), columns=columns))
-            ctx = RewardContext(self.mesh, texture, grid, None, render, self.cache, self.prompts[0], self.device)
+            ctx = RewardContext(self.mesh, texture, grid, None, render, self.cache, prompt, self.device)
             for name, reward in self.rewards.items():
                 image = reward.visualize(ctx) if hasattr(reward, "visualize") else None
                 if image is not None:

@@ -259,6 +259,7 @@ def generate_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier `generate` in the output folder."),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
+    samples: int = typer.Option(1, "--samples", min=1, help="Textures to paint in one batch (prompts cycle through the config's); each goes to sample_<i>/."),
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
     from texkit.commands.generate import generate
@@ -269,7 +270,7 @@ def generate_command(
     if adapter is not None:
         check_weights_dir(adapter, "--adapter")
     cfg = load_config(config, set_)
-    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads)
+    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples)
     console.print(f"wrote {folder}")
 
 

@@ -25,7 +25,7 @@ GENERATE_OUTPUTS = ("texture.png", "views.png", "mesh.glb", "config.json", "vers
 
 
 def _generated(name: str) -> bool:
-    return name in GENERATE_OUTPUTS or (name.startswith("reward_") and name.endswith(".png"))
+    return name in GENERATE_OUTPUTS or (name.startswith("reward_") and name.endswith(".png")) or name.startswith("sample_")
 
 
 def validate_rewards(config: RunConfig) -> None:
@@ -56,8 +56,14 @@ def _check_folder(folder: Path, overwrite: bool) -> None:
         raise TexkitError(f"output folder {folder} is not empty; pass --overwrite to replace it or --out with a new folder")
 
 
-def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False, threads: int | None = None) -> Path:
+def generate(
+    config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False, threads: int | None = None, samples: int = 1
+) -> Path:
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
+
+    With ``samples > 1`` the samples are painted together in one batch (prompts cycle through the
+    config's, sample i seeded ``EVAL_SEED + 1000 i + view``; see `Session.paint_samples`) and
+    each goes to ``sample_<i>/`` with the same files; sample 0 equals the single-sample output.
 
     Args:
         config: the run configuration.
@@ -65,6 +71,7 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
         out: output folder (default ``config.output.dir``).
         overwrite: replace the outputs of an earlier ``generate`` in the folder.
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
+        samples: textures to paint in one batch.
 
     Raises:
         TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
@@ -80,5 +87,10 @@ def generate(config: RunConfig, adapter: Path | None = None, out: Path | None = 
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
         write_run_record(tmp, config, session.describe_generator())
-        session.preview(tmp, EVAL_SEED)
+        if samples <= 1:
+            session.preview(tmp, EVAL_SEED)
+        else:
+            prompts, textures = session.paint_samples(samples, EVAL_SEED)
+            for i, prompt in enumerate(prompts):
+                session.preview(tmp / f"sample_{i}", EVAL_SEED, texture=textures.sample(i), prompt=prompt)
     return folder
