@@ -8,18 +8,10 @@ from texkit_diffusers import compiled
 import texkit
 
 
-def _paint(gen) -> torch.Tensor:
-    g = torch.Generator().manual_seed(3)
-    image, depth = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 1, 64, 64, generator=g)
-    keep = (torch.rand(1, 1, 64, 64, generator=g) > 0.5).float()
-    with torch.no_grad():
-        return gen.paint(gen.encode_prompt(["a vase"], [""]), image, depth, keep, torch.Generator().manual_seed(9))
-
-
-def test_compile_failure_at_call_time_falls_back_to_eager_with_the_same_result(monkeypatch):
+def test_compile_failure_at_call_time_falls_back_to_eager_with_the_same_result(monkeypatch, paint_view):
     registry = texkit.get_registry()
     eager = registry.make_generator("tiny", steps=2, compile="off")
-    expected = _paint(eager)
+    expected = paint_view(eager)
 
     def broken_compile(fn, **_):
         def run(*args, **kwargs):
@@ -30,21 +22,21 @@ def test_compile_failure_at_call_time_falls_back_to_eager_with_the_same_result(m
     monkeypatch.setattr(compiled.torch, "compile", broken_compile)
     gen = registry.make_generator("tiny", steps=2, compile="on")
     assert gen.denoiser.compiled
-    painted = _paint(gen)  # the run continues
+    painted = paint_view(gen)  # the run continues
     torch.testing.assert_close(painted, expected)
     assert not gen.denoiser.compiled
     assert "compile failed, running eager" in gen.denoiser.reason and "inductor exploded" in gen.denoiser.reason
     assert "inductor exploded" in gen.describe()["compile"]
 
 
-def test_compile_unavailable_at_build_time_falls_back(monkeypatch):
+def test_compile_unavailable_at_build_time_falls_back(monkeypatch, paint_view):
     def unavailable(fn, **_):
         raise RuntimeError("torch.compile is not supported on this platform")
 
     monkeypatch.setattr(compiled.torch, "compile", unavailable)
     gen = texkit.get_registry().make_generator("tiny", steps=1, compile="on")
     assert not gen.denoiser.compiled and "not supported" in gen.denoiser.reason
-    assert _paint(gen).shape == (1, 3, 64, 64)
+    assert paint_view(gen).shape == (1, 3, 64, 64)
 
 
 def test_auto_compiles_on_cuda_only():

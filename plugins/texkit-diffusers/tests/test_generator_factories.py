@@ -32,15 +32,7 @@ def _lora_shapes(gen) -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.shape) for name, p in gen.unet.named_parameters() if p.requires_grad}
 
 
-def _paint(gen) -> torch.Tensor:
-    g = torch.Generator().manual_seed(5)
-    image, depth = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 1, 64, 64, generator=g)
-    keep = (torch.rand(1, 1, 64, 64, generator=g) > 0.5).float()
-    with torch.no_grad():
-        return gen.paint(gen.encode_prompt(["a vase"], [""]), image, depth, keep, torch.Generator().manual_seed(9))
-
-
-def test_stable_diffusion_factory_on_tiny_weights_builds_the_tiny_generator(saved_tiny_weights):
+def test_stable_diffusion_factory_on_tiny_weights_builds_the_tiny_generator(saved_tiny_weights, paint_view):
     model, controlnet = saved_tiny_weights
     registry = texkit.get_registry()
     shared = {"steps": 2, "eta": 0.5, "guidance_scale": 3.0, "conditioning_scale": 0.8, "truncation": 1, "lora_rank": 2}
@@ -55,7 +47,7 @@ def test_stable_diffusion_factory_on_tiny_weights_builds_the_tiny_generator(save
     for attribute in ("resolution", "condition_kind", "device", "dtype", "attention_backend", "vae_scale_factor"):
         assert getattr(full, attribute) == getattr(tiny, attribute), attribute
     assert _lora_shapes(full) == _lora_shapes(tiny) and all(2 in shape for shape in _lora_shapes(full).values())
-    assert torch.allclose(_paint(full), _paint(tiny), atol=1e-5)  # LoRA B starts at zero: same weights, same view
+    assert torch.allclose(paint_view(full), paint_view(tiny), atol=1e-5)  # LoRA B starts at zero: same weights, same view
 
 
 def test_factories_pass_lora_targets_checkpointing_and_condition_through():
