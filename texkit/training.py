@@ -226,6 +226,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if getattr(self, "run_id", None) is None:  # a new run: claim the folder (refuses another run's)
                 self.run_id = start_run(self.run_dir)
+        if getattr(self, "thread_note", None) is None:  # Trainer used directly, not through train()
+            _set_threads(self, None)
         if self.step < total:
             cfg = self.config.training
             self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {cfg.grad_accum} x batch_size {cfg.batch_size}" + (f"; {self.thread_note}" if getattr(self, "thread_note", "") else ""))
