@@ -156,7 +156,7 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     """Predict the cost of ``config``'s training step on ``device`` (default: the config's) before loading anything.
 
     Args:
-        config: a :class:`~texkit.config.RunConfig`.
+        config: a `texkit.config.RunConfig`.
         device: a ``torch.device``; default: the config's ``device`` resolved here.
     """
     import torch

@@ -139,7 +139,7 @@ class Session:
         """Paint ``count`` samples in one batch for ``texkit generate --samples``.
 
         Sample i uses prompt ``prompts[i % len(prompts)]`` and view seeds ``seed + 1000 i + k``
-        (sample 0 is what :meth:`preview` paints alone with the same seed).
+        (sample 0 is what `preview` paints alone with the same seed).
 
         Returns:
             The prompts and the ``(count, T, T, 3)`` textures (sample i equals painting it alone).

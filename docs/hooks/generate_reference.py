@@ -195,7 +195,7 @@ def _installed_components(kind: str) -> list[tuple[str, Any, str]]:
 def _components_section(kind: str, section: str) -> list[str]:
     """One table per installed renderer or generator, from its ``Params`` model (the registry's schema).
 
-    Run-owned options (set from the run config, see :data:`texkit.session.RUN_OWNED_OPTIONS`) are listed
+    Run-owned options (set from the run config, see `texkit.session.RUN_OWNED_OPTIONS`) are listed
     with where to set them.
     """
     from texkit.registry import get_registry

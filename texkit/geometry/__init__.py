@@ -25,7 +25,7 @@ __all__ = ["GeometryCache", "Mesh", "vertex_normals", *_PRECOMPUTE]
 
 
 def __getattr__(name: str) -> Any:
-    """The cached precomputations, imported on first use (:mod:`texkit.geometry.precompute`)."""
+    """The cached precomputations, imported on first use (`texkit.geometry.precompute`)."""
     if name in _PRECOMPUTE:
         from texkit.geometry import precompute
 
