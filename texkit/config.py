@@ -421,11 +421,16 @@ def _describe_all(errors: list[Any]) -> list[str]:
 
 def _describe(loc: tuple[Any, ...], error: Any) -> str:
     """One pydantic error as ``config key 'a.b': what is wrong`` (with a suggestion for unknown keys)."""
-    where = ".".join(str(p) for p in loc) or "(top level)"
+    where = _printable(".".join(str(p) for p in loc)) or "(top level)"
     if error["type"] == "extra_forbidden" and loc:
         return f"unknown config key '{where}'{_closest(str(loc[-1]), _model_at(loc))}"
     message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
     return f"config key '{where}': {message}"
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, ...) written as escapes, so messages stay on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _parse_value(raw: str) -> Any:
@@ -439,14 +444,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``["training.lr=1e-4", ...]`` to a nested dict (values parsed as TOML, else strings)."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set '{item}' must look like section.key=value")
+            raise ConfigError(f"--set '{_printable(item)}' must look like section.key=value")
         dotted, raw = item.split("=", 1)
         parts = [p for p in dotted.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set '{_printable(item)}' names no key; write section.key=value, e.g. --set training.lr=1e-4")
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"--set '{item}': '{part}' is not a section")
+                raise ConfigError(f"--set '{_printable(item)}': '{_printable(part)}' is not a section")
         node[parts[-1]] = _parse_value(raw.strip())
     return data
 

@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from texkit.config import RunConfig, load_config
@@ -124,6 +124,8 @@ def test_any_config_loads_or_fails_in_one_line(data):
 
 @FUZZ
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30), max_size=3))
+@example(["=1"])
+@example(["\n"])
 def test_any_set_override_loads_or_fails_in_one_line(overrides):
     try:
         load_config(None, overrides)
