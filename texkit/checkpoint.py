@@ -60,6 +60,7 @@ RUN_ARTIFACTS = (
     "report.html",
     "reward_curves.png",
     "config.json",
+    "config.toml",
     "versions.json",
 )
 
@@ -105,7 +106,7 @@ def check_run_folder(run_dir: Path, overwrite: bool = False) -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"run folder {run_dir} is a file; set output.dir (or --out) to a folder")
-    present = [p for p in run_artifacts(run_dir) if p.name not in ("config.json", "versions.json")]
+    present = [p for p in run_artifacts(run_dir) if p.name not in ("config.json", "config.toml", "versions.json")]
     if present and not overwrite:
         raise RunFolderError(
             f"run folder {run_dir} already holds a run ({', '.join(p.name for p in present)}); "

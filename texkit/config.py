@@ -21,6 +21,7 @@ Unknown keys are errors that name the key and suggest the closest valid one. Exa
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -478,3 +479,44 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path} is not valid TOML: {' '.join(str(err).split())}; fix that line") from None
     return parse_config(apply_overrides(data, overrides or []))
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    """One TOML value (JSON's string escapes and arrays are valid TOML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def to_toml(config: RunConfig) -> str:
+    """The config as TOML that :func:`load_config` reads back to the same config (None values are left out).
+
+    Top-level scalars first, then one ``[table]`` per section (nested tables as ``[a.b]``).
+    """
+    data = config.model_dump(mode="json")
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((_toml_key(key), value))
+        elif value is not None:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    while tables:
+        name, table = tables.pop(0)
+        scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict) and v is not None]
+        nested = [(f"{name}.{_toml_key(k)}", v) for k, v in table.items() if isinstance(v, dict)]
+        lines += ["", f"[{name}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars]
+        tables = nested + tables
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -27,7 +27,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-from texkit.config import RunConfig
+from texkit.config import RunConfig, to_toml
 from texkit.io import atomic_write_text
 from texkit.registry import get_registry
 
@@ -48,7 +48,8 @@ def _git_commit() -> str | None:
 
 
 def write_run_record(run_dir: Path, config: RunConfig, generator: dict[str, str] | None = None) -> None:
-    """``config.json`` (the validated config) and ``versions.json`` (python, torch, texkit, plugins, git commit).
+    """``config.json`` and ``config.toml`` (the validated config; the TOML is a config file ``texkit train``
+    accepts again) and ``versions.json`` (python, torch, texkit, plugins, git commit).
 
     Args:
         run_dir: the run folder.
@@ -58,6 +59,7 @@ def write_run_record(run_dir: Path, config: RunConfig, generator: dict[str, str]
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", config.model_dump_json(indent=2) + "\n")
+    atomic_write_text(run_dir / "config.toml", to_toml(config))  # `texkit train run/config.toml` runs it again
     versions: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "git_commit": _git_commit()}
     try:
         versions["texkit"] = metadata.version("texkit")

@@ -14,7 +14,7 @@ from texkit import distributed
 from texkit.back_projection import TextureState
 from texkit.cameras import CAMERA_PRESETS, Cameras
 from texkit.config import CameraPath, RunConfig
-from texkit.errors import ConfigError, RewardError
+from texkit.errors import ConfigError, DeviceError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
@@ -28,10 +28,20 @@ __all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "R
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu."""
+    """``"auto"`` -> cuda when available, else cpu; any other name as torch spells it.
+
+    Raises:
+        ConfigError: a name torch does not know. DeviceError: CUDA asked for where there is none.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device '{name}' is not a device name; use cpu, cuda, cuda:1 or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device '{name}' asked for, but no CUDA GPU is visible here; use device cpu (or auto)")
+    return device
 
 
 def camera_angles(path: str | CameraPath) -> tuple[list[float], list[float]]:

@@ -91,6 +91,18 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
+def run_overrides(seed: int | None, prompt: str | None, device: str | None) -> list[str]:
+    """``--set`` overrides for the ``--seed``, ``--prompt`` and ``--device`` options of train and generate."""
+    out = []
+    if seed is not None:
+        out.append(f"training.seed={seed}")
+    if prompt is not None:
+        out += [f"prompts.text={json.dumps([prompt])}", "prompts.file=''"]
+    if device is not None:
+        out.append(f"device={json.dumps(device)}")
+    return out
+
+
 @app.command("plugins")
 def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
     """List installed plugins: distribution, version and what each registers."""
@@ -185,12 +197,13 @@ def render_command(
     size: int = typer.Option(256, "--size", min=16, help="Image size in pixels."),
     elevation: float = typer.Option(-20.0, "--elevation", help="Camera elevation in degrees (negative = above)."),
     renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer name (see `texkit plugins`)."),
+    device: str = typer.Option("cpu", "--device", help="Where to render: cpu, cuda, cuda:1, auto."),
 ) -> None:
     """Render a mesh from an orbit of views into a PNG grid (``OUT/views.png``)."""
     from texkit.commands.rendering import render_views_grid
 
     check_output_dir(out)
-    path = render_views_grid(str(mesh), out, texture, views, size, elevation, renderer, notify=note)
+    path = render_views_grid(str(mesh), out, texture, views, size, elevation, renderer, notify=note, device=device)
     console.print(f"wrote {path}")
 
 
@@ -204,11 +217,12 @@ def score_command(
     size: int = typer.Option(256, "--size", min=16, help="Render size for rewards that read renders."),
     renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer for rewards that read renders."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    device: str = typer.Option("cpu", "--device", help="Where to score and render: cpu, cuda, cuda:1, auto."),
 ) -> None:
     """Score a textured mesh with one or more rewards and print the value and metrics."""
     from texkit.commands.score import score_texture
 
-    results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer, notify=note)
+    results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer, notify=note, device=device)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
@@ -260,6 +274,9 @@ def generate_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier `generate` in the output folder."),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
     samples: int = typer.Option(1, "--samples", min=1, help="Textures to paint in one batch (prompts cycle through the config's); each goes to sample_<i>/."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (training.seed; for generate the preview's noise seed)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Use this prompt instead of the config's (prompts.text)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (the config's device)."),
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
     from texkit.commands.generate import generate
@@ -269,8 +286,8 @@ def generate_command(
         check_output_dir(out)
     if adapter is not None:
         check_weights_dir(adapter, "--adapter")
-    cfg = load_config(config, set_)
-    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples)
+    cfg = load_config(config, [*set_, *run_overrides(None, prompt, device)])
+    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples, seed=seed)
     console.print(f"wrote {folder}")
 
 
@@ -282,12 +299,15 @@ def train_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, peak GPU memory and largest batch size that fits; load nothing."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (training.seed; for generate the preview's noise seed)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Use this prompt instead of the config's (prompts.text)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (the config's device)."),
 ) -> None:
     """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles)."""
     from texkit.config import load_config
     from texkit.training import train
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, [*set_, *run_overrides(seed, prompt, device)])
     if dry_run:
         from texkit.planning import plan_run
 

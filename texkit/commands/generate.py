@@ -21,7 +21,7 @@ from texkit.threads import apply_threads, model_parameters
 __all__ = ["generate", "validate_rewards", "GENERATE_OUTPUTS"]
 
 #: What ``generate`` writes into its folder (besides ``reward_<name>.png`` per reward with a picture).
-GENERATE_OUTPUTS = ("texture.png", "views.png", "mesh.glb", "config.json", "versions.json", "turntable.gif")
+GENERATE_OUTPUTS = ("texture.png", "views.png", "mesh.glb", "config.json", "config.toml", "versions.json", "turntable.gif")
 
 
 def _generated(name: str) -> bool:
@@ -57,7 +57,13 @@ def _check_folder(folder: Path, overwrite: bool) -> None:
 
 
 def generate(
-    config: RunConfig, adapter: Path | None = None, out: Path | None = None, overwrite: bool = False, threads: int | None = None, samples: int = 1
+    config: RunConfig,
+    adapter: Path | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+    samples: int = 1,
+    seed: int | None = None,
 ) -> Path:
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
@@ -72,6 +78,7 @@ def generate(
         overwrite: replace the outputs of an earlier ``generate`` in the folder.
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
         samples: textures to paint in one batch.
+        seed: the noise seed of the painted views (view k: ``seed + k``); default ``EVAL_SEED``.
 
     Raises:
         TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
@@ -87,10 +94,11 @@ def generate(
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
         write_run_record(tmp, config, session.describe_generator())
+        seed = EVAL_SEED if seed is None else seed
         if samples <= 1:
-            session.preview(tmp, EVAL_SEED)
+            session.preview(tmp, seed)
         else:
-            prompts, textures = session.paint_samples(samples, EVAL_SEED)
+            prompts, textures = session.paint_samples(samples, seed)
             for i, prompt in enumerate(prompts):
-                session.preview(tmp / f"sample_{i}", EVAL_SEED, texture=textures.sample(i), prompt=prompt)
+                session.preview(tmp / f"sample_{i}", seed, texture=textures.sample(i), prompt=prompt)
     return folder

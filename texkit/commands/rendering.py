@@ -13,6 +13,7 @@ from texkit.errors import TexkitError
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import image_grid, read_texture, write_image
 from texkit.registry import get_registry
+from texkit.session import resolve_device
 from texkit.types import RenderOutput, Texture
 
 __all__ = ["checkerboard", "composite", "render_views_grid"]
@@ -40,11 +41,13 @@ def render_views_grid(
     elevation: float = -20.0,
     renderer_name: str = DEFAULT_RENDERER,
     notify: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Render ``views`` orbit views of a mesh and write them as ``out_dir/views.png``.
 
     Args:
         notify: receives one-line notices (e.g. a texture converted to square RGB).
+        device: where to render (``cpu``, ``cuda``, ``cuda:1``, ``auto``).
 
     Returns:
         The path of the written grid.
@@ -56,10 +59,11 @@ def render_views_grid(
         raise TexkitError(f"--views {views}: need at least 1 view")
     if size < 16:
         raise TexkitError(f"--size {size}: images need at least 16 pixels a side")
-    mesh = load_mesh(mesh_spec)
-    image = read_texture(texture_path, notify) if texture_path else checkerboard()
+    where = resolve_device(device)
+    mesh = load_mesh(mesh_spec).to(where)
+    image = (read_texture(texture_path, notify) if texture_path else checkerboard()).to(where)
     renderer = get_registry().make_renderer(renderer_name)
-    cams = Cameras.orbit(views, elevation=elevation)
+    cams = Cameras.orbit(views, elevation=elevation, device=where)
     with torch.no_grad():
         out = renderer.render(mesh, Texture(image), cams, size)
     path = Path(out_dir) / "views.png"

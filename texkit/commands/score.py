@@ -15,6 +15,7 @@ from texkit.geometry.primitives import load_mesh
 from texkit.imageio import read_texture
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet
+from texkit.session import resolve_device
 from texkit.types import Texture
 
 __all__ = ["score_texture"]
@@ -29,6 +30,7 @@ def score_texture(
     size: int = 256,
     renderer_name: str = DEFAULT_RENDERER,
     notify: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
     """Score ``texture_path`` on a mesh with each named reward.
 
@@ -41,16 +43,19 @@ def score_texture(
         size: render resolution.
         renderer_name: renderer used when a reward needs renders.
         notify: receives one-line notices (e.g. a texture converted to square RGB).
+        device: where to score and render (``cpu``, ``cuda``, ``cuda:1``, ``auto``).
 
     Returns:
         ``{reward: {"value": float, "metrics": {...}}}``.
     """
     reg = get_registry()
     rewards = RewardSet({name: reg.make_reward(name, params or {}) for name in reward_names})
-    mesh = load_mesh(mesh_spec)
-    texture = Texture(read_texture(texture_path, notify))
-    cache = GeometryCache(mesh)
-    cameras = Cameras.preset(camera_preset)
+    where = resolve_device(device)
+    cpu_mesh = load_mesh(mesh_spec)
+    cache = GeometryCache(cpu_mesh)
+    mesh = cpu_mesh.to(where)
+    texture = Texture(read_texture(texture_path, notify).to(where))
+    cameras = Cameras.preset(camera_preset, device=where)
     render_fn = None
     if rewards.needs_renders:
         renderer = reg.make_renderer(renderer_name)
@@ -59,8 +64,8 @@ def score_texture(
             return renderer.render(mesh, tex, cams, size)
 
     with torch.no_grad():
-        rewards.prepare(mesh, cache)
-        scores = rewards.score(mesh, texture, cameras, render_fn, cache)
+        rewards.prepare(cpu_mesh, cache)
+        scores = rewards.score(mesh, texture, cameras, render_fn, cache, device=where)
     metrics = scores.metrics[0]
     return {
         name: {
