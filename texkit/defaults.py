@@ -29,4 +29,4 @@ PROVIDERS: dict[str, dict[str, str]] = {
 def install_hint(kind: str, name: str) -> str:
     """``" (provided by texkit-diffusers: pip install texkit-diffusers)"`` or ``""`` for unknown names."""
     dist = PROVIDERS.get(kind, {}).get(name)
-    return f"; it is provided by {dist}: pip install {dist}" if dist else ""
+    return f" (provided by {dist}: pip install {dist})" if dist else ""

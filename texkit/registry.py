@@ -211,6 +211,8 @@ class Registry:
         known = ", ".join(sorted(table)) or "none installed"
         raise UnknownNameError(
             f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}: {hint}(known: {known}; `texkit plugins` lists them){broken}"
+            if not install_hint(kind, name) or known != "none installed"
+            else f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}; no {kind} are installed{broken}"
         )
 
     def reward_class(self, name: str) -> type:
