@@ -126,13 +126,18 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print ma
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    lines = []
+    by_package: dict[str, dict[str, Any]] = {}  # one row per installed package (--json keeps one per entry point)
     for row in rows:
-        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+        package = by_package.setdefault(row["distribution"], {"version": row["version"], "registers": {}, "errors": []})
+        for kind, names in row["registers"].items():
+            package["registers"].setdefault(kind, []).extend(names)
         if row["error"]:
-            regs = f"failed to import: {row['error']}"
-        lines.append([row["distribution"], row["version"], row["entry_point"], regs])
-    _print_rows("texkit plugins", ["distribution", "version", "entry point", "registers"], lines)
+            package["errors"].append(f"{row['entry_point']} failed to import: {row['error']}")
+    lines = []
+    for dist, package in sorted(by_package.items()):
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in package["registers"].items())
+        lines.append([dist, package["version"], "; ".join([regs, *package["errors"]] if regs else package["errors"])])
+    _print_rows("texkit plugins", ["distribution", "version", "registers"], lines)
 
 
 @app.command("rewards")

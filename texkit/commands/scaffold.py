@@ -82,10 +82,15 @@ def create_reward_package(name: str, directory: Path) -> Path:
         The path of the new package folder.
 
     Raises:
-        TexkitError: invalid name, ``directory`` is a file, or the package folder already exists
-            (it is never overwritten).
+        TexkitError: invalid name, a name an installed reward already has (the two would collide),
+            ``directory`` is a file, or the package folder already exists (it is never overwritten).
     """
     names = package_names(name)
+    from texkit.registry import get_registry
+
+    taken = get_registry().tables["rewards"].get(name)
+    if taken is not None:
+        raise TexkitError(f"reward name '{name}' is taken by the installed {taken.distribution}; choose another name")
     directory = Path(directory).expanduser()
     if directory.exists() and not directory.is_dir():
         raise TexkitError(f"--dir {directory} is a file; give a folder to create the package in")
