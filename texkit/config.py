@@ -501,7 +501,7 @@ def _toml_value(value: Any) -> str:
 
 
 def to_toml(config: RunConfig) -> str:
-    """The config as TOML that :func:`load_config` reads back to the same config (None values are left out).
+    """The config as TOML that `load_config` reads back to the same config (None values are left out).
 
     Top-level scalars first, then one ``[table]`` per section (nested tables as ``[a.b]``).
     """
