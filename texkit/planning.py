@@ -172,9 +172,10 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
         steps = int(options.get("steps", 10))
     views = len(camera_angles(config.cameras.paint)[0])
     training = config.training
+    model = load_step_model()  # read once: largest_batch asks for many batch sizes
 
     def at(batch: int) -> StepPrediction | None:
-        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing)
+        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing, model)
 
     memory = None
     name = str(device)

@@ -206,14 +206,13 @@ class Registry:
             broken = f" (plugins that failed to import: {', '.join(sorted(set(failed)))}; `texkit plugins` says why)"
         else:
             broken = ""
+        unknown = f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}"
+        if not table and install_hint(kind, name):
+            raise UnknownNameError(f"{unknown}; no {kind} are installed{broken}")
         close = difflib.get_close_matches(name, list(table), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         known = ", ".join(sorted(table)) or "none installed"
-        raise UnknownNameError(
-            f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}: {hint}(known: {known}; `texkit plugins` lists them){broken}"
-            if not install_hint(kind, name) or known != "none installed"
-            else f"unknown {kind[:-1]} '{name}'{install_hint(kind, name)}; no {kind} are installed{broken}"
-        )
+        raise UnknownNameError(f"{unknown}: {hint}(known: {known}; `texkit plugins` lists them){broken}")
 
     def reward_class(self, name: str) -> type:
         """The reward class registered as ``name``."""

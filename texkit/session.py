@@ -255,7 +255,7 @@ class Session:
         return texture
 
     def render(self, texture: Texture, cameras: Cameras) -> Any:
-        """Render a texture (or a batch) from ``cameras`` at ``texture.render_size``."""
+        """Render a texture (or a batch) from ``cameras`` at the config's ``texture.render_size``."""
         return self.renderer.render(self.mesh, texture, cameras, self.config.texture.render_size)
 
     def score_batch(self, texture: Texture, prompts: list[str]) -> Scores:
@@ -293,13 +293,9 @@ class Session:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         cfg = self.config
-        size = cfg.texture.render_size
-
-        def render(tex: Texture, cams: Cameras) -> Any:
-            return self.renderer.render(self.mesh, tex, cams, size)
 
         def on_white(tex: Texture, cams: Cameras) -> torch.Tensor:
-            out = render(tex, cams)
+            out = self.render(tex, cams)
             return out.rgb * out.alpha + (1.0 - out.alpha)
 
         def orbit(n: int) -> Cameras:
@@ -314,7 +310,7 @@ class Session:
             columns = min(4, len(grid))
             write_image(paths["texture"], texture.image)
             write_image(paths["views"], image_grid(on_white(texture, grid), columns=columns))
-            ctx = RewardContext(self.mesh, texture, grid, None, render, self.cache, prompt, self.device)
+            ctx = RewardContext(self.mesh, texture, grid, None, self.render, self.cache, prompt, self.device)
             for name, reward in self.rewards.items():
                 image = reward.visualize(ctx) if hasattr(reward, "visualize") else None
                 if image is not None:

@@ -104,19 +104,13 @@ class Trainer:
         """
         cfg = self.config.training
         batch = cfg.batch_size
-        first_slot = (self.dist.rank * cfg.grad_accum + micro) * batch
-        if batch == 1:
-            prompt, seeds = self.session.draw(self.step, first_slot)
-            texture = self.session.paint(prompt, seeds)
-            total, metrics = self.session.score(texture, prompt)
-            loss = -total
-            metrics.update({"loss": float(loss.detach()), "prompt": prompt})
-            return loss, metrics
-        prompts, seeds = self.session.draw_batch(self.step, first_slot, batch)
+        prompts, seeds = self.session.draw_batch(self.step, (self.dist.rank * cfg.grad_accum + micro) * batch, batch)
         scores = self.session.score_batch(self.session.paint(prompts, seeds), prompts)
         loss = -scores.total.mean()
         metrics: dict[str, Any] = scores.mean_metrics()
-        metrics.update({"loss": float(loss.detach()), "prompt": prompts[0], "prompts": prompts, "batch_size": batch})
+        metrics.update({"loss": float(loss.detach()), "prompt": prompts[0]})
+        if batch > 1:
+            metrics.update({"prompts": prompts, "batch_size": batch})
         return loss, metrics
 
     def train_step(self) -> dict[str, Any]:

@@ -98,7 +98,12 @@ def test_non_differentiable_reward_is_refused(tmp_path):
 def test_nan_loss_skips_the_step(tmp_path, monkeypatch):
     trainer = Trainer(parse_config(_config(tmp_path, {"curvature_color": {}}, steps=1)), tmp_path)
     before = [p.detach().clone() for p in trainer.session.generator.trainable_parameters()]
-    monkeypatch.setattr(trainer.session, "score", lambda texture, prompt: (texture.image.sum() * float("nan"), {"reward/total": float("nan")}))
+    from texkit.reward_set import Scores
+
+    def nan_scores(texture, prompts):  # the trainer scores every step's batch through Session.score_batch
+        return Scores(texture.image.sum().reshape(1) * float("nan"), metrics=[{"reward/total": float("nan")}])
+
+    monkeypatch.setattr(trainer.session, "score_batch", nan_scores)
     (metrics,) = trainer.fit()
     assert metrics["skipped"] == "non-finite loss"
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.session.generator.trainable_parameters()))
