@@ -158,6 +158,9 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     Args:
         config: a `texkit.config.RunConfig`.
         device: a ``torch.device``; default: the config's ``device`` resolved here.
+
+    Raises:
+        UnknownNameError, ConfigError: the generator or one of its options does not exist.
     """
     import torch
 
@@ -165,11 +168,8 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     from texkit.session import camera_angles, resolve_device
 
     device = device or resolve_device(config.device)
-    options = dict(config.generator.options)
-    try:
-        steps = int(getattr(get_registry().validate("generators", config.generator.name, options), "steps", 10))
-    except Exception:  # an unknown generator or option: the real build reports it
-        steps = int(options.get("steps", 10))
+    # validating reports a misspelt generator or option here too, in one line, before anything loads
+    steps = int(getattr(get_registry().validate("generators", config.generator.name, config.generator.options), "steps", 10))
     views = len(camera_angles(config.cameras.paint)[0])
     training = config.training
     model = load_step_model()  # read once: largest_batch asks for many batch sizes

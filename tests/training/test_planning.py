@@ -67,3 +67,11 @@ def test_dry_run_on_the_tiny_cpu_config_prints_a_prediction(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "predicted" in proc.stdout and "s/step at batch_size 2" in proc.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_dry_run_reports_a_misspelt_generator_option_in_one_line(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('device = "cpu"\n[generator]\nname = "tiny"\n[generator.options]\nlora_rnak = 2\n[rewards.curvature_color]\n')
+    proc = subprocess.run([sys.executable, "-m", "texkit.commands.cli", "train", str(config), "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "did you mean 'lora_rank'" in proc.stderr
