@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,11 @@ class Mesh:
         source_offset: with ``source_scale``, the normalisation done at load undone: positions in
             the input file are ``vertices * source_scale + source_offset`` (``export`` writes those).
         source_scale: see ``source_offset``; 1 for meshes built with ``normalize="none"``.
+        texture: the mesh's own base-colour texture, ``(H, W, 3)`` float32 in [0, 1] (sRGB, row 0
+            at the top, on the mesh's device), laid out for ``uvs``/``uv_faces`` in texkit's UV
+            convention (see `texkit.uv`), so sampling it with `texkit.uv.sample_texture` at the
+            corner UVs gives the colours a viewer shows; None when the file has none (see
+            `Mesh.load`). Not part of `content_hash`: the geometry cache ignores it.
     """
 
     vertices: torch.Tensor
@@ -58,6 +64,7 @@ class Mesh:
     name: str = "mesh"
     source_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
     source_scale: float = 1.0
+    texture: torch.Tensor | None = None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -69,6 +76,7 @@ class Mesh:
         uv_faces: Any = None,
         name: str = "mesh",
         normalize: Normalize = "unit_sphere",
+        texture: torch.Tensor | None = None,
     ) -> "Mesh":
         """Build a mesh from arrays; polygons with more than 3 corners are not accepted here
         (use `load` for files with quads).
@@ -80,9 +88,10 @@ class Mesh:
             uv_faces: ``(F, 3)`` UV indices; defaults to ``faces`` when ``uvs`` has one entry per vertex.
             normalize: ``"unit_sphere"`` (centre the bounding box, farthest vertex at distance 1),
                 ``"extent"`` (the method's: largest bounding-box side 1.6) or ``"none"``.
+            texture: optional ``(H, W, 3)`` texture in [0, 1] laid out for ``uvs`` (see `Mesh.texture`).
 
         Raises:
-            MeshError: empty mesh, NaN/inf values, indices out of range.
+            MeshError: empty mesh, NaN/inf values, indices out of range, a texture of another shape.
         """
         try:
             verts = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
@@ -105,6 +114,10 @@ class Mesh:
                 raise MeshError(f"mesh '{name}' has UV indices that do not match its faces; re-export its UVs")
             if not np.isfinite(uv_arr).all():
                 raise MeshError(f"mesh '{name}' has NaN or inf texture coordinates; re-export its UVs")
+        if texture is not None:
+            texture = torch.as_tensor(texture, dtype=torch.float32)
+            if texture.dim() != 3 or texture.shape[-1] != 3 or min(texture.shape[:2]) < 1:
+                raise MeshError(f"mesh '{name}': its texture must be an (H, W, 3) image, not {tuple(texture.shape)}")
         verts, offset, scale = _normalized(verts, normalize)
         v = torch.from_numpy(verts).float()
         f = torch.from_numpy(tris).long()
@@ -117,10 +130,11 @@ class Mesh:
             name=name,
             source_offset=offset,
             source_scale=scale,
+            texture=texture,
         )
 
     @classmethod
-    def load(cls, path: str | Path, normalize: Normalize = "unit_sphere") -> "Mesh":
+    def load(cls, path: str | Path, normalize: Normalize = "unit_sphere", notify: Callable[[str], None] | None = None) -> "Mesh":
         """Read OBJ, GLB/GLTF, PLY or OFF through trimesh.
 
         Quads and polygons are triangulated; the file's UVs are kept with their seams (a vertex
@@ -194,7 +208,7 @@ class Mesh:
         return digest.hexdigest()[:16]
 
     def to(self, device: Any) -> "Mesh":
-        """A copy on ``device``."""
+        """A copy on ``device`` (the texture, when there is one, moves with it)."""
         return Mesh(
             self.vertices.to(device),
             self.faces.to(device),
@@ -204,6 +218,7 @@ class Mesh:
             self.name,
             self.source_offset,
             self.source_scale,
+            None if self.texture is None else self.texture.to(device),
         )
 
     def face_uvs(self) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -100,17 +101,19 @@ def demo_mesh(n_lon: int = 64, n_lat: int = 32) -> Mesh:
 BUILTIN_MESHES = {"demo": demo_mesh, "sphere": uv_sphere, "cylinder": cylinder, "cube": cube}
 
 
-def load_mesh(spec: str, normalize: Normalize = "unit_sphere") -> Mesh:
+def load_mesh(spec: str, normalize: Normalize = "unit_sphere", notify: Callable[[str], None] | None = None) -> Mesh:
     """A built-in mesh by name (``demo``, ``sphere``, ``cylinder``, ``cube``) or a mesh file path.
 
     Args:
         spec: built-in name or file path.
         normalize: ``"unit_sphere"``, ``"extent"`` or ``"none"`` (see `Mesh.from_arrays`);
             built-in meshes are normalised the same way as loaded files.
+        notify: receives one-line notices about the file's own texture (see `Mesh.load`);
+            built-in meshes have no texture (``texture`` is None).
     """
     if spec in BUILTIN_MESHES:
         mesh = BUILTIN_MESHES[spec]()
         if spec != "demo" or normalize != "unit_sphere":
             mesh = Mesh.from_arrays(mesh.vertices, mesh.faces, mesh.uvs, mesh.uv_faces, name=spec, normalize=normalize)
         return mesh
-    return Mesh.load(spec, normalize)
+    return Mesh.load(spec, normalize, notify)
