@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_geometry_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Point ``TEXKIT_CACHE_DIR`` (geometry cache, UV unwraps) at a folder of this test session, so
+    tests neither read a developer's ~/.cache/texkit nor write into it."""
+    old = os.environ.get("TEXKIT_CACHE_DIR")
+    os.environ["TEXKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("texkit_cache"))
+    yield
+    if old is None:
+        os.environ.pop("TEXKIT_CACHE_DIR", None)
+    else:
+        os.environ["TEXKIT_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,16 @@
 
 Entries are dicts of tensors saved with ``torch.save`` under
 ``$TEXKIT_CACHE_DIR/<mesh hash>/<key>.pt`` (default ``~/.cache/texkit/geometry``); writes are
-atomic so an interrupted run never leaves a corrupt entry. Loading uses ``weights_only=True``.
+atomic so an interrupted run never leaves a corrupt entry. Loading uses ``weights_only=True``, and
+an entry that does not load is recomputed. The xatlas UV unwrap of a mesh without UVs is cached
+under the same root (`texkit.geometry.unwrap`). Long computations announce themselves with
+`notice` (one line on stderr), so slow geometry work is never silent.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +23,40 @@ from texkit.io import atomic_path
 if TYPE_CHECKING:  # pragma: no cover
     from texkit.geometry.mesh import Mesh
 
-__all__ = ["GeometryCache", "default_cache_dir"]
+__all__ = ["GeometryCache", "default_cache_dir", "load_entry", "save_entry", "notice"]
 
 
 def default_cache_dir() -> Path:
     """``$TEXKIT_CACHE_DIR`` or ``~/.cache/texkit/geometry``."""
     env = os.environ.get("TEXKIT_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "texkit" / "geometry"
+
+
+def notice(message: str) -> None:
+    """Print ``texkit: note: <message>`` as one line on stderr (a long geometry step starting)."""
+    print(f"texkit: note: {message}", file=sys.stderr, flush=True)
+
+
+def load_entry(path: Path | None) -> dict[str, torch.Tensor] | None:
+    """The dict of tensors stored at ``path``, or None when it is absent or does not load.
+
+    Loading uses ``weights_only=True``, so a file holding anything but tensors and plain containers
+    is refused; a corrupt or truncated file counts as absent (it is recomputed, never trusted).
+    """
+    if path is None or not path.exists():
+        return None
+    try:
+        value = torch.load(path, weights_only=True)
+    except Exception:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def save_entry(path: Path | None, value: dict[str, torch.Tensor]) -> None:
+    """Store ``value`` at ``path`` atomically (written under a temporary name, then renamed); None: no-op."""
+    if path is not None:
+        with atomic_path(path) as tmp:
+            torch.save(value, tmp)
 
 
 class GeometryCache:
@@ -52,16 +83,9 @@ class GeometryCache:
         if key in self._memory:
             return self._memory[key]
         path = None if self.root is None else self.root / f"{key}.pt"
-        value = None
-        if path is not None and path.exists():
-            try:
-                value = torch.load(path, weights_only=True)
-            except Exception:  # a corrupt entry is recomputed, never trusted
-                value = None
+        value = load_entry(path)
         if value is None:
             value = compute()
-            if path is not None:
-                with atomic_path(path) as tmp:
-                    torch.save(value, tmp)
+            save_entry(path, value)
         self._memory[key] = value
         return value

@@ -84,7 +84,8 @@ class Mesh:
         Args:
             vertices: ``(V, 3)`` positions.
             faces: ``(F, 3)`` vertex indices.
-            uvs: ``(T, 2)`` texture coordinates, or None to unwrap with xatlas.
+            uvs: ``(T, 2)`` texture coordinates, or None to unwrap with xatlas (cached on disk under
+                ``$TEXKIT_CACHE_DIR``, see `texkit.geometry.unwrap`).
             uv_faces: ``(F, 3)`` UV indices; defaults to ``faces`` when ``uvs`` has one entry per vertex.
             normalize: ``"unit_sphere"`` (centre the bounding box, farthest vertex at distance 1),
                 ``"extent"`` (the method's: largest bounding-box side 1.6) or ``"none"``.
@@ -288,11 +289,10 @@ def _normalized(verts: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, tu
 
 
 def _unwrap(verts: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UV-unwrap with xatlas: returns ``(T, 2)`` UVs and ``(F, 3)`` UV indices."""
-    import xatlas
+    """UV-unwrap with xatlas, cached on disk (`texkit.geometry.unwrap`): ``(T, 2)`` UVs and ``(F, 3)`` UV indices."""
+    from texkit.geometry.unwrap import unwrap
 
-    _vmapping, indices, uvs = xatlas.parametrize(verts.astype(np.float32), tris.astype(np.uint32))
-    return uvs.astype(np.float64), indices.astype(np.int64)
+    return unwrap(verts, tris)
 
 
 def _check_obj_indices(path: Path) -> None:
