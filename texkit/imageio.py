@@ -6,6 +6,7 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ import torch
 from texkit.errors import TexkitError
 from texkit.io import atomic_write_bytes
 
-__all__ = ["read_image", "read_texture", "write_image", "image_grid", "MIN_TEXTURE_SIZE"]
+__all__ = ["read_image", "read_texture", "texture_from_image", "square_texture", "write_image", "image_grid", "MIN_TEXTURE_SIZE"]
 
 MIN_TEXTURE_SIZE = 16
 """Smallest texture side texkit works with (as ``texture.size`` in the config)."""
@@ -58,20 +59,45 @@ def read_texture(path: str | Path, notify: Callable[[str], None] | None = None) 
     try:
         with Image.open(path) as img:
             img.load()
-            mode, (width, height) = img.mode, img.size
-            rgb = img.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA") else img.convert("RGB")
+            rgb = texture_from_image(img, f"texture {path}", notify)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise TexkitError(f"could not read texture {path} ({type(err).__name__}); pass a PNG or JPEG image") from None
-    say = notify or (lambda message: None)
-    if mode != "RGB":
+    return square_texture(rgb, f"texture {path}", notify)
+
+
+def texture_from_image(image: Any, label: str, notify: Callable[[str], None] | None = None) -> torch.Tensor:
+    """A PIL image as an ``(H, W, 3)`` float32 RGB tensor in [0, 1] (values k / 255), at its own size.
+
+    Grayscale, RGBA, palette and 16-bit images are converted to RGB (alpha dropped), reported
+    through ``notify`` in one line that starts with ``label`` (e.g. ``"texture t.png"``).
+    """
+    mode = image.mode
+    rgb = image.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA") else image.convert("RGB")
+    if mode != "RGB" and notify is not None:
         what = {"RGBA": "RGBA; its alpha channel is ignored", "LA": "grayscale with alpha; converted to RGB, alpha ignored"}
-        say(f"texture {path} is {what.get(mode, f'{mode} (not RGB); converted to RGB')}")
+        notify(f"{label} is {what.get(mode, f'{mode} (not RGB); converted to RGB')}")
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)
+
+
+def square_texture(texture: torch.Tensor, label: str, notify: Callable[[str], None] | None = None) -> torch.Tensor:
+    """The ``(S, S, 3)`` texture texkit works on, from an ``(H, W, 3)`` one in [0, 1].
+
+    A texture that is not square or smaller than `MIN_TEXTURE_SIZE` is resized (bilinear, on
+    8-bit values, as `read_texture` does) to a square of its longer side, reported through
+    ``notify`` in one line that starts with ``label``; a square one is returned as is.
+    """
+    from PIL import Image
+
+    height, width = int(texture.shape[0]), int(texture.shape[1])
     side = max(width, height, MIN_TEXTURE_SIZE)
-    if (width, height) != (side, side):
-        rgb = rgb.resize((side, side), Image.BILINEAR)
-        say(f"texture {path} is {width}x{height}; resized to {side}x{side} (texkit textures are square, at least {MIN_TEXTURE_SIZE} px)")
-    arr = np.asarray(rgb, dtype=np.float32) / 255.0
-    return torch.from_numpy(arr.copy())
+    if (width, height) == (side, side):
+        return texture
+    arr = (texture.detach().float().clamp(0, 1).cpu().numpy() * 255.0).round().astype(np.uint8)
+    rgb = Image.fromarray(arr, "RGB").resize((side, side), Image.BILINEAR)
+    if notify is not None:
+        notify(f"{label} is {width}x{height}; resized to {side}x{side} (texkit textures are square, at least {MIN_TEXTURE_SIZE} px)")
+    out = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)
+    return out.to(texture.device)
 
 
 def write_image(path: str | Path, image: torch.Tensor) -> None:

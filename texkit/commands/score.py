@@ -10,9 +10,11 @@ import torch
 
 from texkit.cameras import Cameras
 from texkit.defaults import DEFAULT_RENDERER
+from texkit.errors import TexkitError
 from texkit.geometry.cache import GeometryCache
+from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
-from texkit.imageio import read_texture
+from texkit.imageio import read_texture, square_texture
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet
 from texkit.session import resolve_device
@@ -23,7 +25,7 @@ __all__ = ["score_texture"]
 
 def score_texture(
     mesh_spec: str,
-    texture_path: str | Path,
+    texture_path: str | Path | None,
     reward_names: list[str],
     params: dict[str, Any] | None = None,
     camera_preset: str = "tilted_short",
@@ -32,11 +34,13 @@ def score_texture(
     notify: Callable[[str], None] | None = None,
     device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
-    """Score ``texture_path`` on a mesh with each named reward.
+    """Score ``texture_path`` (or the mesh's own texture) on a mesh with each named reward.
 
     Args:
         mesh_spec: mesh file or built-in mesh name.
-        texture_path: texture image (coverage is taken as full).
+        texture_path: texture image (coverage is taken as full); None scores the mesh's own
+            texture (`Mesh.texture`: a GLB/glTF base-colour texture, an OBJ's ``map_Kd``),
+            made square like a texture file (see `texkit.imageio.square_texture`).
         reward_names: registered reward names.
         params: parameters passed to every reward.
         camera_preset: reward cameras for rewards that read renders.
@@ -47,14 +51,22 @@ def score_texture(
 
     Returns:
         ``{reward: {"value": float, "metrics": {...}}}``.
+
+    Raises:
+        TexkitError: no ``texture_path`` and the mesh has no texture of its own (the line says why
+            when its file names one that could not be read).
     """
     reg = get_registry()
     rewards = RewardSet({name: reg.make_reward(name, params or {}) for name in reward_names})
     where = resolve_device(device)
-    cpu_mesh = load_mesh(mesh_spec)
+    if texture_path is not None:
+        cpu_mesh = load_mesh(mesh_spec)
+        image = read_texture(texture_path, notify)
+    else:
+        cpu_mesh, image = _own_texture(mesh_spec, notify)
     cache = GeometryCache(cpu_mesh)
     mesh = cpu_mesh.to(where)
-    texture = Texture(read_texture(texture_path, notify).to(where))
+    texture = Texture(image.to(where))
     cameras = Cameras.preset(camera_preset, device=where)
     render_fn = None
     if rewards.needs_renders:
@@ -74,3 +86,19 @@ def score_texture(
         }
         for name in rewards
     }
+
+
+def _own_texture(mesh_spec: str, notify: Callable[[str], None] | None) -> tuple[Mesh, torch.Tensor]:
+    """The mesh and its own texture made square; one-line error when it has none."""
+    from texkit.geometry.mesh_texture import TextureProblem
+
+    notes: list[str] = []
+    mesh = load_mesh(mesh_spec, notify=notes.append)
+    if mesh.texture is None:
+        problems = [n.reason for n in notes if isinstance(n, TextureProblem)]
+        why = f": {problems[-1]}" if problems else ""
+        raise TexkitError(f"{mesh_spec} has no texture of its own{why}; pass a texture PNG as TEXTURE (texkit score MESH TEXTURE)")
+    for note in notes:
+        if notify is not None:
+            notify(note)
+    return mesh, square_texture(mesh.texture, f"the texture of {Path(mesh_spec).name}", notify)

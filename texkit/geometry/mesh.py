@@ -142,6 +142,21 @@ class Mesh:
         split by trimesh at a seam is merged back, so ``faces`` index unique positions and
         ``uv_faces`` index the UVs); a mesh without UVs is unwrapped with xatlas.
 
+        The file's own base colour becomes ``texture`` (see `texkit.geometry.mesh_texture`): a
+        GLB/glTF material's ``baseColorTexture`` (times its ``baseColorFactor``) or an OBJ
+        material's ``map_Kd`` image from its MTL, with the file's UVs; a colour without an image
+        (``baseColorFactor``, ``Kd``) gives a constant 16x16 texture; several materials, or a
+        texture repeating over UVs outside [0, 1], are packed into one atlas and the UVs moved to
+        it. ``texture`` is None for a mesh without any (and for PLY/OFF). Normalisation changes
+        positions only, never the UVs or the texture.
+
+        Args:
+            path: the mesh file.
+            normalize: see `Mesh.from_arrays`.
+            notify: receives one-line notices about the texture: a constant colour or a packed
+                atlas used, an image converted to RGB, or why the file's texture could not be read
+                (a missing MTL or image file, faces without UVs). The texture never makes loading fail.
+
         Raises:
             MeshError: missing file, unsupported suffix, unreadable or corrupt content, NaN vertices.
         """
@@ -163,26 +178,43 @@ class Mesh:
             reason = " ".join(str(err).split())[:200]
             raise MeshError(f"could not read mesh {path} ({type(err).__name__}: {reason}); check that it is a valid {suffix} file or re-export it") from None
         if isinstance(loaded, trimesh.Scene):
-            geoms = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
-            if not geoms:
+            parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
+            if not parts:
                 raise MeshError(f"{path} contains no triangle mesh; export the surface as a triangle or polygon mesh")
-            loaded = trimesh.util.concatenate(geoms) if len(geoms) > 1 else geoms[0]
-        if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        elif isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) > 0:
+            parts = [loaded]
+        else:
             raise MeshError(f"{path} contains no triangles (a point cloud or an empty/corrupt file?); export the surface as a triangle or polygon mesh")
-        raw_verts = np.asarray(loaded.vertices, dtype=np.float64)
-        raw_faces = np.asarray(loaded.faces, dtype=np.int64)
+        from texkit.geometry.mesh_texture import part_uv as _part_uv
+
+        texture = _read_texture(path, parts, notify)
+        if texture.uv is not None:  # a packed atlas: the parts' vertices in order, with the atlas UVs
+            offsets = np.cumsum([0] + [len(p.vertices) for p in parts[:-1]])
+            raw_verts = np.concatenate([np.asarray(p.vertices, dtype=np.float64) for p in parts])
+            raw_faces = np.concatenate([np.asarray(p.faces, dtype=np.int64) + o for p, o in zip(parts, offsets)])
+            uv = texture.uv
+        else:
+            loaded = trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
+            if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+                raise MeshError(f"{path} contains no triangles (a point cloud or an empty/corrupt file?); export the surface as a triangle or polygon mesh")
+            raw_verts = np.asarray(loaded.vertices, dtype=np.float64)
+            raw_faces = np.asarray(loaded.faces, dtype=np.int64)
+            uv = getattr(loaded.visual, "uv", None)
+            if len(parts) > 1 and any(_part_uv(p) is None for p in parts):
+                uv = None  # trimesh puts every UV of a part without UVs on one point: unwrap instead
         if not np.isfinite(raw_verts).all():
             bad = int((~np.isfinite(raw_verts)).any(axis=1).sum())
             raise MeshError(f"{path}: {bad} vertices have NaN or inf coordinates; repair or re-export the mesh")
-        uv = getattr(loaded.visual, "uv", None)
+        image = None if texture.image is None else torch.from_numpy(np.ascontiguousarray(texture.image, dtype=np.float32))
         if uv is not None and len(uv) == len(raw_verts):
             # trimesh splits vertices at UV seams: merge equal positions back into one vertex.
             uniq, inverse = np.unique(raw_verts, axis=0, return_inverse=True)
             faces = inverse.reshape(-1)[raw_faces]
             uniq_uv, uv_inverse = np.unique(np.asarray(uv, dtype=np.float64), axis=0, return_inverse=True)
             uv_faces = uv_inverse.reshape(-1)[raw_faces]
-            return cls.from_arrays(uniq, faces, uniq_uv, uv_faces, name=path.stem, normalize=normalize)
-        return cls.from_arrays(raw_verts, raw_faces, None, None, name=path.stem, normalize=normalize)
+            return cls.from_arrays(uniq, faces, uniq_uv, uv_faces, name=path.stem, normalize=normalize, texture=image)
+        image = image if texture.constant else None  # unwrapped UVs: only a constant colour still fits
+        return cls.from_arrays(raw_verts, raw_faces, None, None, name=path.stem, normalize=normalize, texture=image)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -268,6 +300,19 @@ class Mesh:
         with atomic_path(path) as tmp:
             data = out.export(file_type=path.suffix.lstrip(".").lower())
             Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def _read_texture(path: Path, parts: list[Any], notify: Callable[[str], None] | None) -> Any:
+    """The file's own texture (`texkit.geometry.mesh_texture`); a failure there is a notice, never an error."""
+    from texkit.geometry.mesh_texture import MeshTexture, TextureProblem, read_mesh_texture
+
+    try:
+        return read_mesh_texture(path, parts, notify)
+    except Exception as err:  # noqa: BLE001 - the geometry loads whatever its material holds
+        if notify is not None:
+            reason = " ".join(str(err).split())[:160]
+            notify(TextureProblem(f"the texture of {path.name} could not be read ({type(err).__name__}: {reason})", path))
+        return MeshTexture()
 
 
 def _normalized(verts: np.ndarray, normalize: Normalize) -> tuple[np.ndarray, tuple[float, float, float], float]:
