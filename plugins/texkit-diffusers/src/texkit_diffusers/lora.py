@@ -21,7 +21,7 @@ import torch
 
 from texkit import WeightsError
 
-__all__ = ["add_lora", "lora_parameters", "save_lora", "load_lora", "model_card", "ADAPTER_NAME", "WEIGHT_NAME", "CARD_NAME"]
+__all__ = ["add_lora", "lora_parameters", "MergedLoRA", "save_lora", "load_lora", "model_card", "ADAPTER_NAME", "WEIGHT_NAME", "CARD_NAME"]
 
 ADAPTER_NAME = "texkit"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -176,3 +176,58 @@ def load_lora(unet: Any, directory: str | Path) -> None:
     unexpected = getattr(result, "unexpected_keys", None)
     if unexpected:
         raise WeightsError(f"adapter at {path} does not match this model (e.g. key {unexpected[0]}); was it trained on another base model?")
+
+
+class MergedLoRA:
+    """Run each adapted linear layer as one matmul with the merged weight ``W' = W + s B A``.
+
+    peft computes ``base(x) + s * B(A(x))`` at every call: with the adapter in fp32 and the model in
+    fp16 that is a cast of ``x``, two thin fp32 matmuls, a scale, an add and a cast back, about 15
+    operator calls per layer and call. The step of texkit is launch-bound at small batches, so those
+    calls cost wall time though they do almost no arithmetic. Since ``(W + s B A) x = W x + s B (A x)``
+    (Hu et al. 2021, "LoRA", eq. 3) the merged weight gives the same output with one matmul;
+    `refresh` builds it (in fp32, then cast to the layer's dtype) once per painted view, differentiably
+    in ``A`` and ``B``, and the 2 x K denoising calls of the view reuse it.
+
+    The merged weights stay on the layers until the next `refresh`, so a UNet block recomputed by
+    gradient checkpointing in the backward pass sees the weights its forward pass saw. A layer whose
+    adapter is switched off (``set_lora_enabled(False)``) or whose ``A``/``B`` changed since the last
+    `refresh` (an optimiser step) runs peft's own forward until the next refresh, so a stale merge
+    is never used.
+
+    Args:
+        unet: a UNet carrying texkit's adapter (`add_lora`).
+    """
+
+    def __init__(self, unet: Any) -> None:
+        from peft.tuners.lora.layer import Linear as LoraLinear
+
+        self.layers = [m for m in unet.modules() if isinstance(m, LoraLinear) and ADAPTER_NAME in m.lora_A]
+        for layer in self.layers:
+            layer._texkit_merged = None
+            layer.forward = _merged_forward.__get__(layer)  # instance override: the class forward stays peft's
+
+    def refresh(self) -> None:
+        """Merge every layer's adapter into a fresh weight ``(out, in)`` (graph to ``A`` and ``B`` when grad is on)."""
+        for layer in self.layers:
+            base = layer.base_layer.weight
+            down, up = layer.lora_A[ADAPTER_NAME].weight, layer.lora_B[ADAPTER_NAME].weight  # (r, in), (out, r)
+            merged = torch.addmm(base.to(up.dtype), up, down, alpha=layer.scaling[ADAPTER_NAME]).to(base.dtype)
+            layer._texkit_merged = (merged, down._version, up._version)
+
+    def clear(self) -> None:
+        """Drop the merged weights (every layer runs peft's forward again)."""
+        for layer in self.layers:
+            layer._texkit_merged = None
+
+
+def _merged_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """``F.linear(x, W + s B A, bias)`` while a current merge exists, else peft's forward."""
+    merged = self._texkit_merged
+    if merged is None or self.disable_adapters or args or kwargs:
+        return type(self).forward(self, x, *args, **kwargs)
+    weight, down_version, up_version = merged
+    down, up = self.lora_A[ADAPTER_NAME].weight, self.lora_B[ADAPTER_NAME].weight
+    if down._version != down_version or up._version != up_version or (torch.is_grad_enabled() and down.requires_grad and not weight.requires_grad):
+        return type(self).forward(self, x, *args, **kwargs)
+    return torch.nn.functional.linear(x, weight, self.base_layer.bias)
