@@ -121,6 +121,22 @@ def _file(ws: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
+QUAD_VT = "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nf 1/1 2/2 3/3\nf 1/1 3/3 4/4\n"
+
+
+def _obj_with_mtl(ws: Path, map_line: str, *_made: Path) -> Path:
+    """A textured quad OBJ whose MTL has ``map_line`` (the image it names may be missing or broken)."""
+    _file(ws, "q.mtl", f"newmtl m\n{map_line}\n")
+    return _file(ws, "q.obj", "mtllib q.mtl\nusemtl m\n" + QUAD_VT)
+
+
+def _untextured_glb(path: Path) -> Path:
+    from texkit.geometry.primitives import load_mesh
+
+    load_mesh("cube").export(path)
+    return path
+
+
 def _dir(ws: Path, name: str) -> Path:
     path = ws / name
     path.mkdir(parents=True, exist_ok=True)
@@ -151,7 +167,12 @@ CASES = [
     Case("render-renderer-unknown", "render", "option", lambda ws: ([*R, ws / "out", "--renderer", "nosuch"], ["nosuch"])),
     # -- score -----------------------------------------------------------------------------
     Case("score-size-zero", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--size", "0"], ["--size"])),
-    Case("score-missing-texture-argument", "score", "option", lambda ws: (["score", "demo"], ["TEXTURE"])),
+    Case("score-mesh-without-own-texture", "score", "texture", lambda ws: (["score", "demo", "--reward", "symmetry"], ["demo", "no texture", "TEXTURE"])),
+    Case("score-obj-without-texture", "score", "texture", lambda ws: (["score", _file(ws, "plain.obj", TETRA), "--reward", "symmetry"], ["plain.obj", "no texture", "TEXTURE"])),
+    Case("score-glb-without-texture", "score", "texture", lambda ws: (["score", _untextured_glb(ws / "plain.glb"), "--reward", "symmetry"], ["plain.glb", "TEXTURE"])),
+    Case("score-obj-mtl-missing", "score", "texture", lambda ws: (["score", _file(ws, "m.obj", "mtllib gone.mtl\nusemtl m\n" + QUAD_VT), "--reward", "symmetry"], ["m.obj", "gone.mtl", "TEXTURE"])),
+    Case("score-obj-mtl-image-missing", "score", "texture", lambda ws: (["score", _obj_with_mtl(ws, "map_Kd nothere.png"), "--reward", "symmetry"], ["nothere.png", "missing", "TEXTURE"])),
+    Case("score-obj-mtl-image-broken", "score", "texture", lambda ws: (["score", _obj_with_mtl(ws, "map_Kd cut.png", _file(ws, "cut.png", b"\x89PNG\r\n\x1a\n cut")), "--reward", "symmetry"], ["cut.png", "TEXTURE"])),
     Case("score-missing-reward-option", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png")], ["--reward"])),
     Case("score-reward-unknown", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symetry"], ["symetry"])),
     Case("score-param-malformed", "score", "option", lambda ws: (["score", "demo", _png(ws / "t.png"), "--reward", "symmetry", "--param", "oops"], ["oops"])),

@@ -215,7 +215,12 @@ def render_command(
 @app.command("score")
 def score_command(
     mesh: Path = typer.Argument(..., help="Mesh file or 'demo'."),
-    texture: Path = typer.Argument(..., help="Texture image."),
+    texture: Optional[Path] = typer.Argument(
+        None,
+        help="Texture image. Default: the mesh's own texture (the base-colour texture of a GLB/glTF, "
+        "the map_Kd image of an OBJ's MTL, or its constant base colour).",
+        show_default=False,
+    ),
     reward: list[str] = typer.Option(..., "--reward", help="Reward name; repeat for several."),
     param: list[str] = typer.Option([], "--param", help="Reward parameter key=value (applies to every --reward)."),
     views: str = typer.Option("tilted_short", "--views", help="Camera preset for rewards that read renders."),
@@ -224,7 +229,10 @@ def score_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     device: str = typer.Option("cpu", "--device", help="Where to score and render: cpu, cuda, cuda:1, auto."),
 ) -> None:
-    """Score a textured mesh with one or more rewards and print the value and metrics."""
+    """Score a textured mesh with one or more rewards and print the value and metrics.
+
+    Without TEXTURE, scores the texture the mesh file carries (e.g. the mesh.glb that `texkit generate` writes); a mesh without one is an error that says why.
+    """
     from texkit.commands.score import score_texture
 
     results = score_texture(str(mesh), texture, reward, _parse_params(param), views, size, renderer, notify=note, device=device)
