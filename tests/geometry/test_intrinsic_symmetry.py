@@ -9,7 +9,13 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 import texkit
-from texkit.geometry.intrinsic_symmetry import cotangent_laplacian, find_intrinsic_symmetry, laplace_beltrami_basis
+from texkit.geometry.intrinsic_symmetry import (
+    _nearest_rows,
+    cotangent_laplacian,
+    farthest_point_samples,
+    find_intrinsic_symmetry,
+    laplace_beltrami_basis,
+)
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import uv_sphere
 from texkit.geometry.symmetry import find_symmetry_plane
@@ -156,3 +162,38 @@ def test_rabbit_reference_pairs_intrinsic_crosscheck(rabbit_pairs, record_crossc
     print(values)
     # our map must be at least as isometric as the reference pairing it is compared with
     assert values["geodesic_distortion_ours_same_points"] <= values["geodesic_distortion_reference_pairs"]
+
+
+def test_nearest_rows_matches_a_kd_tree():
+    rng = np.random.default_rng(0)
+    points, queries = rng.normal(size=(500, 12)), rng.normal(size=(300, 12))
+    dist, index = _nearest_rows(queries, points, block_entries=7000)  # several blocks
+    ref_dist, ref_index = cKDTree(points).query(queries)
+    assert np.array_equal(index, ref_index) and np.allclose(dist, ref_dist, atol=1e-12)
+
+
+def test_farthest_point_samples_spread_evenly_and_deterministically():
+    grid = np.stack(np.meshgrid(*[np.linspace(0.0, 1.0, 21)] * 2, [0.0], indexing="ij"), -1).reshape(-1, 3)
+    chosen = farthest_point_samples(grid, 25)
+    assert len(set(chosen.tolist())) == 25 and np.array_equal(chosen, farthest_point_samples(grid, 25))
+    # every grid point lies within a quarter of the square's side of a sample (a 5 x 5 lattice covers it)
+    assert cKDTree(grid[chosen]).query(grid)[0].max() <= 0.25 + 1e-9
+    assert np.array_equal(farthest_point_samples(grid, 10_000), np.arange(len(grid)))
+
+
+def test_refinement_on_samples_still_finds_the_mirror_vertices(capsys):
+    """The bent tube (1,464 vertices) refined on 500 samples, then mapped at full resolution."""
+    mesh, mirror, edge = bent_tube()
+    verts = mesh.vertices.double().numpy()
+    plane = find_symmetry_plane(mesh)
+    capsys.readouterr()
+    symmetry = find_intrinsic_symmetry(mesh, plane=plane, samples=500)
+    intrinsic_error = np.linalg.norm(verts[symmetry.target] - verts[mirror], axis=1)
+    assert (intrinsic_error < 1.5 * edge).mean() > 0.75
+    stages = capsys.readouterr().err.splitlines()
+    assert len(stages) >= 3 and all(
+        line.startswith("texkit: note: intrinsic symmetry of 1,464 vertices") for line in stages
+    )
+    assert any("500 samples" in line for line in stages)
+    find_intrinsic_symmetry(mesh, plane=plane)  # small enough to refine on every vertex: silent
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,182 @@
+"""Long geometry work on a ~30k-face mesh: the intrinsic symmetry map and the xatlas unwrap (cold and cached).
+
+The shared test meshes have at most 6,598 faces, so the benchmark mesh is made from rabbit.obj,
+deterministically: midpoint-subdivided once (each face into 4, 26,392 faces), then the largest
+faces split at their centroid (each into 3, conforming: no T-junctions) until ``--faces`` is
+reached. Timed, in this process, on the CPU:
+
+* ``find_intrinsic_symmetry`` (default: refinement on 4,000 farthest-point samples, then the map
+  of every vertex); with ``--baseline`` also the refinement on every vertex (what texkit did
+  before), and how far apart the two maps land;
+* ``mirror_pairs(method="intrinsic")`` from an empty geometry cache, then again from the cache;
+* the xatlas unwrap of the mesh without UVs (``Mesh.from_arrays(uvs=None)``) from an empty
+  ``TEXKIT_CACHE_DIR``, then again from the cache, for each size in ``--unwrap-faces``.
+
+    python benchmarks/bench_intrinsic_symmetry.py --baseline --out benchmarks/results/intrinsic_symmetry_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+
+
+def centroid_split(verts: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split the largest faces at their centroid (1 face -> 3) until the mesh has ``target_faces`` faces.
+
+    Args:
+        verts: ``(V, 3)`` positions.
+        faces: ``(F, 3)`` vertex indices.
+        target_faces: wanted face count; ``F`` plus an even number (each split adds 2 faces).
+
+    Returns:
+        ``(verts (V + n, 3), faces (F + 2 n, 3))`` with ``n = (target_faces - F) // 2``.
+    """
+    count = max(0, (target_faces - len(faces)) // 2)
+    corners = verts[faces]
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    split = np.sort(np.argsort(-area, kind="stable")[:count])
+    centre = len(verts) + np.arange(count)
+    a, b, c = faces[split].T
+    new_faces = np.concatenate(
+        [
+            np.delete(faces, split, axis=0),
+            np.stack([a, b, centre], 1),
+            np.stack([b, c, centre], 1),
+            np.stack([c, a, centre], 1),
+        ]
+    )
+    return np.concatenate([verts, corners[split].mean(axis=1)]), new_faces
+
+
+def benchmark_mesh(faces: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The rabbit, midpoint-subdivided once, then centroid-split to ``faces`` faces; and its description."""
+    import trimesh
+
+    from texkit.geometry.mesh import Mesh
+
+    rabbit = Mesh.load(ASSETS / "rabbit.obj", normalize="none")
+    verts, tris = trimesh.remesh.subdivide(rabbit.vertices.double().numpy(), rabbit.faces.numpy())
+    subdivided = len(tris)
+    verts, tris = centroid_split(verts, tris, faces)
+    why = f"rabbit.obj ({rabbit.num_faces:,} faces) midpoint-subdivided once ({subdivided:,} faces), then its {(len(tris) - subdivided) // 2:,} largest faces split at their centroid"
+    return verts, tris, why
+
+
+def time_intrinsic(mesh, samples: int | None) -> tuple[dict, np.ndarray]:
+    """Seconds of `find_intrinsic_symmetry` (plane search included); ``samples=None``: the default."""
+    from texkit.geometry.intrinsic_symmetry import find_intrinsic_symmetry
+
+    kwargs = {} if samples is None else {"samples": samples}
+    begin = time.perf_counter()
+    symmetry = find_intrinsic_symmetry(mesh, verbose=True, **kwargs)
+    seconds = time.perf_counter() - begin
+    n = mesh.num_vertices
+    kept = (symmetry.roundtrip < 0.03) & (symmetry.spectral_error <= 3.0)
+    return {
+        "seconds": round(seconds, 2),
+        "samples": min(samples or 4000, n),
+        "involution_fraction": round(float((symmetry.target[symmetry.target] == np.arange(n)).mean()), 4),
+        "confident_pair_fraction": round(float(kept.mean()), 4),
+    }, symmetry.target
+
+
+def time_mirror_pairs(mesh) -> dict:
+    """Seconds of ``mirror_pairs(method="intrinsic")`` from an empty geometry cache and from the filled one."""
+    from texkit.geometry.cache import GeometryCache
+    from texkit.geometry.precompute import mirror_pairs
+
+    with tempfile.TemporaryDirectory() as root:
+        begin = time.perf_counter()
+        pairs = mirror_pairs(GeometryCache(mesh, root), method="intrinsic")
+        cold = time.perf_counter() - begin
+        begin = time.perf_counter()
+        mirror_pairs(GeometryCache(mesh, root), method="intrinsic")  # a later command would do this
+        cached = time.perf_counter() - begin
+    return {"cold_seconds": round(cold, 2), "cached_seconds": round(cached, 4), "pairs": int(len(pairs["uv_a"]))}
+
+
+def time_unwrap(faces: int) -> dict:
+    """Seconds of loading the benchmark mesh without UVs (xatlas) with an empty cache, then cached."""
+    from texkit.geometry.mesh import Mesh
+
+    verts, tris, why = benchmark_mesh(faces)
+    old = os.environ.get("TEXKIT_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as root:
+        os.environ["TEXKIT_CACHE_DIR"] = root
+        try:
+            begin = time.perf_counter()
+            first = Mesh.from_arrays(verts, tris)
+            cold = time.perf_counter() - begin
+            begin = time.perf_counter()
+            again = Mesh.from_arrays(verts, tris)
+            cached = time.perf_counter() - begin
+        finally:
+            os.environ.pop("TEXKIT_CACHE_DIR") if old is None else os.environ.__setitem__("TEXKIT_CACHE_DIR", old)
+    assert bool((first.uvs == again.uvs).all()), "cached UVs differ"
+    return {
+        "mesh": why,
+        "faces": len(tris),
+        "vertices": len(verts),
+        "cold_seconds": round(cold, 2),
+        "cached_seconds": round(cached, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--faces", type=int, default=30_000, help="faces of the intrinsic-symmetry mesh")
+    parser.add_argument(
+        "--unwrap-faces", type=int, nargs="*", default=[30_000, 52_000], help="mesh sizes for the unwrap"
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="also refine on every vertex (the method before sampling)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    from texkit.geometry.mesh import Mesh
+
+    verts, tris, why = benchmark_mesh(args.faces)
+    uvs = np.zeros((len(verts), 2))  # UVs are not used by the map; skip the unwrap here
+    mesh = Mesh.from_arrays(verts, tris, uvs, tris, name="rabbit_30k")
+    load = os.getloadavg()[0]
+    result: dict = {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "cpu_count": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_1min_before": round(load, 2),
+        "mesh": {"name": why, "faces": mesh.num_faces, "vertices": mesh.num_vertices},
+    }
+    result["intrinsic_symmetry"], target = time_intrinsic(mesh, None)
+    print(json.dumps(result["intrinsic_symmetry"]), flush=True)
+    if args.baseline:
+        result["intrinsic_symmetry_every_vertex"], full = time_intrinsic(mesh, mesh.num_vertices)
+        v = mesh.vertices.double().numpy()
+        edge = float(np.median(np.linalg.norm(v[tris[:, 0]] - v[tris[:, 1]], axis=1)))
+        apart = np.linalg.norm(v[target] - v[full], axis=1) / edge
+        result["sampled_vs_every_vertex"] = {
+            "median_edges_apart": round(float(np.median(apart)), 3),
+            "fraction_within_2_edges": round(float((apart <= 2).mean()), 4),
+        }
+        print(json.dumps(result["intrinsic_symmetry_every_vertex"]), flush=True)
+    result["mirror_pairs_intrinsic"] = time_mirror_pairs(mesh)
+    print(json.dumps(result["mirror_pairs_intrinsic"]), flush=True)
+    result["unwrap"] = [time_unwrap(faces) for faces in args.unwrap_faces]
+    print(json.dumps(result["unwrap"]), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
