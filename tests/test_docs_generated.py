@@ -225,7 +225,8 @@ def test_cli_page_known_answers(cli_page):
     score = _rows(sections["`texkit score`"])
     assert score["--reward"][:2] == ["text, repeatable", "required"]
     assert _rows(sections["`texkit rewards`"])["--json"][:2] == ["flag", "off"]
-    assert "texkit score [OPTIONS] MESH TEXTURE" in sections["`texkit score`"]
+    assert "texkit score [OPTIONS] MESH [TEXTURE]" in sections["`texkit score`"]  # TEXTURE optional: the mesh's own
+    assert _rows(sections["`texkit score`"])["TEXTURE"][:2] == ["path", "—"]
 
 
 # -- the mkdocs hook ------------------------------------------------------------------------------
