@@ -326,3 +326,26 @@ def test_normalisation_moves_positions_not_uvs_or_texture(tmp_path):
     meshes = [Mesh.load(path, normalize=n) for n in ("unit_sphere", "extent", "none")]
     for other in meshes[1:]:
         assert torch.equal(other.uvs, meshes[0].uvs) and torch.equal(other.texture, meshes[0].texture)
+
+
+def test_parts_sharing_one_material_keep_the_image_and_their_uvs(tmp_path):
+    image = _image(12, 16, 5)
+    material = trimesh.visual.material.PBRMaterial(name="shared", baseColorTexture=Image.fromarray(image))
+    right = GRID_V + [4.0, 0.0, 0.0]
+    notes: list[str] = []
+    mesh = Mesh.load(_glb(tmp_path / "shared.glb", [(GRID_V, GRID_F, GRID_UV, material), (right, GRID_F, GRID_UV[:, ::-1], material)]), notify=notes.append)
+    assert notes == [] and torch.equal(mesh.texture, torch.from_numpy(image.astype(np.float32) / 255.0))
+    corners = np.concatenate([GRID_V[GRID_F], right[GRID_F]])
+    uvs = np.concatenate([GRID_UV[GRID_F], GRID_UV[:, ::-1][GRID_F]])
+    _assert_looks_the_same(mesh, corners, uvs, _single(image))
+
+
+def test_one_repeating_texture_is_unrolled(tmp_path):
+    image = _image(8, 6, 6)
+    uv = np.stack((GRID_UV[:, 0], GRID_UV[:, 1] * 2.5), axis=-1)  # v up to 2.25: 3 repeats upward
+    material = trimesh.visual.material.PBRMaterial(name="tiles", baseColorTexture=Image.fromarray(image))
+    notes: list[str] = []
+    mesh = Mesh.load(_glb(tmp_path / "rep.glb", [(GRID_V, GRID_F, uv, material)]), notify=notes.append)
+    assert len(notes) == 1 and "repeating texture (material 'tiles', 1x3 times" in notes[0] and "unrolled" in notes[0], notes
+    tiled = torch.from_numpy(np.tile(image.astype(np.float64) / 255.0, (3, 1, 1)))  # row 0 is the top repeat (v in [2, 3])
+    _assert_looks_the_same(mesh, GRID_V[GRID_F], uv[GRID_F], lambda faces, p: sample_texture(tiled, torch.stack((p[..., 0], p[..., 1] / 3), -1)))

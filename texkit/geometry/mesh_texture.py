@@ -145,7 +145,7 @@ def read_mesh_texture(
         if uv is None:
             say(TextureProblem(f"{path.name}: {part.label} has a texture image but the mesh has no usable UVs", path))
             return MeshTexture()
-        if uv.min() >= -_EPS and uv.max() <= 1.0 + _EPS:
+        if _in_unit_square(uv):
             return MeshTexture(part.image)
     white = _Part("the default material (white)", np.ones((CONSTANT_SIZE, CONSTANT_SIZE, 3), np.float32), constant=True)
     found = [f if f is not None else white for f in found]
@@ -154,6 +154,9 @@ def read_mesh_texture(
         say(TextureProblem(f"{path.name}: the faces of {what} have no UVs, so its materials cannot share one texture "
                            "(bake them into one texture and re-export it)", path))
         return MeshTexture()
+    if len({_image_key(f.image) for f in found}) == 1 and all(_in_unit_square(uv) for uv in uvs):
+        # parts sharing one material (or a colour): the image as is, the file's UVs in part order
+        return MeshTexture(found[0].image, np.concatenate(uvs), constant=found[0].constant)
     return _pack(path, found, uvs, say)
 
 
@@ -297,8 +300,7 @@ def _pack(path: Path, parts: list[_Part], uvs: list[np.ndarray | None], say: Cal
     tiles: dict[bytes, dict[str, Any]] = {}
     keys = []
     for part, uv in zip(parts, uvs):
-        image = np.ascontiguousarray(part.image)
-        key = hashlib.blake2b(memoryview(image).cast("B"), digest_size=16).digest() + str(image.shape).encode()
+        key = _image_key(part.image)
         keys.append(key)
         if uv is None or len(uv) == 0:
             lo, hi = np.zeros(2), np.ones(2)
@@ -337,10 +339,13 @@ def _pack(path: Path, parts: list[_Part], uvs: list[np.ndarray | None], say: Cal
         py = y0 + (tile["hi"][1] - uv[:, 1]) * h
         out.append(np.stack((px / atlas_w, 1.0 - py / atlas_h), axis=-1))
     names = ", ".join(t["part"].label for t in tiles.values())
-    repeated = any((t["hi"] - t["lo"]).max() > 1 for t in tiles.values())
-    what = f"{len(tiles)} materials ({names})" if len(tiles) > 1 else f"a repeating texture ({names})"
-    say(f"{path.name} has {what}{' with repeating textures' if repeated and len(tiles) > 1 else ''}; packed into one "
-        f"{atlas_w}x{atlas_h} texture, its UVs moved to match")
+    repeats = [(t["hi"] - t["lo"]).astype(int) for t in tiles.values()]
+    if len(tiles) > 1:
+        repeating = " with repeating textures" if any(r.max() > 1 for r in repeats) else ""
+        say(f"{path.name} has {len(tiles)} materials ({names}){repeating}; packed into one {atlas_w}x{atlas_h} texture, its UVs moved to match")
+    else:
+        say(f"{path.name} has a repeating texture ({names}, {repeats[0][0]}x{repeats[0][1]} times over its UVs); "
+            f"unrolled into one {atlas_w}x{atlas_h} texture, its UVs moved to match")
     return MeshTexture(atlas, np.concatenate(out, axis=0))
 
 
@@ -373,6 +378,17 @@ def part_uv(part: Any) -> np.ndarray | None:
     if uv.ndim != 2 or uv.shape[1] != 2 or len(uv) != len(part.vertices) or not np.isfinite(uv).all():
         return None
     return uv
+
+
+def _image_key(image: np.ndarray | None) -> bytes:
+    """A digest of an image's texels and shape (parts with equal images share one atlas tile)."""
+    data = np.ascontiguousarray(image, dtype=np.float32)
+    return hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest() + str(data.shape).encode()
+
+
+def _in_unit_square(uv: np.ndarray | None) -> bool:
+    """Every UV in [0, 1] (up to float noise): the texture needs no unrolling."""
+    return uv is not None and (len(uv) == 0 or (uv.min() >= -_EPS and uv.max() <= 1.0 + _EPS))
 
 
 def _constant(rgb: np.ndarray) -> np.ndarray:
