@@ -170,7 +170,9 @@ class TextureState:
     Attributes:
         color_sum: ``(T, T, 3B)`` accumulated colour * weight (sample b in channels 3b..3b+2).
         weight_sum: ``(T, T, 1)`` accumulated weight (the raw paint count, >= 0).
-        viewcos_cache: ``(T, T, 1)`` best view cosine seen so far per texel, in [0, 1] (no gradient).
+        viewcos_cache: ``(T, T, 1)`` best view cosine seen so far per texel, in [0, 1] (no gradient);
+            a value above 1 locks a texel: no view cosine exceeds it, so the trimap keeps it in every
+            view (an initial texture in ``"inpaint"`` mode, `texkit.initial_texture`).
     """
 
     color_sum: torch.Tensor
@@ -182,6 +184,27 @@ class TextureState:
         """A ``size x size`` texture (``batch`` of them) nobody painted yet."""
         zeros = torch.zeros(size, size, 1, device=device, dtype=dtype)
         return cls(zeros.expand(size, size, 3 * batch).clone(), zeros.clone(), zeros.clone())
+
+    @classmethod
+    def from_texture(cls, image: torch.Tensor, weight: torch.Tensor, viewcos_cache: torch.Tensor, batch: int = 1) -> "TextureState":
+        """A state that already holds a texture (the same for each of ``batch`` samples).
+
+        Args:
+            image: ``(T, T, 3)`` colours in [0, 1].
+            weight: ``(T, T, 1)`` splatting weight the texture counts for (0: unpainted texel).
+            viewcos_cache: ``(T, T, 1)`` view cosine the texture counts as seen from (above 1: locked).
+            batch: B.
+
+        Returns:
+            The state with ``color_sum = image * weight`` repeated over B, ``(T, T, 3B)``; where the
+            weight is positive, `texture` returns ``image``.
+        """
+        if image.shape[:2] != weight.shape[:2] or image.shape[:2] != viewcos_cache.shape[:2] or image.shape[-1] != 3:
+            raise TexturingError(
+                f"texture {tuple(image.shape)}, weight {tuple(weight.shape)} and cache {tuple(viewcos_cache.shape)} do not "
+                "fit one state; pass (T, T, 3), (T, T, 1) and (T, T, 1) tensors"
+            )
+        return cls((image * weight).repeat(1, 1, batch), weight.clone(), viewcos_cache.clone())
 
     @property
     def size(self) -> int:

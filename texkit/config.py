@@ -193,7 +193,7 @@ class CameraConfig(_Strict):
 
 
 class TextureConfig(_Strict):
-    """Texture and render resolutions and back-projection settings."""
+    """Texture and render resolutions, back-projection settings and the texture to start from."""
 
     size: int = Field(512, ge=16, description="Side of the square UV texture in texels (`size` x `size`).")
     render_size: int = Field(
@@ -221,6 +221,35 @@ class TextureConfig(_Strict):
         le=1,
         description="Grey level (0 black, 1 white) behind the object and on not yet painted texels in the renders "
         "the generator paints over.",
+    )
+    init: str | None = Field(
+        None,
+        min_length=1,
+        description="Start the view loop from an existing texture instead of an empty one: a PNG aligned with the "
+        "mesh's UVs (relative to the working directory; resized to `size` with a notice) or `mesh` for the mesh's own "
+        "texture (a textured GLB or OBJ+MTL). Painted texels: alpha >= 0.5 when the PNG has an alpha channel, else "
+        "every texel inside the mesh's UV islands. Needs `mode`; not set: paint from scratch.",
+    )
+    mode: Literal["inpaint", "refine"] | None = Field(
+        None,
+        description="How `init` is used: `inpaint` keeps every painted texel unchanged and generates only the "
+        "unpainted ones (and those of `mask`); `refine` repaints everything SDEdit-style, each view starting from "
+        "its render noised to `strength`, so the result stays close to the input at low strength.",
+    )
+    strength: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Refinement strength of `mode = \"refine\"`, the fraction of the denoising schedule each view "
+        "runs from its noised render: 0 returns the input (up to the back-projection's round trip), 1 paints from "
+        "scratch as without `init`; ignored by `inpaint`.",
+    )
+    mask: str | None = Field(
+        None,
+        min_length=1,
+        description="PNG of the texels to repaint although `init` painted them (white = repaint, grey level >= 0.5 "
+        "after resizing to `size`; relative to the working directory); they are generated like unpainted texels. "
+        "Not set: only the unpainted texels.",
     )
 
 

@@ -4,6 +4,7 @@ renderer, rewards, cameras, prompts; shared by ``texkit generate`` and ``texkit 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ from texkit.errors import ConfigError, DeviceError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
+from texkit.initial_texture import InitialTexture, load_initial_texture
 from texkit.planning import check_fits
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
-from texkit.view_loop import PaintSettings, paint_texture
+from texkit.view_loop import PaintSettings, accepts_strength, paint_texture
 
 __all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
 
@@ -98,20 +100,31 @@ class Session:
     cache: GeometryCache
     prompts: list[str]
     angles: dict[str, torch.Tensor] = field(default_factory=dict)
+    initial: InitialTexture | None = None
     _embeddings: dict[str, PromptEmbedding] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, config: RunConfig, need_rewards: bool = True) -> "Session":
-        """Build every component; raises one-line TexkitErrors for bad names or inputs."""
+    def build(cls, config: RunConfig, need_rewards: bool = True, notify: Callable[[str], None] | None = None) -> "Session":
+        """Build every component; raises one-line TexkitErrors for bad names or inputs.
+
+        ``notify`` receives one-line notices (the mesh's own texture, an initial texture resized to
+        ``texture.size``).
+        """
         reg = get_registry()
         rank = distributed.context()
         device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
         mesh_path = config.mesh.path_for_rank(rank.rank)
-        mesh = load_mesh(mesh_path, config.mesh.normalize)
+        mesh = load_mesh(mesh_path, config.mesh.normalize, notify)
+        initial = load_initial_texture(config.texture, mesh, notify)  # before any weights are loaded
         mesh = mesh.to(device)
         check_fits(config, device)  # a CUDA run predicted not to fit stops before loading weights
         generator = reg.make_generator(config.generator.name, **generator_options(config, device))
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
+        if initial is not None and initial.generator_strength != 1.0 and not accepts_strength(generator):
+            raise ConfigError(
+                f"generator '{config.generator.name}' cannot refine (its paint takes no strength); use texture.mode = "
+                "\"inpaint\", texture.strength = 1 or another generator"
+            )
         rewards: dict[str, Any] = {}
         weights: dict[str, float] = {}
         cpu_mesh = mesh.to("cpu")
@@ -126,6 +139,7 @@ class Session:
         reward_set = RewardSet(rewards, weights)
         reward_set.prepare(cpu_mesh, cache)
         session = cls(config, device, mesh, generator, renderer, reward_set, cache, config.prompts.all_prompts())
+        session.initial = None if initial is None else initial.to(device)
         for which in ("paint", "reward"):
             elev, azim = camera_angles(getattr(config.cameras, which))
             learn = which in config.cameras.learn
@@ -174,6 +188,7 @@ class Session:
             min_level=max(8, tex.size // 8),
             background=tex.background,
             checkpoint_views=self.config.training.view_checkpointing,
+            strength=1.0 if self.initial is None else self.initial.generator_strength,
         )
 
     @property
@@ -235,6 +250,9 @@ class Session:
     def paint(self, prompt: str | list[str], seeds: list[int] | list[list[int]], progress: Any = None) -> Texture:
         """Paint one texture, or B textures in one batch, with the view loop (differentiable when grad is on).
 
+        With ``texture.init`` the loop starts from that texture (`InitialTexture.state`) and, in
+        ``"inpaint"`` mode, its painted texels are composited back unchanged (`InitialTexture.compose`).
+
         Args:
             prompt: one prompt, or B prompts (one per sample).
             seeds: the per-view seeds of one sample, or B lists of them (``seeds[sample][view]``).
@@ -246,10 +264,13 @@ class Session:
         cams = self.cameras("paint")
         batched = not isinstance(prompt, str)
         per_view = [list(v) for v in zip(*seeds)] if batched else seeds
+        initial = None if self.initial is None else self.initial.state(len(prompt) if batched else 1)
         state: TextureState = paint_texture(
-            self.generator, self.renderer, self.mesh, cams, self.view_prompts(prompt, cams), per_view, self.paint_settings(), progress
+            self.generator, self.renderer, self.mesh, cams, self.view_prompts(prompt, cams), per_view, self.paint_settings(), progress, initial
         )
         texture = state.texture(self.paint_settings().min_level, background=0.5)
+        if self.initial is not None:
+            texture = self.initial.compose(texture)
         if batched and texture.batch_size == 1:  # a batch of one stays a batch
             texture = Texture(texture.image.unsqueeze(0), texture.coverage.unsqueeze(0))
         return texture

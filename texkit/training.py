@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,16 @@ class Trainer:
         config: the run configuration.
         run_dir: output folder (default ``config.output.dir``).
         console: where progress goes (quiet when None and not a terminal).
+        notify: receives one-line notices while the session is built (an initial texture resized).
     """
 
-    def __init__(self, config: RunConfig, run_dir: Path | None = None, console: Console | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, run_dir: Path | None = None, console: Console | None = None, notify: Callable[[str], None] | None = None
+    ) -> None:
         self.config = config
         self.run_dir = Path(run_dir or config.output.dir)
         self.console = console or Console(stderr=True)
-        self.session = Session.build(config)
+        self.session = Session.build(config, notify=notify)
         cfg = config.training
         groups = [{"params": self.session.generator.trainable_parameters(), "lr": cfg.lr}]
         cams = self.session.camera_parameters()
@@ -248,7 +252,14 @@ class Trainer:
             self.console.print(message)
 
 
-def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, overwrite: bool = False, threads: int | None = None) -> TrainResult:
+def train(
+    config: RunConfig,
+    resume: bool = False,
+    run_dir: Path | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> TrainResult:
     """``texkit train``: fine-tune, then write the run folder and its report.
 
     Args:
@@ -258,6 +269,7 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
         overwrite: replace a run already in the folder (its checkpoints, metrics and outputs).
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size
             (`texkit.threads`: one thread for the tiny model on the CPU).
+        notify: receives one-line notices (an initial texture resized to ``texture.size``).
 
     Raises:
         ConfigError: no rewards to train, or ``resume`` together with ``overwrite``.
@@ -277,7 +289,7 @@ def train(config: RunConfig, resume: bool = False, run_dir: Path | None = None, 
     try:
         if ctx.is_main and not (resume and read_run_id(folder)):
             check_run_folder(folder, overwrite)  # refuse before building anything
-        trainer = Trainer(config, folder)
+        trainer = Trainer(config, folder, notify=notify if ctx.is_main else None)
         _set_threads(trainer, threads)
         if resume and not trainer.resume():
             trainer._say("no checkpoint to resume from; starting at step 0")

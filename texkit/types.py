@@ -251,6 +251,12 @@ class Generator(Protocol):
                 0 where the model paints (the inpaint region is ``1 - keep_mask``).
             generator: random source of the initial noise and DDIM noise.
 
+        A generator may also take an optional keyword ``strength: float = 1.0`` (refinement,
+        ``texture.mode = "refine"``): below 1 it starts denoising from the render's latent noised
+        to that fraction of the schedule (SDEdit) instead of pure noise, 0 returning the render.
+        The view loop passes it only when it is not 1, so generators without it keep working
+        for everything else (`texkit.view_loop.accepts_strength`).
+
         Returns:
             ``(B, 3, R, R)`` painted image in [0, 1].
         """

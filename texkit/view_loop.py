@@ -12,6 +12,7 @@ views and the recomputed graph is the one that ran.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +20,14 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from texkit.back_projection import BackProjection, TextureState, back_project
+from texkit.back_projection import BackProjection, TextureState, TexturingError, back_project
 from texkit.batching import stack_samples
 from texkit.cameras import Cameras
 from texkit.geometry.mesh import Mesh
 from texkit.types import Generator, PromptEmbedding, Renderer, RenderOutput
 from texkit.uv import sample_texture
 
-__all__ = ["PaintSettings", "trimap", "controlnet_depth", "paint_view", "paint_texture"]
+__all__ = ["PaintSettings", "trimap", "controlnet_depth", "paint_view", "paint_texture", "accepts_strength"]
 
 
 @dataclass
@@ -40,6 +41,8 @@ class PaintSettings:
         min_level: coarsest mip level of the hole filling.
         background: grey level behind the object and of unpainted texels.
         checkpoint_views: gradient checkpoint around each painted view.
+        strength: SDEdit strength in [0, 1] every view is painted with (``texture.mode =
+            "refine"``); 1 paints from pure noise and calls the generator without it.
     """
 
     texture_size: int = 512
@@ -48,6 +51,20 @@ class PaintSettings:
     min_level: int = 128
     background: float = 1.0
     checkpoint_views: bool = True
+    strength: float = 1.0
+
+
+def accepts_strength(generator: Any) -> bool:
+    """Whether ``generator.paint`` takes the optional ``strength`` keyword (refinement, SDEdit).
+
+    The keyword is optional in the `Generator` protocol; generators written before it existed are
+    only ever called without it.
+    """
+    try:
+        params = inspect.signature(generator.paint).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "strength" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def trimap(render: RenderOutput, state: TextureState, sharpness: float, min_level: int) -> torch.Tensor:
@@ -99,10 +116,14 @@ def paint_view(
         prompt: the encoded prompts of this view, ``(B, L, D)`` (or batch 1, broadcast).
         seed: one seed per sample (an int for B = 1); sample b's noise comes from a fresh
             ``torch.Generator`` seeded with ``seed[b]``, so it equals a batch-1 run with that seed.
-        settings: the view loop's settings.
+        settings: the view loop's settings (with ``strength != 1`` the generator is called with
+            ``strength=settings.strength``).
 
     Returns:
         The splatted sums, colours stacked along channels ``(T, T, 3B)``.
+
+    Raises:
+        TexturingError: ``settings.strength != 1`` for a generator whose ``paint`` takes no ``strength``.
     """
     seeds = [seed] if isinstance(seed, int) else list(seed)
     batch = state.batch
@@ -114,12 +135,22 @@ def paint_view(
     keep = trimap(geometry, state, settings.sharpness, settings.min_level).permute(0, 3, 1, 2)
     image = render.rgb * render.alpha + settings.background * (1.0 - render.alpha)
     rngs = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+    extra: dict[str, float] = {}
+    if settings.strength != 1.0:  # only then: third-party generators may not take the keyword
+        if not accepts_strength(generator):
+            name = getattr(generator, "name", type(generator).__name__)
+            raise TexturingError(
+                f"generator '{name}' cannot refine (its paint takes no strength); use texture.mode = \"inpaint\", "
+                "texture.strength = 1 or another generator"
+            )
+        extra["strength"] = settings.strength
     painted = generator.paint(
         prompt,
         image.permute(0, 3, 1, 2),
         controlnet_depth(geometry).expand(batch, -1, -1, -1),
         keep.expand(batch, -1, -1, -1),
         generator=rngs[0] if batch == 1 else rngs,
+        **extra,
     )
     stacked, _ = stack_samples(painted.permute(0, 2, 3, 1).to(image.dtype))  # (R, R, 3B)
     return back_project(geometry, stacked.unsqueeze(0), state.size, settings.cos_thresh)
@@ -134,22 +165,36 @@ def paint_texture(
     seeds: Sequence[int] | Sequence[Sequence[int]],
     settings: PaintSettings,
     progress: Any = None,
+    initial: TextureState | None = None,
 ) -> TextureState:
-    """Run the view loop over ``cameras`` from an empty texture, for B samples at once.
+    """Run the view loop over ``cameras`` from an empty texture (or ``initial``), for B samples at once.
 
     Args:
         cameras: N painting cameras (may require grad), shared by the samples.
         prompts: N encoded prompts (one per view), each ``(B, L, D)``.
         seeds: N seeds (B = 1) or N lists of B seeds (``seeds[view][sample]``).
         progress: optional callable ``progress(view_index)`` after each view.
+        initial: the state to start from (an existing texture, `texkit.initial_texture`), of
+            B samples and size ``settings.texture_size``; None: an empty texture.
 
     Returns:
         The final `TextureState` of B samples (differentiable in
         the LoRA weights and cameras).
+
+    Raises:
+        TexturingError: ``initial`` has another batch or size.
     """
     first = seeds[0] if len(seeds) else 0
     batch = 1 if isinstance(first, int) else len(first)
-    state = TextureState.empty(settings.texture_size, device=mesh.device, batch=batch)
+    if initial is None:
+        state = TextureState.empty(settings.texture_size, device=mesh.device, batch=batch)
+    elif initial.batch != batch or initial.size != settings.texture_size:
+        raise TexturingError(
+            f"initial texture state of {initial.batch} sample(s), size {initial.size}, for a loop of {batch} sample(s), "
+            f"size {settings.texture_size}; build it with TextureState.from_texture(..., batch={batch}) at that size"
+        )
+    else:
+        state = initial
     for k in range(len(cameras)):
         camera = cameras[k]
 

@@ -197,6 +197,13 @@ CASES = [
     Case("generate-out-is-file", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _file(ws, "o.txt", b"keep")], ["o.txt"])),
     Case("generate-out-has-foreign-files", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _file(ws, "mine/notes.txt", b"mine").parent], ["mine", "--out"])),
     Case("generate-out-holds-run", "generate", "output", lambda ws: (["generate", write_config(ws), "--out", _run_folder(ws)], ["run"])),
+    Case("generate-init-missing", "generate", "texture", lambda ws: (["generate", write_config(ws), "--set", 'texture.init="nope.png"', "--set", 'texture.mode="refine"'], ["texture.init", "nope.png"])),
+    Case("generate-init-not-image", "generate", "texture", lambda ws: (["generate", write_config(ws), "--set", f'texture.init="{_file(ws, "fake.png", "hello")}"', "--set", 'texture.mode="inpaint"'], ["fake.png"])),
+    Case("generate-init-without-mode", "generate", "config", lambda ws: (["generate", write_config(ws), "--set", f'texture.init="{_png(ws / "i.png")}"'], ["texture.init", "texture.mode"])),
+    Case("generate-init-mode-unknown", "generate", "config", lambda ws: (["generate", write_config(ws), "--set", 'texture.init="i.png"', "--set", 'texture.mode="redo"'], ["texture.mode", "inpaint", "refine"])),
+    Case("generate-init-strength-above-1", "generate", "config", lambda ws: (["generate", write_config(ws), "--set", "texture.strength=1.5"], ["texture.strength"])),
+    Case("generate-init-mask-missing", "generate", "texture", lambda ws: (["generate", write_config(ws), "--set", f'texture.init="{_png(ws / "i.png")}"', "--set", 'texture.mode="inpaint"', "--set", 'texture.mask="nomask.png"'], ["texture.mask", "nomask.png"])),
+    Case("generate-init-mesh-untextured", "generate", "mesh", lambda ws: (["generate", write_config(ws), "--set", 'texture.init="mesh"', "--set", 'texture.mode="refine"'], ["texture.init", "demo", "no texture"])),
     # -- train -----------------------------------------------------------------------------
     Case("train-no-rewards", "train", "config", lambda ws: (["train", write_config(ws, rewards=None)], ["rewards"])),
     Case("train-three-config-errors", "train", "config", lambda ws: (["train", write_config(ws, training={"steps": -1, "lr": "fast", "stepz": 3})], ["3 config errors", "training.steps", "training.lr", "stepz"])),
@@ -207,6 +214,7 @@ CASES = [
     Case("train-mesh-is-folder", "train", "mesh", lambda ws: (["train", write_config(ws), "--set", f'mesh.path="{_dir(ws, "d.obj")}"'], ["d.obj"])),
     Case("train-resume-pickled-state", "train", "weights", lambda ws: (_run_folder(ws, _pickled_state(ws)) and ["train", write_config(ws), "--resume"], ["state.pt", "refused"])),
     Case("train-resume-damaged-state", "train", "weights", lambda ws: (_run_folder(ws, b"PK\x03\x04broken") and ["train", write_config(ws), "--resume"], ["state.pt", "damaged"])),
+    Case("train-init-is-folder", "train", "texture", lambda ws: (["train", write_config(ws), "--set", f'texture.init="{_dir(ws, "tex.png")}"', "--set", 'texture.mode="refine"'], ["tex.png", "folder"])),
     Case("train-output-dir-is-file", "train", "output", lambda ws: (["train", write_config(ws, output={"dir": str(_file(ws, "runfile", b"x"))})], ["runfile"])),
     # -- plugins, new-reward, the root command ---------------------------------------------
     Case("plugins-unknown-option", "plugins", "option", lambda ws: (["plugins", "--tree"], ["--tree"])),

@@ -300,7 +300,7 @@ def generate_command(
     if adapter is not None:
         check_weights_dir(adapter, "--adapter")
     cfg = load_config(config, [*set_, *run_overrides(None, prompt, device)])
-    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples, seed=seed)
+    folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples, seed=seed, notify=note)
     console.print(f"wrote {folder}")
 
 
@@ -327,7 +327,7 @@ def train_command(
         for line in plan_run(cfg).lines(cfg.training.batch_size):
             console.print(line, soft_wrap=True)
         return
-    result = train(cfg, resume=resume, overwrite=overwrite, threads=threads)
+    result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note)
     from texkit.distributed import is_main
 
     if is_main():  # under torchrun only rank 0 reports

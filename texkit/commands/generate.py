@@ -7,6 +7,7 @@ outputs, never a mix. A folder that holds a training run is never replaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from texkit.checkpoint import run_artifacts
@@ -64,6 +65,7 @@ def generate(
     threads: int | None = None,
     samples: int = 1,
     seed: int | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Path:
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
@@ -79,6 +81,7 @@ def generate(
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
         samples: textures to paint in one batch.
         seed: the noise seed of the painted views (view k: ``seed + k``); default ``EVAL_SEED``.
+        notify: receives one-line notices (an initial texture resized to ``texture.size``).
 
     Raises:
         TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
@@ -87,7 +90,7 @@ def generate(
     folder = Path(out or config.output.dir)
     _check_folder(folder, overwrite)
     validate_rewards(config)
-    session = Session.build(config, need_rewards=False)
+    session = Session.build(config, need_rewards=False, notify=notify)
     size = max(config.texture.size, config.texture.render_size) ** 2
     apply_threads(session.device, model_parameters(session.generator), size, threads)
     if adapter is not None:

@@ -17,6 +17,12 @@ ControlNet 1.1's inpainting mask blending): *before* every step i, the latent is
 the keep mask is 1, by the encoding of the current render noised to that step's timestep t_i
 with fresh noise, ``z <- m * (sqrt(a_t) z_render + sqrt(1 - a_t) eps_i) + (1 - m) * z``. The
 final latent is not blended; the decoded image is (see ``DiffusionGenerator.paint``).
+
+Refinement (SDEdit, Meng et al. 2022; diffusers' img2img ``get_timesteps``): with ``strength`` s
+in (0, 1) the run starts at step index ``K - int(K s)`` from the encoding of the current render
+noised to that step's timestep with the initial noise, and runs only the remaining steps; the
+random numbers are the same draws as a full run (step i uses the variance and blending noise of
+step i), so a recomputation sees the same inputs. s = 1 is the plain run from pure noise.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 
 from texkit import PromptEmbedding
 
-__all__ = ["SamplerOptions", "SamplerNoise", "draw_noise", "sample_latents"]
+__all__ = ["SamplerOptions", "SamplerNoise", "draw_noise", "refine_start", "sample_latents"]
 
 
 @dataclass
@@ -106,6 +112,15 @@ def draw_noise(
     return SamplerNoise(initial, variance, blend)
 
 
+def refine_start(steps: int, strength: float) -> int:
+    """The step index a refinement of ``strength`` starts at (diffusers' img2img ``get_timesteps``).
+
+    ``steps - min(int(steps * strength), steps)``: 0 for strength 1 (every step runs), ``steps``
+    when ``steps * strength < 1`` (no step runs).
+    """
+    return steps - min(int(steps * strength), steps)
+
+
 def _denoise_step(
     denoiser: Any,
     scheduler: Any,
@@ -143,8 +158,9 @@ def sample_latents(
     options: SamplerOptions,
     keep_latent_mask: torch.Tensor | None = None,
     render_latents: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
-    """Run K DDIM steps and return the final latents ``(B, 4, h, w)``.
+    """Run K DDIM steps (the last ``int(K strength)`` of them) and return the final latents ``(B, 4, h, w)``.
 
     Args:
         denoiser: the ControlNet + UNet call of one step (`DenoiserCall`).
@@ -154,27 +170,45 @@ def sample_latents(
         noise: from `draw_noise`.
         options: sampler settings.
         keep_latent_mask: ``(B, 1, h, w)`` in [0, 1], 1 where the render's latent is kept; None keeps nothing.
-        render_latents: ``(B, 4, h, w)`` scaled VAE encoding of the current render (needed with a keep mask).
+        render_latents: ``(B, 4, h, w)`` scaled VAE encoding of the current render (needed with a keep
+            mask and with ``strength < 1``).
+        strength: 1 starts from ``noise.initial``; below 1 (SDEdit) starts at step
+            `refine_start` from ``render_latents`` noised to that step's timestep with
+            ``noise.initial / init_noise_sigma`` (no step runs when ``int(K strength) = 0``).
 
     Returns:
         ``(B, 4, h, w)`` latents after the last step; they carry the autograd graph of the last
         ``options.steps_with_grad()`` steps when gradients are enabled.
 
     Raises:
-        ValueError: a keep mask is given but ``noise`` holds no blending noise.
+        ValueError: a keep mask is given but ``noise`` holds no blending noise; ``strength`` is
+            outside [0, 1] or below 1 without ``render_latents``.
     """
     cfg = options.guidance_scale > 1.0
     embeds = torch.cat([prompt.uncond, prompt.cond]) if cfg else prompt.cond
     cond = torch.cat([condition] * 2) if cfg else condition
     scheduler.set_timesteps(options.steps, device=noise.initial.device)
     timesteps = scheduler.timesteps
-    latents = noise.initial
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength {strength} is outside [0, 1]")
+    start = refine_start(options.steps, strength)
+    if strength < 1.0:
+        if render_latents is None:
+            raise ValueError("refinement (strength < 1) needs render_latents, the encoding of the render it starts from")
+        if start >= len(timesteps):
+            return render_latents
+        initial = noise.initial / scheduler.init_noise_sigma
+        latents = scheduler.add_noise(render_latents, initial, timesteps[start].reshape(1))
+    else:
+        latents = noise.initial
     first_with_grad = options.steps - options.steps_with_grad()
     blending = keep_latent_mask is not None and render_latents is not None
     if blending and len(noise.blend) < len(timesteps):
         raise ValueError("keep-region blending needs SamplerNoise drawn with blending=True")
     grad_wanted = torch.is_grad_enabled()
     for i, t in enumerate(timesteps):
+        if i < start:
+            continue  # refinement: the run starts at step `start`, with the draws of a full run
         variance = noise.variance[i] if noise.variance else None
         if i == first_with_grad:
             latents = latents.detach()  # truncation: nothing flows into the earlier steps
