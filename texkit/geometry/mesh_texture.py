@@ -8,11 +8,12 @@ the top; trimesh keeps UVs the same way and flips glTF's v on load and export):
   white, in linear light), the file's UVs unchanged;
 * a material with a colour and no image (glTF ``baseColorFactor`` alone, an MTL ``Kd`` alone): a
   constant `CONSTANT_SIZE` square texture of that colour (any UVs, or none, sample it the same);
+* several parts with one material (instances, primitives): the image as is, each part's UVs;
 * several materials, or UVs outside [0, 1] (a repeating texture): every material's image, repeated
   over the whole-number UV range its faces use, is packed into one atlas with a
   `PADDING`-texel wrapped border, and the UVs are moved into it, so every face samples what
   it sampled before (a part without a material takes glTF's default white);
-* nothing (no material, vertex colours, a default material): no texture.
+* nothing (no material, vertex colours, trimesh's stand-in material for an OBJ without an MTL): no texture.
 
 Problems that leave a mesh without its texture (a missing MTL or image file, an image that does
 not decode, faces without UVs next to textured ones) are reported as one-line notices; loading
@@ -136,7 +137,8 @@ def read_mesh_texture(
     uvs = [part_uv(p) for p in parts]
     if len(parts) == 1:
         part = found[0]
-        assert part is not None and part.image is not None
+        if part is None or part.image is None:  # pragma: no cover - a part without a problem has an image
+            return MeshTexture()
         if part.constant:
             colour = "#" + "".join(f"{round(float(c) * 255):02x}" for c in part.image[0, 0])
             say(f"{path.name}: {part.label} has a colour ({colour}) and no texture image; a constant {CONSTANT_SIZE}x{CONSTANT_SIZE} texture of it is used")
