@@ -1,19 +1,23 @@
 """Data-parallel scaling of reward fine-tuning: samples per second with N processes.
 
-Run under torchrun, once per process count, and compare ``samples_per_s``::
+Run under torchrun, once per process count, on the same saved model, and compare ``samples_per_s``
+(``run_scaling.sh`` does all of it on one machine and writes ``scaling_<gpus>.json``)::
 
-    torchrun --nproc-per-node 1 benchmarks/gpu/bench_scaling.py > scaling_1.json
-    torchrun --nproc-per-node 2 benchmarks/gpu/bench_scaling.py > scaling_2.json
+    python benchmarks/gpu/bench_scaling.py --prepare /tmp/sd15          # random full-size SD 1.5 + ControlNet
+    torchrun --nproc-per-node 1 benchmarks/gpu/bench_scaling.py --model /tmp/sd15 --batch-size 1,8 > one.json
+    torchrun --nproc-per-node 2 benchmarks/gpu/bench_scaling.py --model /tmp/sd15 --batch-size 1,8 > two.json
     # CPU smoke test (gloo, tiny generator):
     python -m torch.distributed.run --nproc-per-node 2 benchmarks/gpu/bench_scaling.py --tiny
 
-Each process runs the real :class:`texkit.training.Trainer` step (paint with the view loop,
-reward, backward through the denoising steps, gradient all-reduce, AdamW): ``--warmup`` steps,
-then ``--steps`` timed steps between barriers. One sample is one painted texture (a prompt and
-its noise seeds); a step processes ``world_size x grad_accum`` samples. Without ``--tiny`` the
-generator is SD 1.5-shaped (UNet, 6-channel ControlNet, VAE, CLIP text encoder) with *random*
-weights (same FLOPs and memory as the real model, built by ``bench_generator.py``), 512 px views.
-Rank 0 prints one JSON object; no checkpoints or outputs are written.
+Each process runs the real `texkit.training.Trainer` step at the method's settings (painting path
+``front_short``: 6 views, reward path ``tilted_short``: 6 views, 10 DDIM steps, CFG 7.5, full
+backprop, 1024 px texture, per-view + UNet checkpointing, fp16, rewards curvature_color + symmetry,
+learnable painting cameras): paint the batch with the view loop, reward, backward through every
+denoising step, gradient all-reduce, AdamW. For every ``--batch-size`` B (``training.batch_size``
+samples per process and step): ``--warmup`` steps, then ``--steps`` timed steps between barriers.
+A step processes ``world_size x B`` samples. The generator is the ``stable-diffusion`` factory
+reading a diffusers folder of SD 1.5-shaped components with *random* weights (same FLOPs and memory
+as the real model, ``--prepare``). Rank 0 prints one JSON object; no outputs are written.
 """
 
 from __future__ import annotations
@@ -30,57 +34,61 @@ from typing import Any
 
 import torch
 
-import texkit
 from texkit import distributed
+from texkit.cameras import CAMERA_PRESETS
 from texkit.config import parse_config
-from texkit.registry import get_registry
 
-RANDOM_SD15 = "sd15-random-bench"
-
-
-class _RandomSD15Plugin:
-    """Registers the full-size random-weight generator under :data:`RANDOM_SD15` (benchmark only)."""
-
-    @staticmethod
-    @texkit.hookimpl
-    def texkit_register_generators(register: Any) -> None:
-        register(RANDOM_SD15, _random_sd15)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def _random_sd15(steps: int = 10, device: str = "cuda", dtype: str = "fp16", truncation: Any = "all", checkpointing: bool = True, **_: Any) -> Any:
-    sys.path.insert(0, str(Path(__file__).parent))
+def prepare(folder: Path) -> None:
+    """Save random full-size SD 1.5 + ControlNet components (fp16) in the diffusers layout."""
     from bench_generator import full_size_components
-    from texkit_diffusers.generator import DTYPES, DiffusionGenerator
-    from texkit_diffusers.sampler import SamplerOptions
+    from bench_training import save_components
 
-    torch.manual_seed(0)  # same weights on every rank (the trainer broadcasts the LoRA anyway)
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
         components = full_size_components()
-    options = SamplerOptions(steps=steps, truncation=truncation)
-    return DiffusionGenerator(components, options, resolution=512, device=torch.device(device), dtype=DTYPES[dtype], checkpointing=checkpointing, name=RANDOM_SD15)
+    for name in ("unet", "controlnet", "vae", "text_encoder"):
+        components[name].half()
+    save_components(components, folder)
+
+
+def default_mesh() -> str:
+    """cow.obj of the shared assets (beside the repository, or the carried .assets), else the demo mesh."""
+    from bench_training import default_mesh as training_mesh
+
+    return training_mesh()
 
 
 def build_config(args: argparse.Namespace, out: Path, device: str) -> dict[str, Any]:
     """The run config of the benchmark (tiny or full-size generator)."""
-    views = args.views
-    azimuths = [360.0 * k / views for k in range(views)]
+    cameras: dict[str, Any] = {"learn": ["paint"]}
+    for which, preset in (("paint", args.paint_path), ("reward", args.reward_path)):
+        elevation, azimuth = CAMERA_PRESETS[preset]
+        cameras[which] = {"elevation": [float(e) for e in elevation], "azimuth": [float(a) for a in azimuth]}
     if args.tiny:
         generator = {"name": "tiny", "options": {"steps": args.ddim_steps, "seed": 0}}
     else:
-        generator = {"name": RANDOM_SD15, "options": {"steps": args.ddim_steps}}
+        generator = {
+            "name": "stable-diffusion",
+            "options": {"model": args.model, "controlnet": str(Path(args.model) / "controlnet"), "steps": args.ddim_steps, "guidance_scale": 7.5, "attention": "sdpa"},
+        }
     return {
-        "mesh": {"path": "demo"},
-        "prompts": {"text": ["a vase", "a jar", "a cup", "a bowl"]},
+        "mesh": {"path": args.mesh},
+        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble", "a wooden cow", "a cow in camouflage"]},
         "generator": generator,
-        "cameras": {"paint": {"elevation": [-20.0] * views, "azimuth": azimuths}, "reward": {"elevation": [-20.0], "azimuth": [90.0]}, "learn": ["paint"]},
+        "cameras": cameras,
         "texture": {"size": args.texture_size, "render_size": args.render_size},
-        "rewards": {"curvature_color": {}},
+        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
         "training": {
-            "steps": args.warmup + args.steps,
+            "steps": 1000,
             "lr": 1e-4,
-            "grad_accum": args.grad_accum,
             "truncation": args.truncation if args.truncation == "all" else int(args.truncation),
-            "mixed_precision": "no" if args.tiny else args.dtype,
+            "mixed_precision": "fp32" if args.tiny else args.dtype,
+            "view_checkpointing": args.view_checkpointing == "on",
+            "unet_checkpointing": not args.tiny,
             "before_after": False,
         },
         "output": {"dir": str(out)},
@@ -88,73 +96,113 @@ def build_config(args: argparse.Namespace, out: Path, device: str) -> dict[str, 
     }
 
 
+def timed_steps(trainer: Any, count: int) -> list[float]:
+    """``count`` optimiser steps, each timed between barriers (CUDA-synchronised)."""
+    dev = trainer.session.device
+    times = []
+    for _ in range(count):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        distributed.barrier()
+        start = time.perf_counter()
+        trainer.train_step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        distributed.barrier()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepare", default=None, help="save the random full-size model into this folder and exit")
+    parser.add_argument("--model", default=None, help="folder written by --prepare (full-size runs)")
     parser.add_argument("--tiny", action="store_true", help="tiny random generator (CPU smoke test)")
-    parser.add_argument("--steps", type=int, default=5, help="timed optimiser steps")
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--views", type=int, default=2, help="painting views per sample")
+    parser.add_argument("--batch-size", default="1", help="samples per process and step, e.g. 1,8")
+    parser.add_argument("--steps", type=int, default=2, help="timed optimiser steps per batch size")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before each batch size")
+    parser.add_argument("--paint-path", default="front_short")
+    parser.add_argument("--reward-path", default="tilted_short")
+    parser.add_argument("--view-checkpointing", default="on", choices=["on", "off"])
+    parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
     parser.add_argument("--ddim-steps", type=int, default=None, help="default: 10, or 2 with --tiny")
-    parser.add_argument("--truncation", default="1", help="backpropagate through the last N denoising steps, or 'all'")
-    parser.add_argument("--texture-size", type=int, default=None, help="default: 512, or 64 with --tiny")
+    parser.add_argument("--truncation", default="all", help="backpropagate through the last N denoising steps, or 'all'")
+    parser.add_argument("--texture-size", type=int, default=None, help="default: 1024, or 64 with --tiny")
     parser.add_argument("--render-size", type=int, default=None, help="default: 512, or 64 with --tiny")
     parser.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="frozen weights (full-size model)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     args = parser.parse_args()
+    if args.prepare:
+        prepare(Path(args.prepare))
+        return
+    if not args.tiny and not args.model:
+        raise SystemExit("give --model FOLDER (written by --prepare) or --tiny")
     args.ddim_steps = args.ddim_steps or (2 if args.tiny else 10)
-    args.texture_size = args.texture_size or (64 if args.tiny else 512)
+    args.texture_size = args.texture_size or (64 if args.tiny else 1024)
     args.render_size = args.render_size or (64 if args.tiny else 512)
+    args.mesh = args.mesh or ("demo" if args.tiny else default_mesh())
     device = args.device or ("cpu" if args.tiny else "cuda")
+    batch_sizes = [int(b) for b in args.batch_size.split(",") if b]
 
     ctx = distributed.init_distributed(device)
-    if not args.tiny:  # the session passes this rank's device (cuda:LOCAL_RANK) to the factory
-        get_registry().register_plugin(_RandomSD15Plugin, distribution="bench_scaling")
-
     from texkit.training import Trainer
 
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = parse_config(build_config(args, Path(tmp), device))
-        trainer = Trainer(cfg, Path(tmp))
+        trainer = Trainer(parse_config(build_config(args, Path(tmp), device)), Path(tmp))
+        build_seconds = time.perf_counter() - began
         dev = trainer.session.device
-        for _ in range(args.warmup):
-            trainer.train_step()
-        times = []
-        for _ in range(args.steps):
+        rows = []
+        for batch in batch_sizes:
+            trainer.config.training.batch_size = batch
             if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            distributed.barrier()
-            start = time.perf_counter()
-            trainer.train_step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            distributed.barrier()
-            times.append(time.perf_counter() - start)
-        peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
-        peaks = distributed.all_gather_objects(peak)
-        if ctx.is_main:
+                torch.cuda.reset_peak_memory_stats(dev)
+            row: dict[str, Any] = {"batch_size_per_process": batch}
+            try:
+                timed_steps(trainer, args.warmup)
+                times = timed_steps(trainer, args.steps)
+            except torch.OutOfMemoryError as err:
+                row["error"] = f"out of memory: {str(err).strip().splitlines()[0][:200]}"
+                rows.append(row)
+                break
             step_s = statistics.median(times)
+            samples = ctx.world_size * batch
+            peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+            row.update(
+                {
+                    "samples_per_step": samples,
+                    "step_seconds_median": round(step_s, 4),
+                    "step_seconds": [round(t, 4) for t in times],
+                    "samples_per_s": round(samples / step_s, 4),
+                    "peak_memory_gib_per_rank": distributed.all_gather_objects(None if peak is None else round(peak, 2)),
+                }
+            )
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+        names = distributed.all_gather_objects(torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu")
+        if ctx.is_main:
             print(
                 json.dumps(
                     {
                         "config": "tiny" if args.tiny else "sd15-full-size-random",
-                        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+                        "devices": names,
                         "backend": ctx.backend,
                         "torch": torch.__version__,
                         "world_size": ctx.world_size,
-                        "grad_accum": args.grad_accum,
-                        "effective_batch": trainer.effective_batch,
-                        "views": args.views,
+                        "paint_path": args.paint_path,
+                        "reward_path": args.reward_path,
+                        "mesh": Path(args.mesh).name,
                         "ddim_steps": args.ddim_steps,
                         "truncation": args.truncation,
                         "texture_size": args.texture_size,
                         "render_size": args.render_size,
+                        "mixed_precision": "fp32" if args.tiny else args.dtype,
+                        "view_checkpointing": args.view_checkpointing,
+                        "generator": trainer.session.describe_generator(),
+                        "build_seconds": round(build_seconds, 1),
+                        "warmup_steps": args.warmup,
                         "timed_steps": args.steps,
-                        "step_seconds_median": round(step_s, 4),
-                        "step_seconds": [round(t, 4) for t in times],
-                        "samples_per_s": round(trainer.effective_batch / step_s, 4),
-                        "samples_per_s_per_process": round(trainer.effective_batch / step_s / ctx.world_size, 4),
-                        "peak_memory_gib_per_rank": peaks,
+                        "results": rows,
                     },
                     indent=2,
                 )

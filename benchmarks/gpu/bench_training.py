@@ -295,6 +295,15 @@ def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, b
     return row
 
 
+def set_merge_lora(generator: Any, on: bool) -> None:
+    """Switch the generator's merged-LoRA forward (option ``merge_lora``) on the built generator."""
+    from texkit_diffusers.lora import MergedLoRA
+
+    if generator.merged_lora is not None:
+        generator.merged_lora.clear()
+    generator.merged_lora = MergedLoRA(generator.unet) if on else None
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages the step runs on."""
     out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": str(torch.version.cuda)}
@@ -339,7 +348,7 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
     """
     merged = json.loads(json.dumps(records[0]))
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        return (r["paint_path"], r["view_checkpointing"], r.get("batch_size", 1), r.get("compile", "off"), r.get("vae_checkpointing", "on"), r.get("mesh", merged.get("mesh")))
+        return (r["paint_path"], r["view_checkpointing"], r.get("batch_size", 1), r.get("compile", "off"), r.get("vae_checkpointing", "on"), r.get("mesh", merged.get("mesh")), r.get("merge_lora", "off"))
 
     for r in merged["results"]:
         r.setdefault("mesh", merged.get("mesh"))
@@ -420,6 +429,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--vae-checkpointing",
         default="on",
         help="gradient checkpointing inside the VAE: on, off or on,off (off: per-view checkpointing already recomputes the view)",
+    )
+    parser.add_argument(
+        "--merge-lora",
+        default="on",
+        help="generator option merge_lora (merged LoRA weights once per view): on, off or on,off",
     )
     parser.add_argument(
         "--compile", default="off", choices=["auto", "on", "off"], help="generator option compile (torch.compile of the denoising call)"
@@ -517,9 +531,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     batch_sizes = {True: sizes(args.batch_size_on), False: sizes(args.batch_size_off)}
     flop_sizes = set(sizes(args.flop_batch_sizes)) if args.flop_batch_sizes else None
     pending = [
-        (path, checkpointing, batch, vae)
+        (path, checkpointing, batch, vae, merge)
         for path in args.paths.split(",")
         if path
+        for merge in args.merge_lora.split(",")
         for vae in args.vae_checkpointing.split(",")
         for checkpointing in switches
         for batch in batch_sizes[checkpointing]
@@ -530,7 +545,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     out_of_memory: set[tuple[str, bool]] = set()
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora = pending[0]
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
         if built_for != (paint_path, precision):
@@ -546,13 +561,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             attention = trainer.session.generator.attention_backend
         vae = trainer.session.generator.vae
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
+        set_merge_lora(trainer.session.generator, merge_lora == "on")
         row: dict[str, Any] = {
             "paint_path": paint_path,
             "paint_views": views,
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing})
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora})
         seen = flops_seen.setdefault((paint_path, checkpointing), [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)

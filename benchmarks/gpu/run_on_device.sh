@@ -4,17 +4,7 @@
 #   carry: .whl (cp312 wheels, see docs/performance.md) and .assets (copy of ../shared/assets)
 #   usage: [TRAINING_ARGS="--paths front_long"] bash benchmarks/gpu/run_on_device.sh [parity] [render] [generator] [training]
 set -uo pipefail
-OUT=${OUT:-/tmp/texkit-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site
-for pkg in . plugins/*/; do
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation --upgrade --target /tmp/site "$pkg" >/dev/null 2>&1 || { echo "install failed: $pkg"; exit 1; }
-done
-mkdir -p ../shared && rm -rf ../shared/assets && cp -r .assets ../shared/assets
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" >> "$OUT/gpu.csv"
+source benchmarks/gpu/setup_device.sh || exit 1
 steps=${*:-parity render generator}
 for step in $steps; do
   case $step in
