@@ -5,11 +5,17 @@ The initial texture becomes the view loop's first `TextureState` instead of an e
 * which texels count as painted: the PNG's alpha channel when it has one (alpha >= 0.5 after
   resizing), else every texel whose centre lies inside one of the mesh's UV triangles; texels of
   the optional mask PNG (grey level >= 0.5, white = repaint) are taken out of the painted set;
+* unpainted texels enter with the tiny weight `FILL_WEIGHT` and the painted colours pushed
+  into them (mip-map pull-push, `texkit.back_projection.fill_holes`): far below the trimap's
+  0.1 paint count, so they are generated, but the render shows the input's colours there
+  instead of the background grey, so pixels on the border of a hole that the trimap keeps do
+  not carry the background into the texture;
 * ``"inpaint"``: painted texels enter the state with weight 1 and a view-cosine cache of
   `LOCKED_VIEWCOS` (above any view cosine), so the trimap marks them "keep" in every view, and the
   final texture is composited ``painted * init + (1 - painted) * painted_by_the_views``: no
   painted texel changes; only unpainted (and masked) texels are generated;
-* ``"refine"`` (SDEdit): painted texels enter with weight ``1 - strength`` and cache 0, so every
+* ``"refine"`` (SDEdit): painted texels enter with weight ``1 - strength`` (the fill with
+  ``FILL_WEIGHT (1 - strength)``) and cache 0, so every
   view repaints them (keep = 0 where no earlier view saw them better), each view starting its
   denoising from the VAE latent of the current render noised to ``strength`` of the schedule
   (the generator's ``paint(..., strength=...)``). Strength 0 returns the input up to the
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from texkit.back_projection import TextureState
+from texkit.back_projection import TextureState, fill_holes
 from texkit.errors import ConfigError, TexkitError
 from texkit.types import Texture
 
@@ -37,10 +43,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from texkit.config import TextureConfig
     from texkit.geometry.mesh import Mesh
 
-__all__ = ["InitialTexture", "load_initial_texture", "LOCKED_VIEWCOS", "MESH_TEXTURE"]
+__all__ = ["InitialTexture", "load_initial_texture", "LOCKED_VIEWCOS", "FILL_WEIGHT", "MESH_TEXTURE"]
 
 LOCKED_VIEWCOS = 2.0
 """View-cosine cache of texels no view may refine (above every view cosine, which is <= 1)."""
+
+FILL_WEIGHT = 1e-3
+"""Weight of the pulled-in colours on unpainted texels (a view's splat weight is up to 1)."""
 
 MESH_TEXTURE = "mesh"
 """The value of ``texture.init`` that starts from the mesh's own texture (``Mesh.texture``)."""
@@ -81,13 +90,17 @@ class InitialTexture:
         Returns:
             ``TextureState`` with ``(T, T, 3 batch)`` colour sums; ``"inpaint"``: weight 1 and cache
             `LOCKED_VIEWCOS` on painted texels; ``"refine"``: weight ``1 - strength``, cache 0
-            (all zero, i.e. empty, at strength 1).
+            (all zero, i.e. empty, at strength 1); unpainted texels reached by the pull-push fill
+            hold its colours with weight `FILL_WEIGHT` (times ``1 - strength`` for ``"refine"``).
         """
+        filled, reached = fill_holes(self.image * self.painted, self.painted, min_level=1)
+        image = self.painted * self.image + (1.0 - self.painted) * filled
+        weight = self.painted + FILL_WEIGHT * (1.0 - self.painted) * reached
         if self.mode == "inpaint":
-            weight, cache = self.painted, self.painted * LOCKED_VIEWCOS
+            cache = self.painted * LOCKED_VIEWCOS
         else:
-            weight, cache = self.painted * (1.0 - self.strength), torch.zeros_like(self.painted)
-        return TextureState.from_texture(self.image, weight, cache, batch)
+            weight, cache = weight * (1.0 - self.strength), torch.zeros_like(self.painted)
+        return TextureState.from_texture(image, weight, cache, batch)
 
     def compose(self, texture: Texture) -> Texture:
         """The final texture: for ``"inpaint"`` the input on painted texels, the views' texture elsewhere.

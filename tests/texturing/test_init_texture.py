@@ -18,7 +18,7 @@ from texkit.config import TextureConfig, parse_config
 from texkit.errors import ConfigError, TexkitError
 from texkit.geometry.primitives import load_mesh
 from texkit.geometry.uv_raster import rasterize_uv
-from texkit.initial_texture import InitialTexture, load_initial_texture
+from texkit.initial_texture import FILL_WEIGHT, LOCKED_VIEWCOS, InitialTexture, load_initial_texture
 from texkit.session import Session
 from texkit.view_loop import accepts_strength
 
@@ -174,6 +174,20 @@ def test_painted_texels_come_from_alpha_else_from_the_uv_islands(tmp_path, islan
     assert torch.equal(holed.painted[..., 0], alpha)
     assert holed.state().weight_sum.max() == pytest.approx(0.5)  # refine: weight 1 - strength
     assert load_initial_texture(TextureConfig(size=SIZE), mesh) is None
+
+
+def test_unpainted_texels_start_with_the_input_pulled_in_at_a_tiny_weight():
+    image = torch.rand(SIZE, SIZE, 3)
+    painted = torch.zeros(SIZE, SIZE, 1)
+    painted[:, : SIZE // 2] = 1.0
+    state = InitialTexture(image, painted, "inpaint").state(batch=2)
+    assert state.batch == 2 and torch.equal(state.weight_sum[:, : SIZE // 2], painted[:, : SIZE // 2])
+    assert torch.allclose(state.weight_sum[:, SIZE // 2 :], torch.full_like(state.weight_sum[:, SIZE // 2 :], FILL_WEIGHT))
+    assert state.viewcos_cache[:, : SIZE // 2].min() == LOCKED_VIEWCOS and state.viewcos_cache[:, SIZE // 2 :].max() == 0
+    texture = state.texture(min_level=4, background=1.0)
+    assert texture.coverage.min() == 1.0  # no background (white) texel for the render to show
+    assert torch.allclose(texture.image[0, :, : SIZE // 2], image[:, : SIZE // 2], atol=1e-6)
+    assert state.paint_count(4)[:, SIZE // 2 + 1 :].max() < 0.01  # far below the trimap's 0.1: generated
 
 
 def test_an_image_of_another_size_is_resized_with_a_notice(tmp_path):
