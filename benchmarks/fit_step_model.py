@@ -5,7 +5,7 @@
 Reads records of ``benchmarks/gpu/bench_training.py`` and writes ``texkit/data/step_model.json``:
 per (model family, device kind, view checkpointing) a least-squares line in the batch size B of the
 seconds per step and (on CUDA) of the peak allocated memory, over the rows measured with the
-default settings (VAE checkpointing on, compile off, the record's main mesh).
+default settings (VAE checkpointing on, compile off, merged LoRA forward where measured, the record's main mesh).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
     family = "tiny" if record["config"] == "tiny" else "sd15"
     device_kind = "cuda" if record.get("dense_fp16_peak_tflops") or "NVIDIA" in record["device"] else "cpu"
     fits = []
+    # the generator's default LoRA forward (merged weights) when the record measured it; older records ran peft's
+    merged = "on" if any(r.get("merge_lora") == "on" for r in record["results"]) else "off"
     for checkpointing in (True, False):
         rows = [
             r
@@ -43,6 +45,7 @@ def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
             and r["view_checkpointing"] is checkpointing
             and r.get("vae_checkpointing", "on") == "on"
             and r.get("compile", "off") == "off"
+            and r.get("merge_lora", "off") == merged
             and r.get("mesh", record.get("mesh")) == record.get("mesh")
         ]
         if not rows:

@@ -113,8 +113,46 @@ def timed_steps(trainer: Any, count: int) -> list[float]:
     return times
 
 
+def merge_runs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One scaling record from runs with different process counts (same settings).
+
+    Efficiency at batch size B = samples/s with N processes / (N x samples/s with 1 process).
+
+    Raises:
+        ValueError: no 1-process run, or runs whose settings differ.
+    """
+    by_world = {r["world_size"]: r for r in records}
+    if 1 not in by_world:
+        raise ValueError("merging needs the 1-process run")
+    base = by_world[1]
+    settings = ("config", "paint_path", "reward_path", "mesh", "ddim_steps", "truncation", "texture_size", "render_size", "mixed_precision", "view_checkpointing")
+    for record in records:
+        for key in settings:
+            if record.get(key) != base.get(key):
+                raise ValueError(f"cannot merge runs with different {key}: {record.get(key)!r} != {base.get(key)!r}")
+    single = {row["batch_size_per_process"]: row for row in base["results"] if "samples_per_s" in row}
+    table = []
+    for world, record in sorted(by_world.items()):
+        for row in record["results"]:
+            if "samples_per_s" not in row:
+                continue
+            batch = row["batch_size_per_process"]
+            entry = {
+                "gpus": world,
+                "batch_size_per_gpu": batch,
+                "step_seconds": row["step_seconds_median"],
+                "samples_per_s": row["samples_per_s"],
+                "peak_gib_per_gpu": max(row["peak_memory_gib_per_rank"]),
+            }
+            if batch in single:
+                entry["efficiency"] = round(row["samples_per_s"] / (world * single[batch]["samples_per_s"]), 3)
+            table.append(entry)
+    return {"benchmark": "data_parallel_scaling", **{k: base[k] for k in settings}, "devices": by_world[max(by_world)]["devices"], "table": table, "runs": records}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--merge", nargs="+", default=None, help="print one record (with efficiencies) from these run records; runs nothing")
     parser.add_argument("--prepare", default=None, help="save the random full-size model into this folder and exit")
     parser.add_argument("--model", default=None, help="folder written by --prepare (full-size runs)")
     parser.add_argument("--tiny", action="store_true", help="tiny random generator (CPU smoke test)")
@@ -132,6 +170,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="frozen weights (full-size model)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     args = parser.parse_args()
+    if args.merge:
+        print(json.dumps(merge_runs([json.loads(Path(name).read_text()) for name in args.merge]), indent=2))
+        return
     if args.prepare:
         prepare(Path(args.prepare))
         return

@@ -4,6 +4,8 @@
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/texkit-out}
 mkdir -p "$OUT"
+# setuptools reuses build/ folders left by an earlier call when their files look newer: start clean
+rm -rf /tmp/site build plugins/*/build plugins/*/src/*.egg-info
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || return 1
 export PYTHONPATH=/tmp/site
 export PATH=/tmp/site/bin:$PATH
