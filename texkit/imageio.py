@@ -6,13 +6,15 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from texkit.errors import TexkitError
 from texkit.io import atomic_write_bytes
+
+T = TypeVar("T")
 
 __all__ = ["read_image", "read_texture", "texture_from_image", "square_texture", "write_image", "image_grid", "MIN_TEXTURE_SIZE"]
 
@@ -49,20 +51,37 @@ def read_texture(path: str | Path, notify: Callable[[str], None] | None = None) 
     Raises:
         TexkitError: missing, a folder, or not an image.
     """
+    path = Path(path)
+    rgb = decode_image_file(path, "texture", lambda img: texture_from_image(img, f"texture {path}", notify))
+    return square_texture(rgb, f"texture {path}", notify)
+
+
+def decode_image_file(path: Path, what: str, convert: Callable[[Any], T], formats: str = "a PNG or JPEG image", missing_hint: str = "") -> T:
+    """Open the image file ``path`` and return ``convert(image)``, or raise one line saying what to pass.
+
+    Args:
+        path: the image file.
+        what: what the file is for, starting the messages (e.g. ``"texture"``, ``"texture.init"``).
+        convert: turns the loaded PIL image into the value wanted; its OSError/ValueError count as
+            an unreadable image.
+        formats: what to pass instead, e.g. ``"a PNG image"``.
+        missing_hint: appended to the message of a missing file.
+
+    Raises:
+        TexkitError: missing, a folder, or not a readable image.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.exists():
-        raise TexkitError(f"texture file not found: {path}; pass a PNG or JPEG image")
+        raise TexkitError(f"{what} file not found: {path}; pass {formats}{missing_hint}")
     if path.is_dir():
-        raise TexkitError(f"texture {path} is a folder; pass a PNG or JPEG image")
+        raise TexkitError(f"{what} {path} is a folder; pass {formats}")
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = texture_from_image(img, f"texture {path}", notify)
+            return convert(img)
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise TexkitError(f"could not read texture {path} ({type(err).__name__}); pass a PNG or JPEG image") from None
-    return square_texture(rgb, f"texture {path}", notify)
+        raise TexkitError(f"could not read {what} {path} ({type(err).__name__}); pass {formats}") from None
 
 
 def texture_from_image(image: Any, label: str, notify: Callable[[str], None] | None = None) -> torch.Tensor:

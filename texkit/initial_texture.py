@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from texkit.back_projection import TextureState, fill_holes
 from texkit.errors import ConfigError, TexkitError
+from texkit.imageio import decode_image_file
 from texkit.types import Texture
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,20 +127,13 @@ def _read(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     Raises:
         TexkitError: missing, a folder, or not an image.
     """
-    from PIL import Image, UnidentifiedImageError
 
-    if not path.exists():
-        raise TexkitError(f"{what} file not found: {path}; pass a PNG image (paths are relative to the working directory)")
-    if path.is_dir():
-        raise TexkitError(f"{what} {path} is a folder; pass a PNG image")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise TexkitError(f"could not read {what} {path} ({type(err).__name__}); pass a PNG image") from None
-    return rgba[..., :3].copy(), (rgba[..., 3].copy() if has_alpha else None)
+    def colours_and_alpha(img: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        return rgba[..., :3].copy(), (rgba[..., 3].copy() if has_alpha else None)
+
+    return decode_image_file(path, what, colours_and_alpha, "a PNG image", " (paths are relative to the working directory)")
 
 
 def _resize(image: torch.Tensor, size: int) -> torch.Tensor:
