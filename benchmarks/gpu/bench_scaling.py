@@ -96,21 +96,62 @@ def build_config(args: argparse.Namespace, out: Path, device: str) -> dict[str, 
     }
 
 
-def timed_steps(trainer: Any, count: int) -> list[float]:
-    """``count`` optimiser steps, each timed between barriers (CUDA-synchronised)."""
+class AllReduceTimer:
+    """Times every gradient all-reduce of the trainer (`texkit.distributed.all_reduce_gradients`).
+
+    The device is synchronised before the call starts the clock, so ``wait_seconds`` holds the time a
+    rank waits in the collective for the slower ranks (stragglers) plus the transfer itself; the
+    rank that arrives last waits only for the transfer.
+    """
+
+    def __init__(self) -> None:
+        self.wait_seconds: list[float] = []
+        self._original = distributed.all_reduce_gradients
+
+    def __enter__(self) -> "AllReduceTimer":
+        def timed(params: Any, local_ok: bool = True) -> bool:
+            tensors = list(params)
+            if tensors and tensors[0].is_cuda:
+                torch.cuda.synchronize(tensors[0].device)
+            start = time.perf_counter()
+            ok = self._original(tensors, local_ok)
+            if tensors and tensors[0].is_cuda:
+                torch.cuda.synchronize(tensors[0].device)
+            self.wait_seconds.append(time.perf_counter() - start)
+            return ok
+
+        distributed.all_reduce_gradients = timed
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        distributed.all_reduce_gradients = self._original
+
+
+def timed_steps(trainer: Any, count: int) -> tuple[list[float], list[float], list[float]]:
+    """``count`` optimiser steps, each timed between barriers (CUDA-synchronised).
+
+    Returns:
+        ``(step seconds, this rank's seconds up to the all-reduce, seconds in the all-reduce)``,
+        one entry per step: a rank whose own work is short waits longer in the all-reduce.
+    """
     dev = trainer.session.device
-    times = []
+    times, own, reduce = [], [], []
     for _ in range(count):
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         distributed.barrier()
         start = time.perf_counter()
-        trainer.train_step()
+        with AllReduceTimer() as timer:
+            trainer.train_step()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
+        end = time.perf_counter()
         distributed.barrier()
         times.append(time.perf_counter() - start)
-    return times
+        waited = sum(timer.wait_seconds)
+        reduce.append(waited)
+        own.append(end - start - waited)
+    return times, own, reduce
 
 
 def merge_runs(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,7 +242,7 @@ def main() -> None:
             row: dict[str, Any] = {"batch_size_per_process": batch}
             try:
                 timed_steps(trainer, args.warmup)
-                times = timed_steps(trainer, args.steps)
+                times, own, reduce = timed_steps(trainer, args.steps)
             except torch.OutOfMemoryError as err:
                 row["error"] = f"out of memory: {str(err).strip().splitlines()[0][:200]}"
                 rows.append(row)
@@ -216,6 +257,9 @@ def main() -> None:
                     "step_seconds": [round(t, 4) for t in times],
                     "samples_per_s": round(samples / step_s, 4),
                     "peak_memory_gib_per_rank": distributed.all_gather_objects(None if peak is None else round(peak, 2)),
+                    # per rank: seconds of its own work per step (without the all-reduce) and in the all-reduce
+                    "own_seconds_per_rank": distributed.all_gather_objects([round(t, 3) for t in own]),
+                    "all_reduce_seconds_per_rank": distributed.all_gather_objects([round(t, 3) for t in reduce]),
                 }
             )
             rows.append(row)
