@@ -23,7 +23,7 @@ def test_version_prints_the_installed_version(run_texkit):
 
 @pytest.mark.parametrize(
     ("argv", "mentions"),
-    [(["nosuchcmd"], ["nosuchcmd", "texkit --help"]), (["score", "demo"], ["texture", "texkit score --help"]), (["render", "demo"], ["--out"])],
+    [(["nosuchcmd"], ["nosuchcmd", "texkit --help"]), (["score", "demo"], ["--reward", "texkit score --help"]), (["render", "demo"], ["--out"])],
 )
 def test_usage_errors_are_one_line_exit_2(run_texkit, contract, argv, mentions):
     contract.assert_clean_error(run_texkit(argv), mentions)
