@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/texkit demo --out runs/demo
 
 lint: install
-	$(VENV)/bin/ruff check texkit plugins tests benchmarks
+	$(VENV)/bin/ruff check texkit texkit_entry plugins tests benchmarks
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict --site-dir site

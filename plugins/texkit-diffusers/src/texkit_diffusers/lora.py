@@ -109,7 +109,9 @@ def save_lora(unet: Any, directory: str | Path, base_model: str | None = None) -
     Returns:
         The path of the weights file.
     """
-    from diffusers import StableDiffusionPipeline
+    # the loader mixin StableDiffusionPipeline inherits save_lora_weights from: importing the pipeline
+    # itself pulls in transformers' image processors, which print torchvision warnings
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
@@ -120,7 +122,7 @@ def save_lora(unet: Any, directory: str | Path, base_model: str | None = None) -
     config = _adapter_config(unet)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        StableDiffusionPipeline.save_lora_weights(
+        StableDiffusionLoraLoaderMixin.save_lora_weights(
             tmp, unet_lora_layers=state, safe_serialization=True, unet_lora_adapter_metadata=dict(config)
         )
         (tmp / CARD_NAME).write_text(model_card(base_model or _base_model(unet), config), encoding="utf-8")
