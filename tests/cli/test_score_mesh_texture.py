@@ -100,3 +100,14 @@ def test_mesh_glb_written_by_generate_reads_back_and_scores(tmp_path, run_texkit
     assert back.texture is not None and torch.equal(back.texture, read_image(out / "texture.png"))
     own_notes, _ = _assert_same_scores(run_texkit, out / "mesh.glb", out / "texture.png", [*REWARDS, "--reward", "jpeg_compressibility"])
     assert own_notes == []
+
+
+def test_render_without_texture_shows_the_mesh_own_texture(tmp_path, run_texkit):
+    obj, png = _demo_obj(tmp_path, _image(32, 32, seed=4), "RGB")
+    own = run_texkit(["render", obj, "--out", tmp_path / "own", "--views", "2", "--size", "32"])
+    given = run_texkit(["render", obj, "--texture", png, "--out", tmp_path / "given", "--views", "2", "--size", "32"])
+    plain = run_texkit(["render", "demo", "--out", tmp_path / "plain", "--views", "2", "--size", "32"])
+    assert own.code == given.code == plain.code == 0, own.stderr + given.stderr
+    own_views, given_views = read_image(tmp_path / "own" / "views.png"), read_image(tmp_path / "given" / "views.png")
+    torch.testing.assert_close(own_views, given_views)
+    assert not torch.equal(own_views, read_image(tmp_path / "plain" / "views.png"))  # not the checkerboard

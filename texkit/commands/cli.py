@@ -197,7 +197,7 @@ def _jsonable(value: Any) -> Any:
 def render_command(
     mesh: Path = typer.Argument(..., help="Mesh file (OBJ, GLB/GLTF, PLY, OFF) or 'demo' for the built-in mesh."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    texture: Optional[Path] = typer.Option(None, "--texture", help="Texture PNG; default: a UV checkerboard."),
+    texture: Optional[Path] = typer.Option(None, "--texture", help="Texture PNG; default: the mesh file's own texture, else a UV checkerboard."),
     views: int = typer.Option(8, "--views", min=1, help="Number of orbit views."),
     size: int = typer.Option(256, "--size", min=16, help="Image size in pixels."),
     elevation: float = typer.Option(-20.0, "--elevation", help="Camera elevation in degrees (negative = above)."),

@@ -11,7 +11,7 @@ from texkit.cameras import Cameras
 from texkit.defaults import DEFAULT_RENDERER
 from texkit.errors import TexkitError
 from texkit.geometry.primitives import load_mesh
-from texkit.imageio import image_grid, read_texture, write_image
+from texkit.imageio import image_grid, read_texture, square_texture, write_image
 from texkit.registry import get_registry
 from texkit.session import resolve_device
 from texkit.types import RenderOutput, Texture
@@ -46,6 +46,8 @@ def render_views_grid(
     """Render ``views`` orbit views of a mesh and write them as ``out_dir/views.png``.
 
     Args:
+        texture_path: texture image; None renders the mesh file's own texture (`Mesh.texture`),
+            or a UV checkerboard when it has none.
         notify: receives one-line notices (e.g. a texture converted to square RGB).
         device: where to render (``cpu``, ``cuda``, ``cuda:1``, ``auto``).
 
@@ -60,8 +62,14 @@ def render_views_grid(
     if size < 16:
         raise TexkitError(f"--size {size}: images need at least 16 pixels a side")
     where = resolve_device(device)
-    mesh = load_mesh(mesh_spec).to(where)
-    image = (read_texture(texture_path, notify) if texture_path else checkerboard()).to(where)
+    mesh = load_mesh(mesh_spec, notify=None if texture_path else notify).to(where)
+    if texture_path:
+        image = read_texture(texture_path, notify)
+    elif mesh.texture is not None:
+        image = square_texture(mesh.texture.cpu(), f"{mesh_spec}'s texture", notify)
+    else:
+        image = checkerboard()
+    image = image.to(where)
     renderer = get_registry().make_renderer(renderer_name)
     cams = Cameras.orbit(views, elevation=elevation, device=where)
     with torch.no_grad():
