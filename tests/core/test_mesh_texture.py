@@ -349,3 +349,25 @@ def test_one_repeating_texture_is_unrolled(tmp_path):
     assert len(notes) == 1 and "repeating texture (material 'tiles', 1x3 times" in notes[0] and "unrolled" in notes[0], notes
     tiled = torch.from_numpy(np.tile(image.astype(np.float64) / 255.0, (3, 1, 1)))  # row 0 is the top repeat (v in [2, 3])
     _assert_looks_the_same(mesh, GRID_V[GRID_F], uv[GRID_F], lambda faces, p: sample_texture(tiled, torch.stack((p[..., 0], p[..., 1] / 3), -1)))
+
+
+def test_an_obj_export_writes_mtl_and_png_and_reads_back_its_texture(tmp_path):
+    from texkit.geometry.primitives import load_mesh
+
+    mesh = load_mesh("demo")
+    texture = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(2))
+    mesh.export(tmp_path / "painted.obj", texture=texture)
+    assert (tmp_path / "painted.mtl").exists() and (tmp_path / "painted.png").exists()
+    assert "map_Kd painted.png" in (tmp_path / "painted.mtl").read_text()
+    back = Mesh.load(tmp_path / "painted.obj")
+    assert back.texture is not None
+    torch.testing.assert_close(back.texture, (texture * 255).round() / 255, atol=1e-6, rtol=0)
+    assert back.num_faces == mesh.num_faces
+    # the UVs still point at the same texels: colour at each face's UV centroid, before and after
+    def centroid_colours(m: Mesh, tex: torch.Tensor) -> torch.Tensor:
+        return sample_texture(tex, m.uvs[m.uv_faces].mean(dim=1))  # (F, 3)
+
+    before = centroid_colours(mesh, (texture * 255).round() / 255)
+    after = centroid_colours(back, back.texture)
+    order = cKDTree(mesh.vertices[mesh.faces].mean(dim=1).numpy()).query(back.vertices[back.faces].mean(dim=1).numpy())[1]
+    torch.testing.assert_close(after, before[torch.as_tensor(order)], atol=1e-5, rtol=0)

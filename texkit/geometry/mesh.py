@@ -261,6 +261,8 @@ class Mesh:
     def export(self, path: str | Path, texture: torch.Tensor | None = None, coordinates: str = "source") -> None:
         """Write a textured GLB/OBJ through trimesh (vertices are split at UV seams on export).
 
+        An OBJ with a texture gets ``<stem>.mtl`` (``map_Kd``) and ``<stem>.png`` beside it.
+
         The material is glTF PBR as a viewer expects for a painted texture: base colour factor
         white times the texture, metallic 0, roughness 1 (lighting is baked into the texture).
 
@@ -297,9 +299,38 @@ class Mesh:
         out = trimesh.Trimesh(verts, tris, visual=visual, process=False)
         out.merge_vertices(merge_tex=False, merge_norm=True)
         path = Path(path)
+        if path.suffix.lower() == ".obj" and texture is not None:
+            _export_textured_obj(out, path)
+            return
         with atomic_path(path) as tmp:
             data = out.export(file_type=path.suffix.lstrip(".").lower())
             Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def _export_textured_obj(mesh: Any, path: Path) -> None:
+    """Write ``path`` (OBJ) with ``<stem>.mtl`` and ``<stem>.png`` beside it, each atomically.
+
+    The MTL and the PNG are written first, so the OBJ that names them never exists without them.
+    """
+    from trimesh.exchange.obj import export_obj
+
+    from texkit.io import atomic_path
+
+    text, files = export_obj(mesh, include_normals=False, return_texture=True, mtl_name=f"{path.stem}.mtl")
+    image_names = [name for name in files if not name.endswith(".mtl")]
+    renames = {name: f"{path.stem}{Path(name).suffix}" for name in image_names}
+    for name, data in files.items():
+        if name.endswith(".mtl"):
+            text_mtl = data.decode() if isinstance(data, bytes) else data
+            for old, new in renames.items():
+                text_mtl = text_mtl.replace(f"map_Kd {old}", f"map_Kd {new}")
+            data, target = text_mtl.encode(), path.with_name(name)
+        else:
+            target = path.with_name(renames[name])
+        with atomic_path(target) as tmp:
+            Path(tmp).write_bytes(data)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(text.encode())
 
 
 def _read_texture(path: Path, parts: list[Any], notify: Callable[[str], None] | None) -> Any:
