@@ -46,6 +46,7 @@ def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
             and r.get("vae_checkpointing", "on") == "on"
             and r.get("compile", "off") == "off"
             and r.get("merge_lora", "off") == merged
+            and r.get("unet_checkpointing", "on") == "on"
             and r.get("mesh", record.get("mesh")) == record.get("mesh")
         ]
         if not rows:

@@ -348,7 +348,7 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
     """
     merged = json.loads(json.dumps(records[0]))
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        return (r["paint_path"], r["view_checkpointing"], r.get("batch_size", 1), r.get("compile", "off"), r.get("vae_checkpointing", "on"), r.get("mesh", merged.get("mesh")), r.get("merge_lora", "off"))
+        return (r["paint_path"], r["view_checkpointing"], r.get("batch_size", 1), r.get("compile", "off"), r.get("vae_checkpointing", "on"), r.get("mesh", merged.get("mesh")), r.get("merge_lora", "off"), r.get("unet_checkpointing", "on"))
 
     for r in merged["results"]:
         r.setdefault("mesh", merged.get("mesh"))
@@ -429,6 +429,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--vae-checkpointing",
         default="on",
         help="gradient checkpointing inside the VAE: on, off or on,off (off: per-view checkpointing already recomputes the view)",
+    )
+    parser.add_argument(
+        "--unet-checkpointing",
+        default="on",
+        help="gradient checkpointing inside UNet and ControlNet (training.unet_checkpointing): on, off or on,off",
     )
     parser.add_argument(
         "--merge-lora",
@@ -531,21 +536,24 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     batch_sizes = {True: sizes(args.batch_size_on), False: sizes(args.batch_size_off)}
     flop_sizes = set(sizes(args.flop_batch_sizes)) if args.flop_batch_sizes else None
     pending = [
-        (path, checkpointing, batch, vae, merge)
+        (path, checkpointing, batch, vae, merge, unet)
         for path in args.paths.split(",")
         if path
+        for unet in args.unet_checkpointing.split(",")
         for merge in args.merge_lora.split(",")
         for vae in args.vae_checkpointing.split(",")
         for checkpointing in switches
         for batch in batch_sizes[checkpointing]
     ]
-    flops_seen: dict[tuple[str, bool], list[tuple[int, float]]] = {}  # (path, checkpointing) -> [(B, FLOPs)]
+    # (path, view checkpointing, VAE checkpointing, UNet checkpointing) -> [(B, FLOPs)]: recomputation changes FLOPs
+    flops_seen: dict[tuple[str, bool, str, str], list[tuple[int, float]]] = {}
     if args.vae_checkpointing not in ("on", "off", "on,off", "off,on"):
         raise SystemExit("--vae-checkpointing: on, off or on,off")
-    out_of_memory: set[tuple[str, bool]] = set()
+    out_of_memory: set[tuple[str, bool, str, str]] = set()
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing, merge_lora = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing = pending[0]
+        config_key = (paint_path, checkpointing, vae_checkpointing, unet_checkpointing)
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
         if built_for != (paint_path, precision):
@@ -559,6 +567,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             )
             build_seconds, built_for = time.perf_counter() - build_start, (paint_path, precision)
             attention = trainer.session.generator.attention_backend
+        trainer.session.generator.set_checkpointing(unet_checkpointing == "on")  # UNet, ControlNet (and VAE, set next)
         vae = trainer.session.generator.vae
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         set_merge_lora(trainer.session.generator, merge_lora == "on")
@@ -568,11 +577,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora})
-        seen = flops_seen.setdefault((paint_path, checkpointing), [])
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing})
+        seen = flops_seen.setdefault(config_key, [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)
-        if (paint_path, checkpointing) in out_of_memory:
+        if config_key in out_of_memory:
             row.update({"view_checkpointing": checkpointing, "batch_size": batch, "error": "skipped: a smaller batch ran out of memory"})
         elif seconds_per_view is not None and estimate > left:
             row.update(
@@ -606,7 +615,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 row["flops"] = f0 * batch / b0
                 row["flops_extrapolated"] = True
             if "out of memory" in row.get("error", ""):
-                out_of_memory.add((paint_path, checkpointing))
+                out_of_memory.add(config_key)
             describe = getattr(trainer.session.generator, "describe", None)
             if describe is not None:
                 row["generator"] = describe()
