@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU runs of 2026-11-30 (second session) on the device kind nvidia-h200-x2, one command per part:
 #   carry: .whl and .assets (see setup_device.sh)
-#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit
+#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit|next
 # Results: benchmarks/results/multi_gpu_check_h200x2.json, scaling_h200x2.json (bench_scaling.py --merge),
 # training_h200.json (bench_training.py --merge of the training and rabbit outputs).
 set -uo pipefail
@@ -22,5 +22,9 @@ case ${1:-} in
   rabbit)  # batch 1 on the reference's mesh: merged LoRA on/off x VAE checkpointing on/off, then the default alone
     python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1 --merge-lora off,on --vae-checkpointing on,off --mesh ../shared/assets/rabbit.obj --flop-batch-sizes 0 > "$OUT/rabbit_b1.json" 2> "$OUT/rabbit_b1.err"
     python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1 --mesh ../shared/assets/rabbit.obj --flop-batch-sizes 0 > "$OUT/rabbit_alone.json" 2> "$OUT/rabbit_alone.err" ;;
-  *) echo "usage: $0 check|scaling|training|rabbit"; exit 2 ;;
+  next)  # not run yet (device time ran out): UNet checkpointing off under view checkpointing, and compile without it
+    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1,8 --unet-checkpointing on,off --flop-batch-sizes 0 > "$OUT/unet_ckpt.json" 2> "$OUT/unet_ckpt.err" &
+    CUDA_VISIBLE_DEVICES=1 timeout 540 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1 --unet-checkpointing off --compile on --flop-batch-sizes 0 > "$OUT/compile.json" 2> "$OUT/compile.err"
+    wait ;;
+  *) echo "usage: $0 check|scaling|training|rabbit|next"; exit 2 ;;
 esac
