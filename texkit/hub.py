@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HubOptions", "is_offline", "hub_cache_dir", "looks_like_hub_id", "looks_local", "describe_failure"]
+__all__ = ["HubOptions", "is_offline", "hub_cache_dir", "looks_like_hub_id", "looks_local", "describe_failure", "cache_snapshot_folder"]
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
@@ -158,3 +158,28 @@ def describe_failure(err: BaseException, what: str, source: str, options: HubOpt
             "to use a cached copy"
         )
     return f"{what}: could not load '{source}'{at} ({first})"
+
+
+def cache_snapshot_folder(cache: str | Path, repo_id: str, revision: str, ref: str = "main") -> Path:
+    """Create one snapshot of a model repository in a Hugging Face cache, for offline tests.
+
+    Lays out ``<cache>/models--<org>--<name>/snapshots/<revision>/`` and the branch pointer
+    ``refs/<ref>`` (the layout ``huggingface_hub`` reads). Save a model into the returned folder,
+    point ``HF_HUB_CACHE`` at ``cache``, set ``HF_HUB_OFFLINE=1``, and loading ``repo_id`` (at
+    ``ref`` or ``revision``) resolves to it without a network, as a user's cached download would.
+
+    Args:
+        cache: the hub cache folder (``HF_HUB_CACHE``).
+        repo_id: ``org/name``.
+        revision: the commit hash the snapshot stands for (40 hex characters).
+        ref: the branch or tag that points to ``revision``.
+
+    Returns:
+        The snapshot folder (created).
+    """
+    folder = Path(cache) / f"models--{repo_id.replace('/', '--')}"
+    snapshot = folder / "snapshots" / revision
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / ref).write_text(revision)
+    return snapshot

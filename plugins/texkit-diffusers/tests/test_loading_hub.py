@@ -8,19 +8,12 @@ import torch
 from texkit_diffusers.loading import check_controlnet, is_single_file, load_components
 
 from texkit.errors import ConfigError, WeightsError
-from texkit.hub import HubOptions, describe_failure
+from texkit.hub import HubOptions, cache_snapshot_folder, describe_failure
 
 REV_MAIN = "a" * 40
 REV_V2 = "b" * 40
 
 
-def _snapshot(cache, repo: str, rev: str, ref: str = "main"):
-    folder = cache / f"models--{repo.replace('/', '--')}"
-    snap = folder / "snapshots" / rev
-    snap.mkdir(parents=True, exist_ok=True)
-    (folder / "refs").mkdir(exist_ok=True)
-    (folder / "refs" / ref).write_text(rev)
-    return snap
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +24,17 @@ def hub_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("hf") / "hub"
     parts = build_tiny_components(seed=0)
     for rev, ref in ((REV_MAIN, "main"), (REV_V2, "v2")):
-        snap = _snapshot(cache, "org/tiny-sd", rev, ref)
+        snap = cache_snapshot_folder(cache, "org/tiny-sd", rev, ref)
         for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
             parts[name].save_pretrained(snap / name)
     v2 = cache / "models--org--tiny-sd" / "snapshots" / REV_V2
     for name in ("unet", "vae", "text_encoder"):
         parts[name].to(torch.float16).save_pretrained(v2 / name, variant="fp16")
         parts[name].float()
-    parts["controlnet"].save_pretrained(_snapshot(cache, "org/tiny-cn", REV_MAIN))
+    parts["controlnet"].save_pretrained(cache_snapshot_folder(cache, "org/tiny-cn", REV_MAIN))
     three = build_tiny_components(seed=0, conditioning_channels=3)["controlnet"]
-    three.save_pretrained(_snapshot(cache, "org/control_v11p_sd15_inpaint", REV_MAIN))
-    three.save_pretrained(_snapshot(cache, "org/control_sd15_depth", REV_MAIN))
+    three.save_pretrained(cache_snapshot_folder(cache, "org/control_v11p_sd15_inpaint", REV_MAIN))
+    three.save_pretrained(cache_snapshot_folder(cache, "org/control_sd15_depth", REV_MAIN))
     return cache
 
 

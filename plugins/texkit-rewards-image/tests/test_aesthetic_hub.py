@@ -10,26 +10,20 @@ from texkit_rewards_image.aesthetic_weights import hub_file, tiny_aesthetic_head
 
 import texkit
 from texkit.geometry.primitives import cube
+from texkit.hub import cache_snapshot_folder
 from texkit.types import RenderOutput, RewardContext, Texture
 
 REV = "c" * 40
 REV_OLD = "d" * 40
 
 
-def _snapshot(cache, repo: str, rev: str, ref: str = "main"):
-    folder = cache / f"models--{repo.replace('/', '--')}"
-    snap = folder / "snapshots" / rev
-    snap.mkdir(parents=True, exist_ok=True)
-    (folder / "refs").mkdir(exist_ok=True)
-    (folder / "refs" / ref).write_text(rev)
-    return snap
 
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
     cache = tmp_path / "hf" / "hub"
     clip = tiny_clip_vision(seed=5)
-    clip.save_pretrained(str(_snapshot(cache, "org/tiny-clip", REV)))
+    clip.save_pretrained(str(cache_snapshot_folder(cache, "org/tiny-clip", REV)))
     head = tiny_aesthetic_head(int(clip.config.projection_dim), seed=5)
     state = {k: v.contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(_head_file(cache, REV, "main")))
@@ -42,7 +36,7 @@ def hub_cache(tmp_path, monkeypatch):
 
 
 def _head_file(cache, rev, ref):
-    folder = _snapshot(cache, "org/aesthetic-head", rev, ref) / "weights"
+    folder = cache_snapshot_folder(cache, "org/aesthetic-head", rev, ref) / "weights"
     folder.mkdir(exist_ok=True)
     return folder / "head.safetensors"
 
