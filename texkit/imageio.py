@@ -26,19 +26,9 @@ def read_image(path: str | Path) -> torch.Tensor:
     """Read an image file as an ``(H, W, 3)`` float32 tensor in [0, 1].
 
     Raises:
-        TexkitError: missing or unreadable file.
+        TexkitError: missing, a folder, or not a readable image.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.exists():
-        raise TexkitError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as err:
-        raise TexkitError(f"could not read image {path}: {err}") from None
-    return torch.from_numpy(arr.copy())
+    return decode_image_file(Path(path), "image", lambda img: torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0))
 
 
 def read_texture(path: str | Path, notify: Callable[[str], None] | None = None) -> torch.Tensor:

@@ -24,7 +24,7 @@ from texkit.planning import check_fits
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
-from texkit.view_loop import PaintSettings, accepts_strength, paint_texture
+from texkit.view_loop import PaintSettings, accepts_strength, cannot_refine, paint_texture
 
 __all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
 
@@ -121,10 +121,7 @@ class Session:
         generator = reg.make_generator(config.generator.name, **generator_options(config, device))
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
         if initial is not None and initial.generator_strength != 1.0 and not accepts_strength(generator):
-            raise ConfigError(
-                f"generator '{config.generator.name}' cannot refine (its paint takes no strength); use texture.mode = "
-                "\"inpaint\", texture.strength = 1 or another generator"
-            )
+            raise ConfigError(cannot_refine(config.generator.name))
         rewards: dict[str, Any] = {}
         weights: dict[str, float] = {}
         cpu_mesh = mesh.to("cpu")

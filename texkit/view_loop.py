@@ -27,7 +27,7 @@ from texkit.geometry.mesh import Mesh
 from texkit.types import Generator, PromptEmbedding, Renderer, RenderOutput
 from texkit.uv import sample_texture
 
-__all__ = ["PaintSettings", "trimap", "controlnet_depth", "paint_view", "paint_texture", "accepts_strength"]
+__all__ = ["PaintSettings", "trimap", "controlnet_depth", "paint_view", "paint_texture", "accepts_strength", "cannot_refine"]
 
 
 @dataclass
@@ -65,6 +65,14 @@ def accepts_strength(generator: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == "strength" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def cannot_refine(name: str) -> str:
+    """The one-line message for refinement asked of generator ``name`` whose ``paint`` takes no ``strength``."""
+    return (
+        f"generator '{name}' cannot refine (its paint takes no strength); use texture.mode = \"inpaint\", "
+        "texture.strength = 1 or another generator"
+    )
 
 
 def trimap(render: RenderOutput, state: TextureState, sharpness: float, min_level: int) -> torch.Tensor:
@@ -138,11 +146,7 @@ def paint_view(
     extra: dict[str, float] = {}
     if settings.strength != 1.0:  # only then: third-party generators may not take the keyword
         if not accepts_strength(generator):
-            name = getattr(generator, "name", type(generator).__name__)
-            raise TexturingError(
-                f"generator '{name}' cannot refine (its paint takes no strength); use texture.mode = \"inpaint\", "
-                "texture.strength = 1 or another generator"
-            )
+            raise TexturingError(cannot_refine(getattr(generator, "name", type(generator).__name__)))
         extra["strength"] = settings.strength
     painted = generator.paint(
         prompt,
