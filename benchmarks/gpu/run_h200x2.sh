@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU runs of 2026-11-30 (second session) on the device kind nvidia-h200-x2, one command per part:
 #   carry: .whl and .assets (see setup_device.sh)
-#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit|next
+#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit|next|compile
 # Results: benchmarks/results/multi_gpu_check_h200x2.json, scaling_h200x2.json (bench_scaling.py --merge),
 # training_h200.json (bench_training.py --merge of the training and rabbit outputs).
 set -uo pipefail
@@ -26,5 +26,9 @@ case ${1:-} in
     CUDA_VISIBLE_DEVICES=0 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1,8 --unet-checkpointing on,off --flop-batch-sizes 0 > "$OUT/unet_ckpt.json" 2> "$OUT/unet_ckpt.err" &
     CUDA_VISIBLE_DEVICES=1 timeout 540 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1 --unet-checkpointing off --compile on --flop-batch-sizes 0 > "$OUT/compile.json" 2> "$OUT/compile.err"
     wait ;;
-  *) echo "usage: $0 check|scaling|training|rabbit|next"; exit 2 ;;
+  compile)  # third session: the compiled denoising call (no graph breaks since MergedLoRA.drop_stale) at the large batches
+    CUDA_VISIBLE_DEVICES=0 timeout 570 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 8 --compile on --flop-batch-sizes 0 > "$OUT/compile_b8.json" 2> "$OUT/compile_b8.err" &
+    CUDA_VISIBLE_DEVICES=1 timeout 570 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 16 --compile on --flop-batch-sizes 0 > "$OUT/compile_b16.json" 2> "$OUT/compile_b16.err"
+    wait ;;
+  *) echo "usage: $0 check|scaling|training|rabbit|next|compile"; exit 2 ;;
 esac

@@ -38,6 +38,8 @@ class DenoiserCall:
         controlnet: ``ControlNetModel``.
         compile_mode: ``"auto"`` (compile on CUDA), ``"on"`` or ``"off"``.
         device: where the models run.
+        before_compiled_call: run (eagerly) before each compiled call, for checks the compiled
+            graph cannot make itself (the generator passes `MergedLoRA.drop_stale`).
 
     Attributes:
         compiled: whether calls currently go through the compiled function.
@@ -45,8 +47,16 @@ class DenoiserCall:
         compile_seconds: wall time of the first call of every compiled shape (compilation included).
     """
 
-    def __init__(self, unet: Any, controlnet: Any, compile_mode: str = "auto", device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        unet: Any,
+        controlnet: Any,
+        compile_mode: str = "auto",
+        device: torch.device | str = "cpu",
+        before_compiled_call: Callable[[], None] | None = None,
+    ) -> None:
         self.unet = unet
+        self.before_compiled_call = before_compiled_call
         self.controlnet = controlnet
         self.compiled, self.reason = resolve_compile_mode(compile_mode, torch.device(device))
         self.compile_seconds = 0.0
@@ -75,6 +85,8 @@ class DenoiserCall:
     def __call__(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float) -> torch.Tensor:
         if self.compiled and self._compiled_fn is not None:
             key = (tuple(model_input.shape), model_input.dtype, torch.is_grad_enabled())
+            if self.before_compiled_call is not None:
+                self.before_compiled_call()
             start = time.perf_counter()
             try:
                 out = self._compiled_fn(model_input, t, embeds, condition, scale)

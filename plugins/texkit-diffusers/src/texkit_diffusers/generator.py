@@ -116,8 +116,8 @@ class DiffusionGenerator:
         self.attention_backend = select_attention_backend([self.unet, self.controlnet, self.vae], self.device, attention)
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
-        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
+        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device, self.merged_lora.drop_stale if self.merged_lora else None)
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()

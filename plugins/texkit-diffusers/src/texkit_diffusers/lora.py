@@ -207,6 +207,7 @@ class MergedLoRA:
         self.layers = [m for m in unet.modules() if isinstance(m, LoraLinear) and ADAPTER_NAME in m.lora_A]
         for layer in self.layers:
             layer._texkit_merged = None
+            layer._texkit_merged_versions = None
             layer.forward = _merged_forward.__get__(layer)  # instance override: the class forward stays peft's
 
     def refresh(self) -> None:
@@ -214,8 +215,19 @@ class MergedLoRA:
         for layer in self.layers:
             base = layer.base_layer.weight
             down, up = layer.lora_A[ADAPTER_NAME].weight, layer.lora_B[ADAPTER_NAME].weight  # (r, in), (out, r)
-            merged = torch.addmm(base.to(up.dtype), up, down, alpha=layer.scaling[ADAPTER_NAME]).to(base.dtype)
-            layer._texkit_merged = (merged, down._version, up._version)
+            layer._texkit_merged = torch.addmm(base.to(up.dtype), up, down, alpha=layer.scaling[ADAPTER_NAME]).to(base.dtype)
+            layer._texkit_merged_versions = (down._version, up._version)
+
+    def drop_stale(self) -> None:
+        """Drop the merges whose ``A`` or ``B`` changed in place since `refresh` (an optimiser step).
+
+        The eager forward checks this itself at every call; a compiled forward cannot (reading a
+        tensor's version counter breaks the graph and would specialise it on the counter's value),
+        so the compiled denoising call runs this check before each call instead.
+        """
+        for layer in self.layers:
+            if layer._texkit_merged is not None and _is_stale(layer):
+                layer._texkit_merged = None
 
     def clear(self) -> None:
         """Drop the merged weights (every layer runs peft's forward again)."""
@@ -223,13 +235,24 @@ class MergedLoRA:
             layer._texkit_merged = None
 
 
+def _is_stale(layer: Any) -> bool:
+    """Whether ``A`` or ``B`` of ``layer`` changed in place since its weights were merged."""
+    down, up = layer.lora_A[ADAPTER_NAME].weight, layer.lora_B[ADAPTER_NAME].weight
+    return (down._version, up._version) != layer._texkit_merged_versions
+
+
 def _merged_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """``F.linear(x, W + s B A, bias)`` while a current merge exists, else peft's forward."""
-    merged = self._texkit_merged
-    if merged is None or self.disable_adapters or args or kwargs:
+    """``F.linear(x, W + s B A, bias)`` while a current merge exists, else peft's forward.
+
+    Under ``torch.compile`` the version check is skipped here (`MergedLoRA.drop_stale` runs it
+    before every compiled call); the merged weight itself is a graph input, not a constant.
+    """
+    weight = self._texkit_merged
+    if weight is None or self.disable_adapters or args or kwargs:
         return type(self).forward(self, x, *args, **kwargs)
-    weight, down_version, up_version = merged
-    down, up = self.lora_A[ADAPTER_NAME].weight, self.lora_B[ADAPTER_NAME].weight
-    if down._version != down_version or up._version != up_version or (torch.is_grad_enabled() and down.requires_grad and not weight.requires_grad):
+    down = self.lora_A[ADAPTER_NAME].weight
+    if torch.is_grad_enabled() and down.requires_grad and not weight.requires_grad:  # merged without grad, used with it
+        return type(self).forward(self, x, *args, **kwargs)
+    if not torch.compiler.is_compiling() and _is_stale(self):
         return type(self).forward(self, x, *args, **kwargs)
     return torch.nn.functional.linear(x, weight, self.base_layer.bias)
