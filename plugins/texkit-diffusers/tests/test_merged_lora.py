@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from texkit_diffusers import compiled
 
 import texkit
 
 
-def _trained_generator(merge_lora: bool, checkpointing: bool = False):
-    """A tiny generator whose adapter has non-zero B (a merged weight differs from the base)."""
-    gen = texkit.get_registry().make_generator("tiny", steps=2, merge_lora=merge_lora, checkpointing=checkpointing)
+def _trained_generator(merge_lora: bool, checkpointing: bool = False, compile: str | None = None):
+    """A tiny generator whose adapter has non-zero B (a merged weight differs from the base).
+
+    ``compile`` (``"on"``/``"off"``) is passed to the generator when given; by default the tiny
+    generator's own default applies.
+    """
+    options = {} if compile is None else {"compile": compile}
+    registry = texkit.get_registry()
+    gen = registry.make_generator("tiny", steps=2, merge_lora=merge_lora, checkpointing=checkpointing, **options)
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for p in gen.trainable_parameters():
@@ -75,3 +83,137 @@ def test_a_disabled_adapter_runs_the_base_layer():
             torch.testing.assert_close(layer(x), layer.base_layer(x))
     finally:
         gen.set_lora_enabled(True)
+
+
+# -- the compiled denoising call ------------------------------------------------------------------
+
+
+LossAndGrads = tuple[torch.Tensor, list[torch.Tensor]]
+
+
+def _assert_same_loss_and_grads(got: LossAndGrads, want: LossAndGrads) -> None:
+    """The tolerances of `test_merged_forward_matches_peft_output_and_gradients`."""
+    loss, grads = got
+    want_loss, want_grads = want
+    torch.testing.assert_close(loss, want_loss, rtol=1e-5, atol=1e-6)
+    scale = max(g.abs().max() for g in want_grads)
+    for a, b in zip(grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(scale))
+
+
+@pytest.fixture
+def counting_compile(monkeypatch):
+    """Make `DenoiserCall` compile with a fast counting backend and ``fullgraph=True``; yield the graphs.
+
+    The backend runs the traced FX graph as it is (no inductor: seconds on the CPU); every graph
+    dynamo hands it is appended to the yielded list, so its length counts (re)compilations.
+    ``fullgraph=True`` turns any graph break into an error (which `DenoiserCall` answers by falling
+    back to eager, so the tests also check ``gen.denoiser.compiled``). Dynamo's caches are reset
+    before and after.
+    """
+    graphs: list[torch.fx.GraphModule] = []
+    real_compile = torch.compile
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    def compile_counting(fn, **_):
+        return real_compile(fn, backend=counting_backend, fullgraph=True, dynamic=False)
+
+    monkeypatch.setattr(compiled.torch, "compile", compile_counting)
+    torch._dynamo.reset()
+    try:
+        yield graphs
+    finally:
+        torch._dynamo.reset()
+
+
+def _graph_inputs(gm: torch.fx.GraphModule) -> list[str]:
+    return [node.name for node in gm.graph.nodes if node.op == "placeholder"]
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["no-checkpointing", "unet-checkpointing"])
+def test_compiled_denoiser_traces_the_merged_forward_in_one_graph(counting_compile, checkpointing):
+    """The compiled denoising call traces UNet + ControlNet with merged LoRA layers as ONE graph.
+
+    No graph break (``fullgraph=True`` would raise and the call would fall back to eager), with and
+    without gradient checkpointing in the UNet: the in-place-version check of the merged forward is
+    not traced. The merged weights are graph inputs (peft's ``lora_A``/``lora_B`` are not), both
+    denoising steps of a painted view reuse the graph, and loss and gradients of a painted view
+    equal those of the eager peft forward.
+    """
+    graphs = counting_compile
+    want = _paint_loss_and_grads(_trained_generator(merge_lora=False, checkpointing=checkpointing, compile="off"))
+    gen = _trained_generator(merge_lora=True, checkpointing=checkpointing, compile="on")
+    assert gen.denoiser.compiled
+    got = _paint_loss_and_grads(gen)
+    assert gen.denoiser.compiled, gen.denoiser.reason  # no fallback to eager: the graph did not break
+    assert len(graphs) == 1  # one graph for the whole call, shared by both steps
+    inputs = _graph_inputs(graphs[0])
+    assert sum("texkit_merged" in name for name in inputs) == len(gen.merged_lora.layers)
+    assert not any("lora_a" in name.lower() or "lora_b" in name.lower() for name in inputs)
+    _assert_same_loss_and_grads(got, want)
+    assert any(g.abs().sum() > 0 for g in got[1][:-1])  # the adapter gets a gradient through the graph
+
+
+def test_compiled_denoiser_does_not_recompile_when_the_adapter_changes(counting_compile):
+    """An in-place change of the LoRA matrices (an optimiser step) does not recompile the denoising call.
+
+    The next painted view refreshes the merge (new merged tensors, same shapes): the compiled graph
+    is reused (the backend is called no more), and the view's loss and gradients equal those of an
+    eager peft generator whose adapter changed the same way, so the graph does not hold the old
+    adapter as a constant.
+    """
+    graphs = counting_compile
+    reference = _trained_generator(merge_lora=False, compile="off")
+    gen = _trained_generator(merge_lora=True, compile="on")
+    _paint_loss_and_grads(gen)
+    assert gen.denoiser.compiled, gen.denoiser.reason
+    compilations = len(graphs)
+    assert compilations == 1
+    with torch.no_grad():
+        for model in (reference, gen):
+            for p in model.trainable_parameters():
+                p.add_(0.01)  # an optimiser step, in place
+    got = _paint_loss_and_grads(gen)
+    assert gen.denoiser.compiled, gen.denoiser.reason
+    assert len(graphs) == compilations
+    _assert_same_loss_and_grads(got, _paint_loss_and_grads(reference))
+
+
+def test_compiled_denoiser_never_uses_a_stale_merge(counting_compile, paint_view):
+    """The compiled call does not use a merge whose ``B`` changed in place since `MergedLoRA.refresh`.
+
+    The compiled graph cannot check version counters itself; `DenoiserCall` runs
+    `MergedLoRA.drop_stale` before each compiled call, so after an in-place change of ``lora_B``
+    without a refresh the compiled call gives peft's output with the new ``B`` (the eager call with
+    the merges cleared), not the output with the old merge, and it is still compiled. Only half the
+    layers change, so the call mixes merged layers with peft's forward in the stale ones.
+    """
+    gen = _trained_generator(merge_lora=True, compile="on")
+    calls: list[tuple] = []
+    denoiser = gen.denoiser
+
+    def recording(*args):
+        calls.append(args)
+        return denoiser(*args)
+
+    gen.denoiser = recording  # the sampler calls gen.denoiser: record the inputs of a real step
+    try:
+        paint_view(gen)
+    finally:
+        gen.denoiser = denoiser
+    assert calls and denoiser.compiled, denoiser.reason
+    inputs = calls[-1]
+    with torch.no_grad():
+        gen.merged_lora.refresh()
+        before = denoiser(*inputs)
+        for layer in gen.merged_lora.layers[::2]:  # half the layers: the others keep a current merge
+            layer.lora_B["texkit"].weight.add_(0.05)  # an optimiser step changes B in place, no refresh
+        after = denoiser(*inputs)
+        assert denoiser.compiled, denoiser.reason  # the compiled call ran, not the eager fallback
+        gen.merged_lora.clear()
+        expected = denoiser.eager(*inputs)  # peft's forward with the new B
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
