@@ -304,6 +304,23 @@ def set_merge_lora(generator: Any, on: bool) -> None:
     generator.merged_lora = MergedLoRA(generator.unet) if on else None
 
 
+def set_compile(generator: Any, mode: str) -> float:
+    """Switch the generator's compile option on the built generator; returns its compile seconds so far.
+
+    The compiled function is kept while the mode stays the same (its compiled shapes stay cached), so
+    the compile seconds of a configuration are the difference to the returned value.
+    """
+    from texkit_diffusers.compiled import DenoiserCall
+
+    current = getattr(generator, "denoiser", None)
+    if current is None:
+        return 0.0
+    if getattr(current, "compile_mode", None) != mode:
+        before = generator.merged_lora.drop_stale if generator.merged_lora is not None else None
+        generator.denoiser = DenoiserCall(generator.unet, generator.controlnet, mode, generator.device, before)
+    return generator.denoiser.compile_seconds
+
+
 def versions() -> dict[str, str]:
     """Versions of the packages the step runs on."""
     out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": str(torch.version.cuda)}
@@ -364,13 +381,18 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
         merged["total_seconds"] += record["total_seconds"]
         merged["setup_seconds"] += record["setup_seconds"]
     merged["results"] = list(rows.values())
+
+    def flop_key(r: dict[str, Any]) -> tuple[Any, ...]:
+        """Rows whose steps do the same arithmetic: compiling fuses kernels but computes the same products."""
+        return (r["paint_path"], r["view_checkpointing"], r["mesh"], r.get("vae_checkpointing", "on"), r.get("unet_checkpointing", "on"))
+
     counted: dict[tuple[Any, ...], list[tuple[int, float]]] = {}
     for r in merged["results"]:
         if "flops" in r and not r.get("flops_extrapolated"):
-            counted.setdefault((r["paint_path"], r["view_checkpointing"], r["mesh"]), []).append((r.get("batch_size", 1), r["flops"]))
+            counted.setdefault(flop_key(r), []).append((r.get("batch_size", 1), r["flops"]))
     peak = merged.get("dense_fp16_peak_tflops")
     for r in merged["results"]:
-        points = sorted(counted.get((r["paint_path"], r["view_checkpointing"], r["mesh"]), []))
+        points = sorted(counted.get(flop_key(r), []))
         if "seconds" in r and "flops" not in r and len(points) >= 2:
             (b0, f0), (b1, f1) = points[0], points[-1]
             r["flops"] = f0 + (f1 - f0) * (r.get("batch_size", 1) - b0) / (b1 - b0)
@@ -441,7 +463,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="generator option merge_lora (merged LoRA weights once per view): on, off or on,off",
     )
     parser.add_argument(
-        "--compile", default="off", choices=["auto", "on", "off"], help="generator option compile (torch.compile of the denoising call)"
+        "--compile",
+        default="off",
+        help="generator option compile (torch.compile of the denoising call): off, on, auto or a list such as off,on; "
+        "every compiled configuration gets its own warm-up step (each batch size is a new static shape)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="profile one more step of the first configuration (torch.profiler)"
@@ -510,7 +535,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "steps": steps,
         "guidance_scale": 7.5,
         "attention": args.attention,
-        "compile": args.compile,
+        "compile": "off",  # switched per configuration on the built generator (set_compile)
     }
     base = {
         "mesh": {"path": args.mesh or default_mesh()},
@@ -535,10 +560,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     batch_sizes = {True: sizes(args.batch_size_on), False: sizes(args.batch_size_off)}
     flop_sizes = set(sizes(args.flop_batch_sizes)) if args.flop_batch_sizes else None
+    if any(mode not in ("off", "on", "auto") for mode in args.compile.split(",") if mode):
+        raise SystemExit("--compile: off, on, auto or a comma-separated list of them")
     pending = [
-        (path, checkpointing, batch, vae, merge, unet)
+        (path, checkpointing, batch, vae, merge, unet, compile_mode)
         for path in args.paths.split(",")
         if path
+        for compile_mode in args.compile.split(",")
+        if compile_mode
         for unet in args.unet_checkpointing.split(",")
         for merge in args.merge_lora.split(",")
         for vae in args.vae_checkpointing.split(",")
@@ -552,7 +581,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     out_of_memory: set[tuple[str, bool, str, str]] = set()
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode = pending[0]
         config_key = (paint_path, checkpointing, vae_checkpointing, unet_checkpointing)
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
@@ -571,13 +600,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         vae = trainer.session.generator.vae
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         set_merge_lora(trainer.session.generator, merge_lora == "on")
+        compiled_before = set_compile(trainer.session.generator, compile_mode)
         row: dict[str, Any] = {
             "paint_path": paint_path,
             "paint_views": views,
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": args.compile, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing})
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing})
         seen = flops_seen.setdefault(config_key, [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)
@@ -594,8 +624,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             first = seconds_per_view is None
 
-            def count_flops(seconds: float, first: bool = first, overhead: float = flop_overhead, seen: list = seen, batch: int = batch) -> bool:
+            def count_flops(
+                seconds: float, first: bool = first, overhead: float = flop_overhead, seen: list = seen, batch: int = batch, compile_mode: str = compile_mode
+            ) -> bool:
                 """FLOPs are counted at the first two batch sizes of a configuration (if it fits the budget)."""
+                if compile_mode != "off":  # compiled kernels bypass the counting dispatch mode: FLOPs come from eager rows
+                    return False
                 fits = overhead * seconds < args.budget_seconds - (time.perf_counter() - began)
                 if flop_sizes is not None:
                     return batch in flop_sizes and fits
@@ -603,7 +637,13 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
             if device.type == "cuda":
                 row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
-            row.update(measure(trainer, checkpointing, first, count_flops, batch))
+            # a compiled configuration compiles in its first step (a new static shape): warm it up too
+            warm_up = first or compile_mode != "off"
+            row.update(measure(trainer, checkpointing, warm_up, count_flops, batch))
+            denoiser = getattr(trainer.session.generator, "denoiser", None)
+            if denoiser is not None and compile_mode != "off":
+                row["compile_seconds"] = denoiser.compile_seconds - compiled_before
+                row["compile_reason"] = denoiser.reason
             if "flops" in row:
                 seen.append((batch, row["flops"]))
             elif "seconds" in row and len(seen) >= 2:

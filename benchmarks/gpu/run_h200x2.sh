@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU runs of 2026-11-30 (second session) on the device kind nvidia-h200-x2, one command per part:
 #   carry: .whl and .assets (see setup_device.sh)
-#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit|next|compile
+#   usage: bash benchmarks/gpu/run_h200x2.sh check|scaling|training|rabbit|next|compile|table|fill
 # Results: benchmarks/results/multi_gpu_check_h200x2.json, scaling_h200x2.json (bench_scaling.py --merge),
 # training_h200.json (bench_training.py --merge of the training and rabbit outputs).
 set -uo pipefail
@@ -30,5 +30,14 @@ case ${1:-} in
     CUDA_VISIBLE_DEVICES=0 timeout 570 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 8 --compile on --flop-batch-sizes 0 > "$OUT/compile_b8.json" 2> "$OUT/compile_b8.err" &
     CUDA_VISIBLE_DEVICES=1 timeout 570 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 16 --compile on --flop-batch-sizes 0 > "$OUT/compile_b16.json" 2> "$OUT/compile_b16.err"
     wait ;;
-  *) echo "usage: $0 check|scaling|training|rabbit|next|compile"; exit 2 ;;
+  table)  # third session: the batch table in one run, eager batch 1 as the baseline and the compiled call at the large batches
+    CUDA_VISIBLE_DEVICES=0 timeout 580 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1,8 --compile off,on --flop-batch-sizes 1,8 --budget-seconds 560 > "$OUT/table_gpu0.json" 2> "$OUT/table_gpu0.err" &
+    CUDA_VISIBLE_DEVICES=1 timeout 580 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 16,18 --compile on --flop-batch-sizes 0 --budget-seconds 560 > "$OUT/table_gpu1.json" 2> "$OUT/table_gpu1.err"
+    wait ;;
+  fill)  # third session, after `table` ran out of time before its compiled B = 8 row: the other compiled rows
+    CUDA_VISIBLE_DEVICES=0 timeout 530 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 8,4 --compile on --flop-batch-sizes 0 --budget-seconds 520 > "$OUT/fill_gpu0.json" 2> "$OUT/fill_gpu0.err" &
+    ( CUDA_VISIBLE_DEVICES=1 timeout 300 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing off --batch-size 1,2 --compile on --flop-batch-sizes 0 --budget-seconds 290 > "$OUT/fill_gpu1.json" 2> "$OUT/fill_gpu1.err"
+      CUDA_VISIBLE_DEVICES=1 timeout 220 python3 benchmarks/gpu/bench_training.py --paths front_short --view-checkpointing on --batch-size 1 --compile on --mesh ../shared/assets/rabbit.obj --flop-batch-sizes 0 --budget-seconds 210 > "$OUT/fill_rabbit.json" 2> "$OUT/fill_rabbit.err" )
+    wait ;;
+  *) echo "usage: $0 check|scaling|training|rabbit|next|compile|table|fill"; exit 2 ;;
 esac

@@ -56,6 +56,7 @@ class DenoiserCall:
         before_compiled_call: Callable[[], None] | None = None,
     ) -> None:
         self.unet = unet
+        self.compile_mode = compile_mode
         self.before_compiled_call = before_compiled_call
         self.controlnet = controlnet
         self.compiled, self.reason = resolve_compile_mode(compile_mode, torch.device(device))
