@@ -3,9 +3,11 @@
     python benchmarks/fit_step_model.py benchmarks/results/training_h200.json benchmarks/results/training_cpu_tiny.json
 
 Reads records of ``benchmarks/gpu/bench_training.py`` and writes ``texkit/data/step_model.json``:
-per (model family, device kind, view checkpointing) a least-squares line in the batch size B of the
-seconds per step and (on CUDA) of the peak allocated memory, over the rows measured with the
-default settings (VAE checkpointing on, compile off, merged LoRA forward where measured, the record's main mesh).
+per (model family, device kind, view checkpointing, compiled or eager denoising call) the seconds per
+step as ``max(floor, s0 + s1 B)`` in the batch size B (a host-bound floor at small B, then a line;
+`floor_and_line`) and (on CUDA) a least-squares line of the peak allocated memory, over the rows
+measured with the default settings (VAE checkpointing on, merged LoRA forward where measured, the
+record's main mesh). A setting needs two batch sizes to be fitted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,26 @@ def least_squares(points: list[tuple[float, float]]) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
+def floor_and_line(points: list[tuple[float, float]]) -> tuple[float, tuple[float, float]]:
+    """``(floor, (s0, s1))`` minimising the squared error of ``max(floor, s0 + s1 x)`` over the points.
+
+    The points sorted by x are split in two: the first k (k = 0 .. n - 2) set the floor (their mean;
+    0 when k = 0), the rest the least-squares line; the split with the least error wins. A training
+    step at small batches costs the host's time to issue its calls whatever B is (the floor); past
+    that, the GPU's work grows with B (the line).
+    """
+    points = sorted(points)
+    best: tuple[float, float, tuple[float, float]] | None = None
+    for k in range(0, len(points) - 1):
+        floor = sum(y for _, y in points[:k]) / k if k else 0.0
+        line = least_squares(points[k:])
+        error = sum((max(floor, line[0] + line[1] * x) - y) ** 2 for x, y in points)
+        if best is None or error < best[0] - 1e-12:
+            best = (error, floor, line)
+    assert best is not None
+    return best[1], best[2]
+
+
 def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
     """The fits of one benchmark record."""
     family = "tiny" if record["config"] == "tiny" else "sd15"
@@ -37,36 +59,42 @@ def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
     fits = []
     # the generator's default LoRA forward (merged weights) when the record measured it; older records ran peft's
     merged = "on" if any(r.get("merge_lora") == "on" for r in record["results"]) else "off"
-    for checkpointing in (True, False):
-        rows = [
-            r
-            for r in record["results"]
-            if "seconds" in r
-            and r["view_checkpointing"] is checkpointing
-            and r.get("vae_checkpointing", "on") == "on"
-            and r.get("compile", "off") == "off"
-            and r.get("merge_lora", "off") == merged
-            and r.get("unet_checkpointing", "on") == "on"
-            and r.get("mesh", record.get("mesh")) == record.get("mesh")
-        ]
-        if not rows:
-            continue
-        fit = {
-            "family": family,
-            "device_kind": device_kind,
-            "device": record["device"],
-            "view_checkpointing": checkpointing,
-            "views": rows[0]["paint_views"],
-            "steps": record["ddim_steps"],
-            "seconds": least_squares([(r.get("batch_size", 1), r["seconds"]) for r in rows]),
-            "measured": [
-                {"batch_size": r.get("batch_size", 1), "seconds": r["seconds"], "peak_gib": r.get("peak_allocated_gib")} for r in rows
-            ],
-            "source": source,
-        }
-        if all(r.get("peak_allocated_gib") for r in rows):
-            fit["peak_gib"] = least_squares([(r.get("batch_size", 1), r["peak_allocated_gib"]) for r in rows])
-        fits.append(fit)
+    for compiled in (False, True):
+        for checkpointing in (True, False):
+            rows = [
+                r
+                for r in record["results"]
+                if "seconds" in r
+                and r["view_checkpointing"] is checkpointing
+                and r.get("vae_checkpointing", "on") == "on"
+                and (r.get("compile", "off") != "off") is compiled
+                and r.get("merge_lora", "off") == merged
+                and r.get("unet_checkpointing", "on") == "on"
+                and r.get("mesh", record.get("mesh")) == record.get("mesh")
+            ]
+            if len({r.get("batch_size", 1) for r in rows}) < 2:
+                continue  # one batch size gives no slope: the planner falls back to another setting's fit
+            floor, line = floor_and_line([(r.get("batch_size", 1), r["seconds"]) for r in rows])
+            fit = {
+                "family": family,
+                "device_kind": device_kind,
+                "device": record["device"],
+                "view_checkpointing": checkpointing,
+                "compiled": compiled,
+                "views": rows[0]["paint_views"],
+                "steps": record["ddim_steps"],
+                "seconds": line,
+                "floor_seconds": floor,
+                "measured": [
+                    {"batch_size": r.get("batch_size", 1), "seconds": r["seconds"], "peak_gib": r.get("peak_allocated_gib")} for r in rows
+                ],
+                "source": source,
+            }
+            if compiled:
+                fit["compile_seconds"] = max(r.get("compile_seconds", 0.0) for r in rows)
+            if all(r.get("peak_allocated_gib") for r in rows):
+                fit["peak_gib"] = least_squares([(r.get("batch_size", 1), r["peak_allocated_gib"]) for r in rows])
+            fits.append(fit)
     return fits
 
 

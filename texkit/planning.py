@@ -5,13 +5,15 @@ memory exceeds the GPU stops before it loads weights. The model is fitted to the
 committed benchmark records (``benchmarks/gpu/bench_training.py``; the fit is
 ``benchmarks/fit_step_model.py``, which writes ``texkit/data/step_model.json``):
 
-    seconds(B) = (s0 + s1 * B) * (views / measured views) * (steps / measured steps)
+    seconds(B) = max(floor, s0 + s1 * B) * (views / measured views) * (steps / measured steps)
     peak(B)    = m0 + m1 * B                          (per-view checkpointing on: flat in views)
     peak(B)    = m0 + m1 * B * (views / measured views)  (checkpointing off)
 
-one least-squares line per (model family, device kind, view checkpointing). B is
-``training.batch_size``; a step costs an affine function of B because the samples share every
-generator call (one launch, a bigger batch) while FLOPs grow linearly.
+one fit per (model family, device kind, view checkpointing, compiled or eager denoising call). B is
+``training.batch_size``. The samples share every generator call (one launch, a bigger batch), so at
+small B a step costs the host's time to issue its calls whatever B is (the floor) and past that the
+GPU's work, which grows linearly with B (the line). A compiled run (generator option ``compile``
+``auto`` or ``on``, on CUDA) also spends ``compile_seconds`` once, in its first step.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ class StepPrediction:
         peak_gib: peak allocated GPU memory in GiB (None where the fit has no memory data, e.g. CPU).
         samples_per_second: ``batch_size / seconds``.
         basis: which measured fit the prediction comes from (model family, device kind, checkpointing).
+        compile_seconds: one-time compilation in the first step (0 for an eager denoising call).
     """
 
     seconds: float
     peak_gib: float | None
     samples_per_second: float
     basis: str
+    compile_seconds: float = 0.0
 
 
 def load_step_model(path: Path | None = None) -> dict[str, Any]:
@@ -56,11 +60,14 @@ def _family(generator: str) -> str:
     return "tiny" if generator == "tiny" else "sd15"
 
 
-def _fit_for(model: dict[str, Any], family: str, device_kind: str, view_checkpointing: bool) -> dict[str, Any] | None:
-    for fit in model["fits"]:
-        if (fit["family"], fit["device_kind"], fit["view_checkpointing"]) == (family, device_kind, view_checkpointing):
-            return fit
-    same_family = [f for f in model["fits"] if f["family"] == family and f["device_kind"] == device_kind]
+def _fit_for(model: dict[str, Any], family: str, device_kind: str, view_checkpointing: bool, compiled: bool) -> dict[str, Any] | None:
+    """The fit measured in this setting; else the eager one of the same checkpointing; else any of the family."""
+    for want_compiled in (compiled, False):
+        for fit in model["fits"]:
+            key = (fit["family"], fit["device_kind"], fit["view_checkpointing"], fit.get("compiled", False))
+            if key == (family, device_kind, view_checkpointing, want_compiled):
+                return fit
+    same_family = [f for f in model["fits"] if f["family"] == family and f["device_kind"] == device_kind and not f.get("compiled", False)]
     return same_family[0] if same_family else None
 
 
@@ -72,6 +79,7 @@ def predict_step(
     steps: int,
     view_checkpointing: bool,
     model: dict[str, Any] | None = None,
+    compiled: bool = False,
 ) -> StepPrediction | None:
     """Predict one step's seconds and peak memory; None when nothing comparable was measured.
 
@@ -83,20 +91,22 @@ def predict_step(
         steps: DDIM steps per view.
         view_checkpointing: ``training.view_checkpointing``.
         model: coefficients (default: `load_step_model`).
+        compiled: the denoising call is compiled (falls back to the eager fit where no compiled one was measured).
     """
     model = model or load_step_model()
-    fit = _fit_for(model, _family(generator), device_kind, view_checkpointing)
+    fit = _fit_for(model, _family(generator), device_kind, view_checkpointing, compiled)
     if fit is None:
         return None
     scale = views / fit["views"] * steps / fit["steps"]
-    seconds = (fit["seconds"][0] + fit["seconds"][1] * batch_size) * scale
+    seconds = max(fit.get("floor_seconds", 0.0), fit["seconds"][0] + fit["seconds"][1] * batch_size) * scale
     peak = None
     if fit.get("peak_gib"):
         m0, m1 = fit["peak_gib"]
         per_sample = m1 if fit["view_checkpointing"] else m1 * views / fit["views"]
         peak = m0 + per_sample * batch_size
-    basis = f"{fit['family']} on {fit['device']} ({fit['device_kind']}), view checkpointing {'on' if fit['view_checkpointing'] else 'off'}"
-    return StepPrediction(seconds, peak, batch_size / seconds, basis)
+    how = "compiled" if fit.get("compiled", False) else "eager"
+    basis = f"{fit['family']} on {fit['device']} ({fit['device_kind']}), view checkpointing {'on' if fit['view_checkpointing'] else 'off'}, {how} denoising call"
+    return StepPrediction(seconds, peak, batch_size / seconds, basis, fit.get("compile_seconds", 0.0))
 
 
 def largest_batch(prediction_at: Any, memory_gib: float, limit: int = 256) -> int:
@@ -144,6 +154,8 @@ class RunPlan:
             return [f"device {self.device}: no measured configuration to predict from (see docs/performance.md)"]
         p = self.prediction
         out = [f"device {self.device}", f"predicted {p.seconds:.1f} s/step at batch_size {batch_size} ({p.samples_per_second:.3f} samples/s)"]
+        if p.compile_seconds:
+            out.append(f"plus about {p.compile_seconds:.0f} s compiling the denoising call once, in the first step")
         if p.peak_gib is not None:
             out.append(f"predicted peak GPU memory {p.peak_gib:.1f} GiB" + (f" of {self.memory_gib:.1f} GiB" if self.memory_gib else ""))
         if self.largest_batch is not None:
@@ -169,13 +181,16 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
 
     device = device or resolve_device(config.device)
     # validating reports a misspelt generator or option here too, in one line, before anything loads
-    steps = int(getattr(get_registry().validate("generators", config.generator.name, config.generator.options), "steps", 10))
+    options = get_registry().validate("generators", config.generator.name, config.generator.options)
+    steps = int(getattr(options, "steps", 10))
+    # a generator option named `compile` (auto/on/off) compiles its denoising call for training on CUDA
+    compiled = device.type == "cuda" and getattr(options, "compile", "off") in ("auto", "on")
     views = len(camera_angles(config.cameras.paint)[0])
     training = config.training
     model = load_step_model()  # read once: largest_batch asks for many batch sizes
 
     def at(batch: int) -> StepPrediction | None:
-        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing, model)
+        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing, model, compiled)
 
     memory = None
     name = str(device)

@@ -350,6 +350,36 @@ def default_mesh() -> str:
     return "demo"
 
 
+def read_records(names: list[str]) -> list[dict[str, Any]]:
+    """The records in ``names`` for `merge_records`, each row tagged with the file it came from (``source``).
+
+    A file that is not one JSON object is read as the stderr log of a run stopped before it printed
+    its record (a device's time limit): its result rows (the JSON lines the script prints as it goes)
+    become a record with the header of the first complete record, and a note says so.
+    """
+    records, partial = [], []
+    for name in names:
+        text = Path(name).read_text()
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:
+            rows = [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"paint_path"' in line]
+            partial.append((Path(name).name, rows))
+            continue
+        for r in record["results"]:
+            r.setdefault("source", Path(name).name)
+        records.append(record)
+    if partial and not records:
+        raise SystemExit("--merge: a log alone has no record header; pass at least one complete JSON record")
+    for name, rows in partial:
+        header = {k: v for k, v in records[0].items() if k not in ("results", "notes", "runs")}
+        for r in rows:
+            r.setdefault("source", name)
+        note = f"rows of {name} were read from its log: the process was stopped at the time limit before printing its record"
+        records.append({**header, "results": rows, "notes": [note], "setup_seconds": 0.0, "total_seconds": 0.0})
+    return records
+
+
 def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
     """One record from several runs on the same device (e.g. one painting path per call of a time-limited machine).
 
@@ -397,9 +427,13 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
             (b0, f0), (b1, f1) = points[0], points[-1]
             r["flops"] = f0 + (f1 - f0) * (r.get("batch_size", 1) - b0) / (b1 - b0)
             r["flops_extrapolated"] = True
-            r["tflops_per_second"] = r["flops"] / r["seconds"] / 1e12
-            if peak:
-                r["fraction_of_dense_peak"] = r["tflops_per_second"] / peak
+    for r in merged["results"]:  # rows read from logs lack the derived numbers
+        if "seconds" in r:
+            r["samples_per_second"] = r.get("batch_size", 1) / r["seconds"]
+            if "flops" in r:
+                r["tflops_per_second"] = r["flops"] / r["seconds"] / 1e12
+                if peak:
+                    r["fraction_of_dense_peak"] = r["tflops_per_second"] / peak
     merged["runs"] = len(records)
     return merged
 
@@ -408,7 +442,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark (or ``--merge`` earlier records), print and return its JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--merge", nargs="+", default=None, help="print one record merged from these JSON files; runs nothing"
+        "--merge",
+        nargs="+",
+        default=None,
+        help="print one record merged from these JSON files (or stderr logs of runs stopped before printing); runs nothing",
     )
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
@@ -482,7 +519,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     if args.merge:
-        record = merge_records([json.loads(Path(name).read_text()) for name in args.merge])
+        record = merge_records(read_records(args.merge))
         print(json.dumps(record, indent=2))
         return record
     threads = torch.get_num_threads()

@@ -20,6 +20,7 @@ compilation costs more than it saves). ``"on"`` compiles from the first call, ``
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,6 +146,13 @@ class DenoiserCall:
             key = (tuple(model_input.shape), model_input.dtype, torch.is_grad_enabled())
             if self.before_compiled_call is not None:
                 self.before_compiled_call()
+            if key not in self._seen:
+                print(
+                    f"texkit-diffusers: note: compiling the denoising call for {model_input.shape[0]} latents "
+                    f"({'training' if key[2] else 'no gradients'}): once per run and batch size, about 1-2 minutes on a GPU",
+                    file=sys.stderr,
+                    flush=True,
+                )
             start = time.perf_counter()
             try:
                 out = self._compiled_fn(model_input, t, embeds, condition, scale)
