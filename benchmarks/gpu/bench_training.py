@@ -447,6 +447,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=None,
         help="print one record merged from these JSON files (or stderr logs of runs stopped before printing); runs nothing",
     )
+    parser.add_argument("--notes-file", default=None, help="with --merge: add each line of this file to the record's notes")
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
@@ -520,6 +521,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.merge:
         record = merge_records(read_records(args.merge))
+        if args.notes_file:
+            record["notes"] += [line for line in Path(args.notes_file).read_text().splitlines() if line.strip()]
         print(json.dumps(record, indent=2))
         return record
     threads = torch.get_num_threads()
