@@ -12,8 +12,10 @@ but costs about 90 s once per batch size and grad mode. That pays off over the h
 a training run, not for a one-off generation (no gradients, a few seconds of denoising). So
 ``"auto"`` (the default) compiles on CUDA once the generator is trained through: calls stay eager
 until the first one made with gradients enabled (`torch.is_grad_enabled`; no input needs to require
-grad), and from that call on every call goes through the compiled function, later no-grad calls
-included (each of their shapes compiles once too). On the CPU ``"auto"`` never compiles (there
+grad), and from that call on every call with gradients goes through the compiled function. A
+no-grad shape compiles only after `AUTO_NO_GRAD_EAGER_CALLS` eager calls: denoising steps outside
+the truncation window repeat every step and are worth compiling, the 'after' generation at the end
+of a run (views x steps calls, once) is not. On the CPU ``"auto"`` never compiles (there
 compilation costs more than it saves). ``"on"`` compiles from the first call, ``"off"`` never.
 """
 
@@ -34,6 +36,8 @@ log = logging.getLogger("texkit.diffusers")
 COMPILE_MODES = ("auto", "on", "off")
 COMPILED_REASON = "torch.compile (static shapes)"
 AUTO_WAITING_REASON = "compile auto: eager until the first training call (compiles then, on CUDA)"
+AUTO_NO_GRAD_EAGER_CALLS = 200
+"""Under ``"auto"``, eager calls of a no-grad shape before it compiles (one generation is 60-120 calls)."""
 
 
 def _check_mode(mode: str) -> None:
@@ -111,6 +115,7 @@ class DenoiserCall:
         self.waiting = will_compile and compile_mode == "auto"
         self.compile_seconds = 0.0
         self._seen: set[tuple[Any, ...]] = set()
+        self._eager_calls: dict[tuple[Any, ...], int] = {}
         self._compiled_fn: Callable[..., torch.Tensor] | None = None
         if will_compile and starts_compiling(compile_mode, self.device, grad_enabled=False):
             self._start_compiling()
@@ -144,6 +149,10 @@ class DenoiserCall:
             self._start_compiling()
         if self.compiled and self._compiled_fn is not None:
             key = (tuple(model_input.shape), model_input.dtype, torch.is_grad_enabled())
+            if self.compile_mode == "auto" and not key[2] and key not in self._seen:
+                calls = self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
+                if calls <= AUTO_NO_GRAD_EAGER_CALLS:  # not (yet) a repeating part of every step
+                    return self.eager(model_input, t, embeds, condition, scale)
             if self.before_compiled_call is not None:
                 self.before_compiled_call()
             if key not in self._seen:
