@@ -106,3 +106,14 @@ def test_dry_run_reports_a_misspelt_generator_option_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "texkit.commands.cli", "train", str(config), "--dry-run"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "did you mean 'lora_rank'" in proc.stderr
+
+
+def test_dry_run_lines_say_the_one_time_compile_cost():
+    from texkit.planning import RunPlan
+
+    compiled = predict_step("stable-diffusion", "cuda", 8, 6, 10, True, compiled=True)
+    lines = RunPlan(compiled, "cuda:0 (NVIDIA H200, 139.8 GiB)", 139.8, 20).lines(8)
+    assert any(line.startswith("plus about ") and "compiling the denoising call once" in line for line in lines)
+    assert "compiled denoising call" in lines[-1]
+    eager_lines = RunPlan(predict_step("stable-diffusion", "cuda", 8, 6, 10, True), "cuda:0", 139.8, 18).lines(8)
+    assert not any("compiling" in line for line in eager_lines)
