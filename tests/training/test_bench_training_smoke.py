@@ -68,3 +68,28 @@ def test_global_flop_counter_matches_flop_counter_mode():
         step()
     # conv fwd 2*2*64*8*27 (+ its weight/input grads), linear fwd/bwd, SDPA fwd/bwd, bmm fwd/bwd: all counted
     assert counter.total == reference.get_total_flops() > 2 * 2 * 64 * 8 * 27
+
+
+def test_the_committed_h200_record_is_the_documented_merge(monkeypatch, capsys):
+    """training_h200.json = `--merge` of the committed outputs, logs of stopped runs included (docs/performance.md)."""
+    import json
+
+    bench = _load()
+    folder = SCRIPT.parents[1] / "results" / "h200_2026-11-30" / "session3"
+    monkeypatch.chdir(folder)
+    names = ["training_h200_session2.json", "table_gpu0.log", "table_gpu1.json", "fill_gpu0.json", "fill_gpu1.log", "fill_rabbit.json"]
+    record = bench.main(["--merge", *names, "--notes-file", "notes.txt"])
+    capsys.readouterr()
+    assert record == json.loads((SCRIPT.parents[1] / "results" / "training_h200.json").read_text())
+    from_logs = [r for r in record["results"] if r["source"].endswith(".log")]
+    assert {r["source"] for r in from_logs} == {"table_gpu0.log", "fill_gpu1.log"}
+    assert all("samples_per_second" in r for r in from_logs)
+    assert sum("read from its log" in note for note in record["notes"]) == 2
+
+
+def test_a_log_alone_cannot_be_merged(tmp_path):
+    bench = _load()
+    log = tmp_path / "run.log"
+    log.write_text('renderer torch (ok)\n{"paint_path": "front_short", "view_checkpointing": true, "batch_size": 1, "seconds": 1.0}\n')
+    with pytest.raises(SystemExit, match="no record header"):
+        bench.read_records([str(log)])
