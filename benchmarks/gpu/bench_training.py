@@ -310,14 +310,9 @@ def set_compile(generator: Any, mode: str) -> float:
     The compiled function is kept while the mode stays the same (its compiled shapes stay cached), so
     the compile seconds of a configuration are the difference to the returned value.
     """
-    from texkit_diffusers.compiled import DenoiserCall
-
-    current = getattr(generator, "denoiser", None)
-    if current is None:
+    if getattr(generator, "denoiser", None) is None:
         return 0.0
-    if getattr(current, "compile_mode", None) != mode:
-        before = generator.merged_lora.drop_stale if generator.merged_lora is not None else None
-        generator.denoiser = DenoiserCall(generator.unet, generator.controlnet, mode, generator.device, before)
+    generator.set_compile(mode)
     return generator.denoiser.compile_seconds
 
 

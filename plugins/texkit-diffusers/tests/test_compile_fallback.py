@@ -247,3 +247,13 @@ def test_the_plugin_option_defaults_to_auto():
         field = params.model_fields["compile"]
         assert field.default == "auto"
         assert "first call with gradients enabled" in field.description
+
+
+def test_set_compile_switches_the_built_generator_and_keeps_a_same_mode_call():
+    gen = texkit.get_registry().make_generator("tiny", steps=1, compile="off")
+    kept = gen.denoiser
+    gen.set_compile("off")
+    assert gen.denoiser is kept
+    gen.set_compile("auto")
+    assert gen.denoiser is not kept and gen.denoiser.compile_mode == "auto"
+    assert gen.denoiser.before_compiled_call == gen._drop_stale_merges  # follows whatever merge the generator holds

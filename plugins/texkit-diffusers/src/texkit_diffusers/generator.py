@@ -117,7 +117,7 @@ class DiffusionGenerator:
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
-        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device, self.merged_lora.drop_stale if self.merged_lora else None)
+        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device, self._drop_stale_merges)
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -271,6 +271,19 @@ class DiffusionGenerator:
             else:
                 model.disable_gradient_checkpointing()
         self.checkpointing = enabled
+
+    def set_compile(self, mode: str) -> None:
+        """Switch the option ``compile`` (``auto``/``on``/``off``) of the built generator.
+
+        The denoising call (and its compiled shapes) is kept while the mode stays the same.
+        """
+        if mode != self.denoiser.compile_mode:
+            self.denoiser = DenoiserCall(self.unet, self.controlnet, mode, self.device, self._drop_stale_merges)
+
+    def _drop_stale_merges(self) -> None:
+        """Run before each compiled denoising call: `MergedLoRA.drop_stale` of the current merge, if any."""
+        if self.merged_lora is not None:
+            self.merged_lora.drop_stale()
 
     def pipeline(self) -> Any:
         """A ``StableDiffusionControlNetPipeline`` over the same components (no safety checker)."""
