@@ -176,8 +176,9 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     """
     import torch
 
+    from texkit.config import camera_angles
+    from texkit.devices import resolve_device
     from texkit.registry import get_registry
-    from texkit.session import camera_angles, resolve_device
 
     device = device or resolve_device(config.device)
     # validating reports a misspelt generator or option here too, in one line, before anything loads

@@ -13,9 +13,10 @@ import torch
 
 from texkit import distributed
 from texkit.back_projection import TextureState
-from texkit.cameras import CAMERA_PRESETS, Cameras
-from texkit.config import CameraPath, RunConfig
-from texkit.errors import ConfigError, DeviceError, RewardError
+from texkit.cameras import Cameras
+from texkit.config import RunConfig, camera_angles
+from texkit.devices import resolve_device
+from texkit.errors import ConfigError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
@@ -26,32 +27,7 @@ from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
 from texkit.view_loop import PaintSettings, accepts_strength, cannot_refine, paint_texture
 
-__all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; any other name as torch spells it.
-
-    Raises:
-        ConfigError: a name torch does not know. DeviceError: CUDA asked for where there is none.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device '{name}' is not a device name; use cpu, cuda, cuda:1 or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device '{name}' asked for, but no CUDA GPU is visible here; use device cpu (or auto)")
-    return device
-
-
-def camera_angles(path: str | CameraPath) -> tuple[list[float], list[float]]:
-    """(elevations, azimuths) of a preset name or an explicit path."""
-    if isinstance(path, str):
-        elev, azim = CAMERA_PRESETS[path]
-        return list(elev), list(azim)
-    return list(path.elevation), list(path.azimuth)
+__all__ = ["Session", "generator_options", "RUN_OWNED_OPTIONS"]
 
 
 RUN_OWNED_OPTIONS: dict[str, str] = {

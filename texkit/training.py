@@ -4,7 +4,9 @@ One step (METHOD.md sec. 3): draw a prompt and per-view seeds (a pure function o
 the step, so a resumed run repeats exactly), paint the texture with the differentiable view loop,
 render the reward views, loss = -(weighted sum of rewards), backpropagate, clip, AdamW step.
 A non-finite loss skips the step and says so. Metrics go to ``metrics.jsonl``; checkpoints are
-atomic (`texkit.checkpoint`); the run folder ends with a report (`texkit.report`).
+atomic (`texkit.checkpoint`); the run folder ends with the after preview and the final adapter.
+Training writes plain data only: the report page is built from the run folder afterwards by
+the ``train`` command (`texkit.report.write_run_report`), and this module never imports the report.
 """
 
 from __future__ import annotations
@@ -40,10 +42,14 @@ __all__ = ["Trainer", "TrainResult", "train"]
 
 @dataclass
 class TrainResult:
-    """Where a run went and what it measured."""
+    """Where a run went and what it measured.
+
+    Attributes:
+        run_dir: the run folder (``metrics.jsonl``, ``before/``, ``after/``, ``adapter/``, config and versions).
+        metrics: one dict per step, as in ``metrics.jsonl``.
+    """
 
     run_dir: Path
-    report: Path
     metrics: list[dict[str, Any]]
 
 
@@ -260,7 +266,7 @@ def train(
     threads: int | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """``texkit train``: fine-tune, then write the run folder and its report.
+    """``texkit train``: fine-tune, then write the run folder (previews, adapter, metrics; no report page).
 
     Args:
         config: the run configuration.
@@ -277,7 +283,7 @@ def train(
             (checked before anything is built or written).
     """
     from texkit.errors import ConfigError
-    from texkit.report import EVAL_SEED, report_data, write_report, write_run_record
+    from texkit.run_record import PREVIEW_SEED, write_run_record
 
     folder = Path(run_dir or config.output.dir)
     if not config.rewards:
@@ -295,24 +301,18 @@ def train(
             trainer._say("no checkpoint to resume from; starting at step 0")
         if ctx.is_main and getattr(trainer, "run_id", None) is None:
             trainer.run_id = start_run(folder, overwrite)
-        before = None
         if ctx.is_main:
             write_run_record(trainer.run_dir, config, trainer.session.describe_generator())
-            previous = trainer.run_dir / "before"
-            if config.training.before_after and trainer.step > 0 and (previous / "views.png").exists():
-                before = previous  # a resumed run keeps the before images of its start
-            elif config.training.before_after and trainer.step == 0:
-                before = previous
-                trainer.session.preview(before, EVAL_SEED, turntable_frames=24)
+            # a resumed run keeps the before images of its start
+            if config.training.before_after and trainer.step == 0:
+                trainer.session.preview(trainer.run_dir / "before", PREVIEW_SEED, turntable_frames=24)
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
-        report = trainer.run_dir / "report.html"
         if ctx.is_main:
-            trainer.session.preview(trainer.run_dir / "after", EVAL_SEED, turntable_frames=24)
+            trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
-            write_report(report_data(trainer.run_dir, before, trainer.session.prompts[0], EVAL_SEED))
-        distributed.barrier()  # the report and metrics exist for every rank from here on
-        result = TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
+        distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on
+        result = TrainResult(trainer.run_dir, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
     except BaseException:
         if owns_group:
             distributed.cleanup(wait=False)

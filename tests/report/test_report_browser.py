@@ -41,6 +41,7 @@ def _browser() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     """report.html of a one-step training run on the tiny generator, with before/after previews."""
+    from texkit.report import write_run_report
     from texkit.training import train
 
     run = tmp_path_factory.mktemp("browser") / "run"
@@ -57,7 +58,7 @@ def report(tmp_path_factory) -> Path:
             "device": "cpu",
         }
     )
-    return train(cfg).report
+    return write_run_report(train(cfg).run_dir)
 
 
 def test_report_in_headless_chromium(report, tmp_path):

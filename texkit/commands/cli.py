@@ -330,8 +330,10 @@ def train_command(
     result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note)
     from texkit.distributed import is_main
 
-    if is_main():  # under torchrun only rank 0 reports
-        console.print(f"report: {result.report}")
+    if is_main():  # under torchrun only rank 0 writes the report, from the run folder's plain data
+        from texkit.report import write_run_report
+
+        console.print(f"report: {write_run_report(result.run_dir)}")
 
 
 @app.command("demo")

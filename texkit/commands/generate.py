@@ -15,7 +15,7 @@ from texkit.config import RunConfig
 from texkit.errors import TexkitError
 from texkit.io import atomic_folder
 from texkit.registry import get_registry
-from texkit.report import EVAL_SEED, write_run_record
+from texkit.run_record import PREVIEW_SEED, write_run_record
 from texkit.session import Session
 from texkit.threads import apply_threads, model_parameters
 
@@ -70,7 +70,7 @@ def generate(
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
     With ``samples > 1`` the samples are painted together in one batch (prompts cycle through the
-    config's, sample i seeded ``EVAL_SEED + 1000 i + view``; see `Session.paint_samples`) and
+    config's, sample i seeded ``PREVIEW_SEED + 1000 i + view``; see `Session.paint_samples`) and
     each goes to ``sample_<i>/`` with the same files; sample 0 equals the single-sample output.
 
     Args:
@@ -80,7 +80,7 @@ def generate(
         overwrite: replace the outputs of an earlier ``generate`` in the folder.
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
         samples: textures to paint in one batch.
-        seed: the noise seed of the painted views (view k: ``seed + k``); default ``EVAL_SEED``.
+        seed: the noise seed of the painted views (view k: ``seed + k``); default ``PREVIEW_SEED``.
         notify: receives one-line notices (an initial texture resized to ``texture.size``).
 
     Raises:
@@ -97,7 +97,7 @@ def generate(
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
         write_run_record(tmp, config, session.describe_generator())
-        seed = EVAL_SEED if seed is None else seed
+        seed = PREVIEW_SEED if seed is None else seed
         if samples <= 1:
             session.preview(tmp, seed)
         else:
