@@ -37,3 +37,81 @@ def torch_renderer():
     import texkit
 
     return texkit.get_registry().make_renderer("torch")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """A full ``texkit demo`` run (its own settings: 30 steps of the tiny generator on the built-in mesh),
+    trained once per test session and shared, read-only, by the demo-effect and the eval tests."""
+    from texkit.commands.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "run"
+    run_demo(out)
+    return out
+
+
+def _browser() -> tuple[str, str]:
+    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    missing = []
+    if chromium is None:
+        missing.append("chromium")
+    if driver is None:
+        missing.append("chromedriver (apt package chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip install selenium; in the dev extra)")
+    if missing:
+        reason = f"no real browser to test the HTML pages: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
+        pytest.skip(reason)
+    return chromium, driver
+
+
+@pytest.fixture
+def open_in_chromium():
+    """``open_in_chromium(page, screenshot, scripts={}) -> dict``: open an HTML file from disk in headless
+    Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by selenium), save a full-page screenshot.
+
+    Returns ``{"images": [{src, complete, width}], "log": browser console entries, "title": str,
+    <name>: the value of each script in ``scripts``}``. Skips where the browser is missing (fails under CI).
+    """
+    import shutil
+
+    def open_page(page: Path, screenshot: Path, scripts: dict[str, str] | None = None) -> dict:
+        chromium, driver_path = _browser()
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        try:
+            driver.set_page_load_timeout(60)
+            driver.get(Path(page).resolve().as_uri())
+            found = {
+                "images": driver.execute_script(
+                    "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"
+                )
+            }
+            for name, script in (scripts or {}).items():
+                found[name] = driver.execute_script(script)
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1300, min(int(height) + 100, 8000))
+            assert driver.save_screenshot(str(screenshot))
+            shutil.copy(screenshot, Path(page).parent / Path(screenshot).name)  # beside the page it shows
+            found["log"] = driver.get_log("browser")
+            found["title"] = driver.title
+        finally:
+            driver.quit()
+        return found
+
+    return open_page

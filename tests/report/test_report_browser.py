@@ -1,6 +1,7 @@
 """report.html as a page in a real browser: headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
-driven by selenium) opens the report of a real (one-step) run from disk; every image decodes, the console
-shows no errors, and a full-page screenshot is kept in the test's output folder.
+driven by selenium; the ``open_in_chromium`` fixture of tests/conftest.py) opens the report of a real
+(one-step) run from disk; every image decodes, the console shows no errors, and a full-page screenshot is
+kept in the test's output folder.
 
 Skips with its reason where chromium, its driver or selenium is missing; under CI (``CI`` set, as
 ``.ci/run`` runs, which installs chromium first) a missing browser fails instead, so CI never skips it.
@@ -8,34 +9,11 @@ Skips with its reason where chromium, its driver or selenium is missing; under C
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from texkit.config import parse_config
-
-
-def _browser() -> tuple[str, str]:
-    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = []
-    if chromium is None:
-        missing.append("chromium")
-    if driver is None:
-        missing.append("chromedriver (apt package chromium-driver)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium; in the dev extra)")
-    if missing:
-        reason = f"no real browser to test report.html: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(reason)
-    return chromium, driver
 
 
 @pytest.fixture(scope="module")
@@ -61,33 +39,10 @@ def report(tmp_path_factory) -> Path:
     return write_run_report(train(cfg).run_dir)
 
 
-def test_report_in_headless_chromium(report, tmp_path):
-    chromium, driver_path = _browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.set_page_load_timeout(60)
-        driver.get(report.resolve().as_uri())
-        images = driver.execute_script(
-            "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"
-        )
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1300, min(int(height) + 100, 8000))
-        shot = tmp_path / "report_screenshot.png"
-        assert driver.save_screenshot(str(shot))
-        shutil.copy(shot, report.parent / "report_screenshot.png")  # beside the report it shows
-        log = driver.get_log("browser")
-        title = driver.title
-        viewer_note = driver.execute_script("const n = document.getElementById('viewer-note'); return n && n.textContent")
-    finally:
-        driver.quit()
+def test_report_in_headless_chromium(report, tmp_path, open_in_chromium):
+    shot = tmp_path / "report_screenshot.png"
+    page = open_in_chromium(report, shot, {"viewer_note": "const n = document.getElementById('viewer-note'); return n && n.textContent"})
+    images, log, title, viewer_note = page["images"], page["log"], page["title"], page["viewer_note"]
     print(f"screenshot: {shot}")
     srcs = {img["src"] for img in images}
     assert {"before/views.png", "after/views.png", "reward_curves.png", "after/reward_curvature_color.png", "after/turntable.gif"} <= srcs

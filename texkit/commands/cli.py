@@ -336,6 +336,58 @@ def train_command(
         console.print(f"report: {write_run_report(result.run_dir)}")
 
 
+@app.command("eval")
+def eval_command(
+    spec: Optional[Path] = typer.Argument(None, help="Eval spec (TOML, docs/guide/evaluate.md); optional when the options below say enough."),
+    out: Path = typer.Option(..., "--out", help="Output folder (a rerun with the same folder resumes it)."),
+    adapter: list[Path] = typer.Option([], "--adapter", help="A run folder of `texkit train` or an adapter folder; repeat for several. The base model is always evaluated."),
+    prompt: list[str] = typer.Option([], "--prompt", help="A held-out prompt; repeat for several (replaces the spec's prompts)."),
+    prompts_file: Optional[Path] = typer.Option(None, "--prompts-file", help="Text file with one held-out prompt per line."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2,3 (replaces the spec's)."),
+    num_seeds: Optional[int] = typer.Option(None, "--num-seeds", min=1, help="Use seeds 0 .. N-1."),
+    mesh: list[str] = typer.Option([], "--mesh", help="Mesh file or built-in name; repeat for several (default: the adapter run's mesh)."),
+    metric: list[str] = typer.Option([], "--metric", help="Metric: a reward NAME, NAME:KEY=VALUE,... or NAME@LABEL:KEY=VALUE,..., e.g. curvature_color@ref:compat=reference; repeat for several (default: the adapter run's rewards)."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Items painted together in one batch (the training batch path)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec value, e.g. --set texture.size=256."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier eval in the output folder instead of resuming it."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size or TEXKIT_NUM_THREADS."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (default: the adapter run's device)."),
+) -> None:
+    """Evaluate adapters against the base model on held-out prompts, seeds and meshes.
+
+    Writes results.jsonl (one line per item), summary.json/.csv/.md and eval.html (paired plots, bootstrap CIs, win rates, textures side by side) into --out.
+    """
+    from texkit.evaluation import load_spec, plan_eval, run_eval
+    from texkit.evaluation.spec import parse_metric
+
+    check_output_dir(out)
+    fields: dict[str, Any] = {}  # what the options give replaces the spec's fields (None: back to the default)
+    if prompt or prompts_file is not None:
+        fields.update(prompts=list(prompt), prompts_file=str(prompts_file) if prompts_file is not None else None)
+    if seeds is not None or num_seeds is not None:
+        fields.update(seeds=_parse_seeds(seeds), num_seeds=num_seeds)
+    if mesh:
+        fields["meshes"] = list(mesh)
+    if metric:
+        fields["metrics"] = [parse_metric(m) for m in metric]
+    fields.update({k: v for k, v in (("samples", samples), ("device", device)) if v is not None})
+    loaded = load_spec(spec, set_, fields)
+    if adapter:
+        loaded = loaded.model_copy(update={"adapters": [*loaded.adapters, *(str(a) for a in adapter)]})
+    result = run_eval(plan_eval(loaded), out, overwrite=overwrite, threads=threads, notify=note)
+    console.print(f"{len(result.results)} items ({result.painted} painted now); page: {out / 'eval.html'}")
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; one-line error for anything else."""
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise TexkitError(f"--seeds '{text}' must be comma-separated integers, e.g. --seeds 0,1,2,3") from None
+
+
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Run folder."),

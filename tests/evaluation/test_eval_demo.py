@@ -1,0 +1,112 @@
+"""``texkit eval`` on the demo's adapter (acceptance of issue 25): the 30-step curvature_color demo
+run (tests/conftest.py ``demo_run``, shared with the demo-effect test) evaluated on 4 held-out prompts
+x 4 seeds against the base model.
+
+* the adapter's curvature_color beats the base model's on held-out prompts and seeds: the paired
+  bootstrap CI of the mean difference lies above 0;
+* eval is deterministic: a second run gives a byte-identical results.jsonl;
+* an interrupted eval resumes without repainting (or rewriting) the items it finished, and ends
+  with the same results.jsonl;
+* eval.html opens in headless Chromium: every image decodes, each metric's plot is there, no console errors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from texkit.evaluation import load_spec, plan_eval, run_eval
+from texkit.evaluation import run as eval_run
+
+#: Held-out prompts: none is the demo's training prompt ("a glazed ceramic gourd").
+HELD_OUT = ["a wooden chess piece", "a marble bust", "a rusty metal kettle", "a knitted wool toy"]
+SAMPLES = 8  # items per batch: 2 batches per model
+DONE_BATCHES = 1  # batches finished before the interruption
+
+
+def _plan(demo_run: Path):
+    spec = load_spec(fields={"adapters": [str(demo_run)], "prompts": HELD_OUT, "num_seeds": 4, "samples": SAMPLES, "device": "cpu"})
+    return plan_eval(spec)
+
+
+@pytest.fixture(scope="module")
+def first_eval(demo_run, tmp_path_factory):
+    return run_eval(_plan(demo_run), tmp_path_factory.mktemp("eval") / "a")
+
+
+@pytest.mark.slow
+def test_adapter_beats_base_on_held_out_prompts_and_seeds(first_eval, demo_run):
+    summary = first_eval.summary
+    (row,) = [r for r in summary["rows"] if r["model"] == str(demo_run) and r["metric"] == "curvature_color" and r["mesh"] == "all"]
+    print(json.dumps(row))
+    assert row["n"] == 16
+    assert row["ci_low"] > 0, row  # the paired bootstrap CI of adapter - base lies above 0
+    assert row["mean_difference"] > 0 and row["win_rate"] > 0.5
+    assert summary["bootstrap"]["resamples"] == 10_000
+    # the metric is the run's own reward with its parameters (curvature_color, tau = -0.5)
+    assert json.loads((demo_run / "config.json").read_text())["rewards"]["curvature_color"]["tau"] == -0.5
+    assert _plan(demo_run).metrics[0].params == {"tau": -0.5}
+    lines = (first_eval.out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 32 and {json.loads(line)["model"] for line in lines} == {"base", str(demo_run)}
+    for line in lines:
+        item = json.loads(line)
+        assert (first_eval.out / item["texture"]).is_file() and (first_eval.out / item["views"]).is_file()
+    for name in ("summary.json", "summary.csv", "summary.md", "eval.html", "plots/curvature_color.png", "spec.toml"):
+        assert (first_eval.out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_eval_is_deterministic_and_an_interrupted_eval_resumes(first_eval, demo_run, tmp_path, monkeypatch):
+    reference = (first_eval.out / "results.jsonl").read_bytes()
+    again = run_eval(_plan(demo_run), tmp_path / "b")
+    assert (again.out / "results.jsonl").read_bytes() == reference  # two runs, identical results
+    assert (again.out / "summary.json").read_bytes() == (first_eval.out / "summary.json").read_bytes()
+
+    painted_batches: list[list[str]] = []
+    paint = eval_run._paint_batch
+
+    def interrupted(session, metrics, batch):
+        if len(painted_batches) == DONE_BATCHES:
+            raise KeyboardInterrupt  # Ctrl-C while the next batch paints
+        painted_batches.append([str(item.folder) for item in batch])
+        return paint(session, metrics, batch)
+
+    out = tmp_path / "c"
+    monkeypatch.setattr(eval_run, "_paint_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(_plan(demo_run), out)
+    finished = sorted(p.parent for p in out.glob("items/**/result.json"))
+    assert len(finished) == DONE_BATCHES * SAMPLES and not (out / "results.jsonl").exists()
+    stamps = {p: (p / "result.json").stat().st_mtime_ns for p in finished}
+
+    resumed_batches: list[list[str]] = []
+
+    def counted(session, metrics, batch):
+        resumed_batches.append([str(item.folder) for item in batch])
+        return paint(session, metrics, batch)
+
+    monkeypatch.setattr(eval_run, "_paint_batch", counted)
+    resumed = run_eval(_plan(demo_run), out)
+    assert resumed.painted == 32 - DONE_BATCHES * SAMPLES and len(resumed_batches) == 32 // SAMPLES - DONE_BATCHES
+    done_before = {f for batch in painted_batches for f in batch}
+    assert not done_before & {f for batch in resumed_batches for f in batch}  # nothing finished was painted again
+    assert {p: (p / "result.json").stat().st_mtime_ns for p in finished} == stamps  # nor rewritten
+    assert (out / "results.jsonl").read_bytes() == reference
+    assert run_eval(_plan(demo_run), out).painted == 0  # a finished eval paints nothing
+
+
+@pytest.mark.slow
+def test_eval_page_in_headless_chromium(first_eval, tmp_path, open_in_chromium):
+    shot = tmp_path / "eval_screenshot.png"
+    page = open_in_chromium(first_eval.out / "eval.html", shot, {"rows": "return document.querySelectorAll('#summary tr').length"})
+    srcs = {img["src"] for img in page["images"]}
+    assert "plots/curvature_color.png" in srcs  # the metric's plot is on the page
+    assert sum(src.endswith("/views.png") for src in srcs) == 32 and sum(src.endswith("/texture.png") for src in srcs) == 32
+    broken = [img["src"] for img in page["images"] if not (img["complete"] and img["width"] > 0)]
+    assert not broken, f"images that did not decode: {broken}"
+    errors = [entry for entry in page["log"] if entry.get("level") == "SEVERE"]
+    assert not errors, f"console errors: {errors}"
+    assert page["title"].startswith("texkit eval") and page["rows"] == 3  # header + base + adapter
+    assert shot.stat().st_size > 10_000
