@@ -195,7 +195,7 @@ def parse_metric(text: str) -> MetricSpec:
         except json.JSONDecodeError:
             params[key.strip()] = raw.strip()
     if not name.strip():
-        raise ConfigError(f"--metric '{text}' names no reward; write NAME[@LABEL][:KEY=VALUE,...], e.g. curvature_color:tau=-0.5")
+        raise ConfigError(f"--metric '{text}' names no reward; pass NAME[@LABEL][:KEY=VALUE,...], e.g. curvature_color:tau=-0.5")
     data: dict[str, Any] = {"name": name.strip(), "params": params}
     if label.strip():
         data["label"] = label.strip()
