@@ -97,3 +97,11 @@ def test_output_folder_rules(tiny_run, tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(TexkitError, match="did not write .*notes.txt"):
         run_eval(plan_eval(_spec(tiny_run, seeds=[0])), tmp_path / "other")
+
+
+def test_spec_tables_replace_only_the_keys_they_set(tiny_run):
+    plan = plan_eval(load_spec(None, ["texture.render_size=40", "cameras.fov=30.0"], {"adapters": [str(tiny_run)], "prompts": ["x"]}))
+    assert (plan.config.texture.size, plan.config.texture.render_size) == (32, 40)  # size stays the run's
+    assert plan.config.cameras.fov == 30.0 and plan.config.cameras.paint.azimuth == [0, 180]
+    other = plan_eval(load_spec(None, None, {"adapters": [str(tiny_run)], "prompts": ["x"], "generator": {"name": "tiny", "options": {"steps": 2}}}))
+    assert other.config.generator.options == {"steps": 2}  # a component is replaced whole

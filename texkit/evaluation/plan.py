@@ -210,10 +210,14 @@ def _base_config(spec: EvalSpec, adapters: list[AdapterSource]) -> RunConfig:
     """The first adapter's run config (defaults when none has one) with the spec's tables put in."""
     known = next((a.config for a in adapters if a.config is not None), None)
     data = (known or RunConfig()).model_dump(mode="json")
-    for key in ("generator", "renderer", "cameras", "texture"):
+    for key in ("generator", "renderer"):  # a component is replaced whole (name and options)
         value = getattr(spec, key)
         if value is not None:
             data[key] = value.model_dump(mode="json")
+    for key in ("cameras", "texture"):  # keys the spec sets replace the run's; the others stay
+        value = getattr(spec, key)
+        if value is not None:
+            data[key].update(value.model_dump(mode="json", exclude_unset=True))
     if spec.device is not None:
         data["device"] = spec.device
     data["cameras"]["learn"] = []

@@ -22,8 +22,9 @@ valid key. Example (``docs/guide/evaluate.md`` explains every key)::
 
 Settings not given (generator, renderer, cameras, texture, the prompt's prefix and negative
 prompt, the mesh's normalisation) come from the first adapter's run config, so an adapter is
-evaluated the way it was trained; the tables ``[generator]``, ``[renderer]``, ``[cameras]`` and
-``[texture]`` replace them (same keys as the run config's).
+evaluated the way it was trained. The tables ``[generator]`` and ``[renderer]`` replace the run's
+(name and options); the keys set in ``[cameras]`` and ``[texture]`` replace those of the run, the
+others stay (same keys as the run config's).
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ class EvalSpec(_Strict):
     )
     renderer: ComponentConfig | None = Field(None, description="The renderer; default: the first adapter run's.")
     cameras: CameraConfig | None = Field(
-        None, description="Painting and metric cameras; default: the first adapter run's (learnt angles are not loaded)."
+        None,
+        description="Painting and metric cameras: the keys set here replace the first adapter run's (learnt angles are not loaded).",
     )
-    texture: TextureConfig | None = Field(None, description="Texture and render resolutions; default: the first adapter run's.")
+    texture: TextureConfig | None = Field(
+        None, description="Texture and render resolutions: the keys set here replace the first adapter run's."
+    )
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "EvalSpec":
