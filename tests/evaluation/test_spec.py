@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from texkit.errors import ConfigError
@@ -81,3 +83,19 @@ def test_bad_specs_are_one_line_errors(data, message):
     with pytest.raises(ConfigError) as err:
         load_spec(None, None, data)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "evaluate.md"
+
+
+def test_the_guide_documents_every_spec_key_and_its_example_loads(tmp_path):
+    text = GUIDE.read_text()
+    for key in EvalSpec.model_fields:
+        shown = f"`[{key}]`" if key in ("generator", "renderer", "cameras", "texture") else f"`{key}`"
+        assert shown in text, f"{key} is not in docs/guide/evaluate.md"
+    (example,) = [block.split("\n", 1)[1] for block in text.split("```toml")[1:2]]
+    path = tmp_path / "heldout.toml"
+    path.write_text(example.split("```", 1)[0])
+    spec = load_spec(path)
+    assert [m.key for m in spec.metrics] == ["curvature_color", "curvature_color_reference", "jpeg_compressibility"]
+    assert spec.texture is not None and spec.texture.model_dump(exclude_unset=True) == {"render_size": 256}
