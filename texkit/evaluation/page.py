@@ -112,13 +112,13 @@ def _grid(out: Path, results: list[dict[str, Any]], models: list[str], metrics: 
                 continue
             values = "<br>".join(f"{html.escape(k)} {r['metrics'][k]:.4g}" for k in metrics if k in r["metrics"])
             alt = f"{model}: {prompt}, seed {seed}"
-            cells.append(f"<td>{img(out, out / r['views'], alt + ' (views)', 256)}{img(out, out / r['texture'], alt + ' (texture)', 96)}<br><small>{values}</small></td>")
+            cells.append(f"<td>{img(out, out / r['views'], alt + ' (views)', 256)}{img(out, out / r['texture'], alt + ' (texture)', 64)}<br><small>{values}</small></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>The first {GRID_ROWS} of {len(keys)} rows; every item is in items/ and results.jsonl.</p>" if len(keys) > GRID_ROWS else ""
     return f'<table class="grid">{head}{"".join(rows)}</table>{more}'
 
 
-_STYLE = " .grid td{vertical-align:top;font-size:0.85em} .grid img{display:block;margin-bottom:2px} #summary td{font-variant-numeric:tabular-nums}"
+_STYLE = " .grid td{vertical-align:top;font-size:0.85em} .grid img{display:inline-block;vertical-align:top;margin:0 2px 2px 0} #summary td{font-variant-numeric:tabular-nums}"
 
 
 def write_page(out: Path, plan: EvalPlan, results: list[dict[str, Any]], summary: dict[str, Any]) -> Path:
