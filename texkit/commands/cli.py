@@ -79,16 +79,9 @@ def _print_rows(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict; values are parsed as JSON when they can be (numbers, lists, booleans)."""
-    params: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise TexkitError(f"--param '{item}' must look like key=value")
-        key, raw = item.split("=", 1)
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params
+    from texkit.options import parse_key_values
+
+    return parse_key_values(items, "--param")
 
 
 def run_overrides(seed: int | None, prompt: str | None, device: str | None) -> list[str]:

@@ -45,6 +45,7 @@ from texkit.config import (
     validate_model,
 )
 from texkit.errors import ConfigError
+from texkit.options import parse_key_values
 
 __all__ = ["EvalSpec", "MetricSpec", "load_spec", "parse_metric", "DEFAULT_SEEDS", "BOOTSTRAP_RESAMPLES"]
 
@@ -185,19 +186,9 @@ def parse_metric(text: str) -> MetricSpec:
     Raises:
         ConfigError: an empty name or a parameter without ``=``.
     """
-    import json
-
     head, _, rest = text.partition(":")
     name, _, label = head.partition("@")
-    params: dict[str, Any] = {}
-    for item in [p for p in rest.split(",") if p.strip()]:
-        if "=" not in item:
-            raise ConfigError(f"--metric '{text}': parameter '{item}' must look like key=value (NAME[@LABEL][:KEY=VALUE,...])")
-        key, raw = item.split("=", 1)
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw.strip()
+    params = parse_key_values([p for p in rest.split(",") if p.strip()], f"--metric '{text}' (NAME[@LABEL][:KEY=VALUE,...]): parameter")
     if not name.strip():
         raise ConfigError(f"--metric '{text}' names no reward; pass NAME[@LABEL][:KEY=VALUE,...], e.g. curvature_color:tau=-0.5")
     data: dict[str, Any] = {"name": name.strip(), "params": params}
