@@ -9,6 +9,7 @@ finds the items already done, and a retrained adapter is never mistaken for the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -222,7 +223,9 @@ def _base_config(spec: EvalSpec, adapters: list[AdapterSource]) -> RunConfig:
         data["device"] = spec.device
     data["cameras"]["learn"] = []
     data["rewards"] = {}
-    data["training"]["batch_size"] = spec.samples
+    # the eval paints `samples` items per batch through Session.paint, without gradients; in the config
+    # training.batch_size only sizes Session.build's memory check of a *training* step, so ask it for one sample
+    data["training"]["batch_size"] = 1
     data["output"]["grid_views"] = spec.grid_views
     return parse_config(data)
 
@@ -274,6 +277,7 @@ def plan_eval(spec: EvalSpec) -> EvalPlan:
         ConfigError: an invalid setting.
     """
     adapters = [resolve_adapter(a) for a in spec.adapters]
+    adapters = [dataclasses.replace(a, label=f"./{a.label}") if a.label == BASE_LABEL else a for a in adapters]
     labels = [a.label for a in adapters]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"adapter {next(x for x in labels if labels.count(x) > 1)} is given twice; give each adapter once")
