@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from texkit.evaluation.plan import BASE_LABEL, EvalPlan
-from texkit.evaluation.summary import ALL_MESHES, markdown_table, pairs
+from texkit.evaluation.summary import ALL_MESHES, pairs, table_cells
 from texkit.io import atomic_path, atomic_write_text
 from texkit.page_parts import figure, flatten, img, links, page, read_json, table
 
@@ -88,10 +88,9 @@ def _short(label: str, limit: int = 28) -> str:
 
 def _summary_table(summary: dict[str, Any]) -> str:
     """The summary rows as an HTML table (the markdown table's columns)."""
-    lines = [line for line in markdown_table(summary).splitlines() if line and not line.startswith("|---")]
-    cells = [[c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")] for line in lines]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+    head_cells, rows = table_cells(summary)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in head_cells)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table id="summary"><tr>{head}</tr>{body}</table>'
 
 

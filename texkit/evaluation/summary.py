@@ -21,7 +21,7 @@ from texkit.evaluation.spec import EvalSpec
 from texkit.evaluation.stats import summarize_pairs
 from texkit.io import atomic_write_text
 
-__all__ = ["summarize", "write_summaries", "markdown_table", "pairs", "CSV_COLUMNS", "ALL_MESHES"]
+__all__ = ["summarize", "write_summaries", "markdown_table", "table_cells", "pairs", "CSV_COLUMNS", "ALL_MESHES"]
 
 ALL_MESHES = "all"
 """The mesh scope of the rows that pool every mesh."""
@@ -83,18 +83,26 @@ def _number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def markdown_table(summary: dict[str, Any]) -> str:
-    """The rows as a markdown table: model, metric, mesh, n, mean, difference from base with its CI, win rate."""
+def table_cells(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The summary as text cells: the header and one row per summary row (model, metric, mesh, n, mean,
+    difference from base with its CI, win rate); the markdown table and the page show these."""
     level = summary["bootstrap"]["confidence"]
-    head = f"| model | metric | mesh | n | mean | Δ vs base [{level:.0%} CI] | win rate |"
-    lines = [head, "|---|---|---|---:|---:|---|---:|"]
+    head = ["model", "metric", "mesh", "n", "mean", f"Δ vs base [{level:.0%} CI]", "win rate"]
+    rows = []
     for row in summary["rows"]:
         diff = ""
         if "mean_difference" in row:
             diff = f"{_number(row['mean_difference'])} [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
         win = f"{row['win_rate']:.0%}" if isinstance(row.get("win_rate"), float) and not math.isnan(row["win_rate"]) else ""
-        cells = [row["model"], row["metric"], row["mesh"], str(row["n"]), _number(row["mean"]), diff, win]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        rows.append([row["model"], row["metric"], row["mesh"], str(row["n"]), _number(row["mean"]), diff, win])
+    return head, rows
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The rows as a markdown table (`table_cells`)."""
+    head, rows = table_cells(summary)
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---|---:|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows]
     return "\n".join(lines) + "\n"
 
 
