@@ -86,17 +86,17 @@ def test_base_model_alone(tmp_path):
 
 def test_output_folder_rules(tiny_run, tmp_path):
     out = tmp_path / "e"
-    run_eval(plan_eval(_spec(tiny_run, seeds=[0])), out)
+    run_eval(plan_eval(_spec(tiny_run, prompts=PROMPTS[:1], seeds=[0])), out)
     with pytest.raises(TexkitError, match="other settings .*grid_views: 4 -> 3.*--overwrite"):
-        run_eval(plan_eval(_spec(tiny_run, seeds=[0], grid_views=3)), out)
-    replaced = run_eval(plan_eval(_spec(tiny_run, seeds=[0], grid_views=3)), out, overwrite=True)
-    assert replaced.painted == 4
-    more = run_eval(plan_eval(_spec(tiny_run, seeds=[0, 1], grid_views=3)), out)  # more seeds: only the new items
-    assert more.painted == 4 and len(more.results) == 8
+        run_eval(plan_eval(_spec(tiny_run, prompts=PROMPTS[:1], seeds=[0], grid_views=3)), out)
+    replaced = run_eval(plan_eval(_spec(tiny_run, prompts=PROMPTS[:1], seeds=[0], grid_views=3)), out, overwrite=True)
+    assert replaced.painted == 2
+    more = run_eval(plan_eval(_spec(tiny_run, prompts=PROMPTS[:1], seeds=[0, 1], grid_views=3)), out)  # more seeds: only the new items
+    assert more.painted == 2 and len(more.results) == 4
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(TexkitError, match="did not write .*notes.txt"):
-        run_eval(plan_eval(_spec(tiny_run, seeds=[0])), tmp_path / "other")
+        run_eval(plan_eval(_spec(tiny_run, prompts=PROMPTS[:1], seeds=[0])), tmp_path / "other")
 
 
 def test_spec_tables_replace_only_the_keys_they_set(tiny_run):
