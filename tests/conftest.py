@@ -1,8 +1,10 @@
-"""Shared fixtures: the shared test meshes beside the repository and the torch renderer."""
+"""Shared fixtures: the shared test meshes beside the repository, the torch renderer and the built docs site."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,23 @@ def torch_renderer():
     import texkit
 
     return texkit.get_registry().make_renderer("torch")
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation built once per test session (``mkdocs build``, about 10 s), shared by every docs test.
+
+    Set ``TEXKIT_DOCS_SITE`` to a freshly built site folder to reuse it. Not ``--strict``: strictness
+    is ``make docs``'s job; the tests are about what the site holds and shows.
+    """
+    prebuilt = os.environ.get("TEXKIT_DOCS_SITE")
+    if prebuilt:
+        return Path(prebuilt)
+    site = tmp_path_factory.mktemp("site")
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "--site-dir", str(site)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    return site
