@@ -1,9 +1,10 @@
 """``visualize()`` of the geometry rewards: pictures of what each asks for, checked against the reward itself.
 
 Known answers: `splat_points` paints the texel the UV convention names; the symmetry picture gives
-both points of every mirror pair one colour, so the reward scores it near its maximum 0 (far above
-noise); the alignment picture's strokes have gradients along the field, so curvature_alignment
-scores it far above noise; the reference picture is the reference texture.
+both points of every mirror pair one colour, so the reward scores it far closer to its maximum 0
+than noise; the feature-emphasis picture is the normalised curvature its gradient magnitude must
+match, ridges tinted; the alignment picture's strokes cross (or follow) a tube's axis as ``edges``
+says; the reference picture is the reference texture.
 """
 
 from __future__ import annotations
@@ -65,6 +66,25 @@ def test_alignment_picture_strokes_cross_or_follow_the_field(tube, make_context)
         runs[edges] = (int((dark[:, 1:] & dark[:, :-1]).sum()), int((dark[1:] & dark[:-1]).sum()))  # (along rows, along columns)
     assert runs["across"][0] > 3 * runs["across"][1], runs
     assert runs["along"][1] > 3 * runs["along"][0], runs
+
+
+def test_feature_emphasis_picture_is_the_wanted_gradient_strength(ribbed, ribbed_cache, make_context):
+    from texkit_rewards_geometry.feature_emphasis import FeatureEmphasis
+    from texkit_rewards_geometry.texture_ops import minmax
+
+    reward = FeatureEmphasis()
+    reward.prepare(ribbed, ribbed_cache)
+    ctx = make_context(ribbed, ribbed_cache, _noise())
+    picture = reward.visualize(ctx)
+    mask, k, _ = reward._texel_maps(ctx)
+    atlas, ridge = mask > 0, (k > reward.params.ridge_threshold) & (mask > 0)
+    plain = atlas & ~ridge
+    assert int(ridge.sum()) > 20 and int(plain.sum()) > 200
+    wanted = minmax(k, mask)
+    for channel in range(3):  # grey N(K) off the ridges
+        assert torch.allclose(picture[..., channel][plain], wanted[plain], atol=1e-6)
+    assert bool((picture[..., 0] > picture[..., 2] + 0.3)[ridge].all())  # ridges orange
+    assert bool((picture[~atlas] == 0.5).all())
 
 
 def test_reference_picture_is_the_reference_texture(gourd, gourd_cache, make_context, tmp_path):
