@@ -52,6 +52,12 @@ def gallery_params(reward: str, work: Path) -> dict[str, Any]:
 
 #: What the page says about the parameters `gallery_params` gives.
 GALLERY_PARAMS_NOTE = {"reference": "`texture` = a UV checkerboard (the reward needs something to copy)"}
+#: How to read a reward's pictures, where they need a word.
+READING = {
+    "symmetry": "Every mirror-symmetric texture is optimal, so the ascent only evens the start's noise out "
+    "across the mirror plane and the optimum stays grey; the target shows the mirror pairs it compares "
+    "(both points of a pair in one colour)",
+}
 
 
 def mesh_label(spec: str) -> str:
@@ -187,8 +193,14 @@ def page_markdown(manifest: dict[str, Any], images_rel: str) -> str:
         lines += [f"## {name}", "", f"{title} ({entry['distribution']}): {entry['description']}", ""]
         if entry["params_note"]:
             lines += [f"Gallery parameters: {entry['params_note']}.", ""]
+        if name in READING:
+            lines += [f"{READING[name]}.", ""]
         if entry["skipped"]:
             lines += [f"*Not shown: {entry['skipped']}.*", ""]
+            continue
+        if not any(shown["image"] for shown in entry["meshes"]):  # nothing to show on any mesh: its notes, once
+            notes = dict.fromkeys(note for shown in entry["meshes"] for note in shown["notes"])
+            lines += [f"*Nothing to show: {'; '.join(notes)}. `texkit score MESH TEXTURE --reward {name}` gives its value.*", ""]
             continue
         for shown in entry["meshes"]:
             value = f"{shown['start_value']:.3g} → {shown['final_value']:.3g}" if shown["final_value"] is not None else f"{shown['start_value']:.3g}"
@@ -201,6 +213,14 @@ def page_markdown(manifest: dict[str, Any], images_rel: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def write_page(manifest: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write the page (``args.page``) from the manifest, linking the pictures in ``args.images``."""
+    from texkit.io import atomic_write_text
+
+    images_rel = Path(os.path.relpath(args.images.resolve(), args.page.resolve().parent)).as_posix()
+    atomic_write_text(args.page, page_markdown(manifest, images_rel))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meshes", nargs="+", default=DEFAULT_MESHES, help="meshes (built-in names or files); default: demo and the rabbit")
@@ -211,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, default=IMAGES, help="folder of the pictures and gallery.json")
     parser.add_argument("--page", type=Path, default=PAGE, help="the page to write")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "gallery", help="work folder (replaced)")
+    parser.add_argument("--page-only", action="store_true", help="only write the page again from the recorded gallery.json")
     args = parser.parse_args(argv)
 
     from texkit.io import atomic_write_text
@@ -222,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reward_gallery: not installed: {', '.join(unknown)} (installed: {', '.join(installed)})", file=sys.stderr)
         return 2
     manifest_path = args.images / MANIFEST
+    if args.page_only:
+        write_page(json.loads(manifest_path.read_text(encoding="utf-8")), args)
+        return 0
     manifest: dict[str, Any] = {"settings": {}, "rewards": {}}
     if args.only and manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -234,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest["rewards"] = {name: manifest["rewards"][name] for name in sorted(manifest["rewards"]) if name in installed}
     args.images.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    images_rel = Path(os.path.relpath(args.images.resolve(), args.page.resolve().parent)).as_posix()
-    atomic_write_text(args.page, page_markdown(manifest, images_rel))
+    write_page(manifest, args)
     size = sum(p.stat().st_size for p in args.images.glob("*.png"))
     print(f"wrote {args.page} and {len(list(args.images.glob('*.png')))} pictures ({size // 1024} KiB) in {args.images}")
     return 0
