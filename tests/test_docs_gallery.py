@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from texkit.registry import get_registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +35,7 @@ def _load_script() -> Any:
 gallery = _load_script()
 
 
+@pytest.mark.slow
 def test_script_makes_a_page_for_every_installed_reward(tmp_path, capsys):
     images, page = tmp_path / "images", tmp_path / "rewards" / "gallery.md"
     args = ["--meshes", "demo", "--size", "24", "--steps", "3", "--views", "1", "--images", str(images), "--page", str(page), "--work", str(tmp_path / "work")]

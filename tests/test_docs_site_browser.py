@@ -93,6 +93,7 @@ def test_checker_fails_a_reward_page_without_mathjax(browser, docs_site, tmp_pat
     assert rendered.problems == []
 
 
+@pytest.mark.slow
 def test_every_page_of_the_built_site(docs_site, tmp_path):
     _browser()
     shots = Path(os.environ.get("TEXKIT_DOCS_SHOTS", tmp_path / "shots"))
