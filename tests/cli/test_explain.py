@@ -3,19 +3,23 @@
 Known answers: Adam through `optimize_texture` reaches the maximiser of a quadratic; the optimum of
 ``curvature_color`` is red where its ``visualize()`` target is red and blue where it is blue; the
 third-party ``palette`` reward's optimum is made of palette colours; a reward that is not
-differentiable gets its note and no optimum; usage errors are one line and exit 2.
+differentiable gets its note and no optimum; a reward read from renders is ascended
+through the renderer; usage errors are one line and exit 2.
 """
 
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 import torch
 
+import texkit
 from texkit.commands.cli import main
 from texkit.explain import explain_reward, optimize_texture, start_logits
 from texkit.imageio import read_image
+from texkit.registry import get_registry, reset_registry
 
 
 def test_optimize_texture_reaches_the_maximiser_of_a_quadratic():
@@ -49,7 +53,6 @@ def test_curvature_color_optimum_follows_its_target(tmp_path):
     # the optimised texture is red (R > B) where visualize() asks for red, blue where it asks for blue
     from texkit.geometry import GeometryCache
     from texkit.geometry.primitives import load_mesh
-    from texkit.registry import get_registry
     from texkit.types import RewardContext, Texture
 
     reward = get_registry().make_reward("curvature_color")
@@ -68,14 +71,51 @@ def test_curvature_color_optimum_follows_its_target(tmp_path):
 def test_third_party_palette_optimum_is_made_of_palette_colours(tmp_path, capsys):
     main(["explain", "palette", "demo", "--out", str(tmp_path), "--steps", "150", "--size", "24", "--views", "1"])
     out = capsys.readouterr()
-    assert "wrote" in out.out and "palette:" in out.out
-    assert "palette has no visualize()" in out.err  # one note line, not an error
-    from texkit.registry import get_registry
-
+    assert "wrote" in out.out and "palette:" in out.out and out.err == ""
+    assert (tmp_path / "target.png").is_file()  # its visualize(): the nearest palette colours
     colours = get_registry().make_reward("palette").params.palette()
     optimum = read_image(tmp_path / "optimum_texture.png").reshape(-1, 3)
     nearest = torch.cdist(optimum, colours).min(dim=1).values
     assert float(nearest.max()) < 0.1
+
+
+class RenderRedness(texkit.Reward):
+    """A third-party-style reward read from the renders, without visualize(): mean (R - B) over the silhouettes."""
+
+    name = "test_render_redness"
+    description = "mean red minus blue of the renders"
+    needs_renders = True
+
+    def __call__(self, ctx):
+        rgb, alpha = ctx.renders.rgb, ctx.renders.alpha
+        return texkit.RewardOutput(value=((rgb[..., 0] - rgb[..., 2]) * alpha[..., 0]).sum() / alpha.sum())
+
+
+@pytest.fixture
+def render_reward():
+    module = types.ModuleType("render_redness_plugin")
+
+    @texkit.hookimpl
+    def texkit_register_rewards(register):
+        register(RenderRedness)
+
+    module.texkit_register_rewards = texkit_register_rewards
+    reset_registry()
+    get_registry().register_plugin(module, distribution="test-explain")
+    yield
+    reset_registry()
+
+
+def test_reward_on_renders_without_visualize_is_ascended_through_the_renderer(render_reward, tmp_path, capsys):
+    main(["explain", "test_render_redness", "demo", "--out", str(tmp_path), "--steps", "80", "--size", "24", "--views", "2"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "test_render_redness has no visualize(): no target picture" in err
+    assert not (tmp_path / "target.png").exists() and (tmp_path / "optimum.png").is_file()
+    record = json.loads((tmp_path / "explain.json").read_text())
+    assert record["final_value"] > 0.9 and abs(record["start_value"]) < 0.05  # red everywhere the cameras see
+    views = read_image(tmp_path / "optimum.png")
+    seen = (views.sum(-1) < 2.9)  # not the white background
+    assert bool((views[..., 0] - views[..., 2])[seen].mean() > 0.8)
 
 
 def test_non_differentiable_reward_gets_a_note_and_no_optimum(tmp_path, capsys):
