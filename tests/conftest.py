@@ -2,14 +2,76 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO.parent / "shared" / "assets"
+
+
+def load_docs_module(relative: str) -> Any:
+    """A module of ``docs/`` (a hook or a script, not a package) loaded from its file, once per session."""
+    name = "texkit_docs_" + relative.replace("/", "_").removesuffix(".py")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "docs" / relative)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def docs_module() -> Any:
+    """`load_docs_module`: ``docs_module("hooks/navigation.py")`` is that file's module."""
+    return load_docs_module
+
+
+@pytest.fixture(scope="session")
+def site_checker() -> Any:
+    """docs/scripts/check_site.py: pages in headless Chromium (also the report's browser test)."""
+    return load_docs_module("scripts/check_site.py")
+
+
+@pytest.fixture(scope="session")
+def chromium(site_checker) -> tuple[str, str]:
+    """``(chromium, chromedriver)`` paths; skips with the reason where they or selenium are missing,
+    fails instead under CI (``CI`` set, as ``.ci/run`` runs, which installs them)."""
+    found = site_checker.browser_paths()
+    if isinstance(found, str):
+        if os.environ.get("CI"):
+            pytest.fail(found + "; .ci/run installs them, so CI must not skip this test")
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture
+def register_rewards():
+    """``register_rewards(*classes)``: a fresh registry with these reward classes added (as one plugin
+    distribution, ``test-rewards``) to the installed ones; the registry is forgotten afterwards."""
+    import texkit
+    from texkit.registry import get_registry, reset_registry
+
+    def register(*classes: type) -> None:
+        module = types.ModuleType("test_rewards_plugin")
+
+        @texkit.hookimpl
+        def texkit_register_rewards(register: Any) -> None:
+            for cls in classes:
+                register(cls)
+
+        module.texkit_register_rewards = texkit_register_rewards
+        reset_registry()
+        get_registry().register_plugin(module, distribution="test-rewards")
+
+    yield register
+    reset_registry()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,7 +116,7 @@ def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("site")
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "-q", "--site-dir", str(site)],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600,
+        cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert built.returncode == 0, built.stderr[-3000:]

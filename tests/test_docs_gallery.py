@@ -8,11 +8,8 @@ every installed reward (a reward installed later fails this test until the galle
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,19 +21,9 @@ PAGE = REPO / "docs" / "rewards" / "gallery.md"
 FIRST_PARTY_WITH_PICTURES = {"curvature_alignment", "curvature_color", "feature_emphasis", "palette", "reference", "symmetry"}
 
 
-def _load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("texkit_docs_reward_gallery", REPO / "docs" / "scripts" / "reward_gallery.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gallery = _load_script()
-
-
 @pytest.mark.slow
-def test_script_makes_a_page_for_every_installed_reward(tmp_path, capsys):
+def test_script_makes_a_page_for_every_installed_reward(docs_module, tmp_path, capsys):
+    gallery = docs_module("scripts/reward_gallery.py")
     images, page = tmp_path / "images", tmp_path / "rewards" / "gallery.md"
     args = ["--meshes", "demo", "--size", "24", "--steps", "3", "--views", "1", "--images", str(images), "--page", str(page), "--work", str(tmp_path / "work")]
     assert gallery.main(args) == 0

@@ -10,13 +10,10 @@ The site is built once per test session (the ``docs_site`` fixture).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,41 +21,23 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ("index.html", "rewards/curvature_color/index.html", "rewards/gallery/index.html")
 
 
-def _load_checker() -> Any:
-    spec = importlib.util.spec_from_file_location("texkit_docs_check_site", REPO / "docs" / "scripts" / "check_site.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check_site = _load_checker()
-
-
-def _browser() -> tuple[str, str]:
-    found = check_site.browser_paths()
-    if isinstance(found, str):
-        if os.environ.get("CI"):
-            pytest.fail(found + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(found)
-    return found
-
-
 @pytest.fixture(scope="module")
-def browser():
-    driver = check_site.start_browser(*_browser())
+def browser(chromium, site_checker):
+    driver = site_checker.start_browser(*chromium)
     yield driver
     driver.quit()
 
 
-def test_raw_math_snippets_known_answers():
+def test_raw_math_snippets_known_answers(site_checker):
+    check_site = site_checker
     assert check_site.raw_math_snippets("no math here, $5 and $6") == []
     assert check_site.raw_math_snippets("the area \\(x^2\\) is") == ["the area \\(x^2\\) is"]
     found = check_site.raw_math_snippets("a \\[ r = 1 \\] b $$ c $$")
     assert len(found) == 3 and all("r = 1" in s or "c" in s for s in found)
 
 
-def test_checker_flags_each_kind_of_problem(browser, tmp_path):
+def test_checker_flags_each_kind_of_problem(browser, site_checker, tmp_path):
+    check_site = site_checker
     (tmp_path / "ok.png").write_bytes((REPO / "docs" / "images" / "threads_cpu.png").read_bytes())
     (tmp_path / "bad.html").write_text(
         "<html><body><p>The area \\(x^2\\) of a square.</p><pre><code>\\(kept in code\\)</code></pre>"
@@ -76,8 +55,9 @@ def test_checker_flags_each_kind_of_problem(browser, tmp_path):
     assert good.problems == [] and good.images == 1
 
 
-def test_checker_fails_a_reward_page_without_mathjax(browser, docs_site, tmp_path):
+def test_checker_fails_a_reward_page_without_mathjax(browser, site_checker, docs_site, tmp_path):
     """The real curvature_color page with its MathJax script removed shows raw formulas: the checker says so."""
+    check_site = site_checker
     site = tmp_path / "site"
     shutil.copytree(docs_site, site)
     page = site / "rewards" / "curvature_color" / "index.html"
@@ -94,8 +74,8 @@ def test_checker_fails_a_reward_page_without_mathjax(browser, docs_site, tmp_pat
 
 
 @pytest.mark.slow
-def test_every_page_of_the_built_site(docs_site, tmp_path):
-    _browser()
+def test_every_page_of_the_built_site(chromium, site_checker, docs_site, tmp_path):
+    check_site = site_checker
     shots = Path(os.environ.get("TEXKIT_DOCS_SHOTS", tmp_path / "shots"))
     reports, problems = check_site.check_site(docs_site, shots, SCREENSHOTS)
     assert problems == [], "\n".join(problems)

@@ -8,35 +8,32 @@ once per session (the ``docs_site`` fixture).
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"texkit_docs_{name}", DOCS / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def mathjax(docs_module) -> Any:
+    return docs_module("hooks/mathjax_assets.py")
 
 
-mathjax = _load("mathjax_assets")
-navigation = _load("navigation")
+@pytest.fixture(scope="module")
+def navigation(docs_module) -> Any:
+    return docs_module("hooks/navigation.py")
 
 
 def _mkdocs_yml() -> dict[str, Any]:
     return yaml.load((REPO / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)  # noqa: S506 - plain tags only
 
 
-def test_mkdocs_yml_registers_the_hooks_and_loads_mathjax_from_the_site():
+def test_mkdocs_yml_registers_the_hooks_and_loads_mathjax_from_the_site(mathjax):
     config = _mkdocs_yml()
     assert {"docs/hooks/mathjax_assets.py", "docs/hooks/navigation.py"} <= set(config["hooks"])
     assert config["extra_javascript"] == ["javascripts/mathjax.js", f"{mathjax.SITE_FOLDER}/tex-chtml-full.js"]
@@ -44,7 +41,7 @@ def test_mkdocs_yml_registers_the_hooks_and_loads_mathjax_from_the_site():
     assert "nav" not in config  # built by the hook
 
 
-def test_mathjax_files_come_from_the_installed_distribution():
+def test_mathjax_files_come_from_the_installed_distribution(mathjax):
     files = mathjax.mathjax_files()
     script = files[f"{mathjax.SITE_FOLDER}/tex-chtml-full.js"]
     assert script.is_file() and script.stat().st_size > 500_000
@@ -53,17 +50,30 @@ def test_mathjax_files_come_from_the_installed_distribution():
     assert len(fonts) >= 20 and all(files[uri].is_file() for uri in fonts)
 
 
-def test_built_site_serves_mathjax_and_loads_nothing_from_other_hosts(docs_site):
+def test_built_site_serves_mathjax_and_loads_nothing_from_other_hosts(mathjax, docs_site):
     assert (docs_site / mathjax.SITE_FOLDER / "tex-chtml-full.js").is_file()
     assert (docs_site / mathjax.SITE_FOLDER / "output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff").is_file()
-    for page in (docs_site / "index.html", docs_site / "rewards/curvature_color/index.html"):
+    for page in (docs_site / "index.html", docs_site / "rewards/curvature_color/index.html", docs_site / "api/cameras/index.html"):
         html = page.read_text(encoding="utf-8")
-        assert "tex-chtml-full.js" in html
         external = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html)
         assert external == [], external
+    # MathJax only where there is a formula
+    with_math = (docs_site / "rewards/curvature_color/index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' in with_math and "tex-chtml-full.js" in with_math and mathjax.CONFIG_SCRIPT in with_math
+    without = (docs_site / "api/cameras/index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' not in without and "tex-chtml-full.js" not in without and mathjax.CONFIG_SCRIPT not in without
 
 
-def test_navigation_order_and_every_page_listed_once():
+def test_mathjax_is_dropped_only_from_pages_without_formulas(mathjax):
+    scripts = '<script src="../javascripts/mathjax.js"></script>\n<script src="../assets/mathjax/tex-chtml-full.js"></script>\n'
+    other = '<script src="../assets/javascripts/bundle.js"></script>'
+    plain = f"<p>text</p>{scripts}{other}"
+    assert mathjax.without_mathjax(plain) == f"<p>text</p>{other}"
+    with_formula = f'<span class="arithmatex">\\(K\\)</span>{scripts}{other}'
+    assert mathjax.without_mathjax(with_formula) == with_formula
+
+
+def test_navigation_order_and_every_page_listed_once(navigation):
     nav = navigation.navigation(DOCS)
     assert [next(iter(item)) for item in nav] == ["Home", "Guide", "Rewards", "Plugins", "Reference", "API"]
     sections = {next(iter(item)): next(iter(item.values())) for item in nav}
@@ -77,7 +87,7 @@ def test_navigation_order_and_every_page_listed_once():
     assert set(listed) == on_disk | generated
 
 
-def test_navigation_takes_a_new_page_without_edits(tmp_path):
+def test_navigation_takes_a_new_page_without_edits(navigation, tmp_path):
     for path in ("index.md", "guide/quickstart.md", "guide/zebra.md", "guide/alpha.md", "api/index.md", "notes.md"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("# x\n")

@@ -49,28 +49,28 @@ __all__ = [
 #: Delimiters that must not survive in rendered text (arithmatex's generic output, a display block).
 RAW_MATH = ("\\(", "\\[", "$$")
 
-# Text nodes of the page outside code, scripts and typeset math, joined by newlines.
-_VISIBLE_TEXT_JS = """
-const skip = 'pre, code, script, style, noscript, mjx-container, textarea, .md-search';
-const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-const parts = [];
-for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-  const parent = node.parentElement;
-  if (parent && !parent.closest(skip)) parts.push(node.textContent);
-}
-return parts.join('\\n');
-"""
-
-# Waits for MathJax's first typeset (when the page loads it) and for every image to decode;
-# calls back with the sources of the images that did not decode.
+# Waits for MathJax's first typeset (on pages that load it) and for every image to decode, then
+# calls back with the sources of the images that did not decode, the number of images, and the
+# page's text outside code, scripts and typeset math (text nodes joined by newlines). One call per
+# page: each WebDriver round trip costs about 0.1 s.
 _SETTLE_JS = """
 const done = arguments[arguments.length - 1];
 const images = Array.from(document.images);
 images.forEach(img => { img.loading = 'eager'; });
 const math = (window.MathJax && MathJax.startup && MathJax.startup.promise) ? MathJax.startup.promise : Promise.resolve();
+function visibleText() {
+  const skip = 'pre, code, script, style, noscript, mjx-container, textarea, .md-search';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (parent && !parent.closest(skip)) parts.push(node.textContent);
+  }
+  return parts.join('\\n');
+}
 math.catch(() => null)
   .then(() => Promise.all(images.map(img => img.decode().then(() => null, () => img.getAttribute('src')))))
-  .then(broken => done(broken.filter(src => src !== null)));
+  .then(broken => done({broken: broken.filter(src => src !== null), images: images.length, text: visibleText()}));
 """
 
 
@@ -177,16 +177,16 @@ def check_page(driver: Any, base_url: str, path: str, screenshot: Path | None = 
     """Open ``base_url + path`` and report its console errors, broken images and raw formulas.
 
     Args:
-        driver: a selenium driver (`start_browser`); its console log is read (and so emptied).
+        driver: a selenium driver (`start_browser`); its console log is read (and so emptied): what it
+            holds is taken as this page's (the previous page's check emptied it).
         base_url: the site's URL, ending in ``/``.
         path: the page's path in the site.
         screenshot: where to save a full-page screenshot (None: none).
     """
-    driver.get_log("browser")  # drop what earlier pages logged
     driver.get(base_url + path)
-    broken = driver.execute_async_script(_SETTLE_JS)
-    report = PageReport(path, broken_images=list(broken), images=int(driver.execute_script("return document.images.length")))
-    report.raw_math = raw_math_snippets(driver.execute_script(_VISIBLE_TEXT_JS))
+    settled = driver.execute_async_script(_SETTLE_JS)
+    report = PageReport(path, broken_images=list(settled["broken"]), images=int(settled["images"]))
+    report.raw_math = raw_math_snippets(settled["text"])
     if screenshot is not None:
         height = int(driver.execute_script("return document.documentElement.scrollHeight"))
         size = driver.get_window_size()

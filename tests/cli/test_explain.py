@@ -10,7 +10,6 @@ through the renderer; usage errors are one line and exit 2.
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 import torch
@@ -19,7 +18,7 @@ import texkit
 from texkit.commands.cli import main
 from texkit.explain import explain_reward, optimize_texture, start_logits
 from texkit.imageio import read_image
-from texkit.registry import get_registry, reset_registry
+from texkit.registry import get_registry
 
 
 def test_optimize_texture_reaches_the_maximiser_of_a_quadratic():
@@ -91,22 +90,8 @@ class RenderRedness(texkit.Reward):
         return texkit.RewardOutput(value=((rgb[..., 0] - rgb[..., 2]) * alpha[..., 0]).sum() / alpha.sum())
 
 
-@pytest.fixture
-def render_reward():
-    module = types.ModuleType("render_redness_plugin")
-
-    @texkit.hookimpl
-    def texkit_register_rewards(register):
-        register(RenderRedness)
-
-    module.texkit_register_rewards = texkit_register_rewards
-    reset_registry()
-    get_registry().register_plugin(module, distribution="test-explain")
-    yield
-    reset_registry()
-
-
-def test_reward_on_renders_without_visualize_is_ascended_through_the_renderer(render_reward, tmp_path, capsys):
+def test_reward_on_renders_without_visualize_is_ascended_through_the_renderer(register_rewards, tmp_path, capsys):
+    register_rewards(RenderRedness)
     main(["explain", "test_render_redness", "demo", "--out", str(tmp_path), "--steps", "80", "--size", "24", "--views", "2"])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "test_render_redness has no visualize(): no target picture" in err
