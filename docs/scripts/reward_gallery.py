@@ -120,7 +120,7 @@ def explain_all(rewards: list[str], meshes: list[str], args: argparse.Namespace)
                 result = explain_reward(
                     name, spec, work, steps=args.steps, size=args.size, views=args.views, params=gallery_params(name, work)
                 )
-            except TexkitError as err:  # e.g. no model weights here: one line in the gallery
+            except (TexkitError, OSError) as err:  # e.g. no model weights here: one line in the gallery
                 entry["skipped"] = " ".join(str(err).split())
                 print(f"  skipped: {entry['skipped']}", flush=True)
                 break
