@@ -1,13 +1,77 @@
-"""Shared fixtures: the shared test meshes beside the repository and the torch renderer."""
+"""Shared fixtures: the shared test meshes beside the repository, the torch renderer and the built docs site."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO.parent / "shared" / "assets"
+
+
+def load_docs_module(relative: str) -> Any:
+    """A module of ``docs/`` (a hook or a script, not a package) loaded from its file, once per session."""
+    name = "texkit_docs_" + relative.replace("/", "_").removesuffix(".py")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "docs" / relative)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def docs_module() -> Any:
+    """`load_docs_module`: ``docs_module("hooks/navigation.py")`` is that file's module."""
+    return load_docs_module
+
+
+@pytest.fixture(scope="session")
+def site_checker() -> Any:
+    """docs/scripts/check_site.py: pages in headless Chromium (also the report's browser test)."""
+    return load_docs_module("scripts/check_site.py")
+
+
+@pytest.fixture(scope="session")
+def chromium(site_checker) -> tuple[str, str]:
+    """``(chromium, chromedriver)`` paths; skips with the reason where they or selenium are missing,
+    fails instead under CI (``CI`` set, as ``.ci/run`` runs, which installs them)."""
+    found = site_checker.browser_paths()
+    if isinstance(found, str):
+        if os.environ.get("CI"):
+            pytest.fail(found + "; .ci/run installs them, so CI must not skip this test")
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture
+def register_rewards():
+    """``register_rewards(*classes)``: a fresh registry with these reward classes added (as one plugin
+    distribution, ``test-rewards``) to the installed ones; the registry is forgotten afterwards."""
+    import texkit
+    from texkit.registry import get_registry, reset_registry
+
+    def register(*classes: type) -> None:
+        module = types.ModuleType("test_rewards_plugin")
+
+        @texkit.hookimpl
+        def texkit_register_rewards(register: Any) -> None:
+            for cls in classes:
+                register(cls)
+
+        module.texkit_register_rewards = texkit_register_rewards
+        reset_registry()
+        get_registry().register_plugin(module, distribution="test-rewards")
+
+    yield register
+    reset_registry()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,6 +104,26 @@ def torch_renderer():
 
 
 @pytest.fixture(scope="session")
+def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation built once per test session (``mkdocs build``, about 10 s), shared by every docs test.
+
+    Set ``TEXKIT_DOCS_SITE`` to a freshly built site folder to reuse it. Not ``--strict``: strictness
+    is ``make docs``'s job; the tests are about what the site holds and shows.
+    """
+    prebuilt = os.environ.get("TEXKIT_DOCS_SITE")
+    if prebuilt:
+        return Path(prebuilt)
+    site = tmp_path_factory.mktemp("site")
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "--site-dir", str(site)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    return site
+
+
+@pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """A full ``texkit demo`` run (its own settings: 30 steps of the tiny generator on the built-in mesh),
     trained once per test session and shared, read-only, by the demo-effect and the eval tests."""
@@ -48,73 +132,6 @@ def demo_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "run"
     run_demo(out)
     return out
-
-
-def _browser() -> tuple[str, str]:
-    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
-    import shutil
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = []
-    if chromium is None:
-        missing.append("chromium")
-    if driver is None:
-        missing.append("chromedriver (apt package chromium-driver)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium; in the dev extra)")
-    if missing:
-        reason = f"no real browser to test the HTML pages: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(reason)
-    return chromium, driver
-
-
-@pytest.fixture
-def open_in_chromium():
-    """``open_in_chromium(page, screenshot, scripts={}) -> dict``: open an HTML file from disk in headless
-    Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by selenium), save a full-page screenshot.
-
-    Returns ``{"images": [{src, complete, width}], "log": browser console entries, "title": str,
-    <name>: the value of each script in ``scripts``}``. Skips where the browser is missing (fails under CI).
-    """
-    import shutil
-
-    def open_page(page: Path, screenshot: Path, scripts: dict[str, str] | None = None) -> dict:
-        chromium, driver_path = _browser()
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
-            options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(driver_path), options=options)
-        try:
-            driver.set_page_load_timeout(60)
-            driver.get(Path(page).resolve().as_uri())
-            found = {
-                "images": driver.execute_script(
-                    "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"
-                )
-            }
-            for name, script in (scripts or {}).items():
-                found[name] = driver.execute_script(script)
-            height = driver.execute_script("return document.documentElement.scrollHeight")
-            driver.set_window_size(1300, min(int(height) + 100, 8000))
-            assert driver.save_screenshot(str(screenshot))
-            shutil.copy(screenshot, Path(page).parent / Path(screenshot).name)  # beside the page it shows
-            found["log"] = driver.get_log("browser")
-            found["title"] = driver.title
-        finally:
-            driver.quit()
-        return found
-
-    return open_page
 
 
 def _tiny_run_config(run: Path, **changes) -> dict:

@@ -1,7 +1,6 @@
 """report.html as a page in a real browser: headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
-driven by selenium; the ``open_in_chromium`` fixture of tests/conftest.py) opens the report of a real
-(one-step) run from disk; every image decodes, the console shows no errors, and a full-page screenshot is
-kept in the test's output folder.
+driven by selenium) opens the report of a real (one-step) run from disk; every image decodes, the console
+shows no errors, and a full-page screenshot is kept in the test's output folder.
 
 Skips with its reason where chromium, its driver or selenium is missing; under CI (``CI`` set, as
 ``.ci/run`` runs, which installs chromium first) a missing browser fails instead, so CI never skips it.
@@ -9,6 +8,7 @@ Skips with its reason where chromium, its driver or selenium is missing; under C
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,13 +36,26 @@ def report(tmp_path_factory) -> Path:
             "device": "cpu",
         }
     )
-    return write_run_report(train(cfg).run_dir)
+    return write_run_report(train(cfg).run_dir)  # what the train command does after training
 
 
-def test_report_in_headless_chromium(report, tmp_path, open_in_chromium):
-    shot = tmp_path / "report_screenshot.png"
-    page = open_in_chromium(report, shot, {"viewer_note": "const n = document.getElementById('viewer-note'); return n && n.textContent"})
-    images, log, title, viewer_note = page["images"], page["log"], page["title"], page["viewer_note"]
+def test_report_in_headless_chromium(chromium, site_checker, report, tmp_path):
+    driver = site_checker.start_browser(*chromium, width=1300, height=900)
+    try:
+        driver.get(report.resolve().as_uri())
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"
+        )
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1300, min(int(height) + 100, 8000))
+        shot = tmp_path / "report_screenshot.png"
+        assert driver.save_screenshot(str(shot))
+        shutil.copy(shot, report.parent / "report_screenshot.png")  # beside the report it shows
+        log = driver.get_log("browser")
+        title = driver.title
+        viewer_note = driver.execute_script("const n = document.getElementById('viewer-note'); return n && n.textContent")
+    finally:
+        driver.quit()
     print(f"screenshot: {shot}")
     srcs = {img["src"] for img in images}
     assert {"before/views.png", "after/views.png", "reward_curves.png", "after/reward_curvature_color.png", "after/turntable.gif"} <= srcs

@@ -237,6 +237,36 @@ def score_command(
         console.print(f"[bold]{name}[/bold] = {res['value']:.6g}" + (f"  ({metrics})" if metrics else ""))
 
 
+@app.command("explain")
+def explain_command(
+    reward: str = typer.Argument(..., help="Reward name (see `texkit rewards`), built-in or third-party."),
+    mesh: str = typer.Argument("demo", help="Mesh file or a built-in mesh name ('demo', 'sphere', 'cylinder', 'cube')."),
+    out: Path = typer.Option(..., "--out", help="Output folder: target.png, optimum.png, optimum_texture.png, explain.json."),
+    steps: int = typer.Option(300, "--steps", min=1, help="Adam steps of the gradient ascent on the texture."),
+    size: int = typer.Option(128, "--size", min=16, help="Texture size and the size of each rendered view."),
+    views: int = typer.Option(4, "--views", min=1, help="Orbit views per picture."),
+    param: list[str] = typer.Option([], "--param", help="Reward parameter key=value; repeat for several."),
+    renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer of the pictures and of rewards that read renders."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, auto."),
+) -> None:
+    """Show what a reward asks for on a mesh and what gradient ascent on the texture alone converges to.
+
+    Writes target.png (the reward's visualize() texture on the mesh) and optimum.png (the texture that
+    a few hundred Adam steps from grey reach, no diffusion), each a row of orbit views.
+    """
+    from texkit.explain import explain_reward
+
+    check_output_dir(out)
+    result = explain_reward(reward, mesh, out, steps=steps, size=size, views=views, params=_parse_params(param), renderer_name=renderer, device=device, console=err_console)
+    for path in (result.target, result.optimum):
+        if path is not None:
+            console.print(f"wrote {path}")
+    if result.final_value is not None:
+        console.print(f"{reward}: {result.start_value:.4g} (grey) -> {result.final_value:.4g} after {result.steps} steps ({result.seconds:.1f} s)")
+    for line in result.notes:
+        note(line)
+
+
 @app.command("new-reward")
 def new_reward_command(
     name: str = typer.Argument(..., help="Reward name, e.g. 'stripes' (a Python identifier)."),
