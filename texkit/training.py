@@ -35,6 +35,8 @@ from texkit.checkpoint import (
 )
 from texkit.config import RunConfig
 from texkit.io import atomic_write_text
+from texkit.mesh_batch import MeshBatcher, mesh_step_metrics
+from texkit.mesh_set import is_collection, load_collection, prepare_geometry
 from texkit.session import Session
 
 __all__ = ["Trainer", "TrainResult", "train"]
@@ -69,7 +71,12 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir or config.output.dir)
         self.console = console or Console(stderr=True)
+        # a collection: every mesh loaded (one line naming a broken file) before any weights, then its geometry
+        loaded = load_collection(config, self.console, notify) if is_collection(config) else None
         self.session = Session.build(config, notify=notify)
+        if loaded:
+            prepare_geometry(loaded, self.session.rewards, self.console)
+        self.batcher = MeshBatcher(self.session, loaded)
         cfg = config.training
         groups = [{"params": self.session.generator.trainable_parameters(), "lr": cfg.lr}]
         cams = self.session.camera_parameters()
@@ -112,15 +119,16 @@ class Trainer:
         draws, so a batch of B equals B batch-1 micro-batches with the same draws; the loss is the
         mean of the samples' negated rewards.
         """
-        cfg = self.config.training
-        batch = cfg.batch_size
-        prompts, seeds = self.session.draw_batch(self.step, (self.dist.rank * cfg.grad_accum + micro) * batch, batch)
-        scores = self.session.score_batch(self.session.paint(prompts, seeds), prompts)
-        loss = -scores.total.mean()
-        metrics: dict[str, Any] = scores.mean_metrics()
+        batch = self.config.training.batch_size
+        result = self.batcher.run(self.step, self.dist.rank, micro, self.dist.world_size)
+        prompts = result.prompts
+        loss = -result.totals.mean()
+        metrics: dict[str, Any] = result.mean_metrics()
         metrics.update({"loss": float(loss.detach()), "prompt": prompts[0]})
         if batch > 1:
             metrics.update({"prompts": prompts, "batch_size": batch})
+        if result.meshes:  # a collection: the samples' meshes and rewards (merged by mesh_step_metrics)
+            metrics.update({"meshes": result.meshes, "mesh_rewards": [m["reward/total"] for m in result.metrics]})
         return loss, metrics
 
     def train_step(self) -> dict[str, Any]:
@@ -140,7 +148,9 @@ class Trainer:
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         # one message: gradients averaged over ranks + "did any rank see a non-finite loss"
         finite = distributed.all_reduce_gradients(self.parameters(), finite)
-        metrics = _mean_metrics(distributed.all_gather_objects(samples))
+        gathered = distributed.all_gather_objects(samples)
+        metrics = _mean_metrics(gathered)
+        mesh_step_metrics([m for rank in gathered for m in rank], metrics)
         metrics.update({"step": self.step + 1, "world_size": self.dist.world_size, "grad_accum": accum, "effective_batch": self.effective_batch})
         if not finite:
             metrics["skipped"] = "non-finite loss"
@@ -306,10 +316,12 @@ def train(
             # a resumed run keeps the before images of its start
             if config.training.before_after and trainer.step == 0:
                 trainer.session.preview(trainer.run_dir / "before", PREVIEW_SEED, turntable_frames=24)
+                trainer.batcher.write_previews(trainer.run_dir, "before", PREVIEW_SEED)
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
         if ctx.is_main:
             trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
+            trainer.batcher.write_previews(trainer.run_dir, "after", PREVIEW_SEED)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
         distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on
         result = TrainResult(trainer.run_dir, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
