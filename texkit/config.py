@@ -55,7 +55,9 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # nan and inf are refused as "not a number" (they would otherwise pass unbounded fields, or be
+    # reported as out of a bound they are not "above" or "below")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class MeshConfig(_Strict):
@@ -454,6 +456,10 @@ def _describe(loc: tuple[Any, ...], error: Any) -> str:
     where = _printable(".".join(str(p) for p in loc)) or "(top level)"
     if error["type"] == "extra_forbidden" and loc:
         return f"unknown config key '{where}'{_closest(str(loc[-1]), _model_at(loc))}"
+    if error["type"] == "finite_number":
+        value = error.get("input")
+        what = "is not a number" if isinstance(value, float) and value != value else "is not a finite number"
+        return f"config key '{where}': {value} {what} (a finite number is needed)"
     message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
     return f"config key '{where}': {message}"
 
