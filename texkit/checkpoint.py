@@ -275,8 +275,6 @@ def _read_meta(folder: Path, verify: bool = True) -> Checkpoint | None:
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         step = int(meta["step"])
-        if not (folder / "state.pt").is_file() or not (folder / "adapter").exists():
-            return None
         if verify and checkpoint_problem(folder) is not None:
             return None
         run_id = meta.get("run_id")
@@ -286,7 +284,7 @@ def _read_meta(folder: Path, verify: bool = True) -> Checkpoint | None:
 
 
 def _complete(root: Path, verify: bool = False) -> list[Checkpoint]:
-    """Every complete checkpoint under ``root``, oldest step first."""
+    """Every checkpoint under ``root`` with a readable meta.json (with ``verify``: that verifies), oldest step first."""
     found = [_read_meta(p, verify) for p in Path(root).glob("step_*") if p.is_dir()] if Path(root).is_dir() else []
     return sorted((c for c in found if c is not None), key=lambda c: c.step)
 

@@ -198,7 +198,7 @@ class Trainer:
             return False
         if self.dist.is_main:
             remove_stale_temp(self.checkpoint_dir)
-        skipped: list[str] = []
+        skipped: list[tuple[str, str]] = []  # (checkpoint, why it was skipped)
         for ckpt in resume_candidates(self.checkpoint_dir, self.run_id):
             problem = checkpoint_problem(ckpt.folder)
             if problem is None:
@@ -207,9 +207,10 @@ class Trainer:
                 except Exception as err:  # noqa: BLE001 - any loader error (SafetensorError, ...) skips to an earlier checkpoint
                     problem = describe_load_failure(err)
             if problem is not None:
-                skipped.append(f"{ckpt.folder.name} ({problem})")
-                self._say_plain(f"skipped checkpoint {ckpt.folder.name}: {problem}")
+                skipped.append((ckpt.folder.name, problem))
                 continue
+            for name, why in skipped:
+                self._say_plain(f"skipped checkpoint {name}: {why}")
             if self.dist.is_main:
                 self.console.print(f"resuming from {ckpt.folder} (step {ckpt.step})", soft_wrap=True, markup=False, highlight=False)
             self.optimizer.load_state_dict(state["optimizer"])
@@ -225,7 +226,7 @@ class Trainer:
             return True
         if skipped:
             raise CheckpointError(
-                f"no checkpoint of the run in {self.run_dir} loads: {'; '.join(skipped)}; "
+                f"no checkpoint of the run in {self.run_dir} loads: {'; '.join(f'{name} ({why})' for name, why in skipped)}; "
                 "start a new run with --overwrite (or another output.dir)"
             )
         self._truncate_metrics()  # the run never reached a checkpoint: it restarts at step 0
