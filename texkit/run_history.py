@@ -3,11 +3,12 @@
 ``texkit train --resume`` compares its config with the one the run recorded (``config.json``):
 
 * `CHANGEABLE` settings (steps, learning rates, checkpoint and log intervals, and how the run is
-  executed: device, checkpointing, output) take effect from the next step; the learning rates
+  executed: device, gradient checkpointing, the preview grid) take effect from the next step; the learning rates
   are set on the optimiser after its state is restored.
 * every other setting (mesh, prompts, rewards, generator and its LoRA shape, cameras, texture,
   batch, seed, optimiser betas, ...) would make the run a different run: a difference is refused in
   one line listing it, unless ``--allow-config-change`` is given.
+* ``output.dir`` is not compared: a run folder that was moved is resumed where it is.
 
 ``config.json`` keeps, besides the current config, ``history``: one entry per step range, ``{"first_step":
 n, "settings": {key: value of every changeable setting}, "changed": {key: [old, new]}}``, the
@@ -34,11 +35,13 @@ CHANGEABLE = (
     "training.log_every",
     "training.unet_checkpointing",
     "training.view_checkpointing",
-    "output.dir",
     "output.grid_views",
     "device",
 )
 """Settings a resumed run may change (dotted config keys); any other difference changes the run itself."""
+
+NOT_COMPARED = ("output.dir",)
+"""Where the run lives: a run folder that was moved is resumed where it is now."""
 
 HISTORY_KEY = "history"
 
@@ -129,7 +132,8 @@ def compare_with_run(run_dir: Path, config: RunConfig, allow_change: bool = Fals
         return ResumeChanges()
     old = flatten_config({k: v for k, v in recorded.items() if k != HISTORY_KEY})
     new = flatten_config(json.loads(config.model_dump_json()))
-    changes = [ConfigChange(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    keys = sorted((set(old) | set(new)) - set(NOT_COMPARED))
+    changes = [ConfigChange(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
     changes.sort(key=lambda c: not c.changeable)
     result = ResumeChanges(changes, recorded)
     fixed = result.fixed

@@ -359,6 +359,8 @@ def train(
         raise ConfigError("the config has no [rewards] table, so there is nothing to train; add one, e.g. [rewards.curvature_color] (`texkit rewards` lists them)")
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other: --resume continues the run, --overwrite replaces it")
+    if allow_config_change and not resume:
+        raise ConfigError("--allow-config-change applies only with --resume (a new run takes any settings); remove it or add --resume")
     owns_group = not torch.distributed.is_initialized()
     ctx = distributed.init_distributed(config.device)  # a no-op without torchrun
     # entered here, left after the report (or on failure, innermost first): the folder's lock, undoing a
