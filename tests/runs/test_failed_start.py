@@ -1,0 +1,111 @@
+"""Failures leave no trace (issue 26): out of memory is one line with the batch size to use, exit 2,
+and a new run that fails before its first checkpoint leaves its folder as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+import texkit
+from texkit.registry import get_registry, reset_registry
+
+SIMULATED = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which 1.5 GiB is free."
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>" for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def oom_generator():
+    """Registers ``oom_tiny``: the tiny generator, except that painting more than one sample at once raises
+    ``torch.OutOfMemoryError`` (batch 1 fits, so the before preview of a run is written first)."""
+    from texkit_diffusers.plugin import TinyParams, make_tiny
+
+    def make(params: TinyParams):
+        generator = make_tiny(params)
+        paint = generator.paint
+
+        def paint_or_run_out(prompt, image, *args, **kwargs):
+            if image.shape[0] > 1:
+                raise torch.OutOfMemoryError(SIMULATED)
+            return paint(prompt, image, *args, **kwargs)
+
+        generator.paint = paint_or_run_out
+        return generator
+
+    module = types.ModuleType("oom_generator_plugin")
+
+    @texkit.hookimpl
+    def texkit_register_generators(register):
+        register("oom_tiny", make, TinyParams)
+
+    module.texkit_register_generators = texkit_register_generators
+    reset_registry()
+    get_registry().register_plugin(module, distribution="test-oom")
+    yield "oom_tiny"
+    reset_registry()
+
+
+def _one_error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in lines if line.startswith("texkit: error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    return errors[0]
+
+
+def test_out_of_memory_in_the_first_step_is_one_line_and_leaves_the_folder_as_it_was(tmp_path, runs, run_cli, oom_generator):
+    config = runs.tiny_config(tmp_path / "run", 2, batch_size=4, before_after=True)  # the before preview is written, then step 1 fails
+    config["generator"]["name"] = oom_generator
+    path = runs.write_toml(tmp_path / "run.toml", config)
+    before = _snapshot(tmp_path)
+    line = _one_error_line(run_cli(["train", path]))
+    assert "out of memory on cpu at training.batch_size 4" in line and "2.00 GiB" in line
+    assert "set training.batch_size to 2 or less" in line and "training.grad_accum to 2" in line
+    assert _snapshot(tmp_path) == before  # no run.json, before/, config.json or lock file left
+
+
+def test_out_of_memory_in_generate_names_the_samples_that_fit(tmp_path, runs, run_cli, oom_generator):
+    config = runs.tiny_config(tmp_path / "gen", 1)
+    config["generator"]["name"] = oom_generator
+    path = runs.write_toml(tmp_path / "run.toml", config)
+    before = _snapshot(tmp_path)
+    line = _one_error_line(run_cli(["generate", path, "--samples", "4"]))
+    assert "painting 4 samples in one batch" in line and "--samples 2 or fewer" in line
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ulimit -v and /proc are Linux's")
+def test_a_real_cpu_allocation_failure_under_ulimit_is_one_line(tmp_path, runs, texkit_child):
+    """A child process limited to its start-up size plus 1.5 GiB of address space trains 100000 samples per step."""
+    limit_kib = _peak_kib_of_a_texkit_start(tmp_path) + 1536 * 1024
+    config = runs.write_toml(tmp_path / "run.toml", runs.tiny_config(tmp_path / "run", 1, batch_size=100_000))
+    before = _snapshot(tmp_path)
+    child = texkit_child(["train", config], tmp_path, preexec=f"ulimit -v {limit_kib}")
+    code, stderr = child.finish()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert lines[-1].startswith("texkit: error: out of memory on cpu at training.batch_size 100000"), stderr
+    assert re.search(r"set training.batch_size to 50000 or less", lines[-1])
+    assert _snapshot(tmp_path) == before
+
+
+def _peak_kib_of_a_texkit_start(cwd: Path) -> int:
+    """VmPeak of a Python that imported texkit and torch and built the tiny generator (what the child needs before it trains)."""
+    import subprocess
+
+    code = (
+        "import texkit, torch\n"
+        "texkit.get_registry().make_generator('tiny', steps=1)\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')][0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return int(out.strip().splitlines()[-1])
