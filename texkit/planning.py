@@ -305,39 +305,41 @@ def check_sizes(config: Any, device: Any, batch: int = 1) -> None:
 
     memory, has = device_memory(device)
     tex = config.texture
-    texture_bytes = float(tex.size) ** 2 * TEXEL_BYTES * batch
-    if texture_bytes > memory:
-        fits = _largest_side(TEXEL_BYTES * batch, memory / 2)
-        raise ConfigError(
-            f"texture.size {tex.size} needs at least {texture_bytes / 2**30:,.0f} GiB for the texture alone "
-            f"({TEXEL_BYTES} bytes per texel x {batch} sample(s)) but {has}; set texture.size to {fits} or less"
-        )
     views = len(camera_angles(config.cameras.reward)[0])
-    render_bytes = float(tex.render_size) ** 2 * PIXEL_BYTES * views * batch
-    if render_bytes > memory:
-        fits = _largest_side(PIXEL_BYTES * views * batch, memory / 2)
-        raise ConfigError(
-            f"texture.render_size {tex.render_size} needs at least {render_bytes / 2**30:,.0f} GiB for its {views} reward render(s) alone "
-            f"({PIXEL_BYTES} bytes per pixel x {batch} sample(s)) but {has}; set texture.render_size to {fits} or less"
-        )
+    buffers = (  # (key, side, bytes per texel or pixel of one sample, what they hold)
+        ("texture.size", tex.size, TEXEL_BYTES, f"the texture alone ({TEXEL_BYTES} bytes per texel"),
+        ("texture.render_size", tex.render_size, PIXEL_BYTES * views, f"its {views} reward render(s) alone ({PIXEL_BYTES} bytes per pixel and view"),
+    )
+    for key, side, per_unit, what in buffers:
+        per_sample = float(side) ** 2 * per_unit
+        if per_sample * batch <= memory:
+            continue
+        need = f"needs at least {per_sample * batch / 2**30:,.0f} GiB for {what} x {batch} sample(s)) but {has}"
+        if batch > 1 and per_sample <= memory / 2:  # one sample fits: the batch is what is too big
+            raise ConfigError(f"{key} {side} at training.batch_size {batch} {need}; set training.batch_size to {int(memory / 2 // per_sample)} or less")
+        raise ConfigError(f"{key} {side} {need}; set {key} to {_largest_side(per_unit, memory / 2)} or less")
 
 
-def check_duration(plan: RunPlan, steps: int) -> None:
+def check_duration(plan: RunPlan, config: Any) -> None:
     """Refuse a run predicted to take longer than `MAX_RUN_DAYS` (one training step, or all of them).
 
     Raises:
         ConfigError: one line with the predicted time and the setting to lower.
     """
     from texkit.errors import ConfigError
+    from texkit.session import camera_angles
 
     if plan.prediction is None:
         return
     seconds = plan.prediction.seconds
+    steps = config.training.steps
     limit = MAX_RUN_DAYS * 86400
     if seconds > limit:
+        denoising = config.generator.options.get("steps", "the default number of")
+        views = len(camera_angles(config.cameras.paint)[0])
         raise ConfigError(
-            f"one training step is predicted to take {format_duration(seconds)}; "
-            "lower generator.options.steps (denoising steps per view) or the number of painting views"
+            f"one training step is predicted to take {format_duration(seconds)} ({denoising} denoising steps per view x {views} view(s) "
+            f"x training.batch_size {config.training.batch_size}); set generator.options.steps, the painting views or the batch size lower"
         )
     if seconds * steps > limit:
         most = int(limit // seconds)

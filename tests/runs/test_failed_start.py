@@ -82,6 +82,21 @@ def test_out_of_memory_in_generate_names_the_samples_that_fit(tmp_path, runs, ru
     assert _snapshot(tmp_path) == before
 
 
+def test_reward_weights_that_fail_at_the_first_score_leave_the_folder_as_it_was(tmp_path, runs, run_cli):
+    """The issue's aesthetic reward with a CLIP folder without weights: it fails after the before preview was written."""
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "config.json").write_text("{}")
+    torch.save({"layers.0.weight": torch.zeros(1, 768)}, tmp_path / "head.pth")
+    config = runs.tiny_config(tmp_path / "run", 1, before_after=True)
+    config["rewards"]["aesthetic"] = {"clip_path": str(tmp_path / "clip"), "head_path": str(tmp_path / "head.pth")}
+    path = runs.write_toml(tmp_path / "run.toml", config)
+    before = _snapshot(tmp_path)
+    line = _one_error_line(run_cli(["train", path]))
+    assert "aesthetic" in line and "clip" in line
+    assert _snapshot(tmp_path) == before
+    assert _one_error_line(run_cli(["train", path])) == line  # the next plain `train` is not refused: it fails the same way
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ulimit -v and /proc are Linux's")
 def test_a_real_cpu_allocation_failure_under_ulimit_is_one_line(tmp_path, runs, texkit_child):

@@ -334,7 +334,7 @@ def train_command(
 
         check_sizes(cfg, resolve_device(cfg.device), cfg.training.batch_size)
         plan = plan_run(cfg)
-        check_duration(plan, cfg.training.steps)
+        check_duration(plan, cfg)
         for line in plan.lines(cfg.training.batch_size, cfg.training.steps):
             console.print(line, soft_wrap=True)
         return
