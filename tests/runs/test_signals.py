@@ -30,6 +30,44 @@ def test_the_stop_message_says_what_was_kept(tmp_path):
     assert "no checkpoint was needed (step_000004 holds step 4)" in str(kept) and kept.exit_code == 130
 
 
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.rglob("*"))}
+
+
+def test_ctrl_c_before_the_first_step_leaves_the_folder_as_it_was_and_says_to_run_again(tmp_path, runs, run_cli, monkeypatch):
+    from texkit.session import Session
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the before preview is painted
+
+    monkeypatch.setattr(Session, "preview", interrupted)
+    config = runs.write_toml(tmp_path / "run.toml", runs.tiny_config(tmp_path / "run", 2, before_after=True))
+    before = _snapshot(tmp_path)
+    result = run_cli(["train", config])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == 130 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("texkit: error: interrupted by SIGINT") and lines[0].endswith(f"run the command again: texkit train {config}")
+    assert _snapshot(tmp_path) == before
+
+
+def test_sigterm_in_generate_is_one_line_exit_143_and_no_output(tmp_path, runs, run_cli, monkeypatch):
+    from texkit.session import Session
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends, while the texture is painted
+
+    monkeypatch.setattr(Session, "preview", terminated)
+    config = runs.write_toml(tmp_path / "run.toml", runs.tiny_config(tmp_path / "gen", 1))
+    before = _snapshot(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+    result = run_cli(["generate", config])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == 143 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("texkit: error: stopped by SIGTERM; every output file is either complete or was not written")
+    assert _snapshot(tmp_path) == before
+    assert signal.getsignal(signal.SIGTERM) is previous  # the command put the process's handler back
+
+
 @pytest.mark.slow
 def test_sigterm_after_step_3_checkpoints_exits_143_and_its_command_finishes_the_run(tmp_path, runs, texkit_child):
     run = tmp_path / "run"
