@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -285,6 +286,8 @@ class Trainer:
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
                 if not self.console.is_terminal and (self.step % self.config.training.log_every == 0 or self.step == total):
                     self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
+            if history:  # a signal during the last step: stop before the after preview and the report
+                self._stop_if_asked(stop, total)
         return history
 
     def _stop_if_asked(self, stop: StopRequests, total: int) -> None:
@@ -303,7 +306,8 @@ class Trainer:
         if fresh and self.dist.is_main:
             saved = self.save()
         distributed.barrier()
-        raise RunStopped(stop.signum or 15, self.run_dir, self.step, total, saved if self.step > 0 else None, fresh)
+        signum = stop.signum if stop.signum is not None else signal.SIGTERM  # another rank was signalled
+        raise RunStopped(signum, self.run_dir, self.step, total, saved, fresh)
 
     def _say(self, message: str) -> None:
         """Print on rank 0 only."""
