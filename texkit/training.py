@@ -303,8 +303,8 @@ class Trainer:
             return
         saved = getattr(self, "saved", None)
         fresh = self.step > 0 and (saved is None or saved.name != f"step_{self.step:06d}")
-        if fresh and self.dist.is_main:
-            saved = self.save()
+        if fresh:  # rank 0 writes it; the other ranks name it
+            saved = self.save() if self.dist.is_main else self.checkpoint_dir / f"step_{self.step:06d}"
         distributed.barrier()
         signum = stop.signum if stop.signum is not None else signal.SIGTERM  # another rank was signalled
         raise RunStopped(signum, self.run_dir, self.step, total, saved, fresh)
