@@ -232,7 +232,11 @@ CASES = [
 # ==============================================================================================
 _LOCK_HOLDERS: list = []  # child processes holding a folder's lock; stopped after each test
 
-_HOLD = "import sys\nfrom texkit.run_lock import hold_folder\nwith hold_folder(sys.argv[1]):\n    print('holding', flush=True)\n    sys.stdin.read()\n"
+# texkit's own lock code, imported without texkit/__init__.py (which imports torch) to start fast
+_HOLD = (
+    "import sys, types\npackage = types.ModuleType('texkit')\npackage.__path__ = [sys.argv[2]]\nsys.modules['texkit'] = package\n"
+    "from texkit.run_lock import hold_folder\nwith hold_folder(sys.argv[1]):\n    print('holding', flush=True)\n    sys.stdin.read()\n"
+)
 
 
 def _held(folder: Path) -> Path:
@@ -240,7 +244,10 @@ def _held(folder: Path) -> Path:
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    import texkit
+
+    package = Path(texkit.__file__).parent
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), str(package)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     _LOCK_HOLDERS.append(child)
     assert child.stdout.readline().strip() == "holding"
     return folder

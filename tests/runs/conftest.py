@@ -65,11 +65,9 @@ def metric_steps(run: Path) -> list[int]:
 class TexkitChild:
     """``texkit ARGS`` in a child process, its stderr read line by line as it comes."""
 
-    def __init__(self, args: list[str], cwd: Path, preexec: str = "") -> None:
+    def __init__(self, args: list[str], cwd: Path) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}
         command = [sys.executable, "-m", "texkit.commands.cli", *map(str, args)]
-        if preexec:  # e.g. "ulimit -v 3000000": run through the shell
-            command = ["bash", "-c", f"{preexec} && exec \"$@\"", "texkit-child", *command]
         self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -123,11 +121,11 @@ def runs():
 
 @pytest.fixture
 def texkit_child():
-    """``texkit_child(args, cwd, preexec="") -> TexkitChild``; every child still running at the end is killed."""
+    """``texkit_child(args, cwd) -> TexkitChild``; every child still running at the end is killed."""
     children: list[TexkitChild] = []
 
-    def start(args: list[str], cwd: Path, preexec: str = "") -> TexkitChild:
-        child = TexkitChild(args, cwd, preexec)
+    def start(args: list[str], cwd: Path) -> TexkitChild:
+        child = TexkitChild(args, cwd)
         children.append(child)
         return child
 

@@ -8,17 +8,23 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+import texkit
 from texkit.config import parse_config
 from texkit.run_lock import RunFolderInUseError, hold_folder, holds_folder, lock_path
 from texkit.training import train
 
-# holds the lock of the folder given in argv[1] the way texkit does, says so, and waits for stdin to close
+# holds the lock of the folder given in argv[1] with texkit's own code, says so, and waits for stdin to
+# close; it imports texkit.run_lock without texkit/__init__.py (which imports torch), to start fast
 HOLDER = textwrap.dedent(
     """
-    import sys
+    import sys, types
+    package = types.ModuleType("texkit")
+    package.__path__ = [sys.argv[2]]
+    sys.modules["texkit"] = package
     from texkit.run_lock import hold_folder
     with hold_folder(sys.argv[1]):
         print("holding", flush=True)
@@ -28,7 +34,8 @@ HOLDER = textwrap.dedent(
 
 
 def _holder(folder) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    package = Path(texkit.__file__).parent
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(package)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "holding"
     return child
 
