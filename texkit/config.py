@@ -278,7 +278,12 @@ class TrainingConfig(_Strict):
         ge=0,
         description="Optimiser steps to train; a resumed run (`texkit train --resume`) continues up to this count.",
     )
-    lr: float = Field(5e-5, gt=0, description="AdamW learning rate of the LoRA weights.")
+    lr: float = Field(
+        5e-5,
+        gt=0,
+        description="AdamW learning rate of the LoRA weights; `texkit train --resume` with another value trains the "
+        "remaining steps with it (recorded in the run's `config.json` history).",
+    )
     camera_lr: float = Field(
         5.0,
         gt=0,
