@@ -32,7 +32,9 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_run_record(run_dir: Path, config: RunConfig, generator: dict[str, str] | None = None) -> None:
+def write_run_record(
+    run_dir: Path, config: RunConfig, generator: dict[str, str] | None = None, history: list[dict[str, object]] | None = None
+) -> None:
     """``config.json`` and ``config.toml`` (the validated config; the TOML is a config file ``texkit train``
     accepts again) and ``versions.json`` (python, torch, texkit, plugins, git commit).
 
