@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from texkit.back_projection import TextureState, fill_holes
 from texkit.errors import ConfigError, TexkitError
-from texkit.imageio import decode_image_file
+from texkit.imageio import decode_image_file, image_to_rgb
 from texkit.types import Texture
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,19 +121,17 @@ class InitialTexture:
         return Texture(image, torch.maximum(coverage, painted.expand_as(coverage)))
 
 
-def _read(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _read(path: Path, what: str, notify: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``(H, W, 3)`` colours and ``(H, W)`` alpha (None without an alpha channel), both float32 in [0, 1].
+
+    Decoded as `texkit.imageio.image_to_rgb` says (16-bit and float images keep their values),
+    each conversion reported through ``notify`` in one line.
 
     Raises:
         TexkitError: missing, a folder, or not an image.
     """
-
-    def colours_and_alpha(img: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-        return rgba[..., :3].copy(), (rgba[..., 3].copy() if has_alpha else None)
-
-    return decode_image_file(path, what, colours_and_alpha, "a PNG image", " (paths are relative to the working directory)")
+    label = f"{what} {path}"
+    return decode_image_file(path, what, lambda img: image_to_rgb(img, label, notify, use_alpha=True), "a PNG image", " (paths are relative to the working directory)")
 
 
 def _resize(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -192,7 +190,7 @@ def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable
         image = _sized(own.detach().float().cpu()[..., :3].clamp(0.0, 1.0), size, source, notify)
     else:
         path = Path(config.init)
-        rgb, alpha_np = _read(path, "texture.init")
+        rgb, alpha_np = _read(path, "texture.init", notify)
         source = f"texture.init {path}"
         image = _sized(torch.from_numpy(rgb), size, source, notify)
         if alpha_np is not None:

@@ -264,7 +264,9 @@ class Mesh:
         An OBJ with a texture gets ``<stem>.mtl`` (``map_Kd``) and ``<stem>.png`` beside it.
 
         The material is glTF PBR as a viewer expects for a painted texture: base colour factor
-        white times the texture, metallic 0, roughness 1 (lighting is baked into the texture).
+        white times the texture, metallic 0, roughness 1 (lighting is baked into the texture). A
+        GLB's texture sampler clamps UVs to the edge, as texkit samples (glTF's default repeats), so
+        faces whose UVs leave [0, 1] look the same in a viewer and read back the same.
 
         Args:
             path: output file; written to a temporary name first, then renamed.
@@ -304,7 +306,12 @@ class Mesh:
             return
         with atomic_path(path) as tmp:
             data = out.export(file_type=path.suffix.lstrip(".").lower())
-            Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+            data = data if isinstance(data, bytes) else data.encode()
+            if path.suffix.lower() == ".glb" and texture is not None:
+                from texkit.geometry.mesh_texture import clamp_glb_textures
+
+                data = clamp_glb_textures(data)  # texkit samples clamped; glTF's default repeats
+            Path(tmp).write_bytes(data)
 
 
 def _export_textured_obj(mesh: Any, path: Path) -> None:
