@@ -26,7 +26,7 @@ Both stay differentiable in the LoRA weights and the cameras: the initial state 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -150,7 +150,9 @@ def _sized(image: torch.Tensor, size: int, what: str, notify: Callable[[str], No
     return _resize(image, size)
 
 
-def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable[[str], None] | None = None) -> InitialTexture | None:
+def load_initial_texture(
+    config: "TextureConfig", mesh: "Mesh", notify: Callable[[str], None] | None = None, mesh_notes: Sequence[str] = ()
+) -> InitialTexture | None:
     """Read ``texture.init`` (and ``texture.mask``) for a run; None when ``texture.init`` is not set.
 
     Args:
@@ -158,6 +160,8 @@ def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable
         mesh: the run's mesh (its UV islands decide the painted texels of an image without alpha;
             ``texture.init = "mesh"`` reads its ``texture``).
         notify: receives one-line notices (an image resized to ``texture.size``).
+        mesh_notes: the notices of loading ``mesh``: for ``texture.init = "mesh"`` on a mesh without
+            a texture, the error says why (a `TextureProblem`: a missing or undecodable image).
 
     Returns:
         The initial texture on the CPU, ``(T, T, 3)`` image and ``(T, T, 1)`` painted mask.
@@ -182,8 +186,12 @@ def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable
     if config.init == MESH_TEXTURE:
         own = mesh.texture
         if own is None:
+            from texkit.geometry.mesh_texture import TextureProblem
+
+            problems = [note.reason for note in mesh_notes if isinstance(note, TextureProblem)]
+            why = f": {problems[-1]}" if problems else ""
             raise TexkitError(
-                f"texture.init = \"mesh\" but mesh '{mesh.name}' has no texture of its own; use a textured GLB or OBJ+MTL, "
+                f"texture.init = \"mesh\" but mesh '{mesh.name}' has no texture of its own{why}; use a textured GLB or OBJ+MTL, "
                 "or set texture.init to a PNG file"
             )
         source = f"the texture of mesh '{mesh.name}'"
