@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -22,6 +22,8 @@ from texkit.io import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from texkit.geometry.mesh import Mesh
+
+T = TypeVar("T")
 
 __all__ = ["GeometryCache", "default_cache_dir", "load_entry", "save_entry", "notice"]
 
@@ -89,3 +91,15 @@ class GeometryCache:
             save_entry(path, value)
         self._memory[key] = value
         return value
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """An object derived from the mesh (e.g. its welded mesh), built once and kept in memory only.
+
+        Args:
+            key: names the object (a different namespace from `get`'s keys is not needed: keep them distinct).
+            build: makes it.
+        """
+        name = f"derived:{key}"
+        if name not in self._memory:
+            self._memory[name] = build()
+        return self._memory[name]
