@@ -178,7 +178,7 @@ class Mesh:
             reason = " ".join(str(err).split())[:200]
             raise MeshError(f"could not read mesh {path} ({type(err).__name__}: {reason}); check that it is a valid {suffix} file or re-export it") from None
         if isinstance(loaded, trimesh.Scene):
-            parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
+            parts = [g for g in _scene_parts(loaded) if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
             if not parts:
                 raise MeshError(f"{path} contains no triangle mesh; export the surface as a triangle or polygon mesh")
         elif isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) > 0:
@@ -338,6 +338,21 @@ def _export_textured_obj(mesh: Any, path: Path) -> None:
             Path(tmp).write_bytes(data)
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(text.encode())
+
+
+def _scene_parts(scene: Any) -> list[Any]:
+    """The parts of a trimesh scene, placed (``Scene.dump``); an embedded image that does not decode
+    (trimesh opens images lazily, copying one decodes it) is dropped so the geometry still loads:
+    `texkit.geometry.mesh_texture` then reports that image as a problem."""
+    try:
+        return list(scene.dump())
+    except (OSError, ValueError, SyntaxError):
+        for geometry in scene.geometry.values():
+            material = getattr(getattr(geometry, "visual", None), "material", None)
+            for image in ("baseColorTexture", "image"):
+                if getattr(material, image, None) is not None:
+                    setattr(material, image, None)
+        return list(scene.dump())
 
 
 def _read_texture(path: Path, parts: list[Any], notify: Callable[[str], None] | None) -> Any:
