@@ -59,9 +59,10 @@ class ClosestPointQuery:
     """Nearest surface points of a fixed mesh.
 
     A point whose closest surface point lies on an edge or a vertex is as close to every face
-    there; such ties (distances equal within `TIE` of the bounding-box diagonal) go to the face of
-    the lowest index, so that the answer does not depend on rounding (the faces on the two sides
-    of a UV seam give different UVs for the same point).
+    there; such ties (distances equal within `TIE` of the bounding-box diagonal: float noise, such
+    as a GLB round trip's, far below it) go to the face of the lowest index, so that the answer
+    does not depend on rounding or noise (the faces on the two sides of a UV seam give different
+    UVs for the same point).
 
     Args:
         vertices: ``(V, 3)`` positions.
@@ -69,7 +70,7 @@ class ClosestPointQuery:
         candidates: faces (nearest by centroid) examined per query point.
     """
 
-    TIE = 1e-9
+    TIE = 1e-6
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, candidates: int = 16) -> None:
         self.vertices = np.asarray(vertices, dtype=np.float64)

@@ -24,7 +24,8 @@ from texkit.geometry.uv_raster import rasterize_uv
 from texkit.geometry.weld import WeldedMesh, weld_by_position
 
 #: Bumped when an algorithm here changes, so that entries cached by an older texkit are recomputed
-#: (3: every analysis runs on the mesh welded by position; closest-point ties go to the lowest face).
+#: (3: every analysis runs on the mesh welded by position; closest-point ties and texels covered by
+#: several UV triangles go to the lowest face index).
 _VERSION = 3
 
 #: The intrinsic symmetry's own revision, in its key beside ``_VERSION`` so that only its entries are
