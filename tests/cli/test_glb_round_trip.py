@@ -42,7 +42,7 @@ def _scores(run_texkit, argv: list) -> dict[str, float]:
     return {name: value["value"] for name, value in json.loads(result.stdout).items()}
 
 
-@pytest.mark.slow  # about 5 s per mesh on 2 CPU cores: one tiny generate and two scores
+@pytest.mark.slow  # 3-10 s per mesh on 2 busy CPU cores: one tiny generate and two scores
 @pytest.mark.parametrize("name", ["cow", "rabbit", "balloon", "balloon-flat-shaded"])
 def test_generated_glb_scores_like_its_png_on_the_source_obj(tmp_path, run_texkit, assets, name):
     source = assets / f"{name}.obj" if name != "balloon-flat-shaded" else _flat_shaded_obj(assets / "balloon.obj", tmp_path / "flat.obj")

@@ -96,7 +96,7 @@ class GeometryCache:
         """An object derived from the mesh (e.g. its welded mesh), built once and kept in memory only.
 
         Args:
-            key: names the object (a different namespace from `get`'s keys is not needed: keep them distinct).
+            key: names the object (its own namespace: it never collides with `get`'s keys).
             build: makes it.
         """
         name = f"derived:{key}"

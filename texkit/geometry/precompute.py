@@ -126,7 +126,8 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
         renormalize_every: smoothing passes between rescalings to unit length.
 
     Returns:
-        dict with ``uv`` (T, 2) the UV points and ``direction`` (T, 2) unit UV directions (v upward).
+        dict with ``uv`` (T, 2) the UV points (those of the welded mesh: equal UVs are one point) and
+        ``direction`` (T, 2) unit UV directions (v upward).
     """
 
     def compute() -> dict[str, torch.Tensor]:
