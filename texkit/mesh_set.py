@@ -251,13 +251,16 @@ def load_collection(
     loaded = []
     with _bar("meshes", len(items), console) as advance:
         for index, item in enumerate(items):
+            notes: list[str] = []  # a texture.init = "mesh" error says why the mesh's texture was not read
             try:
-                mesh = load_mesh(item.path, config.mesh.normalize, notify)
+                mesh = load_mesh(item.path, config.mesh.normalize, notes.append)
             except MeshError as err:
                 if len(items) == 1:
                     raise
                 raise MeshError(f"mesh {index + 1} of {len(items)}: {err}") from None
-            loaded.append(LoadedMesh(item, mesh, GeometryCache(mesh), load_initial_texture(config.texture, mesh, notify)))
+            loaded.append(LoadedMesh(item, mesh, GeometryCache(mesh), load_initial_texture(config.texture, mesh, notify, notes)))
+            for note in notes if notify is not None else ():
+                notify(note)
             advance(item.name)
     return loaded
 
