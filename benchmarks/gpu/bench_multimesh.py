@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -42,10 +43,13 @@ MESHES = ["cow.obj", "rabbit.obj", "balloon.obj", "demo"]
 
 
 def asset(name: str) -> str:
-    """A shared mesh (beside the repository, or the carried ``.assets``); built-in names as they are."""
+    """A shared mesh (``$TEXKIT_ASSETS``, beside the repository, /work/shared/assets or the carried
+    ``.assets``); built-in names as they are."""
     if "." not in name:
         return name
-    for folder in (ROOT.parent / "shared" / "assets", ROOT / ".assets"):
+    folders = [Path(os.environ["TEXKIT_ASSETS"])] if os.environ.get("TEXKIT_ASSETS") else []
+    folders += [ROOT.parent / "shared" / "assets", Path("/work/shared/assets"), ROOT / ".assets"]
+    for folder in folders:
         if (folder / name).exists():
             return str(folder / name)
     raise SystemExit(f"{name} not found beside the repository or in .assets")
@@ -69,15 +73,36 @@ def timed_steps(trainer: Any, count: int) -> list[dict[str, Any]]:
     return rows
 
 
+def summarise(record: dict[str, Any]) -> None:
+    """Ratios against the one-mesh run at the same batch, and the best batch of the one-mesh run."""
+    modes = record["modes"]
+    singles = {e["batch_size"]: e for e in modes.values() if e["mode"] == "single"}
+    for entry in modes.values():
+        base = singles.get(entry["batch_size"])
+        if entry["mode"] != "single" and base:
+            entry["vs_single"] = entry["samples_per_second"] / base["samples_per_second"]
+            first = record["meshes"][0]
+            same = [r["seconds"] for r in entry["steps"] if entry["mode"] == "per_batch" and r["meshes"] and r["meshes"][0] == first]
+            if same:
+                entry["first_mesh_vs_single"] = base["median_step_seconds"] / statistics.median(same)
+    if singles:
+        best = max(singles.values(), key=lambda e: e["samples_per_second"])
+        record["best_batch"] = best["batch_size"]
+        per_batch = modes.get(f"per_batch@{best['batch_size']}")
+        record["per_batch_vs_single_at_best_batch"] = per_batch["vs_single"] if per_batch else None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny random model on the CPU (smoke test)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-sizes", default="4,8", help="batch sizes, in order (each runs every mode of --timed)")
+    parser.add_argument("--mixed-batches", default="4", help="batch sizes at which the mixed mode runs")
+    parser.add_argument("--budget-seconds", type=float, default=1e9, help="skip a measurement that would end past this many seconds")
     parser.add_argument("--steps", type=int, default=4, help="DDIM steps per painted view")
     parser.add_argument("--paint-views", type=int, default=2)
     parser.add_argument("--texture-size", type=int, default=512)
-    parser.add_argument("--timed", default="single:4,per_batch:8,mixed:2", help="mode:timed steps, in order")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before each mode (per_batch: one per mesh)")
+    parser.add_argument("--timed", default="single:3,per_batch:4,mixed:2", help="mode:timed steps, in order, at each batch size")
+    parser.add_argument("--meshes", default=",".join(MESHES), help="comma-separated meshes (shared assets or built-in names)")
     parser.add_argument("--out", default=None, help="also write the record here (after every mode)")
     args = parser.parse_args(argv)
 
@@ -91,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device("cpu" if args.tiny else "cuda")
     work = Path(tempfile.mkdtemp(prefix="texkit-bench-multimesh-"))
     if args.tiny:
+        torch.set_num_threads(1)  # the tiny model is launch-bound: more threads only contend
         generator = {"name": "tiny", "options": {"steps": args.steps, "seed": 0}}
         precision, render_size = "fp32", 64
     else:
@@ -109,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     azimuths = [float(a) for a in range(0, 360, 360 // views)][:views]
     config = parse_config(
         {
-            "meshes": [{"path": asset(m)} for m in MESHES],
+            "meshes": [{"path": asset(m)} for m in args.meshes.split(",")],
             "mesh": {"sampling": "cycle", "batching": "per_batch"},
             "prompts": {"text": ["a {name} with painted patterns", "a {name} made of polished marble"]},
             "generator": generator,
@@ -117,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "cameras": {"paint": {"elevation": [-15.0] * views, "azimuth": azimuths}, "reward": {"elevation": [-20.0, -20.0], "azimuth": [45.0, 225.0]}},
             "texture": {"size": args.texture_size, "render_size": render_size},
             "rewards": {"curvature_color": {"weight": 1.0}},
-            "training": {"steps": 1000, "batch_size": args.batch_size, "mixed_precision": precision, "before_after": False},
+            "training": {"steps": 1000, "batch_size": int(args.batch_sizes.split(",")[0]), "mixed_precision": precision, "before_after": False},
             "output": {"dir": str(work / "run")},
             "device": str(device),
         }
@@ -135,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "renderer": "torch",
         "meshes": [m.item.name for m in loaded],
         "faces": {m.item.name: int(m.mesh.faces.shape[0]) for m in loaded},
-        "batch_size": args.batch_size,
+        "batch_sizes": args.batch_sizes,
         "ddim_steps": args.steps,
         "paint_views": views,
         "reward_views": 2,
@@ -143,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "setup_seconds": build - began,
         "build_seconds": time.perf_counter() - build,
         "modes": {},
+        "skipped": [],
     }
     print(f"built in {record['build_seconds']:.1f} s (setup {record['setup_seconds']:.1f} s)", file=sys.stderr)
 
@@ -151,42 +178,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.out:
             Path(args.out).write_text(text)
 
-    for spec in args.timed.split(","):
-        mode, count = spec.split(":")
-        if mode == "single":
-            trainer.batcher = MeshBatcher(trainer.session, None)
-        else:
-            trainer.config.mesh.batching = mode
-            trainer.batcher = MeshBatcher(trainer.session, loaded)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        warm = timed_steps(trainer, args.warmup * (len(loaded) if mode == "per_batch" else 1))
-        rows = timed_steps(trainer, int(count))
-        seconds = [r["seconds"] for r in rows]
-        median = statistics.median(seconds)
-        entry: dict[str, Any] = {
-            "warmup_seconds": [round(r["seconds"], 3) for r in warm],
-            "steps": [{**r, "seconds": round(r["seconds"], 3)} for r in rows],
-            "median_step_seconds": median,
-            "samples_per_second": args.batch_size / median,
-        }
-        if device.type == "cuda":
-            entry["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-        record["modes"][mode] = entry
-        print(f"{mode}: {median:.2f} s/step, {entry['samples_per_second']:.3f} samples/s", file=sys.stderr)
-        write()
+    seen: set[str] = set()  # meshes painted once already (their first visit builds texel maps: untimed)
+    last_step = 0.0
+    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        trainer.config.training.batch_size = batch
+        first_at_batch = True
+        for spec in args.timed.split(","):
+            mode, count = spec.split(":")
+            if mode == "mixed" and batch not in [int(b) for b in args.mixed_batches.split(",") if b]:
+                continue
+            key = f"{mode}@{batch}"
+            if mode == "single":
+                trainer.batcher = MeshBatcher(trainer.session, None)
+                fresh = [] if record["meshes"][0] in seen else [record["meshes"][0]]
+            else:
+                trainer.config.mesh.batching = mode
+                trainer.batcher = MeshBatcher(trainer.session, loaded)
+                fresh = [m for m in record["meshes"] if m not in seen]
+            warmups = max(len(fresh), 1 if first_at_batch else 0) if mode != "mixed" else (1 if fresh or first_at_batch else 0)
+            left = args.budget_seconds - (time.perf_counter() - began)
+            needed = (warmups + int(count)) * last_step * (1.5 if mode == "mixed" else 1.0)
+            if last_step and needed > left:
+                record["skipped"].append(f"{key}: about {needed:.0f} s needed, {left:.0f} s left of --budget-seconds")
+                print(f"skipped {key}", file=sys.stderr)
+                write()
+                continue
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            warm = timed_steps(trainer, warmups)
+            rows = timed_steps(trainer, int(count))
+            seen.update(m for r in warm + rows for m in r["meshes"])
+            first_at_batch = False
+            seconds = [r["seconds"] for r in rows]
+            median = statistics.median(seconds)
+            last_step = max(last_step, median) if mode != "mixed" else last_step
+            entry: dict[str, Any] = {
+                "mode": mode,
+                "batch_size": batch,
+                "warmup_seconds": [round(r["seconds"], 3) for r in warm],
+                "steps": [{**r, "seconds": round(r["seconds"], 3)} for r in rows],
+                "median_step_seconds": median,
+                "samples_per_second": batch / median,
+            }
+            if device.type == "cuda":
+                entry["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            record["modes"][key] = entry
+            print(f"{key}: {median:.2f} s/step, {entry['samples_per_second']:.3f} samples/s", file=sys.stderr)
+            summarise(record)
+            write()
 
-    modes = record["modes"]
-    if "single" in modes:
-        base = modes["single"]["samples_per_second"]
-        for mode in ("per_batch", "mixed"):
-            if mode in modes:
-                modes[mode]["vs_single"] = modes[mode]["samples_per_second"] / base
-        if "per_batch" in modes:
-            first = record["meshes"][0]
-            same = [r["seconds"] for r in modes["per_batch"]["steps"] if r["meshes"] and r["meshes"][0] == first]
-            if same:
-                modes["per_batch"]["first_mesh_vs_single"] = modes["single"]["median_step_seconds"] / statistics.median(same)
     record["total_seconds"] = time.perf_counter() - began
     write()
     print(json.dumps(record, indent=2))
