@@ -20,6 +20,7 @@ from typing import Any
 from texkit.config import RunConfig, parse_config
 from texkit.errors import ConfigError, TexkitError, WeightsError
 from texkit.evaluation.spec import EvalSpec, MetricSpec
+from texkit.run_history import HISTORY_KEY
 
 __all__ = ["AdapterSource", "Model", "Item", "EvalPlan", "resolve_adapter", "plan_eval", "view_seeds", "BASE_LABEL"]
 
@@ -83,7 +84,10 @@ def _read_run_config(run_dir: Path) -> RunConfig | None:
     if not path.is_file():
         return None
     try:
-        return parse_config(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            data.pop(HISTORY_KEY, None)  # a trained run's settings per step range (texkit.run_history), not a config key
+        return parse_config(data)
     except (ValueError, ConfigError) as err:
         raise ConfigError(f"{path} is not a valid run config ({' '.join(str(err).split())[:200]}); pass the adapter folder itself") from None
 
@@ -223,6 +227,8 @@ def _base_config(spec: EvalSpec, adapters: list[AdapterSource]) -> RunConfig:
         data["device"] = spec.device
     data["cameras"]["learn"] = []
     data["rewards"] = {}
+    data["meshes"] = []  # a collection's [[meshes]]: the eval paints its own meshes (plan_eval), from mesh.path
+    data["mesh"]["per_rank"] = []
     # the eval paints `samples` items per batch through Session.paint, without gradients; in the config
     # training.batch_size only sizes Session.build's memory check of a *training* step, so ask it for one sample
     data["training"]["batch_size"] = 1
@@ -268,6 +274,14 @@ def _overlap_notes(prompts: list[str], adapters: list[AdapterSource]) -> list[st
     return notes
 
 
+def _default_meshes(adapters: list[AdapterSource]) -> list[str]:
+    """The meshes of the first adapter's run (every mesh of a collection, `texkit.mesh_set.mesh_items`); ``demo`` without one."""
+    from texkit.mesh_set import mesh_items
+
+    known = next((a.config for a in adapters if a.config is not None), None)
+    return [item.path for item in mesh_items(known)] if known is not None else [RunConfig().mesh.path]
+
+
 def plan_eval(spec: EvalSpec) -> EvalPlan:
     """Resolve a spec: find the adapters, build the painting config, list prompts, seeds, meshes and metrics.
 
@@ -285,7 +299,7 @@ def plan_eval(spec: EvalSpec) -> EvalPlan:
     _check_generators(spec, config, adapters)
     prompts = spec.prompt_list()
     seeds = spec.seed_list()
-    meshes = list(dict.fromkeys(spec.meshes)) or [config.mesh.path]
+    meshes = list(dict.fromkeys(spec.meshes)) or _default_meshes(adapters)
     metrics = list(spec.metrics)
     if not metrics:
         known = next((a.config for a in adapters if a.config is not None), None)
