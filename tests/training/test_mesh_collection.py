@@ -211,3 +211,52 @@ def test_a_mixed_mesh_batch_equals_its_samples_one_by_one(tmp_path):
     assert any(float(g.abs().max()) > 0 for g in grads_mixed)
     for a, b in zip(grads_mixed, grads_single):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+# -- the report's per-mesh section -----------------------------------------------------------------
+
+
+def test_report_section_of_a_large_collection_plots_a_sample_and_tables_every_mesh(tmp_path):
+    from PIL import Image
+
+    from texkit.report_meshes import MAX_CURVES, collection_names, mesh_history, mesh_section
+
+    names = [f"m{i:02d}" for i in range(20)]
+    metrics = [{"step": s + 1, "meshes": [names[s % 20]], "reward_by_mesh": {names[s % 20]: 0.01 * s}} for s in range(40)]
+    history = mesh_history(metrics)
+    assert history["m00"] == [(1, 0.0), (21, 0.2)] and len(history) == 20
+    sampled = [names[i] for i in preview_indices(20, 4)]  # m00, m06, m13, m19
+    for index, name in enumerate(sampled):
+        for which in ("before", "after"):
+            folder = (tmp_path / which) if index == 0 else (tmp_path / "meshes" / name / which)
+            folder.mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(folder / "views.png")
+    page = mesh_section(tmp_path, metrics, names)
+    assert "<h2>Meshes (20)</h2>" in page and (tmp_path / "reward_by_mesh.png").is_file()
+    assert "previews of 4 of the 20 meshes" in page
+    for name in sampled[1:]:
+        assert f"meshes/{name}/before/views.png" in page and f"meshes/{name}/after/views.png" in page
+    assert page.count("<tr><td>m") == 20  # every mesh in the table: draws, first and last reward
+    assert "<tr><td>m00</td><td>2</td><td>0.0000</td><td class=\"up\">0.2000</td></tr>" in page
+    assert len(sampled) <= MAX_CURVES and mesh_section(tmp_path, metrics, []) == ""
+    config = parse_config({"meshes": [{"path": "demo"}, {"path": "sphere", "name": "ball"}]}).model_dump(mode="json")
+    assert collection_names({**config, "history": []}, []) == ["demo", "ball"]  # the resume history is no config key
+    assert collection_names({"meshes": "unreadable"}, metrics)[:2] == ["m00", "m01"]  # else from the metrics
+    assert collection_names(parse_config({}).model_dump(mode="json"), []) == []  # one mesh: no section
+
+
+@pytest.mark.slow
+def test_a_collection_run_report_shows_every_sampled_mesh_before_and_after(tmp_path):
+    from texkit.report import write_run_report
+
+    run = tmp_path / "run"
+    data = _config(run, steps=3, previews=2)
+    data["training"]["before_after"] = True
+    train(parse_config(data))
+    assert sorted(p.name for p in (run / "meshes").iterdir()) == ["cylinder"]  # meshes 0 and 2 of 3; mesh 0's are before/ and after/
+    for which in ("before", "after"):
+        assert (run / "meshes" / "cylinder" / which / "views.png").is_file() and (run / which / "views.png").is_file()
+    page = write_run_report(run).read_text()
+    assert "<h2>Meshes (3)</h2>" in page and (run / "reward_by_mesh.png").is_file()
+    assert "meshes/cylinder/before/views.png" in page and "meshes/cylinder/after/views.png" in page
+    assert "a glazed ceramic demo" in page  # the previews' prompt, {name} filled in for the first mesh
