@@ -10,13 +10,19 @@ between three modes, each measured with the trainer's own ``train_step`` (CUDA-s
 * ``mixed``: ``mesh.batching = "mixed"``: every sample of a batch draws its own mesh (with cycle
   sampling and B = 4, the four meshes), painted as one group per mesh.
 
-Each mode gets warm-up steps (the first visit of each mesh builds its texel maps) before its timed steps.
-samples/s = batch size / median step seconds; ``per_batch`` also reports its cow steps against
-``single``'s (same mesh, so only the switching between meshes differs). Prints the JSON record and
-writes it after every mode (a device time limit keeps what was measured).
+Every mode runs at each of ``--batch-sizes`` (``mixed`` only at ``--mixed-batches``), keyed
+``mode@batch``. The first visit of each mesh (its texel maps are built then) and the first step at a
+new batch size are untimed warm-up steps. samples/s = batch size / median step seconds;
+``vs_single`` is a mode's samples/s over the one-mesh run's at the same batch, ``best_batch`` the
+one-mesh run's fastest batch and ``per_batch_vs_single_at_best_batch`` the issue's criterion (within
+10 %: >= 0.9); ``per_batch`` also reports its cow steps against ``single``'s (same mesh, so only the
+switching between meshes differs). A measurement that would end past ``--budget-seconds`` (estimated
+from the slowest step so far) is skipped and listed under ``skipped``. Prints the JSON record and
+writes it after every measurement (a device time limit keeps what was measured).
 
     python benchmarks/gpu/bench_multimesh.py --out $OUT/multimesh.json          # on a CUDA machine
-    python benchmarks/gpu/bench_multimesh.py --tiny --out /tmp/multimesh.json   # CPU smoke test
+    python benchmarks/gpu/bench_multimesh.py --tiny --meshes demo,sphere,cylinder,cube --steps 1 \
+        --texture-size 64 --batch-sizes 2,4 --mixed-batches 2 --out /tmp/multimesh.json   # CPU smoke test
 """
 
 from __future__ import annotations
