@@ -4,15 +4,16 @@ Trains, with ``texkit train`` and curvature_color (the demo's settings at 64 tex
 
 * ``collection``: one adapter on 3 of the shared/demo meshes (built-in demo gourd, shared cow,
   built-in cylinder; ``[[meshes]]``, cycle sampling, one prompt ``"a glazed ceramic {name}"``);
+* ``collection_x3``: the same with 3 times the steps (as many steps on each mesh as a one-mesh run);
 * ``single_<mesh>``: one adapter per training mesh, each on that mesh alone, same steps and settings;
 
-then one ``texkit eval`` of the four adapters against the base model on 2 held-out meshes (the shared
+then one ``texkit eval`` of the five adapters against the base model on 2 held-out meshes (the shared
 rabbit and balloon) x 4 held-out prompts x 4 seeds, and writes the summary rows to
 ``benchmarks/results/multimesh_generalisation_cpu.json`` (docs/guide/collections.md shows them).
 This is the tiny model (1.6 M parameters, random weights trained only by the reward): it measures the
 method's transfer mechanics, not what a full-size Stable Diffusion adapter would do.
 
-    python benchmarks/collection_generalisation.py --work runs/generalisation   # about 10 minutes on 2 cores
+    python benchmarks/collection_generalisation.py --work runs/generalisation   # about 20 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -94,15 +95,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.assets = Path("/work/shared/assets")
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    runs = {"collection": [shared(m, args.assets) for m in TRAIN.values()]}
-    runs.update({f"single_{name}": [shared(m, args.assets)] for name, m in TRAIN.items()})
+    collection = [shared(m, args.assets) for m in TRAIN.values()]
+    runs = {"collection": (collection, args.steps), "collection_x3": (collection, 3 * args.steps)}
+    runs.update({f"single_{name}": ([shared(m, args.assets)], args.steps) for name, m in TRAIN.items()})
     seconds: dict[str, float] = {}
-    for name, meshes in runs.items():
+    for name, (meshes, steps) in runs.items():
         folder = work / name
         if (folder / "adapter").is_dir():
             continue  # trained by an earlier call
         config = work / f"{name}.toml"
-        config.write_text(run_toml(folder, meshes, args.steps))
+        config.write_text(run_toml(folder, meshes, steps))
         seconds[name] = cli(["train", str(config), "--overwrite"])
     eval_dir = work / "eval"
     argv_eval = ["eval", "--out", str(eval_dir), "--num-seeds", "4", "--samples", "8"]
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "held_out_meshes": [Path(m).stem for m in HELD_OUT],
         "held_out_prompts": PROMPTS,
         "seeds": [0, 1, 2, 3],
-        "steps": args.steps,
+        "steps": {name: steps for name, (_, steps) in runs.items()},
         "reward": "curvature_color (tau = -0.5)",
         "bootstrap": summary.get("bootstrap"),
         "rows": rows,
