@@ -18,20 +18,14 @@ import torch
 from pydantic import Field
 
 import texkit
-from texkit.hub import HubOptions, looks_like_hub_id
-from texkit_rewards_image.aesthetic_weights import (
-    hub_file,
-    load_aesthetic_head,
-    load_clip_vision,
-    tiny_aesthetic_head,
-    tiny_clip_vision,
-)
+from texkit_rewards_image.aesthetic_weights import hub_file, load_aesthetic_head, load_clip_vision, tiny_aesthetic_head
+from texkit_rewards_image.clip_weights import ClipSourceParams, check_clip_source, place, tiny_clip_vision
 from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_background
 
 __all__ = ["AestheticReward", "aesthetic_scores"]
 
 
-class AestheticParams(pydantic.BaseModel):
+class AestheticParams(ClipSourceParams):
     """Parameters of the ``aesthetic`` reward."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -44,14 +38,7 @@ class AestheticParams(pydantic.BaseModel):
         None,
         description="LAION aesthetic head state dict (.safetensors or .pth): a local file, or org/name/file in a hub repository.",
     )
-    revision: Optional[str] = Field(None, description="Hub revision (branch, tag or commit) of clip_path.")
     head_revision: Optional[str] = Field(None, description="Hub revision of the repository of head_path.")
-    token: Optional[str] = Field(None, description="Hub token for gated or private repositories (default: HF_TOKEN / the login).")
-    cache_dir: Optional[str] = Field(None, description="Hugging Face cache folder (default: HF_HUB_CACHE / HF_HOME).")
-    local_files_only: Optional[bool] = Field(None, description="Never download (default: follows HF_HUB_OFFLINE).")
-    tiny: bool = Field(False, description="Use a tiny seeded random CLIP and head (tests, demo).")
-    seed: int = Field(0, description="Seed of the tiny models.")
-    background: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB in [0,1] behind the object.")
 
 
 def aesthetic_scores(
@@ -104,7 +91,7 @@ class AestheticReward(texkit.Reward):
     @property
     def uses_tiny_models(self) -> bool:
         """True when the reward runs on the tiny random models (``tiny=true`` or ``clip_path='tiny'``)."""
-        return bool(self.params.tiny or self.params.clip_path == "tiny")
+        return self.params.uses_tiny_models
 
     def _check_paths(self) -> None:
         p = self.params
@@ -115,18 +102,11 @@ class AestheticReward(texkit.Reward):
                 "(CLIP ViT-L/14 hub id or folder, LAION head .pth/.safetensors file or org/name/file on the hub), "
                 "or tiny=true for a random test model"
             )
-        if not looks_like_hub_id(p.clip_path) and not Path(p.clip_path).expanduser().is_dir():
-            raise texkit.WeightsError(
-                f"aesthetic reward: clip_path is not a folder or a hub id: {p.clip_path}; give a CLIP folder or e.g. openai/clip-vit-large-patch14"
-            )
+        check_clip_source(p.clip_path, "aesthetic reward")
         if hub_file(p.head_path) is None and not Path(p.head_path).expanduser().is_file():
             raise texkit.WeightsError(
                 f"aesthetic reward: head_path file not found: {p.head_path}; give a local file or org/name/file in a hub repository"
             )
-
-    def _hub(self, revision: Optional[str]) -> HubOptions:
-        p = self.params
-        return HubOptions(revision=revision, token=p.token, cache_dir=p.cache_dir, local_files_only=p.local_files_only)
 
     def models(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The frozen ``(clip, head)`` pair on ``device`` in ``dtype``, loaded on first use.
@@ -139,20 +119,16 @@ class AestheticReward(texkit.Reward):
                 clip = tiny_clip_vision(self.params.seed)
                 head = tiny_aesthetic_head(int(clip.config.projection_dim), self.params.seed)
             else:
-                clip = load_clip_vision(self.params.clip_path, self._hub(self.params.revision))
-                head = load_aesthetic_head(self.params.head_path, self._hub(self.params.head_revision))
+                clip = load_clip_vision(self.params.clip_path, self.params.hub())
+                head = load_aesthetic_head(self.params.head_path, self.params.hub(self.params.head_revision))
                 if head.embed_dim != clip.config.projection_dim:
                     raise texkit.WeightsError(
                         f"aesthetic reward: head expects {head.embed_dim}-d embeddings but the CLIP model gives "
                         f"{clip.config.projection_dim}-d; use the ViT-L/14 CLIP the head was trained on"
                     )
             self._models = (clip, head)
-        clip, head = self._models
-        first = next(clip.parameters())
-        if first.device != torch.device(device) or first.dtype != dtype:
-            clip.to(device=device, dtype=dtype)
-            head.to(device=device, dtype=dtype)
-        return clip, head
+        place(self._models, device, dtype)
+        return self._models
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score the renders in ``ctx.renders``.
