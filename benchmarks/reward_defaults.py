@@ -83,7 +83,7 @@ class Case:
 
 
 CASES = (
-    Case("curvature_color/sharp", "curvature_color", {"mode": "sharp"}, label="curvature_color (sharp)"),
+    Case("curvature_color/sharp", "curvature_color", {"mode": "sharp"}, skip=("centre",), label="curvature_color (sharp)"),
     Case("curvature_color/smooth", "curvature_color", {"mode": "smooth"}, skip=("denominator",), label="curvature_color (smooth)"),
     Case("feature_emphasis", "feature_emphasis", label="feature_emphasis"),
     Case("curvature_alignment", "curvature_alignment", label="curvature_alignment"),
@@ -226,20 +226,60 @@ def compare(values: list[float], compat: list[float]) -> dict[str, float]:
     }
 
 
-def curvature_diagnostics(name: str, size: int, textures: list[torch.Tensor]) -> dict[str, Any]:
-    """Why smooth curvature_color can rank textures by their colour balance: the atlas mean of K per curvature,
-    and the Spearman correlation of the atlas mean of R - B with the smooth value in compat mode."""
+def curvature_diagnostics(name: str, size: int, textures: list[torch.Tensor], values: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """What drives curvature_color on one mesh.
+
+    * ``atlas_mean_of_K``: the atlas mean of min-max scaled K per curvature (the uncentred smooth
+      value is ``mean(K) mean(R - B) + cov(K, R - B)``; its first term is the texture's balance);
+    * ``spearman_with_red_minus_blue``: per case and row, the Spearman correlation of the values with
+      the atlas mean of R - B over the textures (near +-1: the row ranks textures by their balance);
+    * ``spearman_default_vs_compat_centred``: smooth mode, texkit's defaults against compat mode with
+      only ``centre`` on (the part of the reference that is not the balance);
+    * ``below_tau``: sharp mode, the atlas fraction with K < tau (-0.7) per curvature, and their IoU.
+    """
+    from texkit_rewards_geometry.curvature_color import CurvatureColor, normalized_curvature
+
     import texkit
     from texkit.geometry.precompute import curvature_maps
-    from texkit_rewards_geometry.curvature_color import normalized_curvature
 
     mesh = load_mesh(name)
     cache = texkit.GeometryCache(mesh, root=False)
     maps = curvature_maps(cache, size)
-    mask = maps["mask"]
-    means = {curv: round(float(normalized_curvature(maps, curv, "minmax")[mask].mean()), 4) for curv in ("mean", "k_min")}
-    balance = [float((t[..., 0] - t[..., 2])[mask.to(torch.bool)].mean()) for t in textures]
-    return {"atlas_mean_of_K": means, "red_minus_blue_atlas_means": [round(b, 5) for b in balance]}
+    mask = maps["mask"].to(torch.bool)
+    k = {curv: normalized_curvature(maps, curv, "minmax")[mask] for curv in ("mean", "k_min")}
+    tau = CurvatureColor.Params().tau
+    low = {curv: kk < tau for curv, kk in k.items()}
+    union = float((low["mean"] | low["k_min"]).sum())
+    balance = [float((t[..., 0] - t[..., 2])[mask].mean()) for t in textures]
+    with_balance = {
+        case: {row: round(spearman(v, balance), 4) for row, v in values[case].items()} for case in ("curvature_color/sharp", "curvature_color/smooth")
+    }
+    smooth = values["curvature_color/smooth"]
+    return {
+        "atlas_mean_of_K": {curv: round(float(kk.mean()), 4) for curv, kk in k.items()},
+        "spearman_with_red_minus_blue": with_balance,
+        "spearman_default_vs_compat_centred": round(spearman(smooth[DEFAULTS], smooth["centre"]), 4) if "centre" in smooth else None,
+        "below_tau": {
+            "tau": tau,
+            **{curv: round(float(m.double().mean()), 4) for curv, m in low.items()},
+            "iou": round(float((low["mean"] & low["k_min"]).sum()) / union, 4) if union else None,
+        },
+        "red_minus_blue_atlas_means": [round(b, 5) for b in balance],
+    }
+
+
+def border_diagnostics(textures: list[torch.Tensor], values: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """How much feature_emphasis ranks textures by their border: the Spearman correlation of each row's
+    values with the mean grey level of the texture's outermost texels (with zero padding the Sobel
+    filter sees an edge to black there, of that height)."""
+    from texkit_rewards_geometry.texture_ops import grey
+
+    border = []
+    for t in textures:
+        g = grey(t, "reference")
+        ring = torch.cat((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
+        border.append(float(ring.mean()))
+    return {"spearman_with_border_grey": {row: round(spearman(v, border), 4) for row, v in values["feature_emphasis"].items()}}
 
 
 def summarise(values: dict[str, dict[str, dict[str, list[float]]]]) -> list[dict[str, Any]]:
@@ -258,11 +298,11 @@ def summarise(values: dict[str, dict[str, dict[str, list[float]]]]) -> list[dict
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import scipy
 
     import texkit
-
-    from importlib.metadata import version
 
     return {
         "texkit": texkit.__version__,
@@ -283,6 +323,7 @@ def run(meshes: tuple[str, ...], count: int, size: int, quiet: bool = False) -> 
     begin = time.perf_counter()
     values: dict[str, Any] = {}
     diagnostics: dict[str, Any] = {}
+    border: dict[str, Any] = {}
     total = len(meshes) * sum(len(variants(case)) for case in CASES)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "target.png"
@@ -290,7 +331,8 @@ def run(meshes: tuple[str, ...], count: int, size: int, quiet: bool = False) -> 
         with _progress(total, quiet) as advance:
             for name in meshes:
                 values[name] = score_mesh(name, textures, str(target), advance)
-                diagnostics[name] = curvature_diagnostics(name, size, textures)
+                diagnostics[name] = curvature_diagnostics(name, size, textures, values[name])
+                border[name] = border_diagnostics(textures, values[name])
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
@@ -307,6 +349,7 @@ def run(meshes: tuple[str, ...], count: int, size: int, quiet: bool = False) -> 
         "switches": {case.key: {k: {"texkit": d, "reference": r} for k, (d, r) in switches(case).items()} for case in CASES},
         "results": summarise(values),
         "curvature_color_diagnostics": diagnostics,
+        "feature_emphasis_diagnostics": border,
         "values": values,
     }
 
@@ -356,48 +399,60 @@ def rows_of(record: dict[str, Any], case: str) -> dict[str, dict[str, dict[str, 
     return out
 
 
-def table_header(record: dict[str, Any]) -> str:
-    """The header line of a measured table."""
-    meshes = record["settings"]["meshes"]
-    return (
-        "| case | setting at texkit's value | "
-        + " | ".join(f"ρ {m}" for m in meshes)
-        + " | "
-        + " | ".join(f"change {m}" for m in meshes)
-        + " |"
-    )
-
-
-def table_lines(record: dict[str, Any], cases: list[str]) -> list[str]:
-    """The measured table of a reward page: header, rule, one line per (case, switch)."""
-    meshes = record["settings"]["meshes"]
-    lines = [table_header(record), "|" + "---|" * (2 + 2 * len(meshes))]
-    for case in cases:
-        label = next(c.label for c in CASES if c.key == case)
-        for switch, by_mesh in rows_of(record, case).items():
-            first = by_mesh[meshes[0]]
-            setting = f"`{switch} = {json.dumps(first['texkit_value'])}`" if "texkit_value" in first else f"all ({DEFAULTS})"
-            rho = [_rho(by_mesh[m]["spearman"]) for m in meshes]
-            change = [_change(by_mesh[m]["median_relative_change"]) for m in meshes]
-            lines.append(f"| {label} | {setting} | " + " | ".join(rho) + " | " + " | ".join(change) + " |")
-    return lines
-
-
-#: Which cases each reward page shows.
+#: Which cases each reward page shows, with the prefix of each case in a cell.
 PAGES = {
-    "curvature_color": ["curvature_color/sharp", "curvature_color/smooth"],
-    "feature_emphasis": ["feature_emphasis"],
-    "curvature_alignment": ["curvature_alignment"],
-    "symmetry": ["symmetry"],
-    "reference": ["reference"],
+    "curvature_color": {"curvature_color/sharp": "sharp: ", "curvature_color/smooth": "smooth: "},
+    "feature_emphasis": {"feature_emphasis": ""},
+    "curvature_alignment": {"curvature_alignment": ""},
+    "symmetry": {"symmetry": ""},
+    "reference": {"reference": ""},
 }
+
+#: Header of the column the "Differences from the reference" tables add.
+COLUMN = "random textures (cow, rabbit, balloon, demo): Spearman ρ vs compat; median relative change Δ, largest"
+
+
+def differences_cell(record: dict[str, Any], page: str, switch: str) -> str:
+    """The random-texture cell of one row of a page's "Differences from the reference" table.
+
+    Args:
+        record: the benchmark record.
+        page: the reward page (a key of `PAGES`).
+        switch: the setting of the row, or `DEFAULTS` for the row of texkit's defaults.
+
+    Returns:
+        ``"ρ a, b, c, d; Δ a, b, c, d, max e"`` (Spearman and median relative change per mesh, the
+        largest relative change over meshes and textures) per case of the page that has the switch
+        (prefixed by the case and joined by ``<br>`` when the page shows several), or ``""`` when
+        none has it.
+    """
+    meshes = record["settings"]["meshes"]
+    parts = []
+    for case, prefix in PAGES[page].items():
+        by_mesh = rows_of(record, case).get(switch)
+        if by_mesh is None:
+            continue
+        rho = ", ".join(_rho(by_mesh[m]["spearman"]) for m in meshes)
+        change = ", ".join(_change(by_mesh[m]["median_relative_change"]) for m in meshes)
+        largest = _change(max(by_mesh[m]["max_relative_change"] for m in meshes))
+        parts.append(f"{prefix}ρ {rho}; Δ {change}, max {largest}")
+    return "<br>".join(parts)
+
+
+def page_switches(record: dict[str, Any], page: str) -> list[str]:
+    """Every measured switch of a page's cases (each needs a row in its table), then `DEFAULTS`."""
+    out: list[str] = []
+    for case in PAGES[page]:
+        out += [s for s in rows_of(record, case) if s not in out and s != DEFAULTS]
+    return [*out, DEFAULTS]
 
 
 def markdown(record: dict[str, Any]) -> str:
-    """Every page's measured table, each under a comment naming its page."""
+    """Per page, the cell of every switch (to paste into its "Differences from the reference" table)."""
     out = []
-    for page, cases in PAGES.items():
-        out += [f"<!-- docs/rewards/{page}.md -->", *table_lines(record, cases), ""]
+    for page in PAGES:
+        out += [f"docs/rewards/{page}.md ({COLUMN})"]
+        out += [f"  {switch}: {differences_cell(record, page, switch)}" for switch in page_switches(record, page)]
     return "\n".join(out)
 
 

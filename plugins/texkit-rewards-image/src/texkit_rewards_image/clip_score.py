@@ -18,7 +18,13 @@ import torch
 from pydantic import Field
 
 import texkit
-from texkit_rewards_image.clip_weights import ClipSourceParams, check_clip_source, load_clip_part, place, tiny_clip_model
+from texkit_rewards_image.clip_weights import (
+    ClipSourceParams,
+    check_clip_source,
+    load_clip_part,
+    place,
+    tiny_clip_model,
+)
 from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_background
 
 __all__ = ["ClipScore", "clip_image_embeddings", "clip_text_embeddings", "clip_cosines"]
