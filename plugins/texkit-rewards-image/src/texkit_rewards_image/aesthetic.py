@@ -19,7 +19,13 @@ from pydantic import Field
 
 import texkit
 from texkit_rewards_image.aesthetic_weights import hub_file, load_aesthetic_head, load_clip_vision, tiny_aesthetic_head
-from texkit_rewards_image.clip_weights import ClipSourceParams, check_clip_source, place, tiny_clip_vision
+from texkit_rewards_image.clip_weights import (
+    ClipRenderReward,
+    ClipSourceParams,
+    check_clip_source,
+    place,
+    tiny_clip_vision,
+)
 from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_background
 
 __all__ = ["AestheticReward", "aesthetic_scores"]
@@ -67,33 +73,19 @@ def aesthetic_scores(
     return head(embedding)
 
 
-class AestheticReward(texkit.Reward):
+class AestheticReward(ClipRenderReward):
     """LAION aesthetic predictor on CLIP ViT-L/14, mean over the reward views (higher is better)."""
 
     name = "aesthetic"
     description = "LAION aesthetic predictor (CLIP ViT-L/14 + MLP head) on the renders, mean over views."
-    differentiable = True
-    needs_renders = True
     Params = AestheticParams
 
-    def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
-        """Validate parameters and check that the weight paths exist (loading waits for the first call).
+    def check_weights(self) -> None:
+        """Both weight sources are given and can exist (``clip_path`` a folder or hub id, ``head_path`` a file or hub file).
 
         Raises:
-            ConfigError: bad parameter.
-            WeightsError: no weights given (and not tiny), or a given path does not exist.
+            WeightsError: a source is missing or cannot exist.
         """
-        super().__init__(params, **overrides)
-        self._models: tuple[torch.nn.Module, torch.nn.Module] | None = None
-        if not self.uses_tiny_models:
-            self._check_paths()
-
-    @property
-    def uses_tiny_models(self) -> bool:
-        """True when the reward runs on the tiny random models (``tiny=true`` or ``clip_path='tiny'``)."""
-        return self.params.uses_tiny_models
-
-    def _check_paths(self) -> None:
         p = self.params
         missing = [key for key in ("clip_path", "head_path") if not getattr(p, key)]
         if missing:
@@ -136,11 +128,9 @@ class AestheticReward(texkit.Reward):
         Raises:
             RewardError: ``ctx.renders`` is missing.
         """
-        if ctx.renders is None:
-            raise texkit.RewardError("the aesthetic reward reads renders: render the reward views first (ctx.renders)")
-        rgb = ctx.renders.rgb
-        clip, head = self.models(rgb.device, rgb.dtype)
-        scores = aesthetic_scores(rgb, ctx.renders.alpha, clip, head, tuple(self.params.background))
+        renders = self.renders(ctx)
+        clip, head = self.models(renders.rgb.device, renders.rgb.dtype)
+        scores = aesthetic_scores(renders.rgb, renders.alpha, clip, head, tuple(self.params.background))
         value = scores.mean()
         detached = scores.detach()
         metrics = {"aesthetic_min": float(detached.min()), "aesthetic_max": float(detached.max())}

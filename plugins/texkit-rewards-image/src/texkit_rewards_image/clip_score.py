@@ -19,6 +19,7 @@ from pydantic import Field
 
 import texkit
 from texkit_rewards_image.clip_weights import (
+    ClipRenderReward,
     ClipSourceParams,
     check_clip_source,
     load_clip_part,
@@ -36,11 +37,6 @@ class ClipScoreParams(ClipSourceParams):
     """Parameters of the ``clip_score`` reward."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    clip_path: Optional[str] = Field(
-        None,
-        description="CLIP model with its tokenizer: a hub id (e.g. openai/clip-vit-large-patch14) or a local transformers "
-        "CLIPModel folder; 'tiny' for a random test model.",
-    )
     text: Optional[str] = Field(
         None, description="Compare every render with this text instead of the sample's prompt (without prefix and view suffix)."
     )
@@ -101,32 +97,29 @@ def clip_cosines(image_embeddings: torch.Tensor, text_embedding: torch.Tensor) -
     return image_embeddings @ text_embedding.reshape(-1).to(image_embeddings.dtype)
 
 
-class ClipScore(texkit.Reward):
+class ClipScore(ClipRenderReward):
     """CLIP image-text cosine of the renders with the sample's prompt, mean over the reward views (higher is better)."""
 
     name = "clip_score"
     description = "Text alignment: cosine of CLIP image and text embeddings of the renders and the prompt, mean over views."
-    differentiable = True
-    needs_renders = True
     Params = ClipScoreParams
 
     def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
-        """Validate parameters and check that ``clip_path`` can exist (loading waits for the first call).
+        super().__init__(params, **overrides)
+        self._texts: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
+
+    def check_weights(self) -> None:
+        """``clip_path`` is given and is a folder or a hub id.
 
         Raises:
-            ConfigError: bad parameter.
-            WeightsError: no ``clip_path`` (and not tiny), or one that is neither a folder nor a hub id.
+            WeightsError: it is missing or cannot exist.
         """
-        super().__init__(params, **overrides)
-        self._models: tuple[torch.nn.Module, Any] | None = None
-        self._texts: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
-        if not self.params.uses_tiny_models:
-            if not self.params.clip_path:
-                raise texkit.WeightsError(
-                    "clip_score reward needs weights: set clip_path in [rewards.clip_score] "
-                    "(a CLIP hub id such as openai/clip-vit-large-patch14 or a local CLIPModel folder), or tiny=true for a random test model"
-                )
-            check_clip_source(self.params.clip_path, "clip_score reward")
+        if not self.params.clip_path:
+            raise texkit.WeightsError(
+                "clip_score reward needs weights: set clip_path in [rewards.clip_score] "
+                "(a CLIP hub id such as openai/clip-vit-large-patch14 or a local CLIPModel folder), or tiny=true for a random test model"
+            )
+        check_clip_source(self.params.clip_path, "clip_score reward")
 
     def models(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, Any]:
         """The frozen ``(CLIPModel, tokenizer)`` with the model on ``device`` in ``dtype``, loaded on first use.
@@ -158,14 +151,13 @@ class ClipScore(texkit.Reward):
         Raises:
             RewardError: ``ctx.renders`` is missing, or there is no text to compare with.
         """
-        if ctx.renders is None:
-            raise texkit.RewardError("the clip_score reward reads renders: render the reward views first (ctx.renders)")
+        renders = self.renders(ctx)
         text = self.params.text if self.params.text is not None else ctx.prompt
         if not text.strip():
             raise texkit.RewardError("the clip_score reward compares the renders with a text: the sample has no prompt; set 'text' in [rewards.clip_score]")
-        rgb = ctx.renders.rgb
+        rgb = renders.rgb
         model, _ = self.models(rgb.device, rgb.dtype)
-        images = clip_image_embeddings(rgb, ctx.renders.alpha, model, tuple(self.params.background))
+        images = clip_image_embeddings(rgb, renders.alpha, model, tuple(self.params.background))
         cosines = clip_cosines(images, self.text_embedding(text, rgb.device, rgb.dtype))
         detached = cosines.detach()
         metrics = {"clip_score_min": float(detached.min()), "clip_score_max": float(detached.max())}

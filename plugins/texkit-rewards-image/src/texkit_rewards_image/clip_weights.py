@@ -22,6 +22,7 @@ import pydantic
 import torch
 from pydantic import Field
 
+import texkit
 from texkit import WeightsError
 from texkit.hub import HubOptions, describe_failure, looks_like_hub_id
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ClipSourceParams",
+    "ClipRenderReward",
     "check_clip_source",
     "load_clip_part",
     "tiny_clip_vision",
@@ -75,6 +77,50 @@ class ClipSourceParams(pydantic.BaseModel):
             cache_dir=self.cache_dir,
             local_files_only=self.local_files_only,
         )
+
+
+class ClipRenderReward(texkit.Reward):
+    """Base of the rewards that run CLIP on the renders: differentiable, reads renders, loads its models lazily.
+
+    A subclass sets ``name``, ``description`` and ``Params`` (a `ClipSourceParams`), implements
+    ``check_weights`` (called when the reward is built, unless it runs on tiny models) and fills
+    ``self._models`` on first use.
+    """
+
+    differentiable = True
+    needs_renders = True
+    Params = ClipSourceParams
+
+    def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
+        """Validate parameters and check the weight sources (loading waits for the first call).
+
+        Raises:
+            ConfigError: bad parameter.
+            WeightsError: no weights given (and not tiny), or a given source cannot exist.
+        """
+        super().__init__(params, **overrides)
+        self._models: tuple[Any, ...] | None = None
+        if not self.uses_tiny_models:
+            self.check_weights()
+
+    @property
+    def uses_tiny_models(self) -> bool:
+        """True when the reward runs on the tiny random models (``tiny=true`` or ``clip_path='tiny'``)."""
+        return self.params.uses_tiny_models
+
+    def check_weights(self) -> None:
+        """Raise `texkit.WeightsError` when the configured weights cannot exist (no download happens here)."""
+        raise NotImplementedError
+
+    def renders(self, ctx: texkit.RewardContext) -> texkit.RenderOutput:
+        """``ctx.renders``.
+
+        Raises:
+            RewardError: the caller did not render the reward views.
+        """
+        if ctx.renders is None:
+            raise texkit.RewardError(f"the {self.name} reward reads renders: render the reward views first (ctx.renders)")
+        return ctx.renders
 
 
 def check_clip_source(path: str, who: str) -> None:
