@@ -269,17 +269,29 @@ def curvature_diagnostics(name: str, size: int, textures: list[torch.Tensor], va
 
 
 def border_diagnostics(textures: list[torch.Tensor], values: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
-    """How much feature_emphasis ranks textures by their border: the Spearman correlation of each row's
-    values with the mean grey level of the texture's outermost texels (with zero padding the Sobel
-    filter sees an edge to black there, of that height)."""
-    from texkit_rewards_geometry.texture_ops import grey
+    """What the Sobel padding does to feature_emphasis on these textures.
 
-    border = []
+    * ``max_G_on_border``: per padding, the fraction of textures whose largest gradient magnitude G
+      (the min-max normaliser of ``L_mag``) lies on the outermost ring of texels: with zero padding
+      the Sobel filter sees an edge to black there, as high as the border's grey level;
+    * ``spearman_with_border_grey``: per row, the Spearman correlation of the values with the mean
+      grey level of that ring.
+    """
+    from texkit_rewards_geometry.texture_ops import gradient_magnitude, grey, sobel_uv
+
+    border, on_border = [], {"zeros": 0, "replicate": 0}
     for t in textures:
         g = grey(t, "reference")
-        ring = torch.cat((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
-        border.append(float(ring.mean()))
-    return {"spearman_with_border_grey": {row: round(spearman(v, border), 4) for row, v in values["feature_emphasis"].items()}}
+        ring = torch.ones_like(g, dtype=torch.bool)
+        ring[1:-1, 1:-1] = False
+        border.append(float(g[ring].mean()))
+        for padding in on_border:
+            magnitude = gradient_magnitude(sobel_uv(g, padding), 1e-3)
+            on_border[padding] += bool(ring.flatten()[int(magnitude.argmax())])
+    return {
+        "max_G_on_border": {padding: round(count / len(textures), 4) for padding, count in on_border.items()},
+        "spearman_with_border_grey": {row: round(spearman(v, border), 4) for row, v in values["feature_emphasis"].items()},
+    }
 
 
 def summarise(values: dict[str, dict[str, dict[str, list[float]]]]) -> list[dict[str, Any]]:
@@ -387,7 +399,9 @@ def _change(value: float) -> str:
         return "n/a"
     if value == 0:
         return "0"
-    return f"{value:.2g}" if 1e-3 <= value < 100 else f"{value:.1e}"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
 def rows_of(record: dict[str, Any], case: str) -> dict[str, dict[str, dict[str, Any]]]:
