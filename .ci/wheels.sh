@@ -3,7 +3,8 @@
 #   1. build wheels of the core and every plugin (pip wheel --no-deps);
 #   2. install the core alone: `texkit plugins` works, `texkit demo` names the package to install;
 #   3. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
-#      every installed reward on the demo mesh, and a 2-step `texkit train` on the tiny model.
+#      every installed reward on the demo mesh, the presets (list, init, dry run) and a 2-step
+#      `texkit train` on the tiny model.
 # Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
 # (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
 # not measured on an idle machine, where it should be shorter.
@@ -89,6 +90,16 @@ cat "$WORK/scores.txt"
 for reward in $REWARDS; do
     grep -q "^$reward = " "$WORK/scores.txt" || fail "no score line for reward $reward"
 done
+
+step "presets from the wheel: texkit presets, init, and a dry run"
+"$TK" presets | tee "$WORK/presets.txt"
+for preset in curvature-smooth curvature-sharp symmetry feature-emphasis curvature-alignment camera-pose 3d-reference; do
+    grep -q "^$preset	" "$WORK/presets.txt" || fail "preset $preset missing from the installed wheel"
+done
+"$TK" init symmetry-quick -o "$WORK/symmetry-quick.toml"
+grep -q '^steps = 250' "$WORK/symmetry-quick.toml" || fail "texkit init symmetry-quick wrote no 250-step config"
+"$TK" train symmetry --dry-run | tee "$WORK/dry-run.txt"
+grep -q "predicted GPU time for 2000 steps" "$WORK/dry-run.txt" || fail "texkit train symmetry --dry-run printed no GPU time"
 
 step "texkit train: 2 steps on the tiny model"
 cat >"$WORK/quick.toml" <<EOF
