@@ -52,10 +52,10 @@ QUICK_SUFFIX = "-quick"
 """Name suffix of the quick variant of every preset."""
 
 QUICK_STEPS = 250
-"""Training steps of a quick variant. The planner predicts 11.5 s per step (compiled, batch 1, six
-painted views of 10 DDIM steps, measured on an H200) plus 93 s compiling once: 0.83 h; the same
-step measured 13.2 s on an H100 (/work/shared/GPU.md), 0.95 h. Both leave room for loading the
-weights and the before/after previews within one GPU hour."""
+"""Training steps of a quick variant. The planner (`texkit.planning`) predicts 11.5 s per step
+(compiled, batch 1, six painted views of 10 DDIM steps, fitted to measurements on an H200) plus 93 s
+compiling once: 0.83 h, leaving about ten minutes of the hour for loading the weights, the
+before/after previews and a somewhat slower GPU (300 steps would be predicted at 0.99 h)."""
 
 QUICK_CHECKPOINT_EVERY = 50
 """``training.checkpoint_every`` of a quick variant (five checkpoints in its 250 steps)."""
