@@ -176,3 +176,33 @@ def test_set_toml_value_keeps_comments_and_refuses_a_missing_key():
     assert set_toml_value(text, None, "top", "[2]").startswith("top = [2]  # one\n")
     with pytest.raises(ValueError, match="no one-line entry 'lr'"):
         set_toml_value(text, "output", "lr", "1")
+
+
+def test_the_guide_lists_every_preset_with_the_time_dry_run_predicts():
+    """docs/guide/reproduce-the-paper.md: one row per preset with the --dry-run numbers, its commands."""
+    from pathlib import Path
+
+    import torch
+
+    from texkit.planning import plan_run
+
+    guide = (Path(__file__).resolve().parents[2] / "docs/guide/reproduce-the-paper.md").read_text()
+    lines = guide.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("| preset | the paper's experiment")))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells
+
+    def hours(name: str) -> str:
+        cfg = get_preset(name).config()
+        return f"{plan_run(cfg, torch.device('cpu')).total_seconds(cfg.training.steps) / 3600:.2f} h"
+
+    assert list(rows) == BASE
+    for name, cells in rows.items():
+        assert cells[-1] == f"{hours(name)}; quick {hours(name + QUICK_SUFFIX)}", name
+        assert f"rewards/{EXPERIMENTS[name][0]}.md" in cells[2], name  # the reward it trains
+    for command in ("texkit presets", "texkit train symmetry --dry-run", "texkit init camera-pose", "texkit eval symmetry --out"):
+        assert command in guide
