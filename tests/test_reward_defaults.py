@@ -75,7 +75,7 @@ def test_tiny_run_writes_a_complete_record(tmp_path, capsys):
             compat = record["values"][mesh][case.key]["compat"]
             assert len(compat) == record["settings"]["textures"] and all(math.isfinite(v) for v in compat)
     cell = bench.differences_cell(record, "curvature_color", "denominator")  # sharp mode only
-    assert cell.startswith("sharp: ρ ") and "smooth" not in cell and cell.count(",") == 2 * (len(meshes) - 1)
+    assert cell.startswith("sharp: ρ ") and "smooth" not in cell and cell.count(",") == 2 * (len(meshes) - 1) + 1  # ", max"
     both = bench.differences_cell(record, "curvature_color", bench.DEFAULTS)
     assert both.startswith("sharp: ρ ") and "<br>smooth: ρ " in both
     assert capsys.readouterr().out.lstrip().startswith("{")
@@ -142,3 +142,24 @@ def test_curvature_color_decision_is_backed_by_the_record(record):
         assert abs(smooth["compat"]) >= 0.9, mesh
         assert (smooth["compat"] > 0) == (diag["atlas_mean_of_K"]["k_min"] > 0), mesh
         assert abs(smooth[bench.DEFAULTS]) < 0.5, mesh
+
+
+def _seq(values: list[float], spec: str = "+.2f") -> str:
+    return ", ".join(format(v, spec) for v in values)
+
+
+def test_curvature_color_page_quotes_the_record(record):
+    """The numbers of "Why smooth mode centres K" and "Sharp mode against the reference" are the record's."""
+    page = " ".join((ROOT / "docs" / "rewards" / "curvature_color.md").read_text().split())
+    diag = [record["curvature_color_diagnostics"][m] for m in record["settings"]["meshes"]]
+    smooth = [d["spearman_with_red_minus_blue"]["curvature_color/smooth"] for d in diag]
+    h_means, k_means = [d["atlas_mean_of_K"]["mean"] for d in diag], [d["atlas_mean_of_K"]["k_min"] for d in diag]
+    assert "texkit's $H$ gives {}".format(", ".join(f"{v:+.2g} ({m})" for v, m in zip(h_means, record["settings"]["meshes"]))) in page
+    assert f"texkit's $k_\\text{{min}}$ {_seq(k_means, '+.2g')}" in page
+    assert f"ρ = {_seq([s['compat'] for s in smooth])} (cow, rabbit, balloon, demo)" in page
+    assert f"drops to ρ = {_seq([s[bench.DEFAULTS] for s in smooth])}." in page
+    assert f"it is {_seq([d['spearman_default_vs_compat_centred'] for d in diag])}" in page
+    sharp = [d["spearman_with_red_minus_blue"]["curvature_color/sharp"] for d in diag]
+    assert f"at most {max(abs(v) for s in sharp for v in s.values()):.2f} for every setting" in page
+    tau = [d["below_tau"] for d in diag]
+    assert f"is {100 * tau[0]['mean']:.0f} % for $H$ and {100 * tau[0]['k_min']:.2f} % for $k_\\text{{min}}$ on the cow" in page

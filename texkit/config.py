@@ -64,7 +64,9 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # nan and inf are refused as "not a number" (they would otherwise pass unbounded fields, or be
+    # reported as out of a bound they are not "above" or "below")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class MeshConfig(_Strict):
@@ -293,7 +295,12 @@ class TrainingConfig(_Strict):
         ge=0,
         description="Optimiser steps to train; a resumed run (`texkit train --resume`) continues up to this count.",
     )
-    lr: float = Field(5e-5, gt=0, description="AdamW learning rate of the LoRA weights.")
+    lr: float = Field(
+        5e-5,
+        gt=0,
+        description="AdamW learning rate of the LoRA weights; `texkit train --resume` with another value trains the "
+        "remaining steps with it (recorded in the run's `config.json` history).",
+    )
     camera_lr: float = Field(
         5.0,
         gt=0,
@@ -498,6 +505,10 @@ def _describe(loc: tuple[Any, ...], error: Any, root: type[BaseModel] = RunConfi
     where = _printable(".".join(str(p) for p in loc)) or "(top level)"
     if error["type"] == "extra_forbidden" and loc:
         return f"unknown {what} key '{where}'{_closest(str(loc[-1]), _model_at(loc, root))}"
+    if error["type"] == "finite_number":
+        value = error.get("input")
+        problem = "is not a number" if isinstance(value, float) and value != value else "is not a finite number"
+        return f"{what} key '{where}': {value} {problem} (a finite number is needed)"
     message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
     return f"{what} key '{where}': {message}"
 

@@ -2,7 +2,8 @@
 
 Errors a user causes (`texkit.TexkitError`, usage errors such as a missing argument or an
 unknown command, an unreadable path) print one line and exit with code 2, without a traceback;
-Ctrl-C prints one line and exits 130. Listings print a table on a terminal and plain,
+Ctrl-C prints one line and exits 130, SIGTERM 143 (``texkit train`` first checkpoints the steps
+done and names the command that resumes). Listings print a table on a terminal and plain,
 tab-separated lines (never truncated) when piped; every listing has ``--json``. Plugins may add
 sub-commands through the ``texkit_register_commands`` hook.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +25,7 @@ from rich.table import Table
 from texkit.commands.checks import check_output_dir, check_weights_dir
 from texkit.defaults import DEFAULT_RENDERER
 from texkit.errors import TexkitError
+from texkit.interrupts import Interrupted, raise_on_sigterm
 
 app = typer.Typer(
     name="texkit",
@@ -333,6 +337,9 @@ def train_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
+    allow_config_change: bool = typer.Option(
+        False, "--allow-config-change", help="With --resume: continue although settings that cannot change mid-run (mesh, prompts, rewards, generator, batch, ...) differ from the run's."
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, the predicted time of all training.steps, peak GPU memory and the largest batch size that fits; load nothing."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (training.seed; for generate the preview's noise seed)."),
@@ -348,21 +355,29 @@ def train_command(
 
     cfg = load_run_config(config, [*set_, *run_overrides(seed, prompt, device)])
     if dry_run:
-        from texkit.planning import plan_run
+        from texkit.devices import resolve_device
+        from texkit.planning import check_duration, check_sizes, plan_run
 
-        for line in plan_run(cfg).lines(cfg.training.batch_size, cfg.training.steps):
+        check_sizes(cfg, resolve_device(cfg.device), cfg.training.batch_size)
+        plan = plan_run(cfg)
+        check_duration(plan, cfg)
+        for line in plan.lines(cfg.training.batch_size, cfg.training.steps):
             console.print(line, soft_wrap=True)
         return
     preset = resolve_preset(config)
     if preset is not None:
         check_inputs(preset, cfg)  # the mesh and reference files it needs, before anything loads
-    result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note)
     from texkit.distributed import is_main
+    from texkit.report import write_run_report
+    from texkit.run_lock import hold_folder
 
-    if is_main():  # under torchrun only rank 0 writes the report, from the run folder's plain data
-        from texkit.report import write_run_report
-
-        console.print(f"report: {write_run_report(result.run_dir)}")
+    try:
+        with hold_folder(cfg.output.dir, notify=note, enabled=is_main()):  # held while the run folder is written
+            result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note, allow_config_change=allow_config_change)
+            if is_main():  # under torchrun only rank 0 writes the report, from the run folder's plain data
+                console.print(f"report: {write_run_report(result.run_dir)}")
+    except (Interrupted, KeyboardInterrupt) as stop:
+        raise _train_interrupted(stop, Path(cfg.output.dir)) from None
 
 
 @app.command("eval")
@@ -492,7 +507,26 @@ def demo_command(
     console.print(f"report: {report}")
 
 
-_INTERRUPTED = "interrupted; every output file is either complete or was not written, run the command again to finish"
+_KEPT = "every output file is either complete or was not written"
+_INTERRUPTED = f"interrupted; {_KEPT}, run the command again to finish"
+_ARGV: list[str] = []  # the arguments of this invocation, for the command that resumes an interrupted run
+
+
+def _train_interrupted(stop: BaseException, run_dir: Path) -> Interrupted:
+    """The one-line message for a stopped ``texkit train``, naming the exact command that continues it."""
+    from texkit.checkpoint import read_run_id
+    from texkit.interrupts import RunStopped, signal_name
+
+    signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+    args = [a for a in _ARGV if a != "--overwrite"]
+    if isinstance(stop, RunStopped):
+        what = str(stop)
+    else:
+        what = f"interrupted by {signal_name(signum)}; {_KEPT}"
+    if read_run_id(run_dir) is None:  # nothing of the run is kept: the same command starts it again
+        return Interrupted(signum, f"{what}; the run folder is as it was, run the command again: {shlex.join(['texkit', *_ARGV])}")
+    command = shlex.join(["texkit", *args, *([] if "--resume" in args else ["--resume"])])
+    return Interrupted(signum, f"{what}; resume with: {command}")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -503,7 +537,18 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; user errors print one line and exit 2 (Ctrl-C: 130)."""
+    """Entry point: run the app; user errors print one line and exit 2 (Ctrl-C: 130, SIGTERM: 143)."""
+    _ARGV[:] = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    previous = raise_on_sigterm()  # a scheduler's SIGTERM: one line and exit 143, not a silent end
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
+    """`main` without the SIGTERM handler: run the app and turn every user error into one line."""
     from texkit.commands.errors import click_exception_classes, describe_os_error, describe_usage_error, is_no_args_help
 
     click_error, click_abort, click_exit = click_exception_classes()
@@ -525,6 +570,8 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(err.ctx.get_help() if getattr(err, "ctx", None) else "see `texkit --help`")
             sys.exit(0)
         _fail(describe_usage_error(err))
+    except Interrupted as stop:
+        _fail(str(stop) if stop.detailed else f"{stop}; {_KEPT}, run the command again to finish", stop.exit_code)
     except (*click_abort, KeyboardInterrupt):
         _fail(_INTERRUPTED, 130)
     except OSError as err:  # a path the checks above did not catch (permissions, disk full, ...)

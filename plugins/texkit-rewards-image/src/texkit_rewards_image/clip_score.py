@@ -105,6 +105,12 @@ class ClipScore(ClipRenderReward):
     Params = ClipScoreParams
 
     def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
+        """Validate parameters and check ``clip_path`` (loading waits for the first call); text embeddings are memoised.
+
+        Raises:
+            ConfigError: bad parameter.
+            WeightsError: no ``clip_path`` (and not tiny), or one that is neither a folder nor a hub id.
+        """
         super().__init__(params, **overrides)
         self._texts: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
 
