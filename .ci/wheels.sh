@@ -65,7 +65,7 @@ if grep -qi "fail" "$WORK/plugins.txt"; then fail "a plugin failed to import in 
 "$TK" rewards --json >"$WORK/rewards.json"
 REWARDS=$("$VPY" -c "import json, sys; print(' '.join(r['name'] for r in json.load(open(sys.argv[1]))))" "$WORK/rewards.json")
 echo "rewards: $REWARDS"
-for want in symmetry curvature_color aesthetic jpeg_compressibility palette; do
+for want in symmetry curvature_color aesthetic clip_score jpeg_compressibility palette; do
     [[ " $REWARDS " == *" $want "* ]] || fail "reward $want missing from the clean install"
 done
 
@@ -80,6 +80,7 @@ plain=()
 for reward in $REWARDS; do
     case $reward in
         aesthetic) "$TK" score demo texture.png --reward aesthetic --param tiny=true --size 64 --views front_short ;;  # random CLIP + head: no download
+        clip_score) "$TK" score demo texture.png --reward clip_score --param tiny=true --param 'text="a glazed ceramic gourd"' --size 64 --views front_short ;;  # random CLIP, a text: no download, no prompt in `score`
         camera_pose) "$TK" score demo texture.png --reward camera_pose --param 'reward_params={"tiny": true}' --size 64 --views front_short ;;  # wraps aesthetic
         reference) "$TK" score demo texture.png --reward reference --param texture=texture.png --size 64 --views front_short ;;  # against itself
         *) plain+=(--reward "$reward") ;;
