@@ -245,6 +245,7 @@ class DiffusionGenerator:
             "generator": self.name,
             "attention": f"{self.attention_backend} ({self.attention_reason})" if self.attention_reason else self.attention_backend,
             "compile": self.denoiser.reason + (f", {self.denoiser.compile_seconds:.1f} s compiling" if self.denoiser.compile_seconds else ""),
+            "compile_cache": self.denoiser.describe_cache() if self.denoiser.compile_seconds else "not used",
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
         }
