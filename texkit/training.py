@@ -308,6 +308,7 @@ def train(
         distributed.write_rank_snapshot("end", trainer.snapshot())
         report = trainer.run_dir / "report.html"
         if ctx.is_main:
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator())  # now with what compiling cost
             trainer.session.preview(trainer.run_dir / "after", EVAL_SEED, turntable_frames=24)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
             write_report(report_data(trainer.run_dir, before, trainer.session.prompts[0], EVAL_SEED))

@@ -1,0 +1,257 @@
+"""Per-shape choice of the fastest exact attention kernel on this GPU (the ``attention = "auto"`` default on CUDA).
+
+The first time an attention shape ``(batch, heads, query length, key length, head dim, dtype)``
+runs, `time_attention_kernels` times each candidate on random inputs of that shape (CUDA events,
+median of 5 after 2 warm-ups), forward alone and forward + backward; `AttentionTable` keeps the
+timings and `TunedAttnProcessor` runs the fastest: the forward winner for calls without gradients,
+the forward + backward winner for training calls. Candidates: PyTorch SDPA's FlashAttention-2,
+cuDNN and memory-efficient kernels (`SDPA_KERNELS`), and xformers when its kernels load. All are
+exact attention; they differ by shape (head dim 40, 80 and 160 and sequence lengths 64 to 4096 in
+SD 1.5 at 512 px, head dim 512 in the VAE) and GPU.
+
+Under ``torch.compile`` the choice is made while Dynamo traces: `choose_kernel` is marked
+``torch._dynamo.assume_constant_result``, so Dynamo calls it for real (it times the kernels then,
+outside the graph, on real tensors) and bakes its answer into the graph as a constant, with no
+guard on the table: shapes measured later never make a compiled graph recompile. The traced graph
+holds the chosen kernel (``torch.nn.attention.sdpa_kernel``, which Dynamo traces), also inside
+checkpointed blocks (tests/test_attention_tuning.py compiles one with ``fullgraph=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch._dynamo
+
+__all__ = ["SDPA_KERNELS", "AttentionKey", "AttentionTable", "TunedAttnProcessor", "choose_kernel", "time_attention_kernels", "attention_table"]
+
+log = logging.getLogger("texkit.diffusers")
+
+#: PyTorch SDPA kernels a tuned shape chooses from (all exact); "math" is the slow reference, never a candidate.
+SDPA_KERNELS = ("flash", "cudnn", "efficient")
+_SDPA_BACKENDS = {
+    "flash": "FLASH_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "math": "MATH",
+}
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+AttentionKey = tuple[int, int, int, int, int, str]
+"""``(batch, heads, query length, key length, head dim, dtype)`` of one attention call."""
+
+
+def _sdpa_backend(name: str) -> Any:
+    from torch.nn.attention import SDPBackend
+
+    return getattr(SDPBackend, _SDPA_BACKENDS[name])
+
+
+def _xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """xformers on (B, H, S, D) inputs (it takes (B, S, H, D))."""
+    import xformers.ops as xops
+
+    return xops.memory_efficient_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+
+
+def _run_kernel(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    if name == "xformers":
+        return _xformers_attention(q, k, v)
+    from torch.nn.attention import sdpa_kernel
+
+    with sdpa_kernel(_sdpa_backend(name)):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _median_ms(fn: Any, repeats: int, device: torch.device) -> float:
+    """Median milliseconds of ``fn()`` over ``repeats`` runs after two warm-up runs (CUDA events on a GPU)."""
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            began = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - began) * 1e3)
+    return statistics.median(times)
+
+
+def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str, ...], repeats: int = 5) -> dict[str, dict[str, float]]:
+    """Time each candidate kernel on random inputs of one attention shape.
+
+    Inputs are laid out as the diffusers processors make them: ``(B, S, H, D)`` projections viewed as
+    ``(B, H, S, D)``. A candidate that cannot run the shape (e.g. FlashAttention with a head dim
+    over 256) is left out.
+
+    Args:
+        key: ``(batch, heads, query length, key length, head dim, dtype name)``.
+        device: where to time (CUDA events on a GPU, the wall clock on the CPU).
+        candidates: kernel names (`SDPA_KERNELS`, ``"math"`` and ``"xformers"``).
+        repeats: timed runs per measurement (median).
+
+    Returns:
+        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v).
+    """
+    batch, heads, q_len, kv_len, head_dim, dtype_name = key
+    dtype = getattr(torch, dtype_name)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def make(length: int) -> torch.Tensor:
+        x = torch.randn(batch, length, heads, head_dim, device=device, dtype=dtype, generator=gen)
+        return x.transpose(1, 2).requires_grad_(True)
+
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    out: dict[str, dict[str, float]] = {}
+    with unset_fake_temporarily(), torch.enable_grad():  # real tensors, also when called while Dynamo traces
+        q, k, v = make(q_len), make(kv_len), make(kv_len)
+        grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
+        for name in candidates:
+            try:
+                with torch.no_grad():
+                    forward = _median_ms(lambda name=name: _run_kernel(name, q, k, v), repeats, device)
+                train = _median_ms(lambda name=name: torch.autograd.grad(_run_kernel(name, q, k, v), (q, k, v), grad_out), repeats, device)
+            except (RuntimeError, NotImplementedError, ValueError) as err:  # this kernel cannot run the shape
+                log.debug("attention kernel %s cannot run %s: %s", name, key, _one_line(err)[:200])
+                continue
+            out[name] = {"forward_ms": forward, "train_ms": train}
+    return out
+
+
+@dataclass
+class AttentionTable:
+    """The kernel chosen for each attention shape seen on one device, and the timings behind it.
+
+    Attributes:
+        device: where the kernels run.
+        candidates: kernel names tried (SDPA kernels, plus ``"xformers"`` when its kernels load).
+        timings: ``{shape key: {kernel: {"forward_ms", "train_ms"}}}``.
+    """
+
+    device: torch.device
+    candidates: tuple[str, ...] = SDPA_KERNELS
+    timings: dict[AttentionKey, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def measure(self, key: AttentionKey) -> None:
+        """Time the candidates on ``key`` once (eager, outside any compiled graph)."""
+        if key not in self.timings:
+            self.timings[key] = time_attention_kernels(key, self.device, self.candidates)
+
+    def choice(self, key: AttentionKey, training: bool) -> str | None:
+        """The fastest kernel for ``key`` (forward + backward when ``training``); None when not measured."""
+        timed = self.timings.get(key)
+        if not timed:
+            return None
+        column = "train_ms" if training else "forward_ms"
+        return min(timed, key=lambda name: timed[name][column])
+
+    def summary(self) -> str:
+        """One line per the run record: ``BxHxSqxSkvxD: fwd flash, train cudnn (1.9x the slowest); ...``."""
+        parts = []
+        for key, timed in self.timings.items():
+            if not timed:
+                continue
+            batch, heads, q_len, kv_len, head_dim, _ = key
+            train = min(timed, key=lambda n: timed[n]["train_ms"])
+            forward = min(timed, key=lambda n: timed[n]["forward_ms"])
+            worst = max(t["train_ms"] for t in timed.values())
+            parts.append(f"{batch}x{heads}x{q_len}x{kv_len}x{head_dim}: forward {forward}, training {train} ({worst / timed[train]['train_ms']:.2f}x the slowest)")
+        return "; ".join(parts) if parts else "no shape measured yet"
+
+    def as_records(self) -> list[dict[str, Any]]:
+        """The timings as JSON-ready rows (for benchmark records)."""
+        rows = []
+        for (batch, heads, q_len, kv_len, head_dim, dtype), timed in self.timings.items():
+            rows.append(
+                {
+                    "batch": batch,
+                    "heads": heads,
+                    "query_length": q_len,
+                    "key_length": kv_len,
+                    "head_dim": head_dim,
+                    "dtype": dtype,
+                    "kernels": timed,
+                    "forward_choice": self.choice((batch, heads, q_len, kv_len, head_dim, dtype), False),
+                    "training_choice": self.choice((batch, heads, q_len, kv_len, head_dim, dtype), True),
+                }
+            )
+        return rows
+
+
+@torch._dynamo.assume_constant_result
+def choose_kernel(table: AttentionTable, key: AttentionKey, training: bool) -> str:
+    """The kernel ``table`` chose for ``key`` (timing the candidates first if the shape is new); ``""`` for none.
+
+    Marked ``torch._dynamo.assume_constant_result``: inside a compiled call Dynamo runs it at trace
+    time and keeps the answer as a constant of the graph.
+    """
+    table.measure(key)
+    return table.choice(key, training) or ""
+
+
+class TunedAttnProcessor:
+    """A diffusers attention processor that runs each shape on the kernel `AttentionTable` chose.
+
+    The attention itself is diffusers' own processor (``AttnProcessor2_0`` for SDPA kernels,
+    ``XFormersAttnProcessor`` for xformers); this one only picks the kernel (`choose_kernel`): SDPA
+    calls run inside ``torch.nn.attention.sdpa_kernel(<chosen>)``. A shape seen for the first time
+    is timed there and then (eagerly, or while Dynamo traces a compiled call).
+
+    Args:
+        table: the shared choices of one generator (all its models).
+    """
+
+    def __init__(self, table: AttentionTable) -> None:
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        self.table = table
+        self.sdpa = AttnProcessor2_0()
+        self._xformers: Any = None
+
+    def _key(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None) -> AttentionKey:
+        batch = hidden_states.shape[0]
+        q_len = hidden_states.shape[2] * hidden_states.shape[3] if hidden_states.ndim == 4 else hidden_states.shape[1]
+        kv_len = encoder_hidden_states.shape[1] if encoder_hidden_states is not None else q_len
+        heads = attn.heads
+        return (batch, heads, q_len, kv_len, attn.inner_dim // heads, str(hidden_states.dtype).removeprefix("torch."))
+
+    def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        kernel = None
+        if attention_mask is None:  # masked attention (not in SD's UNet) keeps torch's own choice
+            kernel = choose_kernel(self.table, self._key(attn, hidden_states, encoder_hidden_states), torch.is_grad_enabled()) or None
+        if kernel == "xformers":
+            if self._xformers is None:
+                from diffusers.models.attention_processor import XFormersAttnProcessor
+
+                self._xformers = XFormersAttnProcessor()
+            return self._xformers(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        if kernel is None:
+            return self.sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        from torch.nn.attention import sdpa_kernel
+
+        with sdpa_kernel(_sdpa_backend(kernel)):
+            return self.sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+
+
+def attention_table(model: Any) -> AttentionTable | None:
+    """The `AttentionTable` behind ``model``'s tuned processors, or None when it is not tuned."""
+    for processor in getattr(model, "attn_processors", {}).values():
+        if isinstance(processor, TunedAttnProcessor):
+            return processor.table
+    return None
