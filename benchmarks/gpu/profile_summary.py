@@ -15,7 +15,7 @@ reads a finished ``torch.profiler.profile``:
 * **busy** = the union of kernel intervals (overlapping streams counted once) and **host gaps** =
   wall time minus busy: time in which the GPU ran nothing (it waited on Python, launches or syncs).
 
-On the CPU (no kernels) the same tables are built from the CPU time of the leaf aten ops.
+On the CPU (no kernels) the same tables are built from the self CPU time of the aten ops.
 """
 
 from __future__ import annotations
@@ -183,19 +183,23 @@ def summarize(prof: Any, wall_seconds: float, top: int = 30) -> dict[str, Any]:
     by_phase: dict[str, float] = defaultdict(float)
     by_phase_family: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     by_kernel: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    device_events = [e for e in events if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA]
+    intervals = [(e.time_range.start, e.time_range.end) for e in device_events]
+    on_gpu = bool(device_events)
     launches = 0
-    intervals = [
-        (e.time_range.start, e.time_range.end)
-        for e in events
-        if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA
-    ]
-    on_gpu = bool(intervals)
+    if on_gpu:  # families from every kernel, linked to a CPU op or not
+        for e in device_events:
+            seconds = (e.time_range.end - e.time_range.start) / 1e6
+            by_family[family_of(e.name)] += seconds
+            entry = by_kernel[e.name]
+            entry[0] += seconds
+            entry[1] += 1
+            launches += 1
     for e in cpu_events:
-        kernels = getattr(e, "kernels", None) or []
         if on_gpu:
-            items = [(k.name, k.duration / 1e6) for k in kernels]
-        elif not e.cpu_children and not e.name.startswith(("texkit::", "autograd::")):
-            items = [(e.name, e.self_cpu_time_total / 1e6)]  # CPU: leaf ops stand for kernels
+            items = [(k.name, k.duration / 1e6) for k in (getattr(e, "kernels", None) or [])]
+        elif e.name.startswith("aten::"):
+            items = [(e.name, e.self_cpu_time_total / 1e6)]  # CPU: an op's own time stands for its kernels
         else:
             items = []
         if not items:
@@ -203,14 +207,18 @@ def summarize(prof: Any, wall_seconds: float, top: int = 30) -> dict[str, Any]:
         phase = _phase_of(e, seq_phase)
         for name, seconds in items:
             family = family_of(name)
-            by_family[family] += seconds
             by_phase[phase] += seconds
             by_phase_family[phase][family] += seconds
-            entry = by_kernel[name]
-            entry[0] += seconds
-            entry[1] += 1
-            launches += 1
+            if not on_gpu:
+                by_family[family] += seconds
+                entry = by_kernel[name]
+                entry[0] += seconds
+                entry[1] += 1
+                launches += 1
     kernel_seconds = sum(by_family.values())
+    unlinked = kernel_seconds - sum(by_phase.values())
+    if unlinked > 1e-3 * max(kernel_seconds, 1e-9):  # kernels the profiler did not tie to a CPU op
+        by_phase["unattributed"] += unlinked
     busy = _union_seconds(intervals) if on_gpu else kernel_seconds
     ranked = sorted(by_kernel.items(), key=lambda kv: kv[1][0], reverse=True)[:top]
     return {
