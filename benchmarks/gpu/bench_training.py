@@ -392,6 +392,37 @@ def versions() -> dict[str, str]:
     return out
 
 
+def base_config(
+    model_dir: str, controlnet_dir: str, resolution: int, steps: int, texture_size: int, attention: str, mesh: str, device: str, out: str
+) -> dict[str, Any]:
+    """The benchmark's run config (before `run_config` sets the cameras, precision and renderer).
+
+    Generator ``stable-diffusion`` from ``model_dir``/``controlnet_dir``, CFG 7.5, ``steps`` DDIM steps,
+    learnable painting cameras, rewards curvature_color + symmetry, truncation all, UNet checkpointing on.
+    ``compile`` is ``off`` here: the benchmark switches it per configuration on the built generator.
+    """
+    options: dict[str, Any] = {
+        "model": model_dir,
+        "controlnet": controlnet_dir,
+        "resolution": resolution,
+        "steps": steps,
+        "guidance_scale": 7.5,
+        "attention": attention,
+        "compile": "off",  # switched per configuration on the built generator (set_compile)
+    }
+    return {
+        "mesh": {"path": mesh},
+        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
+        "generator": {"name": "stable-diffusion", "options": options},
+        "cameras": {"learn": ["paint"]},
+        "texture": {"size": texture_size, "render_size": resolution},
+        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
+        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
+        "output": {"dir": out},
+        "device": device,
+    }
+
+
 def default_mesh() -> str:
     """cow.obj of the shared assets (beside the repository, or the carried .assets), else the demo mesh."""
     root = Path(__file__).resolve().parents[2]
@@ -502,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
+    parser.add_argument("--model", default=None, help="a saved random full-size model folder (bench_scaling.py --prepare) instead of saving one")
     parser.add_argument("--renderer", default="nvdiffrast", help="falls back to torch when it fails")
     parser.add_argument(
         "--precision",
@@ -614,41 +646,24 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="texkit-bench-training-"))
     torch.manual_seed(0)
-    if args.tiny:
-        from texkit_diffusers.tiny import build_tiny_components
-
-        components = build_tiny_components(0)
+    if args.model:
+        model_dir, controlnet_dir = args.model, str(Path(args.model) / "controlnet")
     else:
-        with torch.device(device):  # random init on the GPU: much faster than on the CPU
-            components = full_size_components()
-        for name in ("unet", "controlnet", "vae", "text_encoder"):
-            components[name].half()  # half the bytes to write and read; the factory loads them as fp16
-    model_dir, controlnet_dir = save_components(components, work / "sd15-random")
-    del components
+        if args.tiny:
+            from texkit_diffusers.tiny import build_tiny_components
+
+            components = build_tiny_components(0)
+        else:
+            with torch.device(device):  # random init on the GPU: much faster than on the CPU
+                components = full_size_components()
+            for name in ("unet", "controlnet", "vae", "text_encoder"):
+                components[name].half()  # half the bytes to write and read; the factory loads them as fp16
+        model_dir, controlnet_dir = save_components(components, work / "sd15-random")
+        del components
     _free(device)
     setup_seconds = time.perf_counter() - began
-    print(f"components saved to {model_dir} ({setup_seconds:.1f} s)", file=sys.stderr)
-
-    options: dict[str, Any] = {
-        "model": model_dir,
-        "controlnet": controlnet_dir,
-        "resolution": resolution,
-        "steps": steps,
-        "guidance_scale": 7.5,
-        "attention": args.attention,
-        "compile": "off",  # switched per configuration on the built generator (set_compile)
-    }
-    base = {
-        "mesh": {"path": args.mesh or default_mesh()},
-        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
-        "generator": {"name": "stable-diffusion", "options": options},
-        "cameras": {"learn": ["paint"]},
-        "texture": {"size": texture_size, "render_size": resolution},
-        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
-        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
-        "output": {"dir": str(work / "run")},
-        "device": str(device),
-    }
+    print(f"components in {model_dir} ({setup_seconds:.1f} s)", file=sys.stderr)
+    base = base_config(model_dir, controlnet_dir, resolution, steps, texture_size, args.attention, args.mesh or default_mesh(), str(device), str(work / "run"))
     console = Console(stderr=True)
     results: list[dict[str, Any]] = []
     notes: list[str] = []

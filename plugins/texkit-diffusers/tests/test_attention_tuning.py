@@ -163,3 +163,47 @@ def test_vae_style_attention_with_4d_input_keys_by_pixels(shape):
     attn.set_processor(TunedAttnProcessor(table))
     attn(torch.randn(2, 8, 4, 5))
     assert list(table.timings) == [(2, 1, 20, 20, 8, "float32")]
+
+
+@pytest.mark.slow
+def test_compiled_denoiser_with_tuned_attention_is_one_graph_under_unet_checkpointing(monkeypatch):
+    """The tiny generator's UNet + ControlNet with tuned attention compile to one graph (fullgraph), with
+    the same loss and gradients as eager: choosing a kernel while Dynamo traces breaks nothing, also
+    inside the checkpointed blocks."""
+    import importlib.util
+    from pathlib import Path
+
+    from texkit_diffusers import compiled
+
+    spec = importlib.util.spec_from_file_location("merged_lora_helpers", Path(__file__).with_name("test_merged_lora.py"))
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    _assert_same_loss_and_grads, _paint_loss_and_grads, _trained_generator = helpers._assert_same_loss_and_grads, helpers._paint_loss_and_grads, helpers._trained_generator
+
+    graphs = []
+    real_compile = torch.compile
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    monkeypatch.setattr(compiled.torch, "compile", lambda fn, **_: real_compile(fn, backend=counting_backend, fullgraph=True, dynamic=False))
+    torch._dynamo.reset()
+
+    def tuned(gen):
+        table = AttentionTable(CPU, ("flash", "math"))
+        for model in (gen.unet, gen.controlnet):
+            model.set_attn_processor(TunedAttnProcessor(table))
+        return table
+
+    try:
+        want = _paint_loss_and_grads(_trained_generator(merge_lora=True, checkpointing=True, compile="off"))
+        gen = _trained_generator(merge_lora=True, checkpointing=True, compile="on")
+        table = tuned(gen)
+        got = _paint_loss_and_grads(gen)
+        assert gen.denoiser.compiled, gen.denoiser.reason  # no graph break: no fallback to eager
+        assert len(graphs) == 1
+        assert table.timings  # shapes were timed while tracing
+        _assert_same_loss_and_grads(got, want)
+    finally:
+        torch._dynamo.reset()
