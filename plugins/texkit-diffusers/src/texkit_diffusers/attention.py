@@ -8,7 +8,9 @@ shape and GPU. Three choices (generator option ``attention``):
   kernel is timed on random inputs of that shape, forward and forward + backward, and the fastest
   runs from then on (the forward winner for calls without gradients, the forward + backward winner
   for training). Candidates: PyTorch SDPA's FlashAttention-2, cuDNN and memory-efficient kernels,
-  and xformers' memory-efficient attention when its kernels load here. On the CPU: PyTorch SDPA.
+  and xformers' memory-efficient attention when its kernels load here. The timings are kept in the
+  compile cache folder (`texkit.compile_cache`), so later runs on the machine reuse them (and make
+  the same choices, which keeps their compiled graphs in the compile cache). On the CPU: PyTorch SDPA.
 * ``"sdpa"``: PyTorch SDPA with torch's own kernel choice (no tuning).
 * ``"xformers"``: xformers everywhere when its kernels run here, else SDPA with a warning.
 
@@ -163,11 +165,16 @@ def select_attention_backend(models: list[Any], device: torch.device, prefer: st
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     if prefer == "auto" and device.type == "cuda":
-        from texkit_diffusers.attention_tuning import SDPA_KERNELS, AttentionTable, TunedAttnProcessor
+        from texkit_diffusers.attention_tuning import (
+            SDPA_KERNELS,
+            AttentionTable,
+            TunedAttnProcessor,
+            default_table_path,
+        )
 
         ok, why_not = xformers_available(device)
         candidates = SDPA_KERNELS + (("xformers",) if ok else ())
-        table = AttentionTable(device, candidates)
+        table = AttentionTable(device, candidates, path=default_table_path(device))
         processor = TunedAttnProcessor(table)
         for model in models:
             model.set_attn_processor(processor)

@@ -19,16 +19,20 @@ checkpointed blocks (tests/test_attention_tuning.py compiles one with ``fullgrap
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch._dynamo
 
-__all__ = ["SDPA_KERNELS", "AttentionKey", "AttentionTable", "TunedAttnProcessor", "choose_kernel", "time_attention_kernels", "attention_table"]
+__all__ = ["SDPA_KERNELS", "AttentionKey", "AttentionTable", "TunedAttnProcessor", "choose_kernel", "time_attention_kernels", "attention_table", "default_table_path"]
 
 log = logging.getLogger("texkit.diffusers")
 
@@ -138,20 +142,50 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
 class AttentionTable:
     """The kernel chosen for each attention shape seen on one device, and the timings behind it.
 
+    With a ``path``, the timings are kept on disk (JSON, written atomically after each new shape) and
+    read back by the next run on this machine: every run then makes the same choice for a shape, so
+    its compiled graphs are the ones the compile cache holds (a choice re-timed with another
+    winner would be a different graph, compiled again).
+
     Attributes:
         device: where the kernels run.
         candidates: kernel names tried (SDPA kernels, plus ``"xformers"`` when its kernels load).
         timings: ``{shape key: {kernel: {"forward_ms", "train_ms"}}}``.
+        path: the JSON file of the timings (None: kept in memory only).
     """
 
     device: torch.device
     candidates: tuple[str, ...] = SDPA_KERNELS
     timings: dict[AttentionKey, dict[str, dict[str, float]]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            for text, timed in stored.get("timings", {}).items():
+                parts = text.split(",")
+                key = (*(int(x) for x in parts[:5]), parts[5])
+                self.timings[key] = {name: t for name, t in timed.items() if name in self.candidates}  # type: ignore[index]
+        except (OSError, ValueError, KeyError, IndexError, AttributeError):
+            self.timings.clear()  # an unreadable file is timed again, never trusted
 
     def measure(self, key: AttentionKey) -> None:
-        """Time the candidates on ``key`` once (eager, outside any compiled graph)."""
-        if key not in self.timings:
-            self.timings[key] = time_attention_kernels(key, self.device, self.candidates)
+        """Time the candidates on ``key`` once (and store the timings when the table has a path)."""
+        if key in self.timings:
+            return
+        self.timings[key] = time_attention_kernels(key, self.device, self.candidates)
+        if self.path is not None:
+            stored = {",".join(map(str, k)): v for k, v in self.timings.items()}
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=self.path.name, suffix=".tmp", delete=False) as tmp:
+                    tmp.write(json.dumps({"device": str(self.device), "timings": stored}, indent=1))
+                os.replace(tmp.name, self.path)  # atomic: a reader sees the old or the new file, never half of one
+            except OSError as err:  # a read-only cache folder: keep the choices for this run only
+                log.warning("texkit-diffusers: could not store attention timings in %s (%s)", self.path, err)
+                self.path = None
 
     def choice(self, key: AttentionKey, training: bool) -> str | None:
         """The fastest kernel for ``key`` (forward + backward when ``training``); None when not measured."""
@@ -247,6 +281,19 @@ class TunedAttnProcessor:
 
         with sdpa_kernel(_sdpa_backend(kernel)):
             return self.sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+
+
+def default_table_path(device: torch.device) -> Path:
+    """Where the attention timings of ``device`` live: the compile cache folder (`texkit.compile_cache`),
+    one file per GPU model and torch version."""
+    from texkit.compile_cache import active_cache_dir, compile_cache_dir
+
+    try:
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    except (RuntimeError, AssertionError):  # no CUDA in this build
+        name = device.type
+    slug = "".join(ch if ch.isalnum() else "-" for ch in f"{name}-torch{torch.__version__}")
+    return (active_cache_dir() or compile_cache_dir()) / f"attention-{slug}.json"
 
 
 def attention_table(model: Any) -> AttentionTable | None:
