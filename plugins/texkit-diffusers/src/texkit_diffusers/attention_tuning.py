@@ -50,6 +50,9 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+TORCH_DEFAULT = "torch_default"
+"""Timing entry of PyTorch's own SDPA choice (no ``sdpa_kernel`` context), kept for comparison, never chosen."""
+
 AttentionKey = tuple[int, int, int, int, int, str]
 """``(batch, heads, query length, key length, head dim, dtype)`` of one attention call."""
 
@@ -70,6 +73,8 @@ def _xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> to
 def _run_kernel(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     if name == "xformers":
         return _xformers_attention(q, k, v)
+    if name == TORCH_DEFAULT:
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
     from torch.nn.attention import sdpa_kernel
 
     with sdpa_kernel(_sdpa_backend(name)):
@@ -110,7 +115,8 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
         repeats: timed runs per measurement (median).
 
     Returns:
-        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v).
+        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v), plus
+        `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what ``attention = "sdpa"`` runs).
     """
     batch, heads, q_len, kv_len, head_dim, dtype_name = key
     dtype = getattr(torch, dtype_name)
@@ -126,7 +132,7 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
     with unset_fake_temporarily(), torch.enable_grad():  # real tensors, also when called while Dynamo traces
         q, k, v = make(q_len), make(kv_len), make(kv_len)
         grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
-        for name in candidates:
+        for name in (*candidates, TORCH_DEFAULT):
             try:
                 with torch.no_grad():
                     forward = _median_ms(lambda name=name: _run_kernel(name, q, k, v), repeats, device)
@@ -167,7 +173,7 @@ class AttentionTable:
             for text, timed in stored.get("timings", {}).items():
                 parts = text.split(",")
                 key = (*(int(x) for x in parts[:5]), parts[5])
-                self.timings[key] = {name: t for name, t in timed.items() if name in self.candidates}  # type: ignore[index]
+                self.timings[key] = {name: t for name, t in timed.items() if name in (*self.candidates, TORCH_DEFAULT)}  # type: ignore[index]
         except (OSError, ValueError, KeyError, IndexError, AttributeError):
             self.timings.clear()  # an unreadable file is timed again, never trusted
 
@@ -193,7 +199,8 @@ class AttentionTable:
         if not timed:
             return None
         column = "train_ms" if training else "forward_ms"
-        return min(timed, key=lambda name: timed[name][column])
+        names = [name for name in timed if name != TORCH_DEFAULT]
+        return min(names, key=lambda name: timed[name][column]) if names else None
 
     def summary(self) -> str:
         """One line per the run record: ``BxHxSqxSkvxD: fwd flash, train cudnn (1.9x the slowest); ...``."""
@@ -202,10 +209,12 @@ class AttentionTable:
             if not timed:
                 continue
             batch, heads, q_len, kv_len, head_dim, _ = key
-            train = min(timed, key=lambda n: timed[n]["train_ms"])
-            forward = min(timed, key=lambda n: timed[n]["forward_ms"])
-            worst = max(t["train_ms"] for t in timed.values())
-            parts.append(f"{batch}x{heads}x{q_len}x{kv_len}x{head_dim}: forward {forward}, training {train} ({worst / timed[train]['train_ms']:.2f}x the slowest)")
+            train, forward = self.choice(key, True), self.choice(key, False)
+            if train is None or forward is None:
+                continue
+            default = timed.get(TORCH_DEFAULT)
+            versus = f" ({default['train_ms'] / timed[train]['train_ms']:.2f}x torch's own choice)" if default else ""
+            parts.append(f"{batch}x{heads}x{q_len}x{kv_len}x{head_dim}: forward {forward}, training {train}{versus}")
         return "; ".join(parts) if parts else "no shape measured yet"
 
     def as_records(self) -> list[dict[str, Any]]:
