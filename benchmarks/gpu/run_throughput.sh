@@ -3,6 +3,7 @@
 #   carry: .whl (cp312 wheels) and .assets (a copy of ../shared/assets), see benchmarks/gpu/README.md
 #   usage: bash benchmarks/gpu/run_throughput.sh cache_and_b1     # call 1
 #          LARGEST=11 bash benchmarks/gpu/run_throughput.sh largest_and_generate   # call 2
+#          bash benchmarks/gpu/run_throughput.sh cache_b1_generate   # one call: cache check, compiled B=1 profiled, generate
 # call 1 (cache_and_b1): `texkit warmup` of the reference-equivalent config (batch 1) into an empty compile
 #   cache, then `texkit train` of the same config (3 steps: first step vs steady step), then the
 #   reference-equivalent benchmark: eager and compiled batch-1 steps, FLOPs needed vs executed per view,
@@ -35,6 +36,29 @@ for step in "$@"; do
       timeout 330 python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile off,on --view-flops --profile-at on@1 \
         --budget-seconds 300 > "$OUT/reference.json" 2> "$OUT/reference.err"
       grep -E "per sample|view_flops|error" "$OUT/reference.err" | tail -8
+      stamp "done" ;;
+    cache_b1_generate)
+      # the single-call version (device time was short): cold warmup, a 3-step train, the compiled B=1
+      # step profiled (the eager B=1 row and the FLOPs per view come from cache_and_b1), generate --samples 8
+      python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
+      { stamp "texkit warmup (empty compile cache)"
+        timeout 240 texkit warmup /tmp/ref.toml; echo "warmup exit $?"
+        stamp "compile cache: $(du -sh /tmp/texkit-compile | cut -f1)"
+        stamp "texkit train, 3 steps, same config"
+        timeout 170 texkit train /tmp/ref.toml --set training.steps=3; echo "train exit $?"
+        stamp "train done"; } > "$OUT/cache.log" 2>&1
+      grep -E "^== |warmup:|exit|ready in|compile failed|Error" "$OUT/cache.log" | tail -14
+      cp /tmp/runs/ref/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
+      cp /tmp/runs/ref/versions.json "$OUT/train_versions.json" 2>/dev/null
+      python3 -c "import json; [print('step', d['step'], round(d['step_seconds'], 2), 's') for d in map(json.loads, open('/tmp/runs/ref/metrics.jsonl'))]"
+      stamp "compiled B=1 step, profiled"
+      timeout 130 python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --profile-at on@1 \
+        --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
+      grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
+      stamp "generate --samples 8: eager, then compiled"
+      timeout $(( 455 - ($(date +%s) - began) )) python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 \
+        > "$OUT/generate.json" 2> "$OUT/generate.err"
+      grep -E '^\{"compile' "$OUT/generate.err" | cut -c1-300
       stamp "done" ;;
     largest_and_generate)
       largest=${LARGEST:-11}

@@ -24,6 +24,7 @@ import logging
 import os
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,38 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
     Returns:
         ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v), plus
         `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what ``attention = "sdpa"`` runs).
+        A kernel that cannot run the shape gets ``{"error": <first line>}`` instead (never chosen).
     """
+    return _run_apart(lambda: _time_kernels(key, device, candidates, repeats))
+
+
+def _run_apart(fn: Any) -> Any:
+    """``fn()`` in a fresh thread, and its result (or its exception).
+
+    What a thread sets for itself does not reach another: the saved-tensor hooks of an activation
+    checkpoint being run (the timing's own autograd graph would be counted into the checkpointed
+    region's saved tensors, and its recomputation, which times nothing, would then disagree), a
+    dispatch mode (a FLOP counter, Dynamo's fake tensors) or the grad mode.
+    """
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as err:  # handed to the caller's thread
+            error.append(err)
+
+    thread = threading.Thread(target=target, name="texkit-attention-timing")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _time_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str, ...], repeats: int) -> dict[str, dict[str, float]]:
+    """`time_attention_kernels` proper (run in its own thread)."""
     batch, heads, q_len, kv_len, head_dim, dtype_name = key
     dtype = getattr(torch, dtype_name)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -126,10 +158,10 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
         x = torch.randn(batch, length, heads, head_dim, device=device, dtype=dtype, generator=gen)
         return x.transpose(1, 2).requires_grad_(True)
 
-    from torch._subclasses.fake_tensor import unset_fake_temporarily
-
     out: dict[str, dict[str, float]] = {}
-    with unset_fake_temporarily(), torch.enable_grad():  # real tensors, also when called while Dynamo traces
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    with torch.enable_grad():
         q, k, v = make(q_len), make(kv_len), make(kv_len)
         grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
         for name in (*candidates, TORCH_DEFAULT):
@@ -139,6 +171,7 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
                 train = _median_ms(lambda name=name: torch.autograd.grad(_run_kernel(name, q, k, v), (q, k, v), grad_out), repeats, device)
             except (RuntimeError, NotImplementedError, ValueError) as err:  # this kernel cannot run the shape
                 log.debug("attention kernel %s cannot run %s: %s", name, key, _one_line(err)[:200])
+                out[name] = {"error": _one_line(err)[:200]}  # kept for the record, never chosen
                 continue
             out[name] = {"forward_ms": forward, "train_ms": train}
     return out
@@ -166,6 +199,8 @@ class AttentionTable:
     path: Path | None = None
 
     def __post_init__(self) -> None:
+        self.table_id = len(_TABLES)  # what `choose_kernel` gets: Dynamo passes plain constants only
+        _TABLES.append(self)
         if self.path is None or not self.path.exists():
             return
         try:
@@ -199,7 +234,7 @@ class AttentionTable:
         if not timed:
             return None
         column = "train_ms" if training else "forward_ms"
-        names = [name for name in timed if name != TORCH_DEFAULT]
+        names = [name for name, t in timed.items() if name != TORCH_DEFAULT and "train_ms" in t]
         return min(names, key=lambda name: timed[name][column]) if names else None
 
     def summary(self) -> str:
@@ -212,8 +247,8 @@ class AttentionTable:
             train, forward = self.choice(key, True), self.choice(key, False)
             if train is None or forward is None:
                 continue
-            default = timed.get(TORCH_DEFAULT)
-            versus = f" ({default['train_ms'] / timed[train]['train_ms']:.2f}x torch's own choice)" if default else ""
+            default = timed.get(TORCH_DEFAULT, {})
+            versus = f" ({default['train_ms'] / timed[train]['train_ms']:.2f}x torch's own choice)" if "train_ms" in default else ""
             parts.append(f"{batch}x{heads}x{q_len}x{kv_len}x{head_dim}: forward {forward}, training {train}{versus}")
         return "; ".join(parts) if parts else "no shape measured yet"
 
@@ -237,13 +272,20 @@ class AttentionTable:
         return rows
 
 
+_TABLES: list[AttentionTable] = []
+"""Every table made in this process, by ``table_id`` (a traced call names its table by number)."""
+
+
 @torch._dynamo.assume_constant_result
-def choose_kernel(table: AttentionTable, key: AttentionKey, training: bool) -> str:
-    """The kernel ``table`` chose for ``key`` (timing the candidates first if the shape is new); ``""`` for none.
+def choose_kernel(table_id: int, shape: tuple[int, int, int, int, int], dtype: torch.dtype, training: bool) -> str:
+    """The kernel table ``table_id`` chose for ``key`` (timing the candidates first if the shape is new); ``""`` for none.
 
     Marked ``torch._dynamo.assume_constant_result``: inside a compiled call Dynamo runs it at trace
-    time and keeps the answer as a constant of the graph.
+    time and keeps the answer as a constant of the graph. Its arguments are plain constants (the
+    table's number, not the table: Dynamo before torch 2.13 converts only constants).
     """
+    key: AttentionKey = (*shape, str(dtype).removeprefix("torch."))
+    table = _TABLES[table_id]
     table.measure(key)
     return table.choice(key, training) or ""
 
@@ -267,17 +309,19 @@ class TunedAttnProcessor:
         self.sdpa = AttnProcessor2_0()
         self._xformers: Any = None
 
-    def _key(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None) -> AttentionKey:
+    def _shape(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None) -> tuple[int, int, int, int, int]:
+        """``(batch, heads, query length, key length, head dim)`` of this call."""
         batch = hidden_states.shape[0]
         q_len = hidden_states.shape[2] * hidden_states.shape[3] if hidden_states.ndim == 4 else hidden_states.shape[1]
         kv_len = encoder_hidden_states.shape[1] if encoder_hidden_states is not None else q_len
         heads = attn.heads
-        return (batch, heads, q_len, kv_len, attn.inner_dim // heads, str(hidden_states.dtype).removeprefix("torch."))
+        return (batch, heads, q_len, kv_len, attn.inner_dim // heads)
 
     def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None, *args: Any, **kwargs: Any) -> torch.Tensor:
         kernel = None
         if attention_mask is None:  # masked attention (not in SD's UNet) keeps torch's own choice
-            kernel = choose_kernel(self.table, self._key(attn, hidden_states, encoder_hidden_states), torch.is_grad_enabled()) or None
+            shape = self._shape(attn, hidden_states, encoder_hidden_states)
+            kernel = choose_kernel(self.table.table_id, shape, hidden_states.dtype, torch.is_grad_enabled()) or None
         if kernel == "xformers":
             if self._xformers is None:
                 from diffusers.models.attention_processor import XFormersAttnProcessor
