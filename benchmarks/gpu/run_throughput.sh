@@ -56,7 +56,7 @@ for step in "$@"; do
         --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
       grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
       stamp "generate --samples 8: eager, then compiled"
-      timeout $(( 455 - ($(date +%s) - began) )) python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 \
+      timeout $(( 400 - ($(date +%s) - began) )) python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 \
         > "$OUT/generate.json" 2> "$OUT/generate.err"
       grep -E '^\{"compile' "$OUT/generate.err" | cut -c1-300
       stamp "done" ;;
