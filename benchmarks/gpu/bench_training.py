@@ -799,6 +799,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             if describe is not None:
                 row["generator"] = describe()
             if "error" not in row and ((first and args.profile) or (compile_mode, batch) in profile_at):
+                print(json.dumps({**row, "before_profile": True}, default=str), file=sys.stderr, flush=True)  # kept if the profile is cut off
                 trainer.config.training.view_checkpointing = checkpointing
                 row["profile"] = profile_step(trainer)
                 _free(device)

@@ -60,6 +60,25 @@ for step in "$@"; do
         > "$OUT/generate.json" 2> "$OUT/generate.err"
       grep -E '^\{"compile' "$OUT/generate.err" | cut -c1-300
       stamp "done" ;;
+    cache_short)
+      # what fits 5 minutes: cold warmup, a 2-step train of the same config (first step vs steady), then
+      # the compiled B=1 benchmark row (a third process on the cache) and its profile, if time is left
+      python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
+      { stamp "texkit warmup (empty compile cache)"
+        timeout 200 texkit warmup /tmp/ref.toml; echo "warmup exit $?"
+        stamp "compile cache: $(du -sh /tmp/texkit-compile | cut -f1)"
+        stamp "texkit train, 2 steps, same config"
+        timeout 120 texkit train /tmp/ref.toml --set training.steps=2; echo "train exit $?"
+        stamp "train done"; } > "$OUT/cache.log" 2>&1
+      grep -E "^== |warmup:|exit|ready in|compile failed|Error" "$OUT/cache.log" | tail -14
+      cp /tmp/runs/ref/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
+      cp /tmp/runs/ref/versions.json "$OUT/train_versions.json" 2>/dev/null
+      python3 -c "import json; [print('step', d['step'], round(d['step_seconds'], 2), 's') for d in map(json.loads, open('/tmp/runs/ref/metrics.jsonl'))]"
+      stamp "compiled B=1 benchmark row, profiled"
+      timeout $(( 275 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --profile-at on@1 \
+        --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
+      grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
+      stamp "done" ;;
     largest_and_generate)
       largest=${LARGEST:-11}
       stamp "compiled step at batch $largest"

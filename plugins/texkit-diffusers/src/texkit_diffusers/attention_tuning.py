@@ -159,8 +159,8 @@ def _time_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str
         return x.transpose(1, 2).requires_grad_(True)
 
     out: dict[str, dict[str, float]] = {}
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # a new thread starts on device 0
     with torch.enable_grad():
         q, k, v = make(q_len), make(kv_len), make(kv_len)
         grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
