@@ -21,6 +21,7 @@ stamp "random full-size SD 1.5 + ControlNet saved to /tmp/sd15"
 for step in "$@"; do
   case $step in
     cache_and_b1)
+      rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
       python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
       { stamp "texkit warmup (empty compile cache)"
         timeout 300 texkit warmup /tmp/ref.toml; echo "warmup exit $?"
@@ -40,6 +41,7 @@ for step in "$@"; do
     cache_b1_generate)
       # the single-call version (device time was short): cold warmup, a 3-step train, the compiled B=1
       # step profiled (the eager B=1 row and the FLOPs per view come from cache_and_b1), generate --samples 8
+      rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
       python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
       { stamp "texkit warmup (empty compile cache)"
         timeout 240 texkit warmup /tmp/ref.toml; echo "warmup exit $?"
@@ -63,6 +65,7 @@ for step in "$@"; do
     cache_short)
       # what fits 5 minutes: cold warmup, a 2-step train of the same config (first step vs steady), then
       # the compiled B=1 benchmark row (a third process on the cache) and its profile, if time is left
+      rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
       python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
       { stamp "texkit warmup (empty compile cache)"
         timeout 200 texkit warmup /tmp/ref.toml; echo "warmup exit $?"
