@@ -126,6 +126,8 @@ def test_init_writes_a_commented_config_that_loads_to_the_preset(run_texkit, con
         (["train", "symetry", "--dry-run"], ["symetry", "did you mean 'symmetry'"]),
         (["init", "curvature-smoth"], ["curvature-smoth", "curvature-smooth"]),
         (["eval", "camera-pos", "--out", "e"], ["camera-pos", "camera-pose"]),
+        (["warmup", "symetry"], ["symetry", "did you mean 'symmetry'"]),
+        (["generate", "curvature-alignmnet"], ["curvature-alignmnet", "curvature-alignment"]),
         (["train", "nothing-like-it"], ["nothing-like-it", "symmetry", "texkit presets"]),
         (["train", "missing.toml"], ["missing.toml", "preset name"]),
         (["init", "symmetry", "-o", "."], ["folder"]),
