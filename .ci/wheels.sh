@@ -5,9 +5,9 @@
 #   3. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
 #      every installed reward on the demo mesh, the presets (list, init, dry run) and a 2-step
 #      `texkit train` on the tiny model.
-# Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
-# (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
-# not measured on an idle machine, where it should be shorter.
+# Called from .ci/run after `make test`. Measured: 6 min 21 s on 2 CPU cores shared with other jobs
+# (2026-12-07, warm pip cache): build 23 s, installs ~100 s, score with every reward ~127 s, presets
+# ~43 s, 2-step train ~55 s; not measured on an idle machine, where it should be shorter.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -156,3 +156,23 @@ def test_dry_run_of_a_preset_prints_its_predicted_gpu_time(run_texkit, tmp_path,
     assert "predicted GPU time for 2000 steps: 6.44 h (2000 x 11.5 s + 93 s compiling" in full.stdout
     assert "predicted GPU time for 250 steps: 0.83 h" in quick.stdout
     assert list(tmp_path.iterdir()) == []  # nothing loaded, nothing written
+
+
+@pytest.mark.slow
+def test_a_preset_trains_then_its_eval_spec_evaluates_the_run(run_texkit, tmp_path, monkeypatch):
+    """`texkit train symmetry-quick` then `texkit eval symmetry-quick`: the eval spec finds the run in
+    its output.dir (runs/symmetry-quick), paints the preset's held-out prompts with the run's settings and
+    scores the reward in both modes (clip_score with a tiny random CLIP instead of the hub weights)."""
+    monkeypatch.chdir(tmp_path)
+    trained = run_texkit(["train", "symmetry-quick", *_sets([*TINY, "training.steps=2"])])
+    assert trained.code == 0, trained.stderr
+    assert (tmp_path / "runs" / "symmetry-quick" / "adapter").is_dir()
+    metrics = '[{name="symmetry", params={patch=3}}, {name="symmetry", label="symmetry_reference", params={patch=3, compat="reference"}}, {name="clip_score", params={tiny=true}}]'
+    result = run_texkit(["eval", "symmetry-quick", "--out", "evals/s", "--set", "num_seeds=2", "--set", f"metrics={metrics}"])
+    assert result.code == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "evals" / "s" / "results.jsonl").read_text().splitlines()]
+    spec = load_eval_spec("symmetry-quick")
+    assert {r["prompt"] for r in rows} == set(spec.prompt_list()) and {r["seed"] for r in rows} == {0, 1}
+    assert {r["model"] for r in rows} == {"base", "runs/symmetry-quick"} and len(rows) == 2 * 4 * 2
+    for row in rows:
+        assert all(math.isfinite(row["metrics"][key]) for key in ("symmetry", "symmetry_reference", "clip_score")), row
