@@ -56,6 +56,7 @@ RUN_ARTIFACTS = (
     "metrics.jsonl",
     "before",
     "after",
+    "latest",
     "adapter",
     "report.html",
     "reward_curves.png",
