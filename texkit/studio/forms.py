@@ -104,15 +104,19 @@ def form_fields(schema: dict[str, Any], skip: Iterable[str] = ()) -> list[FormFi
     return fields
 
 
-def widget_value(field: FormField) -> Any:
-    """What the field's widget shows for the option's default."""
+_UNSET = object()
+
+
+def widget_value(field: FormField, value: Any = _UNSET) -> Any:
+    """What the field's widget shows for an option value (default: the option's default)."""
+    value = field.default if value is _UNSET else value
     if field.kind == "json":
-        return "" if field.default is None else json.dumps(field.default)
+        return "" if value is None else json.dumps(value)
     if field.kind == "optional_bool":
-        return DEFAULT_CHOICE if field.default is None else ("true" if field.default else "false")
+        return DEFAULT_CHOICE if value is None else ("true" if value else "false")
     if field.kind == "text":
-        return "" if field.default is None else str(field.default)
-    return field.default
+        return "" if value is None else str(value)
+    return value
 
 
 def _parse(field: FormField, value: Any, owner: str) -> tuple[bool, Any]:
