@@ -26,7 +26,7 @@ from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
 from texkit.view_loop import PaintSettings, accepts_strength, cannot_refine, paint_texture
 
-__all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
+__all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "training_rewards", "RUN_OWNED_OPTIONS"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,6 +87,26 @@ def generator_options(config: RunConfig, device: torch.device) -> dict[str, Any]
     return options
 
 
+def training_rewards(config: RunConfig) -> RewardSet:
+    """The config's rewards with their weights, as training uses them (not yet prepared for a mesh).
+
+    Cheap: rewards load their models on first use, so ``texkit studio`` checks a fine-tune's rewards
+    with it before starting ``texkit train``.
+
+    Raises:
+        UnknownNameError: a reward no plugin registers. ConfigError: a bad parameter.
+        RewardError: a reward that is not differentiable.
+    """
+    reg = get_registry()
+    rewards: dict[str, Any] = {}
+    for name, reward_cfg in config.rewards.items():
+        reward = reg.make_reward(name, reward_cfg.params())
+        if not reward.differentiable:
+            raise RewardError(f"reward '{name}' is not differentiable and cannot be trained on; use it with `texkit score`")
+        rewards[name] = reward
+    return RewardSet(rewards, {name: reward_cfg.weight for name, reward_cfg in config.rewards.items()})
+
+
 @dataclass
 class Session:
     """The built components of a run."""
@@ -126,18 +146,9 @@ class Session:
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
         if initial is not None and initial.generator_strength != 1.0 and not accepts_strength(generator):
             raise ConfigError(cannot_refine(config.generator.name))
-        rewards: dict[str, Any] = {}
-        weights: dict[str, float] = {}
         cpu_mesh = mesh.to("cpu")
         cache = GeometryCache(cpu_mesh)
-        if need_rewards:
-            for name, reward_cfg in config.rewards.items():
-                reward = reg.make_reward(name, reward_cfg.params())
-                if not reward.differentiable:
-                    raise RewardError(f"reward '{name}' is not differentiable and cannot be trained on; use it with `texkit score`")
-                rewards[name] = reward
-                weights[name] = reward_cfg.weight
-        reward_set = RewardSet(rewards, weights)
+        reward_set = training_rewards(config) if need_rewards else RewardSet({})
         reward_set.prepare(cpu_mesh, cache)
         session = cls(config, device, mesh, generator, renderer, reward_set, cache, config.prompts.all_prompts())
         session.initial = None if initial is None else initial.to(device)

@@ -134,8 +134,12 @@ class Page:
         """Choose ``value`` in a Gradio dropdown."""
         box = self.find(f"#{elem_id} input")
         box.click()
-        option = _wait(f"option {value} of {elem_id}", lambda: [o for o in self.driver.find_elements(self.by.CSS_SELECTOR, f"#{elem_id} ul.options li") if o.get_attribute("data-value") == value], 30)
-        option[0].click()
+
+        def options() -> list[Any]:
+            found = self.driver.find_elements(self.by.CSS_SELECTOR, "[role=option]")
+            return [o for o in found if value in (o.get_attribute("aria-label"), o.get_attribute("data-value"), o.text.strip())]
+
+        _wait(f"option {value} of {elem_id}", options, 30)[0].click()
 
     def errors(self) -> list[str]:
         return [t.text for t in self.driver.find_elements(self.by.CSS_SELECTOR, "[data-testid=toast-text]")]

@@ -101,8 +101,9 @@ def serve(
     Raises:
         TexkitError: Gradio missing, a bad config, or the port taken (one line).
     """
+    require_gradio()
+    port = _free_port(host, port)  # before building anything: a taken port is one line at once
     app = create_app(config, workspace)
-    port = _free_port(host, port)
     previous = signal.getsignal(signal.SIGTERM)
 
     def terminate(signum: int, frame: Any) -> None:  # SIGTERM ends the server like Ctrl-C does

@@ -430,9 +430,15 @@ class Studio:
         """Write the run's config and start ``texkit train`` on it (queued behind running jobs).
 
         Raises:
-            TexkitError: a fine-tune is already queued or running.
+            TexkitError: a fine-tune is already queued or running; a reward that cannot be trained on or a
+                bad generator option (checked here first, with the messages ``texkit train`` gives).
         """
+        from texkit.planning import plan_run
+        from texkit.session import training_rewards
+
         self._check_idle()
+        training_rewards(config)  # a reward that cannot be trained on is refused now, as `texkit train` would
+        plan_run(config)  # and so is a misspelt generator option
         path = self.workspace / "configs" / f"{name}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, to_toml(config))
