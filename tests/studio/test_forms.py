@@ -35,7 +35,7 @@ def fields():
 def test_each_schema_type_becomes_its_widget_kind(fields):
     kinds = {f.name: f.kind for f in fields}
     assert kinds == {"mode": "choice", "steps": "int", "scale": "number", "tiny": "bool", "local": "optional_bool", "path": "text",
-                     "colors": "json", "alpha": "number"}
+                     "colors": "json", "alpha": "optional_number"}
     by_name = {f.name: f for f in fields}
     assert by_name["mode"].choices == ("sharp", "smooth")
     assert by_name["steps"].help == "DDIM steps. More is slower." and by_name["steps"].label == "Steps"
@@ -44,9 +44,9 @@ def test_each_schema_type_becomes_its_widget_kind(fields):
 
 def test_defaults_give_no_options_and_changes_give_exactly_them(fields):
     shown = [widget_value(f) for f in fields]
-    assert shown == ["sharp", 4, 7.5, False, DEFAULT_CHOICE, "", '["#ff0000"]', None]
+    assert shown == ["sharp", 4, 7.5, False, DEFAULT_CHOICE, "", '["#ff0000"]', ""]  # an empty box: the default (None)
     assert collect_options(fields, shown, "x") == {}
-    changed = ["smooth", 8.0, 7.5, True, "false", "/w", '["#00ff00", "#0000ff"]', 0.5]
+    changed = ["smooth", 8.0, 7.5, True, "false", "/w", '["#00ff00", "#0000ff"]', "0.5"]
     options = collect_options(fields, changed, "x")
     assert options == {"mode": "smooth", "steps": 8, "tiny": True, "local": False, "path": "/w", "colors": ["#00ff00", "#0000ff"], "alpha": 0.5}
     assert isinstance(options["steps"], int)
@@ -70,7 +70,11 @@ def test_a_json_field_that_does_not_parse_is_one_line_naming_the_option(fields):
 def test_a_bad_number_is_left_to_the_options_own_validation(fields):
     values = [widget_value(f) for f in fields]
     values[1] = 0
-    assert collect_options(fields, values, "x")["steps"] == 0  # the registry says what is wrong, as on the command line
+    values[7] = "abc"
+    options = collect_options(fields, values, "x")
+    assert options["steps"] == 0 and options["alpha"] == "abc"  # the registry says what is wrong, as on the command line
+    with pytest.raises(pydantic.ValidationError):
+        Params(**options)
 
 
 def test_installed_generators_and_rewards_all_have_forms():

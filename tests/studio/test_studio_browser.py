@@ -159,7 +159,11 @@ class Page:
         pixels = np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB"), dtype=np.float32)
         return float(pixels.std())
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, focus: str | None = None) -> Path:
+        """A screenshot of the window (scrolled so that ``focus`` is in the middle)."""
+        if focus:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", focus)
+            time.sleep(0.5)
         path = self.shots / f"{name}.png"
         self.driver.save_screenshot(str(path))
         return path
@@ -193,10 +197,12 @@ def page(studio_server, tmp_path):
             image.quantize(colors=128).save(Path(keep) / shot.name, optimize=True)
 
 
-def _assert_one_line_error(page: Page, contains: str) -> str:
+def _assert_one_line_error(page: Page, contains: str, shot: str | None = None) -> str:
     errors = _wait(f"an error containing {contains!r}", lambda: [e for e in page.errors() if contains in e], 60)
     message = errors[0]
     assert "\n" not in message.strip() and "Traceback" not in message, message
+    if shot:
+        page.shot(shot, focus="#paint")
     page.close_errors()
     return message
 
@@ -233,7 +239,7 @@ def test_upload_paint_score_fine_tune_and_paint_with_the_adapter(page, studio_se
     _wait("the curvature_color picture", lambda: page.driver.find_elements(page.by.CSS_SELECTOR, "#pictures img"), 30)
     scores = json.loads(next((workspace / "scores").glob("*/scores.json")).read_text())
     assert {row["reward"] for row in scores["rows"]} == {"curvature_color", "symmetry"}
-    page.shot("studio_score")
+    page.shot("studio_score", focus="#scores")
 
     # fine-tune 3 steps: the curve changes at least twice, the run folder completes
     page.tab("Fine-tune")
@@ -253,7 +259,7 @@ def test_upload_paint_score_fine_tune_and_paint_with_the_adapter(page, studio_se
     assert (run / "adapter").is_dir() and (run / "report.html").exists()
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert (page.image("latest") or {}).get("width"), "no latest views shown"
-    page.shot("studio_fine_tune")
+    page.shot("studio_fine_tune", focus="#curves")
 
     # paint again with the new adapter: same seed, different texture
     page.tab("Paint")
@@ -283,7 +289,6 @@ def test_bad_upload_and_invalid_option_are_one_line_in_the_page(page, studio_ser
     page.find("#gen-tiny-steps input").clear()
     page.find("#gen-tiny-steps input").send_keys("0")
     page.find("#paint").click()
-    message = _assert_one_line_error(page, "generator 'tiny'")
+    message = _assert_one_line_error(page, "generator 'tiny'", shot="studio_error")
     assert "steps" in message, message
-    page.shot("studio_error")
     assert "Traceback" not in studio_server.log_text(), studio_server.log_text()[-3000:]

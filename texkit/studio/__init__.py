@@ -19,7 +19,7 @@ from typing import Any
 
 from texkit.errors import TexkitError
 
-__all__ = ["require_gradio", "create_app", "serve", "INSTALL_HINT", "DEFAULT_WORKSPACE"]
+__all__ = ["require_gradio", "create_app", "launch_options", "serve", "INSTALL_HINT", "DEFAULT_WORKSPACE"]
 
 INSTALL_HINT = "texkit studio needs Gradio, which comes with the studio extra: pip install 'texkit[studio]'"
 """The one line ``texkit studio`` prints when Gradio is not installed."""
@@ -62,6 +62,24 @@ def create_app(config: str | Path | None = None, workspace: str | Path = DEFAULT
     app = build_app(studio)
     app.studio = studio  # for serve(): stop a running fine-tune on the way out
     return app
+
+
+def launch_options(workspace: str | Path) -> dict[str, Any]:
+    """The keyword arguments of ``launch()`` the studio needs besides the address.
+
+    The workspace's files may be served, the page's style (`texkit.studio.app.STUDIO_CSS`), no
+    server-side rendering (it needs Node), errors only as the studio's one-line messages.
+    """
+    from texkit.studio.app import STUDIO_CSS
+
+    return {
+        "allowed_paths": [str(Path(workspace).resolve())],
+        "css": STUDIO_CSS,
+        "ssr_mode": False,
+        "show_error": False,
+        "quiet": True,
+        "footer_links": ["api"],
+    }
 
 
 def _free_port(host: str, port: int) -> int:
@@ -115,10 +133,7 @@ def serve(
     try:
         studio = app.studio
         say(f"texkit studio on http://{host}:{port} (workspace {studio.workspace}); Ctrl-C stops it")
-        app.queue(default_concurrency_limit=None).launch(
-            server_name=host, server_port=port, share=share, quiet=True, ssr_mode=False, show_error=False,
-            allowed_paths=[str(studio.workspace)], footer_links=["api"], theme="default",
-        )
+        app.queue(default_concurrency_limit=None).launch(server_name=host, server_port=port, share=share, **launch_options(studio.workspace))
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)

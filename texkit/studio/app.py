@@ -28,12 +28,15 @@ from texkit.studio.forms import FormField, collect_options, form_fields, widget_
 from texkit.studio.jobs import RunSnapshot
 from texkit.studio.workspace import PaintResult, Studio
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "STUDIO_CSS"]
 
 _NO_ADAPTER = "none"
-_CSS = """
+STUDIO_CSS = """
 #status, #train-status, #plan { min-height: 1.5em; }
+#views img, #texture img, #latest img, #curves img { width: 100%; height: 100%; object-fit: contain; }
+#texture img, #latest img, #views img { image-rendering: pixelated; }
 """
+"""The page's few style rules (pass to ``launch(css=...)``; `texkit.studio.launch_options` does)."""
 
 
 def _one_line(text: str) -> str:
@@ -82,6 +85,8 @@ def _widget(field: FormField, value: Any, elem_id: str) -> gr.components.Compone
         return gr.Number(value=shown, precision=0 if field.kind == "int" else None, **common)
     if field.kind == "json":
         common["label"] = f"{field.label} (JSON)"
+    if field.kind == "optional_number":
+        common["placeholder"] = "default"
     return gr.Textbox(value=shown, lines=1, **common)
 
 
@@ -269,7 +274,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                         forms.draw_rewards(list(base.rewards))
                         score_button = gr.Button("Score", variant="primary", elem_id="score")
                         scores = gr.Markdown(elem_id="scores")
-                        pictures = gr.Gallery(label="What each reward asks for (visualize)", elem_id="pictures", columns=2, height=260)
+                        pictures = gr.Gallery(label="What each reward asks for (visualize)", elem_id="pictures", columns=1, height=260,
+                                              object_fit="contain")
                     with gr.Tab("Fine-tune", id="train-tab"):
                         gr.Markdown("Trains the generator (LoRA) with the rewards and weights of the Score tab, the prompt, "
                                     "mesh and cameras of the Paint tab: a `texkit train` run under `runs/` of the workspace.")
@@ -293,7 +299,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                     texture = gr.Image(label="Texture", type="filepath", interactive=False, elem_id="texture", height=260)
                 current = gr.Textbox(label="Current texture (paint folder in the workspace)", interactive=False, elem_id="current")
                 downloads = gr.File(label="Download (GLB, PNG)", file_count="multiple", interactive=False, elem_id="downloads")
-                gallery = gr.Gallery(label="Samples (view grids)", columns=4, height=200, elem_id="samples-gallery", visible=False)
+                gallery = gr.Gallery(label="Samples (view grids)", columns=2, height=200, elem_id="samples-gallery", visible=False,
+                                     object_fit="contain")
                 status = gr.Markdown(elem_id="status")
         options_json = gr.Textbox(visible=False)
         rewards_json = gr.Textbox(visible=False)
@@ -371,7 +378,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         @_action
         def score(mesh_spec: str, folder: str, table: str, text: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
             result = studio.score(mesh_spec, folder, table, text, lambda f, line: progress(f, desc=line))
-            rows = ["| reward | value | weight | metrics |", "|---|---|---|---|"]
+            rows = ["| reward | value | × | metrics |", "|---|---|---|---|"]
             for row in result.rows:
                 metrics = ", ".join(f"{k}={v:.4g}" for k, v in row["metrics"].items())
                 rows.append(f"| {row['reward']} | {row['value']:.6g} | {row['weight']:g} | {metrics} |")

@@ -21,7 +21,7 @@ from texkit.errors import ConfigError
 
 __all__ = ["FormField", "form_fields", "widget_value", "collect_options", "DEFAULT_CHOICE"]
 
-Kind = Literal["choice", "bool", "optional_bool", "int", "number", "text", "json"]
+Kind = Literal["choice", "bool", "optional_bool", "int", "number", "optional_number", "text", "json"]
 
 DEFAULT_CHOICE = "(default)"
 """The choice of an optional boolean that leaves the option at its default."""
@@ -34,7 +34,8 @@ class FormField:
     Attributes:
         name: the option's key.
         kind: the widget: ``choice`` (enum), ``bool``, ``optional_bool`` (true / false / default),
-            ``int``, ``number``, ``text`` or ``json`` (anything else, written as JSON).
+            ``int``, ``number``, ``optional_number`` (a text box: empty leaves the default), ``text``
+            or ``json`` (anything else, written as JSON).
         default: the option's default (JSON value; None when it has none).
         label: the schema's title (or the name).
         help: the schema's description.
@@ -67,10 +68,8 @@ def _kind(prop: dict[str, Any], optional: bool) -> Kind:
     kind = prop.get("type")
     if kind == "boolean":
         return "optional_bool" if optional else "bool"
-    if kind == "integer":
-        return "int"
-    if kind == "number":
-        return "number"
+    if kind in ("integer", "number"):
+        return "optional_number" if optional else ("int" if kind == "integer" else "number")
     if kind == "string":
         return "text"
     return "json"
@@ -114,7 +113,7 @@ def widget_value(field: FormField, value: Any = _UNSET) -> Any:
         return "" if value is None else json.dumps(value)
     if field.kind == "optional_bool":
         return DEFAULT_CHOICE if value is None else ("true" if value else "false")
-    if field.kind == "text":
+    if field.kind in ("text", "optional_number"):
         return "" if value is None else str(value)
     return value
 
@@ -133,6 +132,12 @@ def _parse(field: FormField, value: Any, owner: str) -> tuple[bool, Any]:
         return (False, None) if value == DEFAULT_CHOICE else (True, value == "true")
     if field.kind == "text" and field.optional and value == "":
         return False, None
+    if field.kind == "optional_number":
+        try:
+            number = json.loads(value)
+        except json.JSONDecodeError:
+            return True, value.strip()  # not a number: the option's validation says so
+        return True, number
     if field.kind == "int" and isinstance(value, float) and value.is_integer():
         return True, int(value)
     return True, value
