@@ -59,22 +59,13 @@ if "$VPY" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then fail "the studio e
 "$TK" studio --port 0 --workspace "$WORK/studio" >"$WORK/studio.log" 2>&1 &
 STUDIO_PID=$!
 "$VPY" - "$WORK/studio.log" <<'PY' || { cat "$WORK/studio.log"; kill "$STUDIO_PID" 2>/dev/null; fail "texkit studio did not serve its page"; }
-import json, re, sys, time, urllib.request
-log = sys.argv[1]
-for _ in range(600):  # up to 5 minutes on a busy machine
-    found = re.search(r"texkit studio on (http://\S+) ", open(log, encoding="utf-8", errors="replace").read())
-    if found:
-        try:
-            page = urllib.request.urlopen(found.group(1), timeout=10).read().decode()
-            config = json.loads(urllib.request.urlopen(found.group(1) + "/config", timeout=10).read())
-            break
-        except OSError:
-            pass
-    time.sleep(0.5)
-else:
-    sys.exit("no page")
+import json, sys, urllib.request
+from texkit.studio import wait_until_serving
+url = wait_until_serving(sys.argv[1], 300)
+page = urllib.request.urlopen(url, timeout=10).read().decode()
+config = json.loads(urllib.request.urlopen(url + "/config", timeout=10).read())
 assert "texkit studio" in page and config["title"] == "texkit studio", config.get("title")
-print(f"texkit studio served {found.group(1)} ({len(page)} bytes, gradio {config.get('version')})")
+print(f"texkit studio served {url} ({len(page)} bytes, gradio {config.get('version')})")
 PY
 kill -TERM "$STUDIO_PID"
 wait "$STUDIO_PID" || fail "texkit studio did not stop cleanly on SIGTERM"

@@ -1,8 +1,9 @@
-"""Shared fixtures: the shared test meshes beside the repository and the torch renderer."""
+"""Shared fixtures: the shared test meshes beside the repository, the torch renderer, a real browser."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,27 @@ def torch_renderer():
     import texkit
 
     return texkit.get_registry().make_renderer("torch")
+
+
+@pytest.fixture(scope="session")
+def headless_chromium() -> tuple[str, str]:
+    """``(chromium, chromedriver)`` paths for a test in a real browser (Debian's ``chromium`` and
+    ``chromium-driver``, driven by selenium); skips with the reason where one is missing, and fails
+    instead under CI (``CI`` set: ``.ci/run`` installs them, so CI never skips such a test)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    missing = []
+    if chromium is None:
+        missing.append("chromium")
+    if driver is None:
+        missing.append("chromedriver (apt package chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip install selenium; in the dev extra)")
+    if missing:
+        reason = f"no real browser: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
+        pytest.skip(reason)
+    return chromium, driver

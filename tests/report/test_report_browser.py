@@ -8,34 +8,12 @@ Skips with its reason where chromium, its driver or selenium is missing; under C
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from texkit.config import parse_config
-
-
-def _browser() -> tuple[str, str]:
-    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = []
-    if chromium is None:
-        missing.append("chromium")
-    if driver is None:
-        missing.append("chromedriver (apt package chromium-driver)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium; in the dev extra)")
-    if missing:
-        reason = f"no real browser to test report.html: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(reason)
-    return chromium, driver
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +38,8 @@ def report(tmp_path_factory) -> Path:
     return train(cfg).report
 
 
-def test_report_in_headless_chromium(report, tmp_path):
-    chromium, driver_path = _browser()
+def test_report_in_headless_chromium(report, tmp_path, headless_chromium):
+    chromium, driver_path = headless_chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -7,49 +7,26 @@ Skips where gradio (the studio extra) is missing; under CI (``CI`` set) a missin
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-TINY_CONFIG = """\
-device = "cpu"
-
-[mesh]
-path = "demo"
-
-[prompts]
-text = ["a glazed ceramic gourd"]
-
-[generator]
-name = "tiny"
-options = { steps = 2, seed = 0 }
-
-[cameras]
-paint = { elevation = [-20, -20], azimuth = [0, 180] }
-reward = "tilted_short"
-
-[texture]
-size = 32
-render_size = 64
-
-[rewards.curvature_color]
-weight = 1.0
-
-[training]
-steps = 3
-lr = 1e-3
-before_after = false
-
-[output]
-grid_views = 4
-"""
+TINY_CONFIG = {
+    "device": "cpu",
+    "mesh": {"path": "demo"},
+    "prompts": {"text": ["a glazed ceramic gourd"]},
+    "generator": {"name": "tiny", "options": {"steps": 2, "seed": 0}},
+    "cameras": {"paint": {"elevation": [-20, -20], "azimuth": [0, 180]}, "reward": "tilted_short"},
+    "texture": {"size": 32, "render_size": 64},
+    "rewards": {"curvature_color": {"weight": 1.0}},
+    "training": {"steps": 3, "lr": 1e-3, "before_after": False},
+    "output": {"grid_views": 4},
+}
+"""The studio's base config: the tiny generator on the CPU, a 32-texel texture, 64 px renders, two views."""
 
 
 @dataclass
@@ -82,7 +59,9 @@ def studio_server(tmp_path_factory) -> StudioServer:
     need_gradio()
     root = tmp_path_factory.mktemp("studio")
     config = root / "tiny.toml"
-    config.write_text(TINY_CONFIG, encoding="utf-8")
+    from texkit.config import parse_config, to_toml
+
+    config.write_text(to_toml(parse_config(TINY_CONFIG)), encoding="utf-8")
     log = root / "server.log"
     workspace = root / "workspace"
     with open(log, "wb") as out:
@@ -91,21 +70,9 @@ def studio_server(tmp_path_factory) -> StudioServer:
             stdout=out, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        url = None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and process.poll() is None:
-            found = re.search(r"texkit studio on (http://\S+) ", log.read_text(encoding="utf-8", errors="replace"))
-            if found:
-                url = found.group(1)
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as page:
-                        if page.status == 200:
-                            break
-                except OSError:
-                    pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"the studio did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        from texkit.studio import wait_until_serving
+
+        url = wait_until_serving(log, 300, alive=lambda: process.poll() is None)
         yield StudioServer(url, workspace, log, process)
     finally:
         if process.poll() is None:

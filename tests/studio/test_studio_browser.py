@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,23 +27,6 @@ import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.slow
-
-
-def _browser() -> tuple[str, str]:
-    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", chromium), ("chromedriver (apt package chromium-driver)", driver)) if path is None]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (in the dev extra)")
-    if missing:
-        reason = f"no real browser to test the studio: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(reason)
-    return chromium, driver  # type: ignore[return-value]
 
 
 def _wait(what: str, condition: Callable[[], Any], timeout: float = 120.0, every: float = 0.5) -> Any:
@@ -170,8 +152,8 @@ class Page:
 
 
 @pytest.fixture
-def page(studio_server, tmp_path):
-    chromium, driver_path = _browser()
+def page(studio_server, tmp_path, headless_chromium):
+    chromium, driver_path = headless_chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -237,7 +219,7 @@ def test_upload_paint_score_fine_tune_and_paint_with_the_adapter(page, studio_se
     table = _wait("the scores", lambda: "symmetry" in page.text("scores") and "curvature_color" in page.text("scores") and page.text("scores"), 120)
     assert "weighted total" in table
     _wait("the curvature_color picture", lambda: page.driver.find_elements(page.by.CSS_SELECTOR, "#pictures img"), 30)
-    scores = json.loads(next((workspace / "scores").glob("*/scores.json")).read_text())
+    scores = json.loads(max((workspace / "scores").glob("*/scores.json")).read_text())  # the newest
     assert {row["reward"] for row in scores["rows"]} == {"curvature_color", "symmetry"}
     page.shot("studio_score", focus="#scores")
 

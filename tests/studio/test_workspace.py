@@ -11,6 +11,7 @@ from PIL import Image
 
 from texkit.config import load_config, parse_config
 from texkit.errors import ConfigError, TexkitError
+from texkit.studio.workspace import PaintRequest
 
 BASE = {
     "device": "cpu",
@@ -20,6 +21,11 @@ BASE = {
     "training": {"before_after": False},
     "output": {"grid_views": 4},
 }
+
+
+def TINY(prompt: str) -> "PaintRequest":  # noqa: N802 - reads as a constructor
+    """A request for the tiny generator with its test options."""
+    return PaintRequest(prompt, generator="tiny", options={"steps": 2, "seed": 0})
 
 
 @pytest.fixture
@@ -51,10 +57,10 @@ def test_painting_is_texkit_generate_and_keeps_the_generator(studio, tmp_path):
     from texkit.commands.generate import generate
 
     lines: list[str] = []
-    first = studio.paint("demo", "a red vase", seed=5, generator="tiny", options={"steps": 2, "seed": 0}, progress=lambda f, line: lines.append(line))
+    first = studio.paint("demo", PaintRequest("a red vase", seed=5, generator="tiny", options={"steps": 2, "seed": 0}), progress=lambda f, line: lines.append(line))
     assert lines[-1] == "painting: view 2 of 2"
     kept = studio._generator[1]
-    again = studio.paint("demo", "a blue vase", seed=5, generator="tiny", options={"steps": 2, "seed": 0})
+    again = studio.paint("demo", PaintRequest("a blue vase", seed=5, generator="tiny", options={"steps": 2, "seed": 0}))
     assert studio._generator[1] is kept  # same generator and options: not built again
     config = load_config(first.config)
     assert config.prompts.text == ["a red vase"] and config.generator.options == {"steps": 2, "seed": 0}
@@ -62,36 +68,36 @@ def test_painting_is_texkit_generate_and_keeps_the_generator(studio, tmp_path):
     assert np.array_equal(_pixels(out / "texture.png"), _pixels(first.texture))
     assert not np.array_equal(_pixels(again.texture), _pixels(first.texture))
     with pytest.raises(ConfigError, match="the prompt is empty"):
-        studio.paint("demo", " ")
+        studio.paint("demo", PaintRequest(" "))
     with pytest.raises(ConfigError, match=r"^generator 'tiny': .*steps"):
-        studio.paint("demo", "a vase", generator="tiny", options='{"steps": 0}')
+        studio.paint("demo", PaintRequest("a vase", generator="tiny", options='{"steps": 0}'))
 
 
 def test_inpainting_keeps_every_painted_texel_outside_the_mask(studio):
-    painted = studio.paint("demo", "a red vase", generator="tiny", options={"steps": 2, "seed": 0})
+    painted = studio.paint("demo", TINY("a red vase"))
     repaint = np.zeros((32, 32), dtype=bool)
     repaint[:, :16] = True
     mask = studio.save_mask(repaint)
-    result = studio.refine("demo", painted.folder, "a green vase", mode="inpaint", mask=mask, generator="tiny", options={"steps": 2, "seed": 0})
+    result = studio.refine("demo", painted.folder, TINY("a green vase"), mode="inpaint", mask=mask)
     config = load_config(result.config)
     assert config.texture.mode == "inpaint" and config.texture.mask == str(mask)
     before, after = _pixels(painted.texture), _pixels(result.texture)
     assert np.array_equal(before[:, 16:], after[:, 16:])  # kept exactly
     assert not np.array_equal(before[:, :16], after[:, :16])  # repainted
-    refined = studio.refine("demo", painted.folder, "a green vase", mode="refine", strength=0.0, generator="tiny", options={"steps": 2, "seed": 0})
+    refined = studio.refine("demo", painted.folder, TINY("a green vase"), mode="refine", strength=0.0)
     assert np.abs(_pixels(refined.texture) - before).mean() < 8  # strength 0 returns the input (up to the round trip)
 
 
 def test_the_plan_is_the_planners(studio):
     from texkit.planning import plan_run
 
-    config = studio.fine_tune_config("demo", "a vase", "", "tiny", {"steps": 2}, "", {"curvature_color": {}}, 7, 2, 1e-3, "run-1")
+    config = studio.fine_tune_config("demo", TINY("a vase"), {"curvature_color": {}}, 7, 2, 1e-3, "run-1")
     assert config.training.checkpoint_every == 1 and config.output.latest_every == 1
     seconds = plan_run(config).prediction.seconds
     line = studio.plan(config)
     assert line.startswith(f"predicted about {seconds * 7:.0f} s for 7 steps ({seconds:.1f} s/step at batch_size 2 on cpu"), line
     with pytest.raises(ConfigError, match="no rewards chosen"):
-        studio.fine_tune_config("demo", "a vase", "", "tiny", {}, "", {}, 7, 1, 1e-3, "run-2")
+        studio.fine_tune_config("demo", TINY("a vase"), {}, 7, 1, 1e-3, "run-2")
 
 
 def _wait(what, condition, timeout=300):
@@ -105,7 +111,7 @@ def _wait(what, condition, timeout=300):
 
 @pytest.mark.slow
 def test_a_fine_tune_stops_with_its_checkpoint_and_resumes_to_the_end(studio):
-    config = studio.fine_tune_config("demo", "a vase", "", "tiny", {"steps": 2, "seed": 0}, "", {"curvature_color": {}}, 4, 1, 1e-3, "run-1")
+    config = studio.fine_tune_config("demo", TINY("a vase"), {"curvature_color": {}}, 4, 1, 1e-3, "run-1")
     snap = studio.start_fine_tune(config, "run-1")
     assert snap.state in ("queued", "running") and snap.steps == 4
     with pytest.raises(TexkitError, match="fine-tune run-1 is (queued|running)"):
@@ -133,7 +139,7 @@ def test_a_fine_tune_stops_with_its_checkpoint_and_resumes_to_the_end(studio):
 def test_a_reward_that_cannot_be_trained_is_refused_before_texkit_train_starts(studio):
     from texkit.errors import RewardError
 
-    config = studio.fine_tune_config("demo", "a vase", "", "tiny", {"steps": 2}, "", {"jpeg_compressibility": {}}, 2, 1, 1e-3, "run-1")
+    config = studio.fine_tune_config("demo", TINY("a vase"), {"jpeg_compressibility": {}}, 2, 1, 1e-3, "run-1")
     with pytest.raises(RewardError) as err:
         studio.start_fine_tune(config, "run-1")
     assert str(err.value) == "reward 'jpeg_compressibility' is not differentiable and cannot be trained on; use it with `texkit score`"

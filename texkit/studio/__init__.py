@@ -19,7 +19,7 @@ from typing import Any
 
 from texkit.errors import TexkitError
 
-__all__ = ["require_gradio", "create_app", "launch_options", "serve", "INSTALL_HINT", "DEFAULT_WORKSPACE"]
+__all__ = ["require_gradio", "create_app", "launch_options", "serve", "wait_until_serving", "INSTALL_HINT", "DEFAULT_WORKSPACE"]
 
 INSTALL_HINT = "texkit studio needs Gradio, which comes with the studio extra: pip install 'texkit[studio]'"
 """The one line ``texkit studio`` prints when Gradio is not installed."""
@@ -80,6 +80,40 @@ def launch_options(workspace: str | Path) -> dict[str, Any]:
         "quiet": True,
         "footer_links": ["api"],
     }
+
+
+def wait_until_serving(log: str | Path, timeout: float = 300.0, alive: Callable[[], bool] = lambda: True) -> str:
+    """Wait until a ``texkit studio`` whose output goes to ``log`` serves its page; return its URL.
+
+    For scripts and tests that start the studio as a process (``--port 0`` picks a free port, which
+    its first line names).
+
+    Args:
+        log: the file the process's output goes to.
+        timeout: seconds to wait.
+        alive: False once the process has ended (stop waiting).
+
+    Raises:
+        TimeoutError: no page within ``timeout`` (or the process ended), with the log's end.
+    """
+    import re
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline and alive():
+        text = Path(log).read_text(encoding="utf-8", errors="replace") if Path(log).exists() else ""
+        found = re.search(r"texkit studio on (http://\S+) ", text)
+        if found:
+            try:
+                with urllib.request.urlopen(found.group(1), timeout=10) as page:
+                    if page.status == 200:
+                        return found.group(1)
+            except OSError:
+                pass
+        time.sleep(0.5)
+    raise TimeoutError(f"texkit studio served no page within {timeout:.0f} s; its output ends with: {text[-2000:]}")
 
 
 def _free_port(host: str, port: int) -> int:

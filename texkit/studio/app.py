@@ -26,7 +26,7 @@ import gradio as gr
 from texkit.errors import TexkitError
 from texkit.studio.forms import FormField, collect_options, form_fields, widget_value
 from texkit.studio.jobs import RunSnapshot
-from texkit.studio.workspace import PaintResult, Studio
+from texkit.studio.workspace import PaintRequest, PaintResult, Studio
 
 __all__ = ["build_app", "STUDIO_CSS"]
 
@@ -344,8 +344,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         def paint(mesh_spec: str, text: str, neg: str, seed_value: float, count: float, gen: str, options: str, preset: str, adapter_path: str,
                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
             started = time.perf_counter()
-            result = studio.paint(mesh_spec, text, neg, int(seed_value or 0), int(count or 1), gen, options, "" if preset == "config" else preset,
-                                  adapter_path, lambda f, line: progress(f, desc=line))
+            request = PaintRequest(text, neg, int(seed_value or 0), gen, options, _preset(preset), adapter_path)
+            result = studio.paint(mesh_spec, request, int(count or 1), lambda f, line: progress(f, desc=line))
             return _paint_outputs(result, "painted", time.perf_counter() - started, adapter_path)
 
         paint_button.click(collect_generator, [generator, *gen_widgets], [options_json], api_name=False).success(
@@ -357,8 +357,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                    options: str, preset: str, adapter_path: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
             started = time.perf_counter()
             mask_path = _mask_from_editor(studio, drawn)
-            result = studio.refine(mesh_spec, folder, text, how, float(amount), mask_path, neg, int(seed_value or 0), gen, options,
-                                   "" if preset == "config" else preset, adapter_path, lambda f, line: progress(f, desc=line))
+            request = PaintRequest(text, neg, int(seed_value or 0), gen, options, _preset(preset), adapter_path)
+            result = studio.refine(mesh_spec, folder, request, how, float(amount), mask_path, lambda f, line: progress(f, desc=line))
             return _paint_outputs(result, "refined" if how == "refine" else "inpainted", time.perf_counter() - started, adapter_path)
 
         refine_button.click(collect_generator, [generator, *gen_widgets], [options_json], api_name=False).success(
@@ -400,7 +400,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         def fine_tune(mesh_spec: str, text: str, neg: str, gen: str, options: str, preset: str, table: str, count: float, size: float,
                       rate: float, name: str) -> tuple[str, str]:
             run = studio.new_run_name((name or "").strip())
-            config = studio.fine_tune_config(mesh_spec, text, neg, gen, options, "" if preset == "config" else preset, table,
+            config = studio.fine_tune_config(mesh_spec, PaintRequest(text, neg, generator=gen, options=options, cameras=_preset(preset)), table,
                                              int(count or 0), int(size or 1), float(rate or base.training.lr), run)
             predicted = studio.plan(config)
             snap = studio.start_fine_tune(config, run)
@@ -428,7 +428,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 options = forms.generator_options(gen, values)
                 config = studio.run_config({"generator": {"name": gen, "options": json.loads(options)},
                                             "training": {"steps": int(count or 0), "batch_size": max(1, int(size or 1))},
-                                            **({} if preset == "config" else {"cameras": {"paint": preset}})})
+                                            **({"cameras": {"paint": _preset(preset)}} if _preset(preset) else {})})
                 return studio.plan(config)
             except TexkitError as err:
                 return f"no prediction: {_one_line(str(err))}"
@@ -451,6 +451,11 @@ def build_app(studio: Studio) -> gr.Blocks:
         timer.tick(watch, [seen], [seen, train_status, curves, latest, adapter, stop_button], api_name=False, show_progress="hidden",
                    concurrency_limit=None)
     return page
+
+
+def _preset(choice: str) -> str:
+    """The camera dropdown's value as a preset name; ``""`` for the base config's own path."""
+    return "" if choice == "config" else choice
 
 
 def _mask_from_editor(studio: Studio, drawn: Any) -> Path | None:

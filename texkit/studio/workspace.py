@@ -33,7 +33,7 @@ from texkit.io import atomic_write_text
 from texkit.studio.jobs import DeviceQueue, FineTune, RunSnapshot
 from texkit.studio.meshes import load_with_notices, store_upload, write_view_glb
 
-__all__ = ["Studio", "MeshView", "PaintResult", "ScoreResult", "Progress"]
+__all__ = ["Studio", "MeshView", "PaintRequest", "PaintResult", "ScoreResult", "Progress"]
 
 Progress = Callable[[float, str], None]
 """``progress(fraction in [0, 1], one line)``: how a long action reports."""
@@ -49,6 +49,29 @@ class MeshView:
     glb: Path
     notices: list[str]
     has_texture: bool = False
+
+
+@dataclass
+class PaintRequest:
+    """What the Paint tab sets: the prompt and the generator, for painting, refining and fine-tuning.
+
+    Attributes:
+        prompt: the text prompt.
+        negative: the negative prompt.
+        seed: the noise seed of the painted views (view k: ``seed + k``).
+        generator: a registered generator name (default: the base config's).
+        options: the generator's options, JSON text or a dict (as ``generator.options``).
+        cameras: a camera preset for the painting views (default: the base config's path).
+        adapter: a finished run's adapter folder in the workspace (None or ``"none"``: none).
+    """
+
+    prompt: str
+    negative: str = ""
+    seed: int = 1234
+    generator: str = ""
+    options: str | dict[str, Any] | None = None
+    cameras: str = ""
+    adapter: str | None = None
 
 
 @dataclass
@@ -194,17 +217,15 @@ class Studio:
                 base.pop(table, None)  # replaced, not merged: options of another generator or reward do not carry over
         return parse_config(_merge(base, changes))
 
-    def paint_changes(
-        self, mesh: str, prompt: str, negative: str, generator: str, options: str | dict[str, Any] | None, cameras: str
-    ) -> dict[str, Any]:
-        """The run-config changes a paint form makes."""
-        if not (prompt or "").strip():
+    def paint_changes(self, mesh: str, request: PaintRequest) -> dict[str, Any]:
+        """The run-config changes the Paint tab makes."""
+        if not (request.prompt or "").strip():
             raise ConfigError("the prompt is empty; describe the texture to paint, e.g. 'a glazed ceramic vase'")
         return {
             "mesh": {"path": self.mesh_path(mesh)},
-            "prompts": {"text": [prompt.strip()], "negative": negative or "", "file": None},
-            "generator": {"name": generator or self.base.generator.name, "options": _json_object(options, "generator options")},
-            "cameras": {"paint": cameras or self.base.cameras.paint},
+            "prompts": {"text": [request.prompt.strip()], "negative": request.negative or "", "file": None},
+            "generator": {"name": request.generator or self.base.generator.name, "options": _json_object(request.options, "generator options")},
+            "cameras": {"paint": request.cameras or self.base.cameras.paint},
         }
 
     def adapter_path(self, adapter: str | None) -> Path | None:
@@ -269,39 +290,21 @@ class Studio:
         grids = [folder / f"sample_{i}" / "views.png" for i in range(samples)] if samples > 1 else [folder / "views.png"]
         return PaintResult(self.relative(folder), first / "mesh.glb", first / "views.png", first / "texture.png", grids, folder / "config.toml")
 
-    def paint(
-        self,
-        mesh: str,
-        prompt: str,
-        negative: str = "",
-        seed: int = 1234,
-        samples: int = 1,
-        generator: str = "",
-        options: str | dict[str, Any] | None = None,
-        cameras: str = "",
-        adapter: str | None = None,
-        progress: Progress | None = None,
-    ) -> PaintResult:
+    def paint(self, mesh: str, request: PaintRequest, samples: int = 1, progress: Progress | None = None) -> PaintResult:
         """Paint a texture from scratch (``texkit generate``; ``samples`` textures in one batch)."""
         if int(samples) < 1:
             raise ConfigError(f"samples {samples}: paint at least 1 sample")
-        config = self.run_config(self.paint_changes(mesh, prompt, negative, generator, options, cameras))
-        return self._paint(config, self.adapter_path(adapter), int(samples), int(seed), progress or _quiet, "painting")
+        config = self.run_config(self.paint_changes(mesh, request))
+        return self._paint(config, self.adapter_path(request.adapter), int(samples), int(request.seed), progress or _quiet, "painting")
 
     def refine(
         self,
         mesh: str,
         texture: str,
-        prompt: str,
+        request: PaintRequest,
         mode: str = "refine",
         strength: float = 0.5,
         mask: Path | None = None,
-        negative: str = "",
-        seed: int = 1234,
-        generator: str = "",
-        options: str | dict[str, Any] | None = None,
-        cameras: str = "",
-        adapter: str | None = None,
         progress: Progress | None = None,
     ) -> PaintResult:
         """Repaint the current texture: ``refine`` (SDEdit at ``strength``) or ``inpaint`` (keep painted texels).
@@ -310,13 +313,14 @@ class Studio:
             texture: the paint folder whose ``texture.png`` to start from; empty: the mesh's own texture.
             mask: PNG of texels to repaint although painted (white = repaint), drawn on the texture.
         """
-        changes = self.paint_changes(mesh, prompt, negative, generator, options, cameras)
+        changes = self.paint_changes(mesh, request)
         init = str(self.inside(f"{texture}/texture.png", "texture")) if texture else "mesh"
         changes["texture"] = {"init": init, "mode": mode, "strength": float(strength)}
         if mask is not None:
             changes["texture"]["mask"] = str(mask)
         config = self.run_config(changes)
-        return self._paint(config, self.adapter_path(adapter), 1, int(seed), progress or _quiet, f"{mode} ({float(strength):g})" if mode == "refine" else mode)
+        what = f"{mode} ({float(strength):g})" if mode == "refine" else mode
+        return self._paint(config, self.adapter_path(request.adapter), 1, int(request.seed), progress or _quiet, what)
 
     def save_mask(self, mask: Any) -> Path:
         """Write a mask drawn on the texture (``(H, W)`` bool/float array, true = repaint) as a PNG under ``masks/``."""
@@ -374,21 +378,10 @@ class Studio:
 
     # -- fine-tuning -----------------------------------------------------------------------
     def fine_tune_config(
-        self,
-        mesh: str,
-        prompt: str,
-        negative: str,
-        generator: str,
-        options: str | dict[str, Any] | None,
-        cameras: str,
-        rewards: str | dict[str, Any],
-        steps: int,
-        batch_size: int,
-        lr: float,
-        name: str,
+        self, mesh: str, request: PaintRequest, rewards: str | dict[str, Any], steps: int, batch_size: int, lr: float, name: str
     ) -> RunConfig:
-        """The run config of a fine-tune: the paint settings, the rewards, and ``[training]``."""
-        changes = self.paint_changes(mesh, prompt, negative, generator, options, cameras)
+        """The run config of a fine-tune: the paint settings (not the seed or adapter), the rewards, and ``[training]``."""
+        changes = self.paint_changes(mesh, request)
         table = _json_object(rewards, "rewards")
         if not table:
             raise ConfigError("no rewards chosen to train on; pick at least one in the Score tab")
