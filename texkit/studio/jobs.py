@@ -205,11 +205,21 @@ class FineTune:
         if code == 0:
             self.state, self.message = "finished", f"finished {step} steps; the adapter is {self.run_dir / 'adapter'}"
         elif self._stop_asked:
+            kept = self.checkpoint_step()
             self.state = "stopped"
-            self.message = f"stopped after step {step} of {self.steps}; its checkpoints are kept, Resume continues from the newest"
+            self.message = f"stopped after step {step} of {self.steps}; " + (
+                f"its checkpoints are kept, Resume continues from step {kept}" if kept else "no checkpoint was written yet, Resume starts it again"
+            )
         else:
             self.state = "failed"
             self.message = last_error_line(self.log) or f"texkit train exited with code {code}; see {self.log}"
+
+    def checkpoint_step(self) -> int:
+        """The step of the newest valid checkpoint of the run (what ``--resume`` continues from); 0 for none."""
+        from texkit.checkpoint import newest_valid_checkpoint, read_run_id
+
+        checkpoint, _ = newest_valid_checkpoint(self.run_dir / "checkpoints", read_run_id(self.run_dir))
+        return checkpoint.step if checkpoint is not None else 0
 
     def stop(self) -> None:
         """Interrupt the process as Ctrl-C does (its checkpoints are kept); a queued run does not start."""
