@@ -4,7 +4,7 @@ selenium) uses the page of a real server (`studio_server`: the tiny generator on
 One journey: upload an OBJ with quads and no UVs (the notices say it was unwrapped and triangulated), paint
 (the 3D view's canvas shows something, the view grid image loads), score with two rewards (values and the
 reward picture), start a 3-step fine-tune (the curve image changes at least twice, the run folder ends with
-an adapter and three lines of metrics.jsonl), then paint with the new adapter (a different texture from the
+an adapter and three lines of metrics.jsonl, a second browser sees the same run), then paint with the new adapter (a different texture from the
 same seed). And the errors: a file that is not a mesh, a corrupt OBJ and an invalid generator option each
 show one line in the page, and the server log has no traceback.
 
@@ -242,6 +242,15 @@ def test_upload_paint_score_fine_tune_and_paint_with_the_adapter(page, studio_se
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert (page.image("latest") or {}).get("width"), "no latest views shown"
     page.shot("studio_fine_tune", focus="#curves")
+
+    # another browser watching sees the same run
+    first_window = page.driver.current_window_handle
+    page.driver.switch_to.new_window("tab")
+    page.driver.get(studio_server.url)
+    _wait("the run in a second browser", lambda: "run-1: finished, step 3 of 3" in page.text("train-status"), 60)
+    _wait("its curves in a second browser", lambda: (page.image("curves") or {}).get("width"), 60)
+    page.driver.close()
+    page.driver.switch_to.window(first_window)
 
     # paint again with the new adapter: same seed, different texture
     page.tab("Paint")

@@ -166,6 +166,7 @@ class _Live:
         self.studio = studio
         self._lock = threading.Lock()
         self._curves: tuple[str, Path] | None = None
+        self._drawn: list[Path] = []
 
     def curves(self, snap: RunSnapshot) -> Path | None:
         """A PNG of the run's reward curves (`texkit.report.plot_curves`), redrawn when a step was added."""
@@ -178,8 +179,11 @@ class _Live:
             if self._curves is None or self._curves[0] != key:
                 folder = self.studio.workspace / "live"
                 folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"{snap.name}-curves-{len(snap.metrics)}.png"
+                path = folder / f"{snap.name}-curves-{len(snap.metrics)}.png"  # a new name: browsers fetch the new picture
                 plot_curves(snap.metrics, path, width_in=3.2)
+                self._drawn.append(path)
+                while len(self._drawn) > 3:  # older pictures were copied into Gradio's cache when they were shown
+                    self._drawn.pop(0).unlink(missing_ok=True)
                 self._curves = (key, path)
             return self._curves[1]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,9 +195,7 @@ class Studio:
             mesh_file = store_upload([Path(f) for f in files], folder)
             return self.show_mesh(self.relative(mesh_file))
         except TexkitError:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing behind
             raise
 
     def show_mesh(self, spec: str) -> MeshView:
