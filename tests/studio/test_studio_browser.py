@@ -30,9 +30,15 @@ pytestmark = pytest.mark.slow
 
 
 def _wait(what: str, condition: Callable[[], Any], timeout: float = 120.0, every: float = 0.5) -> Any:
+    """Poll ``condition`` until it is true; an element not drawn yet (or redrawn meanwhile) counts as not yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except (NoSuchElementException, StaleElementReferenceException):
+            value = None
         if value:
             return value
         time.sleep(every)
@@ -247,6 +253,8 @@ def test_upload_paint_score_fine_tune_and_paint_with_the_adapter(page, studio_se
     first_window = page.driver.current_window_handle
     page.driver.switch_to.new_window("tab")
     page.driver.get(studio_server.url)
+    _wait("the page in a second browser", lambda: "texkit studio" in page.text("header"), 60)
+    page.tab("Fine-tune")
     _wait("the run in a second browser", lambda: "run-1: finished, step 3 of 3" in page.text("train-status"), 60)
     _wait("its curves in a second browser", lambda: (page.image("curves") or {}).get("width"), 60)
     page.driver.close()
