@@ -225,6 +225,98 @@ CASES = [
 ]
 
 
+# ==============================================================================================
+# issue 26, runs: one writer per folder, checkpoints verified whole, what a resume may change,
+# failed starts that leave no trace, --dry-run bounds, values that are not numbers.
+# (one block, appended, to ease merging with the other cases of issue 26)
+# ==============================================================================================
+_LOCK_HOLDERS: list = []  # child processes holding a folder's lock; stopped after each test
+
+# texkit's own lock code, imported without texkit/__init__.py (which imports torch) to start fast
+_HOLD = (
+    "import sys, types\npackage = types.ModuleType('texkit')\npackage.__path__ = [sys.argv[2]]\nsys.modules['texkit'] = package\n"
+    "from texkit.run_lock import hold_folder\nwith hold_folder(sys.argv[1]):\n    print('holding', flush=True)\n    sys.stdin.read()\n"
+)
+
+
+def _held(folder: Path) -> Path:
+    """``folder``, its lock held by another texkit process (as a running ``train`` or ``generate`` holds it)."""
+    import subprocess
+    import sys
+
+    import texkit
+
+    package = Path(texkit.__file__).parent
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), str(package)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _LOCK_HOLDERS.append(child)
+    assert child.stdout.readline().strip() == "holding"
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _release_lock_holders():
+    yield
+    while _LOCK_HOLDERS:
+        child = _LOCK_HOLDERS.pop()
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
+def _recorded_run(ws: Path, **sections: dict) -> Path:
+    """An earlier run (`_run_folder`) whose config.json records ``sections`` instead of the test config's."""
+    from texkit.config import parse_config
+
+    run = _run_folder(ws)
+    (run / "config.json").write_text(parse_config(_config(ws, **sections)).model_dump_json(indent=2))
+    return run
+
+
+def _verified_run_folder(ws: Path, damage: str) -> Path:
+    """A run whose only checkpoint (format 3: every file hashed) has its adapter weights ``damage``d."""
+    import hashlib
+
+    run = _run_folder(ws)
+    ckpt = run / "checkpoints" / "step_000001"
+    weights = ckpt / "adapter" / "w.safetensors"
+    weights.write_bytes(b"weights" * 100)
+    files = {name: hashlib.sha256((ckpt / name).read_bytes()).hexdigest() for name in ("state.pt", "adapter/w.safetensors")}
+    (ckpt / "meta.json").write_text(json.dumps({"format": 3, "step": 1, "run_id": "earlier", "files": files}))
+    if damage == "deleted":
+        weights.unlink()
+    else:
+        weights.write_bytes(b"weightz" + weights.read_bytes()[7:])
+    return run
+
+
+T = ["train", "--dry-run"]  # + config
+
+CASES += [
+    # -- one writer per folder -------------------------------------------------------------
+    Case("train-folder-locked", "train", "output", lambda ws: (_held(ws / "run") and ["train", write_config(ws)], ["in use", "pid", "host"])),
+    Case("generate-folder-locked", "generate", "output", lambda ws: (_held(ws / "gen") and ["generate", write_config(ws), "--out", ws / "gen"], ["in use", "gen"])),
+    # -- checkpoints verified whole ----------------------------------------------------------
+    Case("train-resume-adapter-bit-flipped", "train", "weights", lambda ws: (_verified_run_folder(ws, "flipped") and ["train", write_config(ws), "--resume"], ["step_000001", "adapter/w.safetensors", "checksum"])),
+    Case("train-resume-adapter-deleted", "train", "weights", lambda ws: (_verified_run_folder(ws, "deleted") and ["train", write_config(ws), "--resume"], ["step_000001", "adapter/w.safetensors", "missing"])),
+    # -- what a resume may change ------------------------------------------------------------
+    Case("train-resume-mesh-changed", "train", "config", lambda ws: (_recorded_run(ws, mesh={"path": "cube"}) and ["train", write_config(ws), "--resume"], ["mesh.path", "cube", "--allow-config-change"])),
+    Case("train-resume-prompts-changed", "train", "config", lambda ws: (_recorded_run(ws, prompts={"text": ["a jar"]}) and ["train", write_config(ws), "--resume"], ["prompts.text", "a jar"])),
+    Case("train-resume-rewards-changed", "train", "config", lambda ws: (_recorded_run(ws, rewards={"symmetry": {"weight": 1.0}}) and ["train", write_config(ws), "--resume"], ["rewards.symmetry.weight", "rewards.curvature_color.weight"])),
+    Case("train-resume-batch-changed", "train", "config", lambda ws: (_recorded_run(ws, training={"steps": 1, "batch_size": 2}) and ["train", write_config(ws), "--resume"], ["training.batch_size 2 -> 1"])),
+    Case("train-resume-lora-shape-changed", "train", "config", lambda ws: (_recorded_run(ws, generator={"name": "tiny", "options": {"steps": 1, "seed": 0, "lora_rank": 8}}) and ["train", write_config(ws), "--resume"], ["generator.options.lora_rank"])),
+    Case("train-allow-change-without-resume", "train", "option", lambda ws: (["train", write_config(ws), "--allow-config-change"], ["--allow-config-change", "--resume"])),
+    # -- --dry-run bounds and values that are not numbers -------------------------------------
+    Case("train-dry-run-texture-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "texture.size=1000000"], ["texture.size 1000000", "GiB"])),
+    Case("train-dry-run-render-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "texture.render_size=1000000"], ["texture.render_size 1000000"])),
+    Case("train-dry-run-batch-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "training.batch_size=1000000000"], ["training.batch_size"])),
+    Case("train-dry-run-steps-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "training.steps=10000000000"], ["training.steps", "years"])),
+    Case("train-dry-run-denoising-steps-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "generator.options.steps=100000000"], ["generator.options.steps", "years"])),
+    Case("generate-strength-nan", "generate", "config", lambda ws: (["generate", write_config(ws), "--set", "texture.strength=nan"], ["texture.strength", "nan is not a number"])),
+    Case("train-reward-weight-inf", "train", "config", lambda ws: (["train", write_config(ws), "--set", "rewards.curvature_color.weight=inf"], ["rewards.curvature_color.weight", "not a finite number"])),
+    Case("train-lr-nan", "train", "config", lambda ws: (["train", write_config(ws), "--set", "training.lr=nan"], ["training.lr", "not a number"])),
+]
+# ================================ end of issue 26, runs ========================================
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A folder with earlier outputs that no failing command may touch."""

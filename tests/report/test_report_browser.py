@@ -19,6 +19,7 @@ from texkit.config import parse_config
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     """report.html of a one-step training run on the tiny generator, with before/after previews."""
+    from texkit.report import write_run_report
     from texkit.training import train
 
     run = tmp_path_factory.mktemp("browser") / "run"
@@ -35,22 +36,12 @@ def report(tmp_path_factory) -> Path:
             "device": "cpu",
         }
     )
-    return train(cfg).report
+    return write_run_report(train(cfg).run_dir)  # what the train command does after training
 
 
-def test_report_in_headless_chromium(report, tmp_path, headless_chromium):
-    chromium, driver_path = headless_chromium
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+def test_report_in_headless_chromium(chromium, site_checker, report, tmp_path):
+    driver = site_checker.start_browser(*chromium, width=1300, height=900)
     try:
-        driver.set_page_load_timeout(60)
         driver.get(report.resolve().as_uri())
         images = driver.execute_script(
             "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"

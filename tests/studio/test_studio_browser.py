@@ -158,13 +158,13 @@ class Page:
 
 
 @pytest.fixture
-def page(studio_server, tmp_path, headless_chromium):
-    chromium, driver_path = headless_chromium
+def page(studio_server, tmp_path, chromium):
+    chromium_path, driver_path = chromium
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = chromium_path
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000", "--enable-unsafe-swiftshader"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)

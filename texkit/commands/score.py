@@ -11,6 +11,7 @@ import torch
 from texkit.cameras import Cameras
 from texkit.commands.rendering import composite
 from texkit.defaults import DEFAULT_RENDERER
+from texkit.devices import resolve_device
 from texkit.errors import TexkitError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
@@ -18,7 +19,6 @@ from texkit.geometry.primitives import load_mesh
 from texkit.imageio import image_grid, read_texture, square_texture, write_image
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet
-from texkit.session import resolve_device
 from texkit.types import RewardContext, Texture
 
 __all__ = ["score_texture"]

@@ -218,9 +218,9 @@ def _paint_outputs(result: PaintResult, what: str, seconds: float, adapter: str)
 def build_app(studio: Studio) -> gr.Blocks:
     """The studio page for ``studio`` (not launched)."""
     from texkit.cameras import CAMERA_PRESETS
+    from texkit.devices import resolve_device
     from texkit.geometry.primitives import BUILTIN_MESHES
     from texkit.registry import get_registry
-    from texkit.session import resolve_device
 
     reg = get_registry()
     base = studio.base

@@ -242,7 +242,8 @@ class Studio:
     # -- painting --------------------------------------------------------------------------
     def _session(self, config: RunConfig, adapter: Path | None, notify: Callable[[str], None]) -> Any:
         """A session for ``config``, reusing the generator kept from the last paint when it is the same one."""
-        from texkit.session import Session, generator_options, resolve_device
+        from texkit.devices import resolve_device
+        from texkit.session import Session, generator_options
         from texkit.threads import apply_threads, model_parameters
 
         device = resolve_device(config.device)
@@ -272,7 +273,7 @@ class Studio:
 
     def _paint(self, config: RunConfig, adapter: Path | None, samples: int, seed: int, progress: Progress, what: str) -> PaintResult:
         from texkit.commands.generate import write_outputs
-        from texkit.session import camera_angles
+        from texkit.config import camera_angles
 
         views = len(camera_angles(config.cameras.paint)[0])
         notes: list[str] = []
@@ -340,7 +341,7 @@ class Studio:
             rewards: the rewards as the ``[rewards]`` table of a run config (JSON text or a dict).
         """
         from texkit.commands.score import score_texture
-        from texkit.session import resolve_device
+        from texkit.devices import resolve_device
 
         table = _json_object(rewards, "rewards")
         if not table:
