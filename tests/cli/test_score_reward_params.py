@@ -25,9 +25,13 @@ def test_parameters_per_reward_equal_scoring_each_alone(tmp_path):
 
 
 def test_pictures_of_the_rewards_that_have_one(tmp_path):
+    from texkit.registry import get_registry
+    from texkit.reward import Reward
+
     texture = _texture(tmp_path / "t.png")
-    results = score_texture("demo", texture, ["symmetry", "curvature_color"], size=32, pictures=tmp_path / "pics", picture_views=4)
-    assert "picture" not in results["symmetry"]  # symmetry has no visualize()
+    results = score_texture("demo", texture, ["jpeg_compressibility", "curvature_color"], size=32, pictures=tmp_path / "pics", picture_views=4)
+    assert get_registry().reward_class("jpeg_compressibility").visualize is Reward.visualize  # draws nothing
+    assert "picture" not in results["jpeg_compressibility"]
     picture = Image.open(results["curvature_color"]["picture"])
     assert picture.size[0] > 3 * 32 and picture.size[1] >= 32  # four 32 px views in a row
     assert np.asarray(picture).std() > 0

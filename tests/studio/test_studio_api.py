@@ -44,7 +44,15 @@ def test_paint_and_score_through_the_api(client, studio_server):
         assert f"| {name} | {result['value']:.6g} |" in table, table
     total = expected["curvature_color"]["value"] + 0.5 * expected["symmetry"]["value"]
     assert f"**{total:.6g}**" in table
-    assert [caption for _image, caption in ((p["image"], p["caption"]) if isinstance(p, dict) else p for p in pictures)] == ["curvature_color"]
+    shown = [caption for _image, caption in ((p["image"], p["caption"]) if isinstance(p, dict) else p for p in pictures)]
+    assert shown == [name for name in rewards if "picture" in expected_pictures(written, name)]
+
+
+def expected_pictures(folder: Path, name: str) -> dict:
+    """What `score_texture` says about the picture of one reward (a ``picture`` key when it has a ``visualize``)."""
+    from texkit.commands.score import score_texture
+
+    return score_texture("demo", folder / "texture.png", [name], size=64, pictures=folder.parent / f"{folder.name}-pictures", picture_views=2)[name]
 
 
 def test_invalid_option_through_the_api_is_the_cli_message(client):

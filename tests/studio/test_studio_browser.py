@@ -173,6 +173,7 @@ def page(studio_server, tmp_path, chromium):
         driver.get(studio_server.url)
         view = Page(driver, tmp_path)
         _wait("the page", lambda: "texkit studio" in view.text("header"), 60)
+        _wait("the start mesh", lambda: "demo:" in view.text("mesh-notices"), 120)  # the page's own load events are done
         yield view
     finally:
         driver.quit()
