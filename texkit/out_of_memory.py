@@ -108,7 +108,7 @@ def out_of_memory_as_error(config: Any, samples: int | None = None) -> Iterator[
             raise
         device = None
         with contextlib.suppress(Exception):
-            from texkit.session import resolve_device
+            from texkit.devices import resolve_device
 
             device = resolve_device(config.device)
         raise DeviceError(describe(config, device, err, samples)) from None

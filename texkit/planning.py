@@ -301,8 +301,8 @@ def check_sizes(config: Any, device: Any, batch: int = 1) -> None:
         ConfigError: one line with the size, what it needs, what the device has, and the largest
             power-of-two size whose buffers take at most half of it.
     """
+    from texkit.config import camera_angles
     from texkit.errors import ConfigError
-    from texkit.session import camera_angles
 
     memory, has = device_memory(device)
     tex = config.texture
@@ -327,8 +327,8 @@ def check_duration(plan: RunPlan, config: Any) -> None:
     Raises:
         ConfigError: one line with the predicted time and the setting to lower.
     """
+    from texkit.config import camera_angles
     from texkit.errors import ConfigError
-    from texkit.session import camera_angles
 
     if plan.prediction is None:
         return

@@ -43,9 +43,14 @@ def write_run_record(
         config: the validated run config.
         generator: what the generator says about itself (``Generator.describe()``: backends that ran,
             the libraries it runs on), recorded under ``"generator"``; the core names no plugin library.
+        history: a training run's settings per step range (`texkit.run_history`), kept in
+            ``config.json`` under ``"history"``.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", config.model_dump_json(indent=2) + "\n")
+    record = json.loads(config.model_dump_json())
+    if history is not None:
+        record["history"] = history
+    atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(run_dir / "config.toml", to_toml(config))  # `texkit train run/config.toml` runs it again
     atomic_write_text(run_dir / "versions.json", json.dumps(versions_record(generator), indent=2) + "\n")
 

@@ -352,8 +352,8 @@ def train_command(
 
     cfg = load_config(config, [*set_, *run_overrides(seed, prompt, device)])
     if dry_run:
+        from texkit.devices import resolve_device
         from texkit.planning import check_duration, check_sizes, plan_run
-        from texkit.session import resolve_device
 
         check_sizes(cfg, resolve_device(cfg.device), cfg.training.batch_size)
         plan = plan_run(cfg)
