@@ -73,6 +73,22 @@ def test_painting_is_texkit_generate_and_keeps_the_generator(studio, tmp_path):
         studio.paint("demo", PaintRequest("a vase", generator="tiny", options='{"steps": 0}'))
 
 
+def test_out_of_memory_is_the_commands_one_line(studio, monkeypatch):
+    import torch
+
+    from texkit.commands import generate
+    from texkit.errors import DeviceError
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(generate, "write_outputs", too_big)
+    with pytest.raises(DeviceError) as err:
+        studio.paint("demo", TINY("a vase"), samples=4)
+    assert str(err.value).startswith("out of memory on cpu painting 4 samples in one batch (CUDA out of memory. Tried to allocate 20.00 GiB)")
+    assert "\n" not in str(err.value) and studio.queue.describe() == "idle"
+
+
 def test_inpainting_keeps_every_painted_texel_outside_the_mask(studio):
     painted = studio.paint("demo", TINY("a red vase"))
     repaint = np.zeros((32, 32), dtype=bool)

@@ -13,7 +13,8 @@
 The workspace holds ``uploads/`` (uploaded meshes with their side files), ``paints/<n>/``,
 ``scores/<n>/``, ``masks/``, ``runs/<name>/``, ``configs/<name>.toml`` (each fine-tune's config) and
 ``logs/<name>.log`` (each fine-tune's output). Paths the page or an API client passes back in are
-relative to the workspace and must stay inside it. Every user error is a one-line `TexkitError`.
+relative to the workspace and must stay inside it. Every user error is a one-line `TexkitError`
+(running out of memory too: `texkit.out_of_memory`, the commands' message).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from texkit.config import RunConfig, parse_config, to_toml
 from texkit.errors import ConfigError, TexkitError
 from texkit.geometry.primitives import BUILTIN_MESHES
 from texkit.io import atomic_write_text
+from texkit.out_of_memory import out_of_memory_as_error
 from texkit.studio.jobs import DeviceQueue, FineTune, RunSnapshot
 from texkit.studio.meshes import load_with_notices, store_upload, write_view_glb
 
@@ -277,14 +279,14 @@ class Studio:
 
         views = len(camera_angles(config.cameras.paint)[0])
         notes: list[str] = []
-        with self.queue.turn(what, lambda line: progress(0.0, line)):
+
+        def painted(view: int) -> None:
+            progress((view + 1) / max(views, 1), f"{what}: view {view + 1} of {views}")
+
+        with self.queue.turn(what, lambda line: progress(0.0, line)), out_of_memory_as_error(config, samples=samples):
             progress(0.0, f"{what}: loading {config.generator.name}")
             session = self._session(config, adapter, notes.append)
             folder = self._next_folder("paints")
-
-            def painted(view: int) -> None:
-                progress((view + 1) / max(views, 1), f"{what}: view {view + 1} of {views}")
-
             write_outputs(session, folder, samples, seed, painted)
         first = folder / "sample_0" if samples > 1 else folder
         grids = [folder / f"sample_{i}" / "views.png" for i in range(samples)] if samples > 1 else [folder / "views.png"]
@@ -350,7 +352,7 @@ class Studio:
         path = str(self.inside(f"{texture}/texture.png", "texture")) if texture else None
         preset = config.cameras.reward if isinstance(config.cameras.reward, str) else "tilted_short"
         progress = progress or _quiet
-        with self.queue.turn("scoring", lambda line: progress(0.0, line)):
+        with self.queue.turn("scoring", lambda line: progress(0.0, line)), out_of_memory_as_error(config, samples=1):
             progress(0.1, f"scoring with {', '.join(table)}")
             folder = self._next_folder("scores")
             results = score_texture(
