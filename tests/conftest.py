@@ -181,3 +181,30 @@ def make_tiny_run():
     """``make_tiny_run(folder, scale=0.05, **config sections) -> folder``: another tiny run folder, e.g. with
     another ``generator`` table."""
     return _write_tiny_run
+
+
+def _png16(path: Path, values, color_type: int | None = None) -> Path:
+    """Write ``values`` (uint16, ``(H, W)`` grey or ``(H, W, C)`` with C = 2 grey+alpha, 3 RGB, 4 RGBA)
+    as a 16-bit PNG, encoded here (Pillow writes 16 bits only for grey)."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    arr = np.asarray(values, dtype=np.uint16)
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    kind = color_type if color_type is not None else {1: 0, 2: 4, 3: 2, 4: 6}[arr.shape[-1]]
+    rows = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(arr.shape[0]))  # filter 0 per row
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", arr.shape[1], arr.shape[0], 16, kind, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="session")
+def png16():
+    """``png16(path, uint16 values) -> path``: a 16-bit PNG (grey, grey+alpha, RGB or RGBA by the last axis)."""
+    return _png16

@@ -114,8 +114,11 @@ class Session:
         rank = distributed.context()
         device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
         mesh_path = config.mesh.path_for_rank(rank.rank)
-        mesh = load_mesh(mesh_path, config.mesh.normalize, notify)
-        initial = load_initial_texture(config.texture, mesh, notify)  # before any weights are loaded
+        mesh_notes: list[str] = []  # printed once texture.init has been read: its error says why in one line
+        mesh = load_mesh(mesh_path, config.mesh.normalize, mesh_notes.append)
+        initial = load_initial_texture(config.texture, mesh, notify, mesh_notes)  # before any weights are loaded
+        for note in mesh_notes if notify is not None else ():
+            notify(note)
         mesh = mesh.to(device)
         check_fits(config, device)  # a CUDA run predicted not to fit stops before loading weights
         if generator is None:

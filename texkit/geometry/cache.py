@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -19,6 +19,8 @@ from texkit.geometry.disk_cache import default_cache_dir, load_entry, save_entry
 
 if TYPE_CHECKING:  # pragma: no cover
     from texkit.geometry.mesh import Mesh
+
+T = TypeVar("T")
 
 __all__ = ["GeometryCache"]
 
@@ -53,3 +55,15 @@ class GeometryCache:
             save_entry(path, value)
         self._memory[key] = value
         return value
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """An object derived from the mesh (e.g. its welded mesh), built once and kept in memory only.
+
+        Args:
+            key: names the object (its own namespace: it never collides with `get`'s keys).
+            build: makes it.
+        """
+        name = f"derived:{key}"
+        if name not in self._memory:
+            self._memory[name] = build()
+        return self._memory[name]
