@@ -8,7 +8,8 @@
 # Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
 # (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
 # not measured on an idle machine, where it should be shorter. The texkit[studio] step (Gradio install, start, fetch,
-# stop) took 161 s of a 13.6 min run at load average 10-18 (2 CPU cores shared with other jobs).
+# stop) took 51 s of a 7.2 min run (5.4 min to "all checks passed"; 2 CPU cores shared with other jobs), and 161 s of
+# a 13.6 min run at load average 10-18.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
