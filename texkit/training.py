@@ -419,6 +419,7 @@ def train(
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
         if ctx.is_main:
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator(), history=history)  # now with what compiling cost
             trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
         distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on

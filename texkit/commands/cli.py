@@ -426,6 +426,22 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         raise TexkitError(f"--seeds '{text}' must be comma-separated integers, e.g. --seeds 0,1,2,3") from None
 
 
+@app.command("warmup")
+def warmup_command(
+    config: Path = typer.Argument(..., help="Run config (TOML) of the run to prepare."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.batch_size=8."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (the config's device)."),
+) -> None:
+    """Precompile a config's generator calls into the compile cache (one training step, nothing written to the run folder)."""
+    from texkit.commands.warmup import warmup
+    from texkit.config import load_config
+
+    cfg = load_config(config, [*set_, *run_overrides(None, None, device)])
+    result = warmup(cfg, threads=threads, notify=note, console=err_console)
+    console.print(result.summary(), soft_wrap=True, markup=False, highlight=False)
+
+
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Run folder."),
