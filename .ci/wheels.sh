@@ -2,12 +2,15 @@
 # The user's path, from built wheels (not editable installs), in a fresh venv:
 #   1. build wheels of the core and every plugin (pip wheel --no-deps);
 #   2. install the core alone: `texkit plugins` works, `texkit demo` names the package to install;
-#   3. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
+#   3. add texkit[studio] (Gradio): `texkit studio` starts, serves its page and stops on SIGTERM, torch stays CPU;
+#   4. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
 #      every installed reward on the demo mesh, the presets (list, init, dry run) and a 2-step
 #      `texkit train` on the tiny model.
-# Called from .ci/run after `make test`. Measured: 6 min 21 s on 2 CPU cores shared with other jobs
-# (2026-12-07, warm pip cache): build 23 s, installs ~100 s, score with every reward ~127 s, presets
-# ~43 s, 2-step train ~55 s; not measured on an idle machine, where it should be shorter.
+# Called from .ci/run after `make test`. Measured before the studio step: 6 min 21 s on 2 CPU cores shared
+# with other jobs (2026-12-07, warm pip cache): build 23 s, installs ~100 s, score with every reward ~127 s,
+# presets ~43 s, 2-step train ~55 s; not measured on an idle machine, where it should be shorter. The
+# texkit[studio] step (Gradio install, start, fetch, stop) took 51 s of a 7.2 min run (2 CPU cores shared
+# with other jobs), and 161 s of a 13.6 min run at load average 10-18.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +54,25 @@ cat "$WORK/hint.txt"
 [ "$code" = 2 ] || fail "texkit demo without plugins exited $code, expected 2 (one-line error)"
 grep -q "texkit-diffusers" "$WORK/hint.txt" || fail "texkit demo without plugins does not name texkit-diffusers"
 if grep -q "Traceback" "$WORK/hint.txt"; then fail "texkit demo without plugins printed a traceback"; fi
+
+step "texkit[studio] from the wheels (Gradio from PyPI): texkit studio starts and serves its page, torch stays the CPU build"
+"$VPY" -m pip install -q --no-compile "$CORE_WHEEL[studio]"
+"$VPY" -c "import torch; assert torch.__version__ == '2.13.0+cpu', 'the studio extra replaced torch: ' + torch.__version__"
+if "$VPY" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then fail "the studio extra pulled CUDA libraries"; fi
+"$TK" studio --port 0 --workspace "$WORK/studio" >"$WORK/studio.log" 2>&1 &
+STUDIO_PID=$!
+"$VPY" - "$WORK/studio.log" <<'PY' || { cat "$WORK/studio.log"; kill "$STUDIO_PID" 2>/dev/null; fail "texkit studio did not serve its page"; }
+import json, sys, urllib.request
+from texkit.studio import wait_until_serving
+url = wait_until_serving(sys.argv[1], 300)
+page = urllib.request.urlopen(url, timeout=10).read().decode()
+config = json.loads(urllib.request.urlopen(url + "/config", timeout=10).read())
+assert "texkit studio" in page and config["title"] == "texkit studio", config.get("title")
+print(f"texkit studio served {url} ({len(page)} bytes, gradio {config.get('version')})")
+PY
+kill -TERM "$STUDIO_PID"
+wait "$STUDIO_PID" || fail "texkit studio did not stop cleanly on SIGTERM"
+if grep -q "Traceback" "$WORK/studio.log"; then cat "$WORK/studio.log"; fail "texkit studio printed a traceback"; fi
 
 step "texkit[all] and the example reward, from the wheels"
 "$VPY" -m pip install -q --no-compile --find-links "$WORK/wheels" "$CORE_WHEEL[all]" "$WORK"/wheels/texkit_*.whl

@@ -523,6 +523,25 @@ def demo_command(
     console.print(f"report: {report}")
 
 
+@app.command("studio")
+def studio_command(
+    config: Optional[Path] = typer.Option(None, "--config", help="Run config (TOML) the page starts from: device, texture and render sizes, generator and its options, cameras, rewards."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(7860, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    share: bool = typer.Option(False, "--share", help="Also serve through a temporary public Gradio link."),
+    workspace: Path = typer.Option(Path("texkit-studio"), "--workspace", help="Folder for uploads, paints, scores and fine-tune runs."),
+) -> None:
+    """Paint, refine, score and fine-tune in the browser, with the mesh in 3D (needs `pip install 'texkit[studio]'`).
+
+    A local web app on the same code as these commands; Ctrl-C stops it (a running fine-tune keeps its checkpoints).
+    """
+    from texkit.studio import serve
+
+    if workspace.exists() and not workspace.is_dir():
+        raise TexkitError(f"--workspace {workspace} is a file; pass a folder")
+    serve(config, workspace, host, port, share, say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+
+
 _KEPT = "every output file is either complete or was not written"
 _INTERRUPTED = f"interrupted; {_KEPT}, run the command again to finish"
 _ARGV: list[str] = []  # the arguments of this invocation, for the command that resumes an interrupted run
