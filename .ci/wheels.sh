@@ -4,12 +4,13 @@
 #   2. install the core alone: `texkit plugins` works, `texkit demo` names the package to install;
 #   3. add texkit[studio] (Gradio): `texkit studio` starts, serves its page and stops on SIGTERM, torch stays CPU;
 #   4. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
-#      every installed reward on the demo mesh, and a 2-step `texkit train` on the tiny model.
-# Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
-# (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
-# not measured on an idle machine, where it should be shorter. The texkit[studio] step (Gradio install, start, fetch,
-# stop) took 51 s of a 7.2 min run (5.4 min to "all checks passed"; 2 CPU cores shared with other jobs), and 161 s of
-# a 13.6 min run at load average 10-18.
+#      every installed reward on the demo mesh, the presets (list, init, dry run) and a 2-step
+#      `texkit train` on the tiny model.
+# Called from .ci/run after `make test`. Measured before the studio step: 6 min 21 s on 2 CPU cores shared
+# with other jobs (2026-12-07, warm pip cache): build 23 s, installs ~100 s, score with every reward ~127 s,
+# presets ~43 s, 2-step train ~55 s; not measured on an idle machine, where it should be shorter. The
+# texkit[studio] step (Gradio install, start, fetch, stop) took 51 s of a 7.2 min run (2 CPU cores shared
+# with other jobs), and 161 s of a 13.6 min run at load average 10-18.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +87,7 @@ if grep -qi "fail" "$WORK/plugins.txt"; then fail "a plugin failed to import in 
 "$TK" rewards --json >"$WORK/rewards.json"
 REWARDS=$("$VPY" -c "import json, sys; print(' '.join(r['name'] for r in json.load(open(sys.argv[1]))))" "$WORK/rewards.json")
 echo "rewards: $REWARDS"
-for want in symmetry curvature_color aesthetic jpeg_compressibility palette; do
+for want in symmetry curvature_color aesthetic clip_score jpeg_compressibility palette; do
     [[ " $REWARDS " == *" $want "* ]] || fail "reward $want missing from the clean install"
 done
 
@@ -101,6 +102,7 @@ plain=()
 for reward in $REWARDS; do
     case $reward in
         aesthetic) "$TK" score demo texture.png --reward aesthetic --param tiny=true --size 64 --views front_short ;;  # random CLIP + head: no download
+        clip_score) "$TK" score demo texture.png --reward clip_score --param tiny=true --param 'text="a glazed ceramic gourd"' --size 64 --views front_short ;;  # random CLIP, a text: no download, no prompt in `score`
         camera_pose) "$TK" score demo texture.png --reward camera_pose --param 'reward_params={"tiny": true}' --size 64 --views front_short ;;  # wraps aesthetic
         reference) "$TK" score demo texture.png --reward reference --param texture=texture.png --size 64 --views front_short ;;  # against itself
         *) plain+=(--reward "$reward") ;;
@@ -111,6 +113,16 @@ cat "$WORK/scores.txt"
 for reward in $REWARDS; do
     grep -q "^$reward = " "$WORK/scores.txt" || fail "no score line for reward $reward"
 done
+
+step "presets from the wheel: texkit presets, init, and a dry run"
+"$TK" presets | tee "$WORK/presets.txt"
+for preset in curvature-smooth curvature-sharp symmetry feature-emphasis curvature-alignment camera-pose 3d-reference; do
+    grep -q "^$preset	" "$WORK/presets.txt" || fail "preset $preset missing from the installed wheel"
+done
+"$TK" init symmetry-quick -o "$WORK/symmetry-quick.toml"
+grep -q '^steps = 250' "$WORK/symmetry-quick.toml" || fail "texkit init symmetry-quick wrote no 250-step config"
+"$TK" train symmetry --dry-run | tee "$WORK/dry-run.txt"
+grep -q "predicted GPU time for 2000 steps" "$WORK/dry-run.txt" || fail "texkit train symmetry --dry-run printed no GPU time"
 
 step "texkit train: 2 steps on the tiny model"
 cat >"$WORK/quick.toml" <<EOF
