@@ -23,6 +23,7 @@ from texkit.reward_set import Scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from texkit.session import Session
+    from texkit.types import Texture
 
 __all__ = ["BatchResult", "MeshBatcher", "mesh_step_metrics", "MESH_PREVIEWS"]
 
@@ -39,12 +40,16 @@ class BatchResult:
         metrics: one dict of floats per sample (`texkit.reward_set.Scores.metrics`).
         prompts: the B prompts.
         meshes: the B mesh names (empty for a one-mesh run).
+        first: the texture of sample 0 (its ``(T, T, 3)`` image and coverage; what ``texkit train`` shows as the latest).
+        first_mesh: the collection index of sample 0's mesh (0 for a one-mesh run).
     """
 
     totals: torch.Tensor
     metrics: list[dict[str, float]]
     prompts: list[str]
     meshes: list[str] = field(default_factory=list)
+    first: "Texture | None" = None
+    first_mesh: int = 0
 
     def mean_metrics(self) -> dict[str, float]:
         """Every metric averaged over the samples (as `texkit.reward_set.Scores.mean_metrics`)."""
@@ -115,6 +120,7 @@ class MeshBatcher:
         totals: list[torch.Tensor | None] = [None] * len(indices)
         metrics: list[dict[str, float]] = [{} for _ in indices]
         prompts = [""] * len(indices)
+        first: "Texture | None" = None
         for index in dict.fromkeys(indices):  # each mesh of the batch once, in order of first appearance
             samples = [b for b, i in enumerate(indices) if i == index]
             session = self.session_for(index)
@@ -123,11 +129,14 @@ class MeshBatcher:
                 prompt, view_seeds = session.draw(step, first + b)
                 group_prompts.append(prompt)
                 seeds.append(view_seeds)
-            scores = session.score_batch(session.paint(group_prompts, seeds), group_prompts)
+            textures = session.paint(group_prompts, seeds)
+            scores = session.score_batch(textures, group_prompts)
+            if samples[0] == 0:  # the group of sample 0 (the first group)
+                first = textures.sample(0)
             for k, b in enumerate(samples):
                 totals[b], metrics[b], prompts[b] = scores.total[k], scores.metrics[k], group_prompts[k]
         names = [self.loaded[i].item.name for i in indices] if self.loaded else []
-        return BatchResult(torch.stack([t.reshape(()) for t in totals if t is not None]), metrics, prompts, names)
+        return BatchResult(torch.stack([t.reshape(()) for t in totals if t is not None]), metrics, prompts, names, first, indices[0])
 
 
 def mesh_step_metrics(samples: list[dict[str, Any]], merged: dict[str, Any]) -> None:

@@ -37,10 +37,10 @@ def collection_names(config: dict[str, Any], metrics: list[dict[str, Any]]) -> l
     from texkit.config import parse_config
     from texkit.errors import TexkitError
     from texkit.mesh_set import mesh_items
-    from texkit.run_history import HISTORY_KEY
+    from texkit.run_record import recorded_settings
 
     try:
-        names = [item.name for item in mesh_items(parse_config({k: v for k, v in config.items() if k != HISTORY_KEY}))]
+        names = [item.name for item in mesh_items(parse_config(recorded_settings(config)))]
     except (TexkitError, ValueError, TypeError):
         names = list(dict.fromkeys(n for m in metrics for n in m.get("meshes", []) if isinstance(n, str)))
     return names if len(names) > 1 else []

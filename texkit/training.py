@@ -41,10 +41,11 @@ from texkit.checkpoint import (
 )
 from texkit.config import RunConfig
 from texkit.interrupts import RunStopped, StopRequests
-from texkit.io import atomic_write_text
+from texkit.io import atomic_folder, atomic_write_text
 from texkit.mesh_batch import MeshBatcher, mesh_step_metrics
 from texkit.mesh_set import is_collection, load_collection, prepare_geometry
 from texkit.session import Session
+from texkit.types import Texture
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -91,6 +92,8 @@ class Trainer:
             groups.append({"params": cams, "lr": cfg.camera_lr})
         self.optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
         self.step = 0
+        self.latest: tuple[str, Texture] | None = None  # (prompt, texture) of the last step's first sample (write_latest)
+        self.latest_mesh = 0  # its mesh in a collection (MeshBatcher.session_for)
         # data parallel (texkit.distributed): same start on every rank, gradients averaged per step
         self.dist = distributed.context()
         distributed.broadcast_parameters(self.parameters())
@@ -129,6 +132,10 @@ class Trainer:
         batch = self.config.training.batch_size
         result = self.batcher.run(self.step, self.dist.rank, micro, self.dist.world_size)
         prompts = result.prompts
+        if micro == 0 and result.first is not None:
+            first = result.first
+            self.latest = (prompts[0], Texture(first.image.detach(), None if first.coverage is None else first.coverage.detach()))
+            self.latest_mesh = result.first_mesh
         loss = -result.totals.mean()
         metrics: dict[str, Any] = result.mean_metrics()
         metrics.update({"loss": float(loss.detach()), "prompt": prompts[0]})
@@ -197,6 +204,15 @@ class Trainer:
         path = save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state, run_id=getattr(self, "run_id", None))
         self.saved = path
         return path
+
+    def write_latest(self) -> Path:
+        """``<run>/latest/``: the first texture painted in the last step (on its mesh), as `Session.preview` writes it, plus
+        ``step.json`` (``{"step", "prompt"}``); the folder is replaced as a whole (`output.latest_every`)."""
+        prompt, texture = self.latest
+        with atomic_folder(self.run_dir / "latest") as tmp:
+            self.batcher.session_for(self.latest_mesh).preview(tmp, texture=texture, prompt=prompt)
+            atomic_write_text(tmp / "step.json", json.dumps({"step": self.step, "prompt": prompt}) + "\n")
+        return self.run_dir / "latest"
 
     def resume(self) -> bool:
         """Load the newest checkpoint of the run recorded in the run folder that verifies and loads; False when there is none.
@@ -299,6 +315,9 @@ class Trainer:
                         fh.write(json.dumps(metrics) + "\n")
                     if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
                         self.save()
+                    every = self.config.output.latest_every
+                    if every and self.latest is not None and (self.step % every == 0 or self.step == total):
+                        self.write_latest()
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
                 if not self.console.is_terminal and (self.step % self.config.training.log_every == 0 or self.step == total):
                     self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
@@ -412,6 +431,7 @@ def train(
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
         if ctx.is_main:
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator(), history=history)  # now with what compiling cost
             trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
             trainer.batcher.write_previews(trainer.run_dir, "after", PREVIEW_SEED)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
