@@ -120,7 +120,7 @@ class MeshBatcher:
         totals: list[torch.Tensor | None] = [None] * len(indices)
         metrics: list[dict[str, float]] = [{} for _ in indices]
         prompts = [""] * len(indices)
-        first: "Texture | None" = None
+        first_texture: "Texture | None" = None
         for index in dict.fromkeys(indices):  # each mesh of the batch once, in order of first appearance
             samples = [b for b, i in enumerate(indices) if i == index]
             session = self.session_for(index)
@@ -132,11 +132,11 @@ class MeshBatcher:
             textures = session.paint(group_prompts, seeds)
             scores = session.score_batch(textures, group_prompts)
             if samples[0] == 0:  # the group of sample 0 (the first group)
-                first = textures.sample(0)
+                first_texture = textures.sample(0)
             for k, b in enumerate(samples):
                 totals[b], metrics[b], prompts[b] = scores.total[k], scores.metrics[k], group_prompts[k]
         names = [self.loaded[i].item.name for i in indices] if self.loaded else []
-        return BatchResult(torch.stack([t.reshape(()) for t in totals if t is not None]), metrics, prompts, names, first, indices[0])
+        return BatchResult(torch.stack([t.reshape(()) for t in totals if t is not None]), metrics, prompts, names, first_texture, indices[0])
 
 
 def mesh_step_metrics(samples: list[dict[str, Any]], merged: dict[str, Any]) -> None:
