@@ -484,9 +484,9 @@ class RunConfig(_Strict):
     @pydantic.model_validator(mode="after")
     def _one_mesh_source(self) -> "RunConfig":
         if self.meshes and self.mesh.path != MeshConfig.model_fields["path"].default:
-            raise ValueError("mesh.path and [[meshes]] both name meshes; keep one of them")
+            raise ValueError("mesh.path and [[meshes]] both name meshes; remove one of them")
         if self.meshes and self.mesh.per_rank:
-            raise ValueError("mesh.per_rank cannot be combined with [[meshes]]; a collection spreads its meshes over the ranks itself")
+            raise ValueError("mesh.per_rank cannot be combined with [[meshes]]; remove mesh.per_rank (a collection spreads its meshes over the ranks itself)")
         if self.mesh.sampling == "cycle" and any(entry.weight != 1.0 for entry in self.meshes):
             raise ValueError('[[meshes]] weights need mesh.sampling = "weighted" (cycle draws every mesh in turn)')
         return self

@@ -124,7 +124,7 @@ def expand_mesh_path(spec: str) -> list[str]:
     if path.is_dir():
         found = _mesh_files(path)
         if not found:
-            raise MeshError(f"mesh folder {path} holds no mesh file ({', '.join(SUPPORTED_SUFFIXES)}); put meshes in it or name a file")
+            raise MeshError(f"mesh folder {path} holds no mesh file ({', '.join(SUPPORTED_SUFFIXES)}); add mesh files to it or set mesh.path to a mesh file")
         return found
     if path.suffix.lower() == LIST_SUFFIX and path.is_file():
         try:
@@ -133,7 +133,7 @@ def expand_mesh_path(spec: str) -> list[str]:
             raise MeshError(f"cannot read the mesh list {path} ({type(err).__name__}); save it as UTF-8 text, one mesh per line") from None
         entries = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
         if not entries:
-            raise MeshError(f"mesh list {path} names no mesh; write one mesh file per line")
+            raise MeshError(f"mesh list {path} names no mesh; add one mesh file per line")
         return [e if e in BUILTIN_MESHES or Path(e).is_absolute() else str(path.parent / e) for e in entries]
     if glob.has_magic(spec):
         found = sorted(p for p in glob.glob(spec) if Path(p).is_file())
@@ -180,7 +180,7 @@ def mesh_items(config: "RunConfig") -> list[MeshItem]:
         ]
     paths = expand_mesh_path(config.mesh.path)
     if len(paths) > 1 and config.mesh.per_rank:
-        raise ConfigError(f"mesh.per_rank cannot be combined with a mesh.path that names {len(paths)} meshes; a collection spreads its meshes over the ranks itself")
+        raise ConfigError(f"mesh.per_rank cannot be combined with a mesh.path that names {len(paths)} meshes; remove mesh.per_rank (a collection spreads its meshes over the ranks itself)")
     return [MeshItem(name, path) for name, path in zip(_unique([mesh_name(p) for p in paths]), paths)]
 
 
