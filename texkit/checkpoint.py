@@ -67,6 +67,8 @@ RUN_ARTIFACTS = (
     "adapter",
     "report.html",
     "reward_curves.png",
+    "meshes",
+    "reward_by_mesh.png",
     "config.json",
     "config.toml",
     "versions.json",

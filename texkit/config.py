@@ -41,6 +41,7 @@ else:  # pragma: no cover
 __all__ = [
     "RunConfig",
     "MeshConfig",
+    "MeshEntry",
     "PromptConfig",
     "ComponentConfig",
     "CameraPath",
@@ -70,12 +71,15 @@ class _Strict(BaseModel):
 
 
 class MeshConfig(_Strict):
-    """Which mesh to texture."""
+    """Which mesh to texture, or how a collection of meshes is loaded and drawn (docs/guide/collections.md)."""
 
     path: str = Field(
         "demo",
         description="Mesh to texture: a file (.obj, .glb, .gltf, .ply or .off; relative to the working directory) "
-        "or a built-in name: `demo`, `sphere`, `cylinder`, `cube`.",
+        "or a built-in name: `demo`, `sphere`, `cylinder`, `cube`. Several meshes (a collection, trained into one "
+        "adapter): a folder (its mesh files, sorted by name), a glob such as `meshes/*.obj` (sorted), or a `.txt` list "
+        "file with one mesh per line (relative to the list file; blank lines and `#` comments skipped). Not used "
+        "when `[[meshes]]` tables list the meshes.",
     )
     normalize: Literal["unit_sphere", "extent", "none"] = Field(
         "unit_sphere",
@@ -89,9 +93,56 @@ class MeshConfig(_Strict):
         "built-in name, as `path`) instead of `path`; empty: every rank textures `path`.",
     )
 
+    sampling: Literal["cycle", "weighted"] = Field(
+        "cycle",
+        description="Collections: which mesh each batch (or sample, with `batching = \"mixed\"`) of a step trains on. "
+        "`cycle`: draw u of step s (u counts the step's draws over ranks, micro-batches and, when mixed, samples; "
+        "U of them per step) takes mesh `(s * U + u) % M` of the M meshes in order; `weighted`: a random mesh with "
+        "probability proportional to its `weight`, from a generator seeded by `training.seed`, the step and u. Both "
+        "are functions of the run seed and the step, so a resumed run draws what an uninterrupted one draws.",
+    )
+    batching: Literal["per_batch", "mixed"] = Field(
+        "per_batch",
+        description="Collections: `per_batch` paints every sample of a batch (micro-batch) on one mesh, so "
+        "`grad_accum` and the ranks spread a step over meshes; `mixed` draws a mesh per sample and paints the samples "
+        "of each mesh of the batch together (slower on a GPU: docs/guide/collections.md has the measurement).",
+    )
+    previews: int = Field(
+        4,
+        ge=0,
+        description="Collections: meshes painted before and after training for the report (evenly spaced in the "
+        "collection, the first included; its previews are `before/` and `after/`, the others' "
+        "`meshes/<name>/before|after/`); 0: only the first.",
+    )
+
     def path_for_rank(self, rank: int) -> str:
         """The mesh that rank ``rank`` trains on (``path`` unless ``per_rank`` is set)."""
         return self.per_rank[rank % len(self.per_rank)] if self.per_rank else self.path
+
+
+class MeshEntry(_Strict):
+    """One mesh of a collection: a ``[[meshes]]`` table of the run config."""
+
+    path: str = Field(
+        description="A mesh file (relative to the working directory) or a built-in name (`demo`, `sphere`, `cylinder`, `cube`)."
+    )
+    name: str | None = Field(
+        None,
+        min_length=1,
+        description="Name of the mesh in prompts (`{name}`), metrics and the report; not set: the file name without "
+        "its suffix (the built-in name for a built-in mesh).",
+    )
+    prompts: list[str] | None = Field(
+        None,
+        description="Prompts drawn for this mesh instead of those of `[prompts]` (`{name}` is replaced by the mesh's "
+        "name in both); not set: the run's prompts.",
+    )
+    weight: float = Field(
+        1.0,
+        gt=0,
+        description="Relative probability of drawing this mesh with `mesh.sampling = \"weighted\"`; "
+        "`cycle` needs every weight left at 1.",
+    )
 
 
 class PromptConfig(_Strict):
@@ -402,6 +453,11 @@ class RunConfig(_Strict):
     """A whole run: ``texkit generate`` and ``texkit train`` read it."""
 
     mesh: MeshConfig = Field(default_factory=MeshConfig, description="The mesh to texture.")
+    meshes: list[MeshEntry] = Field(
+        default_factory=list,
+        description="A collection of meshes trained into one adapter, one `[[meshes]]` table each (path, optional "
+        "name, prompts and weight; see MeshEntry); empty: the mesh (or meshes) of `mesh.path`.",
+    )
     prompts: PromptConfig = Field(default_factory=PromptConfig, description="The prompts and how they are written.")
     generator: ComponentConfig = Field(
         default_factory=lambda: ComponentConfig(name=DEFAULT_GENERATOR),
@@ -424,6 +480,16 @@ class RunConfig(_Strict):
         description="`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:<index>`; under torchrun, "
         "`auto` and `cuda` give each rank the GPU of its local rank.",
     )
+
+    @pydantic.model_validator(mode="after")
+    def _one_mesh_source(self) -> "RunConfig":
+        if self.meshes and self.mesh.path != MeshConfig.model_fields["path"].default:
+            raise ValueError("mesh.path and [[meshes]] both name meshes; remove one of them")
+        if self.meshes and self.mesh.per_rank:
+            raise ValueError("mesh.per_rank cannot be combined with [[meshes]]; remove mesh.per_rank (a collection spreads its meshes over the ranks itself)")
+        if self.mesh.sampling == "cycle" and any(entry.weight != 1.0 for entry in self.meshes):
+            raise ValueError('[[meshes]] weights need mesh.sampling = "weighted" (cycle draws every mesh in turn)')
+        return self
 
 
 def _closest(key: str, model: type[BaseModel] | None) -> str:

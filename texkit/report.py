@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from texkit.io import atomic_write_text
 from texkit.page_parts import figure, flatten, links, page, read_json, table
+from texkit.report_meshes import collection_names, first_mesh_prompt, mesh_section
 from texkit.run_record import PREVIEW_SEED
 
 __all__ = ["plot_curves", "write_report", "report_data", "write_run_report", "ReportData", "Preview"]
@@ -84,6 +85,7 @@ class ReportData:
         settings: ``{dotted config key: value}`` rows of the settings table.
         versions: ``{package: version}`` rows of the versions table.
         files: ``{label: path}`` links at the end of the page (only existing files are linked).
+        meshes: the mesh names of a collection run, in order (`texkit.report_meshes`); empty for one mesh.
     """
 
     run_dir: Path
@@ -95,6 +97,7 @@ class ReportData:
     settings: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    meshes: list[str] = field(default_factory=list)
 
 
 def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str | None = None, seed: int = PREVIEW_SEED) -> ReportData:
@@ -133,16 +136,18 @@ def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str | Non
         "config.json": run_dir / "config.json",
         "versions.json": run_dir / "versions.json",
     }
+    meshes = collection_names(config, metrics)
     return ReportData(
         run_dir=run_dir,
         metrics=metrics,
         after=after,
         before=Preview.read(Path(before_dir), cameras) if before_dir is not None else None,
-        prompt=_first_prompt(config) if prompt is None else prompt,
+        prompt=first_mesh_prompt(_first_prompt(config), meshes) if prompt is None else prompt,
         seed=seed,
         settings=settings,
         versions=flatten(read_json(run_dir / "versions.json")),
         files={label: path for label, path in files.items() if path.exists()},
+        meshes=meshes,
     )
 
 
@@ -312,7 +317,7 @@ def _viewer(glb: Path | None, texture: Path, cameras: dict[str, Number | list[Nu
 
 
 def write_report(data: ReportData) -> Path:
-    """Write ``report.html`` (and ``reward_curves.png``) into ``data.run_dir``; returns the report's path."""
+    """Write ``report.html`` (and ``reward_curves.png``; ``reward_by_mesh.png`` for a collection) into ``data.run_dir``; returns the report's path."""
     run = data.run_dir
     plot_curves(data.metrics, run / "reward_curves.png")
     rows = []
@@ -334,6 +339,7 @@ def write_report(data: ReportData) -> Path:
 <h2>Rewards</h2>
 <table><tr><th>reward</th><th>first step</th><th>last step</th></tr>{"".join(rows)}</table>
 <figure><img src="reward_curves.png" alt="reward curves, one panel per reward"><figcaption>reward per training step (metrics.jsonl)</figcaption></figure>
+{mesh_section(run, data.metrics, data.meshes)}
 <h2>3D view, turntables and textures</h2>
 <div>{_viewer(after.glb, after.texture, after.cameras)}{turntables}{textures}</div>
 <h2>Files</h2><p>{links(run, data.files)}</p>

@@ -22,6 +22,7 @@ from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
 from texkit.initial_texture import InitialTexture, load_initial_texture
+from texkit.mesh_set import LoadedMesh, MeshItem, mesh_name, primary_item, with_name
 from texkit.planning import check_fits
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet, Scores
@@ -113,9 +114,9 @@ class Session:
         reg = get_registry()
         rank = distributed.context()
         device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
-        mesh_path = config.mesh.path_for_rank(rank.rank)
+        item = primary_item(config, rank.rank)
         mesh_notes: list[str] = []  # printed once texture.init has been read: its error says why in one line
-        mesh = load_mesh(mesh_path, config.mesh.normalize, mesh_notes.append)
+        mesh = load_mesh(item.path, config.mesh.normalize, mesh_notes.append)
         initial = load_initial_texture(config.texture, mesh, notify, mesh_notes)  # before any weights are loaded
         for note in mesh_notes if notify is not None else ():
             notify(note)
@@ -130,7 +131,8 @@ class Session:
         cache = GeometryCache(cpu_mesh)
         reward_set = training_rewards(config) if need_rewards else RewardSet({})
         reward_set.prepare(cpu_mesh, cache)
-        session = cls(config, device, mesh, generator, renderer, reward_set, cache, config.prompts.all_prompts())
+        prompts = with_name(config.prompts.all_prompts() if item.prompts is None else item.prompts, item.name)
+        session = cls(config, device, mesh, generator, renderer, reward_set, cache, prompts)
         session.initial = None if initial is None else initial.to(device)
         for which in ("paint", "reward"):
             elev, azim = camera_angles(getattr(config.cameras, which))
@@ -149,19 +151,37 @@ class Session:
         Raises:
             MeshError: the mesh cannot be loaded.
         """
-        config = self.config.model_copy(update={"mesh": self.config.mesh.model_copy(update={"path": path, "per_rank": []})})
-        cpu_mesh = load_mesh(path, config.mesh.normalize, notify)
-        initial = load_initial_texture(config.texture, cpu_mesh, notify)
-        cache = GeometryCache(cpu_mesh)
-        rewards = RewardSet(dict(self.rewards.items()), self.rewards.weights)
-        rewards.prepare(cpu_mesh, cache)
+        cpu_mesh = load_mesh(path, self.config.mesh.normalize, notify)
+        initial = load_initial_texture(self.config.texture, cpu_mesh, notify)
+        item = MeshItem(mesh_name(path), path)
+        session = self.on_mesh(LoadedMesh(item, cpu_mesh, GeometryCache(cpu_mesh), initial), own_rewards=True)
+        session.prompts = list(self.prompts)
+        return session
+
+    def on_mesh(self, loaded: LoadedMesh, own_rewards: bool = False) -> "Session":
+        """A view of this session on a loaded mesh of the run's collection (`texkit.mesh_set`): the same
+        generator, renderer, rewards, cameras (angles) and prompt embeddings; the mesh moved to the device,
+        its geometry cache, initial texture and prompts (the mesh's own or the run's, ``{name}`` filled in).
+
+        The rewards are prepared for the mesh (a no-op when they already are; `RewardSet.prepare`).
+
+        Args:
+            loaded: the mesh, loaded on the CPU.
+            own_rewards: give the view its own `RewardSet` of the same rewards (for sessions used side by side).
+        """
+        item = loaded.item
+        config = self.config.model_copy(update={"mesh": self.config.mesh.model_copy(update={"path": item.path, "per_rank": []}), "meshes": []})
+        rewards = RewardSet(dict(self.rewards.items()), self.rewards.weights) if own_rewards else self.rewards
+        rewards.prepare(loaded.mesh, loaded.cache)
+        prompts = with_name(self.config.prompts.all_prompts() if item.prompts is None else item.prompts, item.name)
         return dataclasses.replace(
             self,
             config=config,
-            mesh=cpu_mesh.to(self.device),
-            cache=cache,
+            mesh=loaded.mesh.to(self.device),
+            cache=loaded.cache,
             rewards=rewards,
-            initial=None if initial is None else initial.to(self.device),
+            prompts=prompts,
+            initial=None if loaded.initial is None else loaded.initial.to(self.device),
         )
 
     def views_image(self, texture: Texture, views: int | None = None) -> torch.Tensor:

@@ -42,6 +42,8 @@ from texkit.checkpoint import (
 from texkit.config import RunConfig
 from texkit.interrupts import RunStopped, StopRequests
 from texkit.io import atomic_folder, atomic_write_text
+from texkit.mesh_batch import MeshBatcher, mesh_step_metrics
+from texkit.mesh_set import is_collection, load_collection, prepare_geometry
 from texkit.session import Session
 from texkit.types import Texture
 
@@ -77,7 +79,12 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir or config.output.dir)
         self.console = console or Console(stderr=True)
+        # a collection: every mesh loaded (one line naming a broken file) before any weights, then its geometry
+        loaded = load_collection(config, self.console, notify) if is_collection(config) else None
         self.session = Session.build(config, notify=notify)
+        if loaded:
+            prepare_geometry(loaded, self.session.rewards, self.console)
+        self.batcher = MeshBatcher(self.session, loaded)
         cfg = config.training
         groups = [{"params": self.session.generator.trainable_parameters(), "lr": cfg.lr}]
         cams = self.session.camera_parameters()
@@ -86,6 +93,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
         self.step = 0
         self.latest: tuple[str, Texture] | None = None  # (prompt, texture) of the last step's first sample (write_latest)
+        self.latest_mesh = 0  # its mesh in a collection (MeshBatcher.session_for)
         # data parallel (texkit.distributed): same start on every rank, gradients averaged per step
         self.dist = distributed.context()
         distributed.broadcast_parameters(self.parameters())
@@ -121,19 +129,20 @@ class Trainer:
         draws, so a batch of B equals B batch-1 micro-batches with the same draws; the loss is the
         mean of the samples' negated rewards.
         """
-        cfg = self.config.training
-        batch = cfg.batch_size
-        prompts, seeds = self.session.draw_batch(self.step, (self.dist.rank * cfg.grad_accum + micro) * batch, batch)
-        texture = self.session.paint(prompts, seeds)
-        scores = self.session.score_batch(texture, prompts)
-        if micro == 0:
-            first = texture.sample(0)
+        batch = self.config.training.batch_size
+        result = self.batcher.run(self.step, self.dist.rank, micro, self.dist.world_size)
+        prompts = result.prompts
+        if micro == 0 and result.first is not None:
+            first = result.first
             self.latest = (prompts[0], Texture(first.image.detach(), None if first.coverage is None else first.coverage.detach()))
-        loss = -scores.total.mean()
-        metrics: dict[str, Any] = scores.mean_metrics()
+            self.latest_mesh = result.first_mesh
+        loss = -result.totals.mean()
+        metrics: dict[str, Any] = result.mean_metrics()
         metrics.update({"loss": float(loss.detach()), "prompt": prompts[0]})
         if batch > 1:
             metrics.update({"prompts": prompts, "batch_size": batch})
+        if result.meshes:  # a collection: the samples' meshes and rewards (merged by mesh_step_metrics)
+            metrics.update({"meshes": result.meshes, "mesh_rewards": [m["reward/total"] for m in result.metrics]})
         return loss, metrics
 
     def train_step(self) -> dict[str, Any]:
@@ -153,7 +162,9 @@ class Trainer:
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         # one message: gradients averaged over ranks + "did any rank see a non-finite loss"
         finite = distributed.all_reduce_gradients(self.parameters(), finite)
-        metrics = _mean_metrics(distributed.all_gather_objects(samples))
+        gathered = distributed.all_gather_objects(samples)
+        metrics = _mean_metrics(gathered)
+        mesh_step_metrics([m for rank in gathered for m in rank], metrics)
         metrics.update({"step": self.step + 1, "world_size": self.dist.world_size, "grad_accum": accum, "effective_batch": self.effective_batch})
         if not finite:
             metrics["skipped"] = "non-finite loss"
@@ -195,11 +206,11 @@ class Trainer:
         return path
 
     def write_latest(self) -> Path:
-        """``<run>/latest/``: the first texture painted in the last step, as `Session.preview` writes it, plus
+        """``<run>/latest/``: the first texture painted in the last step (on its mesh), as `Session.preview` writes it, plus
         ``step.json`` (``{"step", "prompt"}``); the folder is replaced as a whole (`output.latest_every`)."""
         prompt, texture = self.latest
         with atomic_folder(self.run_dir / "latest") as tmp:
-            self.session.preview(tmp, texture=texture, prompt=prompt)
+            self.batcher.session_for(self.latest_mesh).preview(tmp, texture=texture, prompt=prompt)
             atomic_write_text(tmp / "step.json", json.dumps({"step": self.step, "prompt": prompt}) + "\n")
         return self.run_dir / "latest"
 
@@ -416,11 +427,13 @@ def train(
             # a resumed run keeps the before images of its start
             if config.training.before_after and trainer.step == 0:
                 trainer.session.preview(trainer.run_dir / "before", PREVIEW_SEED, turntable_frames=24)
+                trainer.batcher.write_previews(trainer.run_dir, "before", PREVIEW_SEED)
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
         if ctx.is_main:
             write_run_record(trainer.run_dir, config, trainer.session.describe_generator(), history=history)  # now with what compiling cost
             trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
+            trainer.batcher.write_previews(trainer.run_dir, "after", PREVIEW_SEED)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
         distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on
         result = TrainResult(trainer.run_dir, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])

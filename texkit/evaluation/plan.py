@@ -224,6 +224,8 @@ def _base_config(spec: EvalSpec, adapters: list[AdapterSource]) -> RunConfig:
         data["device"] = spec.device
     data["cameras"]["learn"] = []
     data["rewards"] = {}
+    data["meshes"] = []  # a collection's [[meshes]]: the eval paints its own meshes (plan_eval), from mesh.path
+    data["mesh"]["per_rank"] = []
     # the eval paints `samples` items per batch through Session.paint, without gradients; in the config
     # training.batch_size only sizes Session.build's memory check of a *training* step, so ask it for one sample
     data["training"]["batch_size"] = 1
@@ -269,6 +271,14 @@ def _overlap_notes(prompts: list[str], adapters: list[AdapterSource]) -> list[st
     return notes
 
 
+def _default_meshes(adapters: list[AdapterSource]) -> list[str]:
+    """The meshes of the first adapter's run (every mesh of a collection, `texkit.mesh_set.mesh_items`); ``demo`` without one."""
+    from texkit.mesh_set import mesh_items
+
+    known = next((a.config for a in adapters if a.config is not None), None)
+    return [item.path for item in mesh_items(known)] if known is not None else [RunConfig().mesh.path]
+
+
 def plan_eval(spec: EvalSpec) -> EvalPlan:
     """Resolve a spec: find the adapters, build the painting config, list prompts, seeds, meshes and metrics.
 
@@ -286,7 +296,7 @@ def plan_eval(spec: EvalSpec) -> EvalPlan:
     _check_generators(spec, config, adapters)
     prompts = spec.prompt_list()
     seeds = spec.seed_list()
-    meshes = list(dict.fromkeys(spec.meshes)) or [config.mesh.path]
+    meshes = list(dict.fromkeys(spec.meshes)) or _default_meshes(adapters)
     metrics = list(spec.metrics)
     if not metrics:
         known = next((a.config for a in adapters if a.config is not None), None)

@@ -108,7 +108,7 @@ class EvalSpec(_Strict):
     num_seeds: int | None = Field(None, ge=1, description="Use seeds 0 .. num_seeds - 1 (when `seeds` is not set); default 4.")
     meshes: list[str] = Field(
         default_factory=list,
-        description="Mesh files or built-in names (`demo`, `sphere`, ...); default: the mesh of the first adapter's run.",
+        description="Mesh files or built-in names (`demo`, `sphere`, ...); default: the mesh of the first adapter's run (every mesh of a collection run).",
     )
     metrics: list[MetricSpec] = Field(
         default_factory=list,
