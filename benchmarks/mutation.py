@@ -41,12 +41,16 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "benchmarks" / "mutation.toml"
@@ -423,7 +427,7 @@ def run_module(unit: Unit, settings: Settings, mutants: list[Mutant], deadline: 
 
     module = ROOT / unit.module
     WORK.mkdir(exist_ok=True)
-    log = WORK / "pytest.log"
+    log = WORK / f"pytest-{os.getpid()}.log"
     status, seconds = run_forked(unit.tests, 3600.0, log, coverage_of=[str(module)])
     info: dict[str, Any] = {"baseline_seconds": round(seconds, 1)}
     if status != "passed":
@@ -530,12 +534,12 @@ def summarise(per_module: dict[str, list[Outcome]], infos: dict[str, dict[str, A
             "no_tests": sum(1 for o in outcomes if o.status == "no_tests" and not o.equivalent),
             "equivalent": equivalent,
             "score": round(100.0 * killed / scored, 2) if scored else None,
-            "seconds": round(sum(o.seconds for o in outcomes), 1),
+            "mutant_seconds": round(sum(o.seconds for o in outcomes), 1),
         }
 
     def entry(o: Outcome) -> dict[str, Any]:
         old, new = describe(o.diff)
-        out = {"module": o.mutant.spec.module_path.replace(str(ROOT) + "/", ""), "line": o.mutant.spec.start_pos[0], "operator": o.mutant.spec.operator_name, "original": old, "mutant": new}
+        out = {"module": str(o.mutant.spec.module_path).replace(str(ROOT) + "/", ""), "line": o.mutant.spec.start_pos[0], "operator": o.mutant.spec.operator_name, "original": old, "mutant": new}
         if o.equivalent:
             out["reason"] = o.equivalent
         return out
@@ -546,8 +550,31 @@ def summarise(per_module: dict[str, list[Outcome]], infos: dict[str, dict[str, A
         **counts(everything),
         "modules": modules,
         "survivors": [entry(o) for o in everything if o.status in ("survived", "no_tests") and not o.equivalent],
-        "equivalent": [entry(o) for o in everything if o.equivalent],
+        "equivalent_mutants": [entry(o) for o in everything if o.equivalent],
     }
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record from the records of disjoint sets of modules (``--jobs``)."""
+    keys = ("mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "mutant_seconds")
+    merged: dict[str, Any] = {k: sum(p[k] for p in parts) for k in keys}
+    scored = merged["mutants"] - merged["equivalent"]
+    merged["score"] = round(100.0 * (merged["killed"] + merged["timeout"]) / scored, 2) if scored else None
+    merged["modules"] = {m: v for p in parts for m, v in p["modules"].items()}
+    merged["survivors"] = [s for p in parts for s in p["survivors"]]
+    merged["equivalent_mutants"] = [e for p in parts for e in p["equivalent_mutants"]]
+    merged["not_run_budget"] = sum(p.get("not_run_budget", 0) for p in parts)
+    return merged
+
+
+def _split(plan: list[tuple[Unit, list[Mutant]]], jobs: int) -> list[list[str]]:
+    """Modules in ``jobs`` groups of about equal mutant counts (largest first, each to the lightest group)."""
+    groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(jobs)]
+    for unit, found in sorted(plan, key=lambda p: -len(p[1])):
+        size, modules = min(groups, key=lambda g: g[0])
+        groups.remove((size, modules))
+        groups.append((size + len(found), [*modules, unit.module]))
+    return [modules for _, modules in groups if modules]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -558,12 +585,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=None, help="seconds after which no further mutant starts")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON record (default: {RESULTS.relative_to(ROOT)} for a full run)")
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 when the score is below this percentage")
+    parser.add_argument("--jobs", type=int, default=1, help="modules mutated in this many processes at once")
+    parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # one process of a --jobs run
     args = parser.parse_args(argv)
 
     def say(message: str) -> None:
         print(message, flush=True)
 
-    for path in restore_backups():
+    for path in [] if args.part else restore_backups():
         say(f"restored {path} (left mutated by an interrupted run)")
     settings = load_settings()
     units = [u for u in settings.units if not args.module or u.module in args.module]
@@ -590,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     say(f"mutation: {total} mutants in {len(plan)} module(s)" + (f" (lines changed since {base})" if base else ""))
     started = time.perf_counter()
+    if args.jobs > 1 and len(plan) > 1:
+        return _run_jobs(args, plan, base, started, say)
     say(f"preloaded the tests' imports in {preload(sorted({t for u, _ in plan for t in u.tests})):.0f} s")
     deadline = started + args.budget if args.budget else float("inf")
     per_module: dict[str, list[Outcome]] = {}
@@ -603,11 +634,34 @@ def main(argv: list[str] | None = None) -> int:
             c = summarise({unit.module: outcomes}, {}, settings)
             say(f"{unit.module}: {c['mutants']} mutants, {c['killed'] + c['timeout']} killed, {c['survived'] + c['no_tests']} survived, {c['equivalent']} equivalent: score {c['score']} % ({infos[unit.module]['wall_seconds']:.0f} s)")
     finally:
-        restore_backups()
+        if not args.part:
+            restore_backups()
     record = summarise(per_module, infos, settings)
-    not_run = total - sum(len(o) for o in per_module.values())
+    record["not_run_budget"] = total - sum(len(o) for o in per_module.values())
+    return _finish(args, record, base, started, settings, say)
+
+
+def _run_jobs(args: Any, plan: list[tuple[Unit, list[Mutant]]], base: str | None, started: float, say: Any) -> int:
+    """Run groups of modules in parallel processes of this script and merge their records."""
+    procs = []
+    for k, modules in enumerate(_split(plan, args.jobs)):
+        part = WORK / f"part-{k}.json"
+        part.unlink(missing_ok=True)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--part", "--out", str(part)] + [a for m in modules for a in ("--module", m)]
+        cmd += (["--changed", "--base", base] if base else []) + (["--budget", str(args.budget)] if args.budget else [])
+        procs.append((subprocess.Popen(cmd, cwd=ROOT), part))
+    failed = [p.args for p, _ in procs if p.wait() != 0]
+    if failed:
+        raise SystemExit(f"mutation: a job failed: {failed}")
+    record = merge([json.loads(part.read_text()) for _, part in procs])
+    return _finish(args, record, base, started, load_settings(), say)
+
+
+def _finish(args: Any, record: dict[str, Any], base: str | None, started: float, settings: Settings, say: Any) -> int:
+    """Write the JSON record, say the score, and exit 1 below ``--fail-under``."""
     import cosmic_ray
 
+    not_run = record.pop("not_run_budget", 0)
     record = {
         "tool": f"cosmic-ray {getattr(cosmic_ray, '__version__', '8.7.0')} via benchmarks/mutation.py (coverage-selected tests, forked runner)",
         "command": "make mutation" if not args.changed else "make mutation-fast",
@@ -616,9 +670,11 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "operators": settings.operators,
         "seconds": round(time.perf_counter() - started, 1),
-        **({"base": base, "not_run_budget": not_run} if args.changed else {}),
+        **({"base": base} if args.changed else {}),
         **record,
     }
+    if args.out is not None:  # a part of a --jobs run, or a record asked for by name
+        record["not_run_budget"] = not_run
     out = args.out or (RESULTS if not args.changed and not args.module else WORK / "mutation.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
