@@ -118,7 +118,7 @@ def _in_annotation(node: Any) -> bool:
     """Whether a parso node lies inside a parameter, return or variable annotation."""
     child, parent = node, node.parent
     while parent is not None:
-        if parent.type == "param" and getattr(parent, "annotation", None) is child:
+        if parent.type == "tfpdef" and len(parent.children) > 2 and parent.children[2] is child:  # name: annotation
             return True
         if parent.type == "funcdef" and getattr(parent, "annotation", None) is child:
             return True
