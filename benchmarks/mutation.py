@@ -554,6 +554,35 @@ def summarise(per_module: dict[str, list[Outcome]], infos: dict[str, dict[str, A
     }
 
 
+def run_named(settings: Settings, say: Any) -> list[dict[str, Any]]:
+    """The hand-written mutants of issue 31 (``[[named]]`` in the TOML): each applied as a text
+    replacement and run against its module's tests; returns who killed each."""
+    results = []
+    units = {u.module: u for u in settings.units}
+    log = WORK / f"pytest-{os.getpid()}-named.log"
+    for named in settings.named:
+        path = ROOT / named["module"]
+        original = path.read_text(encoding="utf-8")
+        if original.count(named["original"]) != 1:
+            results.append({**named, "status": "not applied: the original text is not in the module exactly once"})
+            say(f"  named mutant '{named['name']}': original text not found once in {named['module']}")
+            continue
+        saved = BACKUP / path.relative_to(ROOT)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(original, encoding="utf-8")
+        try:
+            path.write_text(original.replace(named["original"], named["mutant"]), encoding="utf-8")
+            tests = named.get("tests") or units[named["module"]].tests
+            status, seconds = run_forked(tests, 1800.0, log)
+        finally:
+            path.write_text(original, encoding="utf-8")
+            saved.unlink(missing_ok=True)
+        killed_by = first_failure(log) if status == "failed" else ""
+        results.append({**named, "status": {"failed": "killed", "passed": "survived"}.get(status, status), "killed_by": killed_by, "seconds": round(seconds, 1)})
+        say(f"  named mutant '{named['name']}': {results[-1]['status']} {killed_by}")
+    return results
+
+
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One record from the records of disjoint sets of modules (``--jobs``)."""
     keys = ("mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "mutant_seconds")
@@ -586,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help=f"JSON record (default: {RESULTS.relative_to(ROOT)} for a full run)")
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 when the score is below this percentage")
     parser.add_argument("--jobs", type=int, default=1, help="modules mutated in this many processes at once")
+    parser.add_argument("--named", action="store_true", help="run only the hand-written mutants of issue 31 ([[named]] in the TOML)")
     parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # one process of a --jobs run
     args = parser.parse_args(argv)
 
@@ -595,6 +625,15 @@ def main(argv: list[str] | None = None) -> int:
     for path in [] if args.part else restore_backups():
         say(f"restored {path} (left mutated by an interrupted run)")
     settings = load_settings()
+    if args.named:
+        WORK.mkdir(exist_ok=True)
+        preload(sorted({t for n in settings.named for t in n.get("tests", [])}))
+        named = run_named(settings, say)
+        out = args.out or WORK / "named.json"
+        out.write_text(json.dumps(named, indent=1) + "\n", encoding="utf-8")
+        survived = [n["name"] for n in named if n["status"] != "killed"]
+        say(f"named mutants: {len(named) - len(survived)} of {len(named)} killed" + (f"; not killed: {survived}" if survived else ""))
+        return 1 if survived else 0
     units = [u for u in settings.units if not args.module or u.module in args.module]
     if args.module and len(units) != len(args.module):
         raise SystemExit(f"unknown module(s) {sorted(set(args.module) - {u.module for u in units})}; see {CONFIG.relative_to(ROOT)}")
