@@ -217,3 +217,43 @@ def test_compiled_denoiser_never_uses_a_stale_merge(counting_compile, paint_view
         expected = denoiser.eager(*inputs)  # peft's forward with the new B
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
+
+
+# -- lora_alpha != rank ----------------------------------------------------------------------------
+
+
+def _adapted(lora_rank: int, lora_alpha: float | None, merge_lora: bool = True):
+    """A tiny generator with a non-zero adapter (seeded B) of the given rank and alpha."""
+    registry = texkit.get_registry()
+    gen = registry.make_generator("tiny", steps=2, merge_lora=merge_lora, lora_rank=lora_rank, lora_alpha=lora_alpha)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in gen.trainable_parameters():
+            p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    return gen
+
+
+@pytest.mark.parametrize("rank, alpha", [(4, 8.0), (4, 1.0), (2, 3.0)])
+def test_merged_forward_at_alpha_other_than_rank_equals_peft(rank, alpha):
+    """Each merged layer computes W x + (alpha / rank) B A x, what peft's own forward computes."""
+    gen = _adapted(rank, alpha)
+    gen.merged_lora.refresh()
+    with torch.no_grad():
+        for layer in gen.merged_lora.layers:
+            x_in = torch.randn(3, layer.base_layer.in_features, generator=torch.Generator().manual_seed(2))
+            merged = layer(x_in)
+            peft = type(layer).forward(layer, x_in)  # the class forward: peft's base(x) + s B(A(x))
+            torch.testing.assert_close(merged, peft, rtol=1e-5, atol=1e-6)
+            down, up = layer.lora_A["texkit"].weight, layer.lora_B["texkit"].weight
+            by_hand = layer.base_layer(x_in) + (alpha / rank) * (x_in @ down.T @ up.T)
+            torch.testing.assert_close(merged, by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_alpha_scales_the_adapter_in_the_painted_image():
+    """A painted view at lora_alpha = 2 x rank differs from one at alpha = rank (same weights), and the merged
+    and peft generators agree at that alpha."""
+    a2_merged, _ = _paint_loss_and_grads(_adapted(4, 8.0))
+    a2_peft, _ = _paint_loss_and_grads(_adapted(4, 8.0, merge_lora=False))
+    a1_merged, _ = _paint_loss_and_grads(_adapted(4, None))
+    torch.testing.assert_close(a2_merged, a2_peft, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a2_merged, a1_merged, rtol=1e-4, atol=1e-7)
