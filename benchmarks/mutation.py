@@ -200,6 +200,15 @@ def mutants_of(module: Path, operators: list[str], lines: set[int] | None = None
     return out
 
 
+def sampled(mutant: Mutant, every: int) -> bool:
+    """Whether a mutant is in the 1-in-``every`` sample: a hash of its module, operator and occurrence,
+    so the same mutants are drawn on every machine and run."""
+    import hashlib
+
+    key = f"{Path(mutant.spec.module_path).relative_to(ROOT)}:{mutant.spec.operator_name}:{mutant.spec.occurrence}"
+    return every <= 1 or int(hashlib.sha256(key.encode()).hexdigest(), 16) % every == 0
+
+
 def describe(diff: str) -> tuple[str, str]:
     """The original and the mutated line of a unified diff (stripped)."""
     old = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
@@ -404,12 +413,8 @@ class Outcome:
 
 
 def _order(tests: list[str], durations: dict[str, float]) -> list[str]:
-    """Node ids grouped by file, the files with the least total duration first (pytest's order inside a file)."""
-    by_file: dict[str, list[str]] = {}
-    for nodeid in tests:
-        by_file.setdefault(nodeid.split("::")[0], []).append(nodeid)
-    files = sorted(by_file, key=lambda f: sum(durations.get(n, 0.0) for n in by_file[f]))
-    return [n for f in files for n in by_file[f]]
+    """Node ids, the quickest first (with ``-x`` a mutant most tests catch costs the quickest of them)."""
+    return sorted(tests, key=lambda n: (durations.get(n, 0.0), n))
 
 
 def _equivalent(settings: Settings, module: str, diff: str) -> str:
@@ -420,6 +425,22 @@ def _equivalent(settings: Settings, module: str, diff: str) -> str:
     return ""
 
 
+_BASELINES: dict[tuple[str, ...], tuple[dict[str, Any], float]] = {}
+
+
+def baseline(unit: Unit, settings: Settings, log: Path) -> tuple[dict[str, Any], float]:
+    """The unmutated run of a module's tests under coverage: which test executes which line (of every
+    module tested by the same tests, so modules sharing a test list share one run) and each test's duration."""
+    key = tuple(unit.tests)
+    if key not in _BASELINES:
+        modules = [str(ROOT / u.module) for u in settings.units if tuple(u.tests) == key]
+        status, seconds = run_forked(unit.tests, 3600.0, log, coverage_of=modules)
+        if status != "passed":
+            raise SystemExit(f"{unit.module}: the unmutated tests do not pass ({status}); see {log}")
+        _BASELINES[key] = (json.loads(Path(f"{log}.json").read_text()), seconds)
+    return _BASELINES[key]
+
+
 def run_module(unit: Unit, settings: Settings, mutants: list[Mutant], deadline: float, say: Any) -> tuple[list[Outcome], dict[str, Any]]:
     """Baseline (with coverage), then every mutant of one module; records a Cosmic Ray session."""
     from cosmic_ray.work_db import WorkDB, use_db
@@ -428,12 +449,9 @@ def run_module(unit: Unit, settings: Settings, mutants: list[Mutant], deadline: 
     module = ROOT / unit.module
     WORK.mkdir(exist_ok=True)
     log = WORK / f"pytest-{os.getpid()}.log"
-    status, seconds = run_forked(unit.tests, 3600.0, log, coverage_of=[str(module)])
+    recorded, seconds = baseline(unit, settings, log)
     info: dict[str, Any] = {"baseline_seconds": round(seconds, 1)}
-    if status != "passed":
-        raise SystemExit(f"{unit.module}: the unmutated tests do not pass ({status}); see {log}")
-    recorded = json.loads(Path(f"{log}.json").read_text())
-    lines = next(iter(recorded["lines"].values()), {})
+    lines = recorded["lines"].get(str(module), {})
     durations = recorded["durations"]
     all_tests = list(durations)
     outcomes: list[Outcome] = []
@@ -584,7 +602,7 @@ def run_named(settings: Settings, say: Any) -> list[dict[str, Any]]:
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One record from the records of disjoint sets of modules (``--jobs``)."""
+    """One record from the records of runs of disjoint sets of modules (``--merge``)."""
     keys = ("mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "mutant_seconds")
     merged: dict[str, Any] = {k: sum(p[k] for p in parts) for k in keys}
     scored = merged["mutants"] - merged["equivalent"]
@@ -596,35 +614,39 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _split(plan: list[tuple[Unit, list[Mutant]]], jobs: int) -> list[list[str]]:
-    """Modules in ``jobs`` groups of about equal mutant counts (largest first, each to the lightest group)."""
-    groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(jobs)]
-    for unit, found in sorted(plan, key=lambda p: -len(p[1])):
-        size, modules = min(groups, key=lambda g: g[0])
-        groups.remove((size, modules))
-        groups.append((size + len(found), [*modules, unit.module]))
-    return [modules for _, modules in groups if modules]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", action="append", help="mutate only this module (repeatable; path as in the TOML)")
     parser.add_argument("--changed", action="store_true", help="mutate only the lines changed since --base (the fast subset)")
     parser.add_argument("--base", help="commit to compare with for --changed (default: merge base with origin/main, else HEAD~1)")
     parser.add_argument("--budget", type=float, default=None, help="seconds after which no further mutant starts")
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON record (default: {RESULTS.relative_to(ROOT)} for a full run)")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON record (default: {RESULTS.relative_to(ROOT)} for a run of every module)")
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 when the score is below this percentage")
-    parser.add_argument("--jobs", type=int, default=1, help="modules mutated in this many processes at once")
+    parser.add_argument("--sample", type=int, default=1, help="run 1 in N mutants (chosen by a stable hash); 1: all")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs (same commit) into --out")
     parser.add_argument("--named", action="store_true", help="run only the hand-written mutants of issue 31 ([[named]] in the TOML)")
-    parser.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # one process of a --jobs run
     args = parser.parse_args(argv)
+    # the mutated file must always be put back: Ctrl-C and SIGTERM unwind through the restore
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     def say(message: str) -> None:
         print(message, flush=True)
 
-    for path in [] if args.part else restore_backups():
+    for path in restore_backups():
         say(f"restored {path} (left mutated by an interrupted run)")
     settings = load_settings()
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        commits = {p["commit"] for p in parts}
+        if len(commits) != 1:
+            raise SystemExit(f"the records come from different commits {sorted(commits)}; run the modules again at one commit")
+        record = {**parts[0], **merge(parts), "named": [n for p in parts for n in p.get("named", [])]}
+        record["seconds"] = round(sum(p["seconds"] for p in parts), 1)
+        out = args.out or RESULTS
+        out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        say(f"mutation score {record['score']} % over {record['mutants']} mutants ({record['equivalent']} equivalent); written to {out}")
+        return 0
     if args.named:
         WORK.mkdir(exist_ok=True)
         preload(sorted({t for n in settings.named for t in n.get("tests", [])}))
@@ -649,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = changed_lines(base, unit.module) if base else None
         if lines is not None and not lines:
             continue
-        found = mutants_of(ROOT / unit.module, operators, lines, unit.scope)
+        found = [m for m in mutants_of(ROOT / unit.module, operators, lines, unit.scope) if sampled(m, args.sample)]
         if found:
             plan.append((unit, found))
     total = sum(len(m) for _, m in plan)
@@ -658,8 +680,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     say(f"mutation: {total} mutants in {len(plan)} module(s)" + (f" (lines changed since {base})" if base else ""))
     started = time.perf_counter()
-    if args.jobs > 1 and len(plan) > 1:
-        return _run_jobs(args, plan, base, started, say)
     say(f"preloaded the tests' imports in {preload(sorted({t for u, _ in plan for t in u.tests})):.0f} s")
     deadline = started + args.budget if args.budget else float("inf")
     per_module: dict[str, list[Outcome]] = {}
@@ -673,27 +693,13 @@ def main(argv: list[str] | None = None) -> int:
             c = summarise({unit.module: outcomes}, {}, settings)
             say(f"{unit.module}: {c['mutants']} mutants, {c['killed'] + c['timeout']} killed, {c['survived'] + c['no_tests']} survived, {c['equivalent']} equivalent: score {c['score']} % ({infos[unit.module]['wall_seconds']:.0f} s)")
     finally:
-        if not args.part:
-            restore_backups()
+        restore_backups()
     record = summarise(per_module, infos, settings)
     record["not_run_budget"] = total - sum(len(o) for o in per_module.values())
+    if not args.changed and not args.module:
+        say("the hand-written mutants of issue 31:")
+        record["named"] = run_named(settings, say)
     return _finish(args, record, base, started, settings, say)
-
-
-def _run_jobs(args: Any, plan: list[tuple[Unit, list[Mutant]]], base: str | None, started: float, say: Any) -> int:
-    """Run groups of modules in parallel processes of this script and merge their records."""
-    procs = []
-    for k, modules in enumerate(_split(plan, args.jobs)):
-        part = WORK / f"part-{k}.json"
-        part.unlink(missing_ok=True)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--part", "--out", str(part)] + [a for m in modules for a in ("--module", m)]
-        cmd += (["--changed", "--base", base] if base else []) + (["--budget", str(args.budget)] if args.budget else [])
-        procs.append((subprocess.Popen(cmd, cwd=ROOT), part))
-    failed = [p.args for p, _ in procs if p.wait() != 0]
-    if failed:
-        raise SystemExit(f"mutation: a job failed: {failed}")
-    record = merge([json.loads(part.read_text()) for _, part in procs])
-    return _finish(args, record, base, started, load_settings(), say)
 
 
 def _finish(args: Any, record: dict[str, Any], base: str | None, started: float, settings: Settings, say: Any) -> int:
@@ -710,10 +716,9 @@ def _finish(args: Any, record: dict[str, Any], base: str | None, started: float,
         "operators": settings.operators,
         "seconds": round(time.perf_counter() - started, 1),
         **({"base": base} if args.changed else {}),
+        "sample": f"1 in {args.sample} mutants (stable hash of module, operator, occurrence)" if args.sample > 1 else "all mutants",
         **record,
     }
-    if args.out is not None:  # a part of a --jobs run, or a record asked for by name
-        record["not_run_budget"] = not_run
     out = args.out or (RESULTS if not args.changed and not args.module else WORK / "mutation.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
