@@ -147,3 +147,159 @@ def test_controlnet_depth_on_a_rendered_two_plane_scene(torch_renderer):
     assert near.numel() > 20 and far.numel() > 20
     assert near.mean() > 0.95 and far.mean() < 0.25  # near plane 1, far plane 0.2
     assert encoded[~render.mask[0, ..., 0]].abs().max() == 0.0
+
+
+# -- paint_view / paint_texture wiring, with a recording generator over a fixed render ------------------
+
+
+class _FixedRenderer:
+    """Returns the same hand-built render for every call (a test double of the renderer)."""
+
+    def __init__(self, render: RenderOutput) -> None:
+        self.result = render
+        self.calls = 0
+
+    def render(self, mesh, texture, camera, resolution):
+        self.calls += 1
+        self.texture = texture
+        return self.result
+
+
+class _Recorder:
+    """A generator that records what it is given and paints a flat colour (a test double)."""
+
+    resolution = 1
+    name = "recorder"
+
+    def __init__(self, colour: float = 0.25, takes_strength: bool = True) -> None:
+        self.colour = colour
+        self.calls: list[dict] = []
+        if not takes_strength:
+            self.paint = self._paint_old  # type: ignore[method-assign]
+
+    def paint(self, prompt, image, depth, keep_mask, generator=None, strength=1.0):
+        self.calls.append({"image": image, "depth": depth, "keep": keep_mask, "generator": generator, "strength": strength})
+        return torch.full((depth.shape[0], *image.shape[1:]), self.colour)  # one image per sample
+
+    def _paint_old(self, prompt, image, depth, keep_mask, generator=None):
+        self.calls.append({"image": image, "depth": depth, "keep": keep_mask, "generator": generator})
+        return torch.full((depth.shape[0], *image.shape[1:]), self.colour)
+
+
+class _Mesh:
+    device = torch.device("cpu")
+
+
+MESH = _Mesh()  # the fixed renderer never reads the mesh; paint_texture asks for its device
+
+
+def _scene() -> RenderOutput:
+    render = _render([(0, 0), (1, 1), (2, 2), None], view_cos=[0.9, 0.8, 0.7, 0.0], depth=[2.0, 2.5, 3.0, 0.0])
+    render.rgb = torch.tensor([[[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9], [0.0, 0.0, 0.0]]]])
+    render.alpha = torch.tensor([[[[1.0], [0.5], [1.0], [0.0]]]])
+    return render
+
+
+def test_paint_view_gives_the_generator_the_render_depth_and_keep_mask():
+    from texkit.view_loop import PaintSettings, paint_view
+
+    render, gen = _scene(), _Recorder()
+    state = _state({(2, 2): (1.0, 0.95)})
+    settings = PaintSettings(texture_size=T, min_level=T, background=1.0, strength=0.5)
+    out = paint_view(gen, _FixedRenderer(render), None, state, None, "prompt", 7, settings)
+    call = gen.calls[0]
+    alpha = render.alpha[..., 0]
+    want_image = render.rgb * render.alpha + 1.0 * (1.0 - render.alpha)  # composited over the background
+    torch.testing.assert_close(call["image"], want_image.permute(0, 3, 1, 2))
+    torch.testing.assert_close(call["depth"], controlnet_depth(render))
+    torch.testing.assert_close(call["keep"], trimap(render, state, K, T).permute(0, 3, 1, 2))
+    assert call["strength"] == 0.5 and call["generator"].initial_seed() == 7
+    assert alpha.shape == (1, 1, 4)
+    # the flat colour lands in the texels the three covered pixels see, weighted by their view cosines
+    assert out.weight_sum.sum().item() == pytest.approx(0.9 + 0.8 + 0.7, rel=1e-5)
+    painted = out.color_sum[..., 0] / out.weight_sum[..., 0].clamp_min(1e-12)
+    assert painted[out.weight_sum[..., 0] > 0].tolist() == pytest.approx([0.25] * 3)
+
+
+def test_paint_view_of_a_batch_draws_one_generator_per_seed():
+    from texkit.view_loop import PaintSettings, paint_view
+
+    gen = _Recorder()
+    state = TextureState.empty(T, batch=2)
+    out = paint_view(gen, _FixedRenderer(_scene()), None, state, None, "prompt", [3, 4], PaintSettings(texture_size=T, min_level=T))
+    call = gen.calls[0]
+    assert [g.initial_seed() for g in call["generator"]] == [3, 4]
+    assert call["depth"].shape[0] == call["keep"].shape[0] == 2 and out.color_sum.shape == (T, T, 6)
+    assert "strength" in call and call["strength"] == 1.0  # strength 1: the keyword is not passed
+    with pytest.raises(ValueError, match="1 seeds for a batch of 2 samples"):
+        paint_view(gen, _FixedRenderer(_scene()), None, state, None, "prompt", [3], PaintSettings(texture_size=T, min_level=T))
+
+
+def test_refining_with_a_generator_that_takes_no_strength_is_refused_in_one_line():
+    from texkit.back_projection import TexturingError
+    from texkit.view_loop import PaintSettings, paint_view
+
+    old = _Recorder(takes_strength=False)
+    settings = PaintSettings(texture_size=T, min_level=T, strength=0.5)
+    with pytest.raises(TexturingError, match="generator 'recorder' cannot refine .*texture.mode = \"inpaint\""):
+        paint_view(old, _FixedRenderer(_scene()), None, TextureState.empty(T), None, "prompt", 1, settings)
+    paint_view(old, _FixedRenderer(_scene()), None, TextureState.empty(T), None, "prompt", 1, PaintSettings(texture_size=T, min_level=T))
+    assert len(old.calls) == 1 and "strength" not in old.calls[0]  # strength 1: called as before
+
+
+def test_accepts_strength_by_name_or_keywords_only():
+    from texkit.view_loop import accepts_strength
+
+    class Named:
+        def paint(self, prompt, image, depth, keep_mask, generator=None, strength=1.0): ...
+
+    class Keywords:
+        def paint(self, prompt, image, depth, keep_mask, **options): ...
+
+    class Old:
+        def paint(self, prompt, image, depth, keep_mask, generator=None, *args): ...
+
+    class NotInspectable:
+        paint = 3
+
+    assert accepts_strength(Named()) and accepts_strength(Keywords())
+    assert not accepts_strength(Old()) and not accepts_strength(NotInspectable())
+
+
+def test_paint_texture_runs_every_view_and_checks_its_initial_state():
+    from texkit import Cameras
+    from texkit.back_projection import TexturingError
+    from texkit.view_loop import PaintSettings, paint_texture
+
+    renderer, gen = _FixedRenderer(_scene()), _Recorder()
+    cams = Cameras.from_angles([0.0, -10.0, -20.0], [0.0, 90.0, 180.0])
+    seen: list[int] = []
+    settings = PaintSettings(texture_size=T, min_level=T, checkpoint_views=False)
+    state = paint_texture(gen, renderer, MESH, cams, ["p"] * 3, [1, 2, 3], settings, progress=seen.append)
+    assert seen == [0, 1, 2] and renderer.calls == 3 and [c["generator"].initial_seed() for c in gen.calls] == [1, 2, 3]
+    assert state.batch == 1 and state.weight_sum.sum().item() == pytest.approx(3 * (0.9 + 0.8 + 0.7), rel=1e-5)
+    batch = paint_texture(_Recorder(), _FixedRenderer(_scene()), MESH, cams[:1], ["p"], [[5, 6]], settings)
+    assert batch.batch == 2
+    with pytest.raises(TexturingError, match="initial texture state of 1 sample"):
+        paint_texture(gen, renderer, MESH, cams, ["p"] * 3, [[1, 2]] * 3, settings, initial=TextureState.empty(T))
+    with pytest.raises(TexturingError, match="size 8"):
+        paint_texture(gen, renderer, MESH, cams, ["p"] * 3, [1, 2, 3], settings, initial=TextureState.empty(8))
+    started = paint_texture(_Recorder(), _FixedRenderer(_scene()), MESH, cams[:1], ["p"], [1], settings, initial=state)
+    assert started.weight_sum.sum().item() == pytest.approx(4 * (0.9 + 0.8 + 0.7), rel=1e-5)
+
+
+def test_checkpointed_views_give_the_same_texture_and_gradients():
+    from texkit import Cameras
+    from texkit.view_loop import PaintSettings, paint_texture
+
+    cams = Cameras.from_angles([0.0, -10.0], [0.0, 90.0])
+    results = []
+    for checkpointed in (True, False):
+        render = _scene()
+        render.view_cos = render.view_cos.clone().requires_grad_(True)
+        settings = PaintSettings(texture_size=T, min_level=T, checkpoint_views=checkpointed)
+        state = paint_texture(_Recorder(), _FixedRenderer(render), MESH, cams, ["p"] * 2, [1, 2], settings)
+        state.weight_sum.sum().backward()
+        results.append((state.weight_sum.detach(), render.view_cos.grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
