@@ -1,0 +1,101 @@
+"""benchmarks/mutation.py (make mutation): which mutants it makes, the sample, changed lines, the record."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cosmic_ray")
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("texkit_mutation_tool", ROOT / "benchmarks" / "mutation.py")
+mutation = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = mutation  # its dataclasses look their module up
+_spec.loader.exec_module(mutation)
+
+SOURCE = '''from __future__ import annotations
+
+
+def scale(x: int | None, k: float = 2.0) -> int | float:
+    y: int | None = None
+    return x * k + 1
+
+
+class Settings:
+    size: int = 16
+
+    def bigger(self, other: int | str) -> bool:
+        return self.size > other
+'''
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    path = tmp_path / "mod.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def _lines(mutants):
+    return sorted({m.spec.start_pos[0] for m in mutants})
+
+
+def test_no_mutant_inside_annotations_and_numbers_only_plus_one(module):
+    ops = mutation.operator_names(["core/ReplaceBinaryOperator_BitOr_BitAnd", "core/NumberReplacer", "core/ReplaceBinaryOperator_Mul_Div"])
+    found = mutation.mutants_of(module, ops)
+    assert not [m for m in found if m.spec.operator_name.endswith("BitOr_BitAnd")]  # every | is in an annotation
+    numbers = [m for m in found if m.spec.operator_name == "core/NumberReplacer"]
+    assert _lines(numbers) == [4, 6, 10] and len(numbers) == 3  # 2.0, 1 and 16, each once (n + 1)
+    assert [m.spec.start_pos[0] for m in found if m.spec.operator_name.endswith("Mul_Div")] == [6]
+
+
+def test_scope_keeps_the_definitions_named(module):
+    ops = mutation.operator_names(mutation.load_settings().operators)
+    everything = mutation.mutants_of(module, ops)
+    only_class = mutation.mutants_of(module, ops, scope=["Settings"])
+    only_method = mutation.mutants_of(module, ops, scope=["Settings.bigger"])
+    assert _lines(only_class) == [10, 13] and _lines(only_method) == [13]
+    assert set(_lines(everything)) >= {4, 6, 10, 13}
+    assert mutation.mutants_of(module, ops, lines={6}) and _lines(mutation.mutants_of(module, ops, lines={6})) == [6]
+    assert mutation.in_scope("Trainer.train_step", ["Trainer"]) and not mutation.in_scope("TrainerX.step", ["Trainer"])
+
+
+def test_the_sample_is_stable_and_about_one_in_n(module):
+    found = mutation.mutants_of(module, mutation.operator_names(mutation.load_settings().operators))
+    first = [m.spec.occurrence for m in found if mutation.sampled(m, 3)]
+    assert first == [m.spec.occurrence for m in found if mutation.sampled(m, 3)]
+    assert all(mutation.sampled(m, 1) for m in found) and 0 < len(first) < len(found)
+
+
+def test_changed_lines_from_a_diff(monkeypatch):
+    diff = "@@ -3 +3,2 @@\n-a\n+b\n+c\n@@ -10,0 +12 @@\n+d\n@@ -20,2 +21,0 @@\n-e\n"
+    monkeypatch.setattr(mutation, "_git", lambda *args: diff)
+    assert mutation.changed_lines("HEAD~1", "x.py") == {3, 4, 12}
+
+
+def test_equivalents_are_matched_by_module_and_lines_and_leave_the_score():
+    settings = mutation.Settings([], [], [mutation.Equivalent("m.py", "a = b", "a = c", "same")], 90.0, 4.0, 30.0)
+    diff = "--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-a = b\n+a = c\n"
+    assert mutation.describe(diff) == ("a = b", "a = c")
+    assert mutation._equivalent(settings, "m.py", diff) == "same" and mutation._equivalent(settings, "n.py", diff) == ""
+    part = {"mutants": 10, "killed": 8, "timeout": 0, "survived": 1, "no_tests": 0, "equivalent": 1, "mutant_seconds": 1.0, "modules": {"m.py": {}}, "survivors": [{}], "equivalent_mutants": [{}]}
+    other = {**part, "modules": {"n.py": {}}, "killed": 9, "survived": 0}
+    merged = mutation.merge([part, other])
+    assert merged["mutants"] == 20 and merged["score"] == pytest.approx(100 * 17 / 18, abs=0.01) and set(merged["modules"]) == {"m.py", "n.py"}
+    json.dumps(merged)
+
+
+def test_the_configuration_names_existing_modules_tests_and_operators():
+    settings = mutation.load_settings()
+    assert len(mutation.operator_names(settings.operators)) == len(settings.operators)
+    for unit in settings.units:
+        assert (ROOT / unit.module).is_file(), unit.module
+        for test in unit.tests:
+            assert (ROOT / test.split("::")[0]).exists(), test
+    for named in settings.named:
+        assert (ROOT / named["module"]).read_text().count(named["original"]) == 1, named["name"]
