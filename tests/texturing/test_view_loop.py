@@ -303,3 +303,10 @@ def test_checkpointed_views_give_the_same_texture_and_gradients():
         results.append((state.weight_sum.detach(), render.view_cos.grad))
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_paint_settings_defaults_are_the_methods():
+    from texkit.view_loop import PaintSettings
+
+    s = PaintSettings()
+    assert (s.texture_size, s.cos_thresh, s.sharpness, s.min_level, s.background, s.checkpoint_views, s.strength) == (512, 0.0, 100.0, 128, 1.0, True, 1.0)
