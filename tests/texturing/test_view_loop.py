@@ -310,3 +310,35 @@ def test_paint_settings_defaults_are_the_methods():
 
     s = PaintSettings()
     assert (s.texture_size, s.cos_thresh, s.sharpness, s.min_level, s.background, s.checkpoint_views, s.strength) == (512, 0.0, 100.0, 128, 1.0, True, 1.0)
+
+
+@pytest.mark.parametrize("checkpointed, grad, calls", [(True, True, 4), (False, True, 2), (True, False, 2)])
+def test_views_are_recomputed_in_the_backward_pass_only_when_checkpointed(checkpointed, grad, calls):
+    """Per-view checkpointing renders each view again in the backward pass (memory flat in the views);
+    without it, or without gradients, each view renders once."""
+    from texkit import Cameras
+    from texkit.view_loop import PaintSettings, paint_texture
+
+    render = _scene()
+    render.view_cos = render.view_cos.clone().requires_grad_(grad)
+    renderer = _FixedRenderer(render)
+    settings = PaintSettings(texture_size=T, min_level=T, checkpoint_views=checkpointed)
+    with torch.set_grad_enabled(grad):
+        state = paint_texture(_Recorder(), renderer, MESH, Cameras.from_angles([0.0, -10.0], [0.0, 90.0]), ["p"] * 2, [1, 2], settings)
+    if grad:
+        state.weight_sum.sum().backward()
+    assert renderer.calls == calls
+
+
+def test_a_batch_gets_the_depth_and_keep_mask_of_the_whole_view():
+    """Each of B samples gets the (1, R, R) depth and keep mask of the shared geometry, for R > 1."""
+    from texkit.view_loop import PaintSettings, paint_view
+
+    flat = _scene()
+    square = RenderOutput(**{f: getattr(flat, f).reshape(1, 2, 2, *getattr(flat, f).shape[3:]) for f in flat.__dataclass_fields__})
+    gen = _Recorder()
+    paint_view(gen, _FixedRenderer(square), MESH, TextureState.empty(T, batch=3), None, "p", [1, 2, 3], PaintSettings(texture_size=T, min_level=T))
+    call = gen.calls[0]
+    assert call["depth"].shape == call["keep"].shape == (3, 1, 2, 2)
+    for b in range(3):
+        torch.testing.assert_close(call["depth"][b], controlnet_depth(square)[0])
