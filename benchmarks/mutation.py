@@ -629,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 when the score is below this percentage")
     parser.add_argument("--min-mutants", type=int, default=1, help="apply --fail-under only when at least this many mutants ran")
     parser.add_argument("--sample", type=int, default=1, help="run 1 in N mutants (chosen by a stable hash); 1: all")
-    parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs (same commit) into --out")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs of disjoint modules into --out")
+    parser.add_argument("--with-named", action="store_true", help="also run the hand-written mutants after --module runs")
     parser.add_argument("--named", action="store_true", help="run only the hand-written mutants of issue 31 ([[named]] in the TOML)")
     args = parser.parse_args(argv)
     # the mutated file must always be put back: Ctrl-C and SIGTERM unwind through the restore
@@ -644,10 +645,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if args.merge:
         parts = [json.loads(p.read_text()) for p in args.merge]
-        commits = {p["commit"] for p in parts}
-        if len(commits) != 1:
-            raise SystemExit(f"the records come from different commits {sorted(commits)}; run the modules again at one commit")
-        record = {**parts[0], **merge(parts), "named": [n for p in parts for n in p.get("named", [])]}
+        modules = [m for p in parts for m in p["modules"]]
+        if len(modules) != len(set(modules)):
+            raise SystemExit("a module is in more than one record; merge the records of disjoint --module runs")
+        for p in parts:  # each module keeps the commit it was measured at
+            for info in p["modules"].values():
+                info.setdefault("commit", p["commit"])
+        record = {**parts[-1], **merge(parts), "named": [n for p in parts for n in p.get("named", [])]}
+        record["commits"] = sorted({p["commit"] for p in parts})
         record["seconds"] = round(sum(p["seconds"] for p in parts), 1)
         out = args.out or RESULTS
         out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
@@ -702,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         restore_backups()
     record = summarise(per_module, infos, settings)
     record["not_run_budget"] = total - sum(len(o) for o in per_module.values())
-    if not args.changed and not args.module:
+    if (not args.changed and not args.module) or args.with_named:
         say("the hand-written mutants of issue 31:")
         record["named"] = run_named(settings, say)
     return _finish(args, record, base, started, settings, say)
