@@ -120,3 +120,15 @@ def test_a_non_finite_loss_skips_the_step_and_changes_nothing(tmp_path, monkeypa
         assert torch.equal(p.detach(), old)
         assert p.grad is None
     assert not trainer.optimizer.state  # AdamW never stepped
+
+
+def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path):
+    trainer = _trainer(tmp_path)
+    camera = next(t for t in trainer.session.angles.values() if t.requires_grad)
+    camera.register_hook(lambda grad: grad * float("inf"))
+    before = [p.detach().clone() for p in trainer.parameters()]
+    metrics = trainer.train_step()
+    assert metrics["skipped"] == "non-finite gradient" and not torch.isfinite(torch.tensor(metrics["grad_norm"]))
+    for p, old in zip(trainer.parameters(), before):
+        assert torch.equal(p.detach(), old) and p.grad is None
+    assert trainer.step == 1 and not trainer.optimizer.state
