@@ -68,6 +68,7 @@ def test_texture_paths_may_not_be_empty(key):
     with pytest.raises(ConfigError, match=f"texture.{key}"):
         parse_config({"texture": {key: "", "mode": "inpaint"}})
     assert getattr(parse_config({"texture": {key: "a.png", "mode": "inpaint"}}).texture, key) == "a.png"
+    assert getattr(parse_config({"texture": {key: "x", "mode": "inpaint"}}).texture, key) == "x"  # one character is a name
 
 
 def test_defaults_are_the_documented_reference_values():

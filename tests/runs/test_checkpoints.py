@@ -165,3 +165,22 @@ def test_damaged_state_is_a_one_line_error(tmp_path):
     with pytest.raises(CheckpointError, match="damaged") as info:
         load_state(folder)
     assert "\n" not in str(info.value)
+
+
+def test_a_damaged_old_checkpoint_is_pruned_like_any_other(tmp_path):
+    for step in (2, 4):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="r")
+    (tmp_path / "step_000002" / "state.pt").write_bytes(b"damaged")  # still complete, hash no longer matches
+    save_checkpoint(tmp_path, 6, FakeGenerator(), _state(), run_id="r")
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_000004", "step_000006"]
+
+
+def test_a_damaged_state_names_what_torch_found(tmp_path):
+    folder = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    data = (folder / "state.pt").read_bytes()
+    (folder / "state.pt").write_bytes(data[: len(data) // 2])  # a truncated zip archive
+    with pytest.raises(CheckpointError) as info:
+        load_state(folder)
+    message = str(info.value)
+    assert "is damaged (" in message and "\n" not in message
+    assert "RuntimeError" not in message and len(message.split("is damaged (")[1]) > 20  # torch's own words

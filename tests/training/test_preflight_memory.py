@@ -136,3 +136,19 @@ def test_a_compiled_generator_is_planned_from_the_compiled_fit(fake_gpu, compile
     fit = next(f for f in load_step_model()["fits"] if (f["family"], f["device_kind"], f["view_checkpointing"], f.get("compiled", False)) == ("sd15", "cuda", True, compiled))
     assert plan.prediction.peak_gib == pytest.approx(fit["peak_gib"][0] + 8 * fit["peak_gib"][1])
     assert plan.prediction.compile_seconds == fit.get("compile_seconds", 0.0) and ("compiled" in plan.prediction.basis) == compiled
+
+
+def test_cuda_asked_for_without_a_visible_gpu_is_planned_without_memory(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    plan = plan_run(_sd15(8), torch.device("cuda:0"))
+    assert plan.memory_gib is None and plan.largest_batch is None and plan.device == "cuda:0"
+    assert plan.prediction.peak_gib is not None and plan.fits()
+
+
+def test_dry_run_lines_name_the_gpu_memory_when_known(fake_gpu):
+    plan = plan_run(_sd15(8), fake_gpu(80.0))
+    lines = plan.lines(8)
+    assert f"predicted peak GPU memory {plan.prediction.peak_gib:.1f} GiB of 80.0 GiB" in lines
+    assert f"largest batch_size that fits: {plan.largest_batch}" in lines
+    unknown = RunPlan(plan.prediction, "cuda:0", None, None).lines(8)
+    assert f"predicted peak GPU memory {plan.prediction.peak_gib:.1f} GiB" in unknown

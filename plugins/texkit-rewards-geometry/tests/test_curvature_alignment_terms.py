@@ -1,0 +1,57 @@
+"""The curvature-alignment terms (METHOD.md 4.3) on hand-built textures: (d . v)^2 per point, the field's
+length irrelevant, the weighted average w_i = tanh(strength_i / min_gradient)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from texkit_rewards_geometry.curvature_alignment import CurvatureAlignment, alignment_terms
+
+from texkit.uv import texel_centers_uv
+
+T = 16
+
+
+def _ramps(gentle: float, steep: float) -> torch.Tensor:
+    """Grey texture growing along u: slope ``gentle`` per texel in the left half, ``steep`` in the right."""
+    slopes = torch.tensor([gentle] * (T // 2) + [steep] * (T // 2))
+    values = torch.cumsum(slopes, 0).expand(T, T)
+    return values[..., None].expand(T, T, 3).contiguous()
+
+
+def _params(**kw):
+    return CurvatureAlignment.Params(**kw)
+
+
+def test_gradient_along_the_field_scores_one_across_it_zero_whatever_the_field_length():
+    texture = _ramps(0.02, 0.02)
+    uv = texel_centers_uv(T, T)[[4, 8, 12], [4, 8, 11]]
+    coverage = torch.ones(T, T, 1)
+    for scale in (1.0, 0.01, 30.0):  # the field is only a direction
+        along = alignment_terms(texture, uv, scale * torch.tensor([[1.0, 0.0]] * 3), coverage, _params())
+        across = alignment_terms(texture, uv, scale * torch.tensor([[0.0, 1.0]] * 3), coverage, _params())
+        assert along.item() == pytest.approx(1.0, abs=1e-3) and across.item() == pytest.approx(0.0, abs=1e-3)
+    edges = alignment_terms(texture, uv, torch.tensor([[0.0, 1.0]] * 3), coverage, _params(edges="along"))
+    assert edges.item() == pytest.approx(1.0, abs=1e-3)  # edges (isophotes) run along v here
+
+
+def test_points_are_weighted_by_gradient_strength():
+    gentle, steep, min_gradient = 0.01, 0.1, 0.05
+    texture = _ramps(gentle, steep)
+    centres = texel_centers_uv(T, T)
+    uv = torch.stack((centres[8, 3], centres[8, 12]))  # one point on each ramp, away from the kink
+    field = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # gentle point aligned (score 1), steep point across (score 0)
+    params = _params(min_gradient=min_gradient, average="weighted")
+    w1 = math.tanh(math.hypot(gentle, params.gradient_epsilon) / min_gradient)
+    w2 = math.tanh(math.hypot(steep, params.gradient_epsilon) / min_gradient)
+    got = alignment_terms(texture, uv, field, torch.ones(T, T, 1), params)
+    assert got.item() == pytest.approx(w1 / (w1 + w2), rel=1e-3)
+    assert alignment_terms(texture, uv, field, torch.ones(T, T, 1), _params(average="all")).item() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_smoothing_passes_may_be_zero():
+    assert _params(iterations=0).iterations == 0
+    with pytest.raises(ValueError):
+        _params(iterations=-1)
