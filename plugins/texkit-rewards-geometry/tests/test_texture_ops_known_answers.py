@@ -114,3 +114,37 @@ def test_reference_settings_fill_only_unset_fields():
     params = apply_reference_settings(Params(compat="reference", epsilon=0.5), reference)
     assert (params.padding, params.epsilon) == ("zeros", 0.5)
     assert apply_reference_settings(types.SimpleNamespace(), reference) is not None
+
+
+class _CountingReward:
+    """Records its prepare calls the way geometry rewards do (``_prepared = (mesh, content hash)``)."""
+
+    def __init__(self) -> None:
+        self.caches = []
+
+    def prepare(self, mesh, cache) -> None:
+        self.caches.append(cache)
+        self._prepared = (mesh, mesh.content_hash)
+
+
+def test_a_reward_is_prepared_once_per_mesh_content(gourd):
+    import copy
+
+    from texkit_rewards_geometry.texture_ops import ensure_prepared
+
+    reward = _CountingReward()
+    ctx = types.SimpleNamespace(mesh=gourd, geometry=None)
+    ensure_prepared(reward, ctx)
+    assert len(reward.caches) == 1 and reward.caches[0].root is None  # no context cache: a memory-only one
+    ensure_prepared(reward, ctx)  # the same mesh again
+    twin = copy.deepcopy(gourd)  # another object with the same content
+    ensure_prepared(reward, types.SimpleNamespace(mesh=twin, geometry=None))
+    assert len(reward.caches) == 1 and reward._prepared[0] is twin
+    with torch.no_grad():
+        twin.vertices.mul_(1.01)  # the same object, changed in place: still the mesh it was prepared for
+    ensure_prepared(reward, types.SimpleNamespace(mesh=twin, geometry=None))
+    assert len(reward.caches) == 1
+    other = copy.deepcopy(gourd)
+    other.vertices = other.vertices * 1.5
+    ensure_prepared(reward, types.SimpleNamespace(mesh=other, geometry="the context's cache"))
+    assert len(reward.caches) == 2 and reward.caches[1] == "the context's cache"
