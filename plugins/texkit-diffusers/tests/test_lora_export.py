@@ -70,3 +70,19 @@ def test_texkit_refuses_an_adapter_with_another_alpha(tmp_path):
         other.load_adapter(tmp_path / "a16")
     same = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
     same.load_adapter(tmp_path / "a16")
+
+
+def test_the_model_card_names_the_base_model_folder_not_its_unet_subfolder(tmp_path):
+    import types
+
+    from texkit_diffusers.lora import _base_model
+
+    def unet(name):
+        return types.SimpleNamespace(config=types.SimpleNamespace(_name_or_path=name))
+
+    (tmp_path / "sd15" / "unet").mkdir(parents=True)
+    assert _base_model(unet(str(tmp_path / "sd15" / "unet"))) == str(tmp_path / "sd15")  # loaded with subfolder="unet"
+    assert _base_model(unet(str(tmp_path / "sd15"))) == str(tmp_path / "sd15")
+    assert _base_model(unet("runwayml/stable-diffusion-v1-5")) == "runwayml/stable-diffusion-v1-5"  # a hub id
+    assert _base_model(unet("org/unet")) == "org/unet"  # "unet" but no such folder: a hub id as it is
+    assert _base_model(unet(None)) is None and _base_model(unet("None")) is None and _base_model(unet("")) is None
