@@ -18,7 +18,7 @@ from texkit.config import parse_config
 from texkit.training import Trainer
 
 
-def _trainer(out: Path, **training) -> Trainer:
+def _trainer(out: Path, run_dir: Path | None = None, **training) -> Trainer:
     data = {
         "mesh": {"path": "demo"},
         "prompts": {"text": ["a vase"]},
@@ -30,7 +30,7 @@ def _trainer(out: Path, **training) -> Trainer:
         "output": {"dir": str(out), "grid_views": 1},
         "device": "cpu",
     }
-    return Trainer(parse_config(data), out)
+    return Trainer(parse_config(data), run_dir or out)
 
 
 def _step(trainer: Trainer) -> tuple[dict, list[torch.Tensor], list[torch.Tensor]]:
@@ -47,7 +47,8 @@ def _norm(tensors: list[torch.Tensor]) -> float:
 
 
 def test_param_groups_hold_the_configured_rates_decay_betas_and_eps(tmp_path):
-    trainer = _trainer(tmp_path, lr=2e-3, camera_lr=3.0, weight_decay=0.05, betas=[0.8, 0.95], eps=1e-6)
+    trainer = _trainer(tmp_path / "configured", run_dir=tmp_path / "given", lr=2e-3, camera_lr=3.0, weight_decay=0.05, betas=[0.8, 0.95], eps=1e-6)
+    assert trainer.run_dir == tmp_path / "given"  # the folder given wins over output.dir
     lora, cams = trainer.optimizer.param_groups
     assert lora["lr"] == 2e-3 and cams["lr"] == 3.0  # the cameras' own rate, not the LoRA one
     assert lora["weight_decay"] == cams["weight_decay"] == 0.05

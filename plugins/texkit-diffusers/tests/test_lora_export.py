@@ -86,3 +86,21 @@ def test_the_model_card_names_the_base_model_folder_not_its_unet_subfolder(tmp_p
     assert _base_model(unet("runwayml/stable-diffusion-v1-5")) == "runwayml/stable-diffusion-v1-5"  # a hub id
     assert _base_model(unet("org/unet")) == "org/unet"  # "unet" but no such folder: a hub id as it is
     assert _base_model(unet(None)) is None and _base_model(unet("None")) is None and _base_model(unet("")) is None
+
+
+def test_an_adapter_without_metadata_loads_and_another_rank_is_refused_for_its_shape(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    saved = _trained_tiny()
+    saved.save_adapter(tmp_path / "a")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    save_file(load_file(str(tmp_path / "a" / WEIGHT_NAME)), str(plain / WEIGHT_NAME))  # as written without the LoraConfig
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    fresh.load_adapter(plain)
+    for a, b in zip(fresh.trainable_parameters(), saved.trainable_parameters()):
+        torch.testing.assert_close(a, b)
+    other_rank = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=2)
+    with pytest.raises(WeightsError, match="does not fit this model"):  # the shapes differ; the alphas are not compared
+        other_rank.load_adapter(tmp_path / "a")

@@ -80,3 +80,13 @@ def test_curvature_colour_sharp_splits_at_tau():
     assert low == pytest.approx(want.item(), rel=1e-4, abs=1e-7)
     clamped = curvature_color_value(texture, k, weights, CurvatureColor.Params(tau=1.5)).item()
     assert clamped == pytest.approx(0.5 * (0.0 - 0.2), abs=1e-6)  # no high texel: the first ratio is 0 / 1e-12 -> tiny
+
+
+def test_curvature_colour_add_denominator_on_tiny_weights():
+    """The reference's denominators: sum + 1e-8 (so tiny weights give 2e-8 / 3e-8, not 2e-8 / 2e-8)."""
+    texture, k = _two_texels()
+    weights = torch.tensor([[2e-8, 2e-8]], dtype=torch.float64)
+    params = CurvatureColor.Params(denominator="add")
+    value = curvature_color_value(texture.double(), k.double(), weights, params)
+    assert value.item() == pytest.approx(2.0 / 3.0, rel=1e-6)
+    assert curvature_color_value(texture.double(), k.double(), weights, CurvatureColor.Params()).item() == pytest.approx(1.0, rel=1e-6)
