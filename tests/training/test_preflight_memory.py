@@ -152,3 +152,24 @@ def test_dry_run_lines_name_the_gpu_memory_when_known(fake_gpu):
     assert f"largest batch_size that fits: {plan.largest_batch}" in lines
     unknown = RunPlan(plan.prediction, "cuda:0", None, None).lines(8)
     assert f"predicted peak GPU memory {plan.prediction.peak_gib:.1f} GiB" in unknown
+
+
+def _fit_record(**extra):
+    base = {"family": "sd15", "device_kind": "cuda", "device": "Test GPU", "view_checkpointing": True, "views": 6, "steps": 10, "seconds": [1.0, 2.0], "peak_gib": [3.0, 4.0]}
+    return {**base, **extra}
+
+
+def test_a_fit_without_the_newer_keys_is_an_eager_fit_without_floor():
+    """Records written before compiled fits and the host floor existed read as eager, floor 0."""
+    model = {"fits": [_fit_record()]}
+    p = predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model)
+    assert p.seconds == pytest.approx(3.0) and p.compile_seconds == 0.0 and "eager" in p.basis
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model, compiled=True).seconds == pytest.approx(3.0)
+    assert StepPrediction(1.0, None, 1.0, "x").compile_seconds == 0.0
+
+
+def test_a_compiled_fit_is_never_the_fallback_of_another_setting():
+    model = {"fits": [_fit_record(compiled=True, view_checkpointing=False, compile_seconds=60.0)]}
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model) is None  # eager asked, only compiled measured
+    hit = predict_step("stable-diffusion", "cuda", 1, 6, 10, False, model=model, compiled=True)
+    assert hit.compile_seconds == 60.0 and "compiled" in hit.basis
