@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.texkit-installed
 
-.PHONY: demo test install lint docs clean bench wheels mutation mutation-fast
+.PHONY: demo test install lint docs docs-test clean bench wheels mutation mutation-fast
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ lint: install
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The built site in headless Chromium (apt-get install chromium chromium-driver): every page loads
+# without console errors, every image decodes, every formula is rendered, the search finds the
+# reward pages. `make test` runs the same check (tests/test_docs_site_browser.py).
+docs-test: docs
+	$(PY) docs/scripts/check_site.py site --screenshots site-shots
 
 test: install lint
 	$(PY) -m pytest
@@ -52,4 +58,4 @@ bench: install
 	$(PY) -m pytest benchmarks --benchmark-only
 
 clean:
-	rm -rf $(VENV) site runs .pytest_cache
+	rm -rf $(VENV) site site-shots runs .pytest_cache

@@ -1,7 +1,7 @@
 """The API reference documents every public class and function.
 
-Builds the docs once (``mkdocs build`` into a temporary folder, about 10 s; set
-``TEXKIT_DOCS_SITE`` to a freshly built site folder to reuse it) and reads the mkdocstrings
+Reads the site built once per test session (the ``docs_site`` fixture of tests/conftest.py; set
+``TEXKIT_DOCS_SITE`` to a freshly built site folder to reuse it) and its mkdocstrings
 inventory ``objects.inv`` (the Sphinx inventory format: four header lines, then zlib-compressed
 lines ``name domain:role priority uri display-name``).
 """
@@ -9,9 +9,6 @@ lines ``name domain:role priority uri display-name``).
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -37,20 +34,9 @@ def read_inventory(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def inventory(tmp_path_factory) -> dict[str, str]:
-    prebuilt = os.environ.get("TEXKIT_DOCS_SITE")
-    if prebuilt:
-        site = Path(prebuilt)
-    else:
-        site = tmp_path_factory.mktemp("site")
-        # not --strict: strictness is `make docs`'s job; this test is about what the inventory holds
-        built = subprocess.run(
-            [sys.executable, "-m", "mkdocs", "build", "-q", "--site-dir", str(site)],
-            cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        )
-        assert built.returncode == 0, built.stderr[-3000:]
-    path = site / "objects.inv"
-    assert path.exists(), f"no objects.inv in {site}"
+def inventory(docs_site: Path) -> dict[str, str]:
+    path = docs_site / "objects.inv"
+    assert path.exists(), f"no objects.inv in {docs_site}"
     return read_inventory(path)
 
 

@@ -2,16 +2,13 @@
 
 mkdocstrings (Google style, markdown) does not interpret reStructuredText roles: they show up
 literally on the rendered page. Docstrings use plain code spans (`` `name` ``) or mkdocstrings
-cross-references instead. The fast test reads the sources; the slow one builds the site (or reads
-``TEXKIT_DOCS_SITE``, a freshly built site folder) and greps its HTML.
+cross-references instead. The fast test reads the sources; the slow one greps the HTML of the site
+built once per test session (the ``docs_site`` fixture; ``TEXKIT_DOCS_SITE`` reuses a built one).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -37,22 +34,9 @@ def test_no_sphinx_roles_in_sources():
     assert not hits, f"{len(hits)} Sphinx roles (use `name` or a mkdocstrings cross-reference):\n" + "\n".join(hits[:40])
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    prebuilt = os.environ.get("TEXKIT_DOCS_SITE")
-    if prebuilt:
-        return Path(prebuilt)
-    site = tmp_path_factory.mktemp("site")
-    built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "-q", "--site-dir", str(site)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    return site
-
-
 @pytest.mark.slow
-def test_built_site_shows_no_sphinx_roles(site):
+def test_built_site_shows_no_sphinx_roles(docs_site):
+    site = docs_site
     pages = list(site.rglob("*.html"))
     assert len(pages) > 20
     hits = []

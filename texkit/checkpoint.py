@@ -2,14 +2,17 @@
 
 A checkpoint is a folder ``checkpoints/step_<n>`` holding ``adapter/`` (the generator's own
 format), ``state.pt`` (tensors, numbers, strings, lists and dicts only: optimiser state, camera
-angles, RNG states) and ``meta.json`` (step, run id, SHA-256 of ``state.pt``). It is written
+angles, RNG states) and ``meta.json`` (step, run id and the SHA-256 of every other file of the
+checkpoint, the adapter's included: a checkpoint verifies only when every file is there, unchanged,
+and no other file is). It is written
 under a temporary name ``.step_<n>.*`` and renamed into place; ``checkpoints/latest`` (a one-line
 file, also replaced atomically) is written after the folder it names. ``state.pt`` is read with
 ``torch.load(weights_only=True)``, so a checkpoint cannot run code when it is loaded.
 
 A run folder records its own id in ``run.json``; a run only ever prunes or resumes from
-checkpoints that carry its id. `newest_valid_checkpoint` falls back to the newest complete
-checkpoint of the run when ``latest`` names a missing or damaged one.
+checkpoints that carry its id. `resume_candidates` lists a run's checkpoints in the order a resume
+tries them (``latest`` first, then newest step first) and `checkpoint_problem` says why one does
+not verify; `newest_valid_checkpoint` is the first that verifies.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "newest_valid_checkpoint",
+    "resume_candidates",
+    "checkpoint_problem",
+    "describe_load_failure",
     "remove_stale_temp",
     "read_run_id",
     "start_run",
@@ -47,7 +53,8 @@ __all__ = [
     "run_artifacts",
 ]
 
-FORMAT = 2
+FORMAT = 3
+"""Format of ``meta.json``: 3 lists every file's SHA-256 (``files``); 2 (still read) hashed ``state.pt`` only."""
 RUN_FILE = "run.json"
 #: Files and folders a training run writes into its folder (what ``--overwrite`` removes).
 RUN_ARTIFACTS = (
@@ -63,6 +70,10 @@ RUN_ARTIFACTS = (
     "config.toml",
     "versions.json",
 )
+
+
+#: The run's records (the config it ran with, library versions); present without ``run.json`` they do not make a run.
+RECORD_FILES = ("config.json", "config.toml", "versions.json")
 
 
 class CheckpointError(TexkitError):
@@ -106,7 +117,7 @@ def check_run_folder(run_dir: Path, overwrite: bool = False) -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"run folder {run_dir} is a file; set output.dir (or --out) to a folder")
-    present = [p for p in run_artifacts(run_dir) if p.name not in ("config.json", "config.toml", "versions.json")]
+    present = [p for p in run_artifacts(run_dir) if p.name not in RECORD_FILES]
     if present and not overwrite:
         raise RunFolderError(
             f"run folder {run_dir} already holds a run ({', '.join(p.name for p in present)}); "
@@ -160,6 +171,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _checkpoint_files(folder: Path) -> list[Path]:
+    """Every file of a checkpoint folder except ``meta.json``, in a fixed order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p != Path(folder) / "meta.json")
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """``{path relative to folder: SHA-256}`` of every checkpoint file, each flushed to disk first."""
+    out = {}
+    for path in _checkpoint_files(folder):
+        fsync_path(path)
+        out[path.relative_to(folder).as_posix()] = _sha256(path)
+    return out
+
+
 def remove_stale_temp(root: Path) -> list[Path]:
     """Delete ``.step_*`` folders left by a checkpoint write that was killed; returns what was removed."""
     root = Path(root)
@@ -193,8 +218,8 @@ def save_checkpoint(root: Path, step: int, generator: Any, state: dict[str, Any]
         full["rng"] = _rng_state()
         torch.save(full, tmp / "state.pt")
         apply_umask(tmp / "state.pt")
-        fsync_path(tmp / "state.pt")
-        meta = {"format": FORMAT, "step": step, "run_id": run_id, "state_sha256": _sha256(tmp / "state.pt")}
+        files = _manifest(tmp)
+        meta = {"format": FORMAT, "step": step, "run_id": run_id, "state_sha256": files["state.pt"], "files": files}
         atomic_write_text(tmp / "meta.json", json.dumps(meta) + "\n", fsync=True)
         old = None
         if final.exists():  # move the old one aside first: `latest` never names a half-deleted folder
@@ -215,14 +240,42 @@ def save_checkpoint(root: Path, step: int, generator: Any, state: dict[str, Any]
 
 
 # -- finding -------------------------------------------------------------------------------
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why the checkpoint in ``folder`` does not verify, in a few words; None when it does.
+
+    It verifies when ``meta.json`` is readable and every file it lists is there with its SHA-256,
+    and no other file is (format 3); a format-2 checkpoint (``state.pt``'s hash only) verifies its
+    ``state.pt``.
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "meta.json is missing or unreadable"
+    if not (folder / "adapter").is_dir():
+        return "adapter/ is missing"
+    files = meta.get("files")
+    if not isinstance(files, dict):  # format 2
+        if not (folder / "state.pt").is_file():
+            return "state.pt is missing"
+        return None if meta.get("state_sha256") == _sha256(folder / "state.pt") else "state.pt does not match its checksum"
+    present = {p.relative_to(folder).as_posix() for p in _checkpoint_files(folder)}
+    for name, digest in sorted(files.items()):
+        if name not in present:
+            return f"{name} is missing"
+        if _sha256(folder / name) != digest:
+            return f"{name} does not match its checksum (cut short or changed after it was written)"
+    extra = sorted(present - set(files))
+    return f"{extra[0]} was not written with the checkpoint" if extra else None
+
+
 def _read_meta(folder: Path, verify: bool = True) -> Checkpoint | None:
-    """The checkpoint in ``folder`` when it is complete (meta.json readable, state.pt hash matches)."""
+    """The checkpoint in ``folder`` when its meta.json is readable (and, with ``verify``, it verifies)."""
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         step = int(meta["step"])
-        if not (folder / "state.pt").is_file() or not (folder / "adapter").exists():
-            return None
-        if verify and meta.get("state_sha256") != _sha256(folder / "state.pt"):
+        if verify and checkpoint_problem(folder) is not None:
             return None
         run_id = meta.get("run_id")
         return Checkpoint(folder, step, None if run_id is None else str(run_id))
@@ -231,38 +284,54 @@ def _read_meta(folder: Path, verify: bool = True) -> Checkpoint | None:
 
 
 def _complete(root: Path, verify: bool = False) -> list[Checkpoint]:
-    """Every complete checkpoint under ``root``, oldest step first."""
+    """Every checkpoint under ``root`` with a readable meta.json (with ``verify``: that verifies), oldest step first."""
     found = [_read_meta(p, verify) for p in Path(root).glob("step_*") if p.is_dir()] if Path(root).is_dir() else []
     return sorted((c for c in found if c is not None), key=lambda c: c.step)
 
 
-def newest_valid_checkpoint(root: Path, run_id: str | None) -> tuple[Checkpoint | None, str]:
-    """The checkpoint to resume: ``latest`` when it is valid and of this run, else the newest valid one.
-
-    Returns:
-        ``(checkpoint or None, note)``; the note says why ``latest`` was not used (empty when it was).
-    """
-    root = Path(root)
-    note = ""
-    pointer = root / "latest"
-    if pointer.is_file():
-        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
-        ckpt = _read_meta(root / name) if name.startswith("step_") and "/" not in name else None
-        if ckpt is not None and ckpt.run_id == run_id:
-            return ckpt, ""
-        note = f"checkpoints/latest names '{name}', which is missing, incomplete or from another run"
-    for ckpt in reversed(_complete(root)):
-        if ckpt.run_id == run_id and _read_meta(ckpt.folder) is not None:
-            return ckpt, note
-    return None, note
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    """The folder named by ``root/latest`` when it is a complete checkpoint, else None."""
+def _latest_name(root: Path) -> str | None:
     pointer = Path(root) / "latest"
     if not pointer.is_file():
         return None
-    ckpt = _read_meta(Path(root) / pointer.read_text(encoding="utf-8", errors="replace").strip())
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    return name if name.startswith("step_") and "/" not in name else None
+
+
+def resume_candidates(root: Path, run_id: str | None) -> list[Checkpoint]:
+    """The run's checkpoints in the order a resume tries them: ``latest`` first, then newest step first.
+
+    Not verified: pass each to `checkpoint_problem` (a checkpoint whose meta.json cannot be read
+    names no run and is not listed).
+    """
+    root = Path(root)
+    ours = [c for c in reversed(_complete(root)) if c.run_id == run_id]
+    name = _latest_name(root)
+    first = [c for c in ours if c.folder.name == name]
+    return first + [c for c in ours if c.folder.name != name]
+
+
+def newest_valid_checkpoint(root: Path, run_id: str | None) -> tuple[Checkpoint | None, str]:
+    """The checkpoint to resume: ``latest`` when it verifies and is of this run, else the newest that verifies.
+
+    Returns:
+        ``(checkpoint or None, note)``; the note says which checkpoints were skipped and why (empty when none was).
+    """
+    skipped = []
+    name = _latest_name(Path(root))
+    if (Path(root) / "latest").is_file() and (name is None or not (Path(root) / name).is_dir()):
+        skipped.append(f"checkpoints/latest names '{name or '?'}', which is missing")
+    for ckpt in resume_candidates(root, run_id):
+        problem = checkpoint_problem(ckpt.folder)
+        if problem is None:
+            return ckpt, "; ".join(skipped)
+        skipped.append(f"{ckpt.folder.name}: {problem}")
+    return None, "; ".join(skipped)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The folder named by ``root/latest`` when it is a complete checkpoint that verifies, else None."""
+    name = _latest_name(Path(root))
+    ckpt = _read_meta(Path(root) / name) if name is not None else None
     return None if ckpt is None else ckpt.folder
 
 
@@ -296,9 +365,25 @@ def load_checkpoint(folder: Path, generator: Any) -> dict[str, Any]:
         CheckpointError: the folder is not a complete checkpoint or its state is unsafe or damaged.
     """
     state = load_state(folder)
+    if not isinstance(state, dict) or "step" not in state:
+        raise CheckpointError(f"{Path(folder) / 'state.pt'} holds no training state; resume from an earlier checkpoint or start a new run")
     if "rng" in state and not isinstance(state["rng"].get("python"), dict):
         raise CheckpointError(f"{folder} was written by an older texkit (pickled RNG state); start a new run")
     generator.load_adapter(Path(folder) / "adapter")
     if state.get("rng"):
         _restore_rng(state["rng"])
     return state
+
+
+def describe_load_failure(err: BaseException) -> str:
+    """A few words for an error raised while loading a checkpoint (its first sentence, without advice).
+
+    A generator's adapter loader may raise anything (``safetensors``' ``SafetensorError`` for a file
+    cut short, ``WeightsError``, ``RuntimeError``); the resume reports it in one line and tries an
+    earlier checkpoint.
+    """
+    text = " ".join(str(err).split())
+    if isinstance(err, TexkitError):
+        return text.split("; ")[0]
+    first = text.split(". ")[0][:160]
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__

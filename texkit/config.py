@@ -24,7 +24,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,11 +51,22 @@ __all__ = [
     "OutputConfig",
     "load_config",
     "parse_config",
+    "camera_angles",
+    "to_toml",
+    "toml_text",
+    "apply_overrides",
+    "read_toml",
+    "validate_model",
 ]
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # nan and inf are refused as "not a number" (they would otherwise pass unbounded fields, or be
+    # reported as out of a bound they are not "above" or "below")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class MeshConfig(_Strict):
@@ -152,6 +163,14 @@ class CameraPath(_Strict):
         if len(self.elevation) != len(self.azimuth) or not self.elevation:
             raise ValueError("elevation and azimuth need the same, non-zero number of entries")
         return self
+
+
+def camera_angles(path: str | CameraPath) -> tuple[list[float], list[float]]:
+    """(elevations, azimuths) in degrees of a camera preset name or an explicit `CameraPath`."""
+    if isinstance(path, str):
+        elev, azim = CAMERA_PRESETS[path]
+        return list(elev), list(azim)
+    return list(path.elevation), list(path.azimuth)
 
 
 class CameraConfig(_Strict):
@@ -276,7 +295,12 @@ class TrainingConfig(_Strict):
         ge=0,
         description="Optimiser steps to train; a resumed run (`texkit train --resume`) continues up to this count.",
     )
-    lr: float = Field(5e-5, gt=0, description="AdamW learning rate of the LoRA weights.")
+    lr: float = Field(
+        5e-5,
+        gt=0,
+        description="AdamW learning rate of the LoRA weights; `texkit train --resume` with another value trains the "
+        "remaining steps with it (recorded in the run's `config.json` history).",
+    )
     camera_lr: float = Field(
         5.0,
         gt=0,
@@ -402,15 +426,49 @@ def _closest(key: str, model: type[BaseModel] | None) -> str:
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(model.model_fields)}"
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that holds the field at ``loc`` (to suggest valid keys)."""
-    model: Any = RunConfig
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or the item of ``list[M]`` / ``M | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _as_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] = RunConfig) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (to suggest valid keys); list indices are skipped."""
+    model: Any = root
     for part in loc[:-1]:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
             return None
-        ann = model.model_fields[part].annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        model = _as_model(model.model_fields[part].annotation)
     return model
+
+
+def validate_model(model: type[_M], data: dict[str, Any], what: str = "config", fix: str = "in the config file or with --set") -> _M:
+    """Validate ``data`` against a settings model (`RunConfig`, an eval spec, ...).
+
+    Args:
+        model: the pydantic model (``extra="forbid"``).
+        data: the parsed TOML/JSON.
+        what: what the messages call it (``"config"``: "unknown config key 'a.b'").
+        fix: where the user fixes it ("in the config file or with --set").
+
+    Raises:
+        ConfigError: one line naming every offending key (and the closest valid key for a typo).
+    """
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as err:
+        problems = _describe_all(err.errors(), model, what)
+        if len(problems) == 1:
+            raise ConfigError(f"{problems[0]}; fix it {fix}") from None
+        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise ConfigError(f"{len(problems)} {what} errors: {listed}; fix them {fix}") from None
 
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
@@ -419,14 +477,7 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     Raises:
         ConfigError: one line naming every offending key (and the closest valid key for a typo).
     """
-    try:
-        return RunConfig.model_validate(data)
-    except pydantic.ValidationError as err:
-        problems = _describe_all(err.errors())
-        if len(problems) == 1:
-            raise ConfigError(f"{problems[0]}; fix it in the config file or with --set") from None
-        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
-        raise ConfigError(f"{len(problems)} config errors: {listed}; fix them in the config file or with --set") from None
+    return validate_model(RunConfig, data)
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -437,7 +488,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 _UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "CameraPath", "constrained-int", "literal['all']"}
 
 
-def _describe_all(errors: list[Any]) -> list[str]:
+def _describe_all(errors: list[Any], root: type[BaseModel] = RunConfig, what: str = "config") -> list[str]:
     """One line per offending key; for a union field only the most specific member's error is kept."""
     by_key: dict[tuple[Any, ...], list[Any]] = {}
     for error in errors:
@@ -445,17 +496,21 @@ def _describe_all(errors: list[Any]) -> list[str]:
     lines = []
     for loc, group in by_key.items():
         specific = [e for e in group if not str(e["type"]).endswith("_type")] or group
-        lines.append(_describe(loc, specific[-1]))
+        lines.append(_describe(loc, specific[-1], root, what))
     return lines
 
 
-def _describe(loc: tuple[Any, ...], error: Any) -> str:
+def _describe(loc: tuple[Any, ...], error: Any, root: type[BaseModel] = RunConfig, what: str = "config") -> str:
     """One pydantic error as ``config key 'a.b': what is wrong`` (with a suggestion for unknown keys)."""
     where = _printable(".".join(str(p) for p in loc)) or "(top level)"
     if error["type"] == "extra_forbidden" and loc:
-        return f"unknown config key '{where}'{_closest(str(loc[-1]), _model_at(loc))}"
+        return f"unknown {what} key '{where}'{_closest(str(loc[-1]), _model_at(loc, root))}"
+    if error["type"] == "finite_number":
+        value = error.get("input")
+        problem = "is not a number" if isinstance(value, float) and value != value else "is not a finite number"
+        return f"{what} key '{where}': {value} {problem} (a finite number is needed)"
     message = " ".join(str(error["msg"]).split()).removeprefix("Value error, ")
-    return f"config key '{where}': {message}"
+    return f"{what} key '{where}': {message}"
 
 
 def _printable(text: str) -> str:
@@ -488,25 +543,37 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def read_toml(path: str | Path, what: str = "config", hint: str = "pass the path of a TOML run config") -> dict[str, Any]:
+    """The table of a TOML file, with one-line errors (missing, a folder, not UTF-8, unreadable, bad TOML).
+
+    Args:
+        path: the file.
+        what: what the messages call it (``"config"``, ``"eval spec"``).
+        hint: what to pass instead, for the missing-file message.
+
+    Raises:
+        ConfigError: the file cannot be read as TOML.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{what} file not found: {path}; {hint}")
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; {hint} file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 (TOML requires it)") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}; check its permissions") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {' '.join(str(err).split())}; fix that line") from None
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
     """Read a TOML config (or start from defaults when ``path`` is None) and apply overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file not found: {path}; pass the path of a TOML run config")
-        if path.is_dir():
-            raise ConfigError(f"config {path} is a folder; pass the path of a TOML run config file")
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"config {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 (TOML requires it)") from None
-        except OSError as err:
-            raise ConfigError(f"cannot read config {path}: {err.strerror or err}; check its permissions") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path} is not valid TOML: {' '.join(str(err).split())}; fix that line") from None
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     return parse_config(apply_overrides(data, overrides or []))
 
 
@@ -529,12 +596,15 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"no TOML form for {value!r}")
 
 
-def to_toml(config: RunConfig) -> str:
-    """The config as TOML that `load_config` reads back to the same config (None values are left out).
+def to_toml(config: BaseModel) -> str:
+    """The config (a `RunConfig`, or any texkit settings model such as an eval spec) as TOML that reads
+    back to the same model (None values are left out; see `toml_text`)."""
+    return toml_text(config.model_dump(mode="json"))
 
-    Top-level scalars first, then one ``[table]`` per section (nested tables as ``[a.b]``).
-    """
-    data = config.model_dump(mode="json")
+
+def toml_text(data: dict[str, Any]) -> str:
+    """A JSON-like dict as TOML: top-level scalars and lists first (a list of tables as an array of inline
+    tables), then one ``[table]`` per section (nested tables as ``[a.b]``); None values are left out."""
     lines: list[str] = []
     tables: list[tuple[str, dict[str, Any]]] = []
     for key, value in data.items():

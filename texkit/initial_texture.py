@@ -26,10 +26,10 @@ Both stay differentiable in the LoRA weights and the cameras: the initial state 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from texkit.back_projection import TextureState, fill_holes
 from texkit.errors import ConfigError, TexkitError
-from texkit.imageio import decode_image_file
+from texkit.imageio import decode_image_file, image_to_rgb
 from texkit.types import Texture
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,19 +121,17 @@ class InitialTexture:
         return Texture(image, torch.maximum(coverage, painted.expand_as(coverage)))
 
 
-def _read(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _read(path: Path, what: str, notify: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``(H, W, 3)`` colours and ``(H, W)`` alpha (None without an alpha channel), both float32 in [0, 1].
+
+    Decoded as `texkit.imageio.image_to_rgb` says (16-bit and float images keep their values),
+    each conversion reported through ``notify`` in one line.
 
     Raises:
         TexkitError: missing, a folder, or not an image.
     """
-
-    def colours_and_alpha(img: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-        return rgba[..., :3].copy(), (rgba[..., 3].copy() if has_alpha else None)
-
-    return decode_image_file(path, what, colours_and_alpha, "a PNG image", " (paths are relative to the working directory)")
+    label = f"{what} {path}"
+    return decode_image_file(path, what, lambda img: image_to_rgb(img, label, notify, use_alpha=True), "a PNG image", " (paths are relative to the working directory)")
 
 
 def _resize(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -152,7 +150,9 @@ def _sized(image: torch.Tensor, size: int, what: str, notify: Callable[[str], No
     return _resize(image, size)
 
 
-def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable[[str], None] | None = None) -> InitialTexture | None:
+def load_initial_texture(
+    config: "TextureConfig", mesh: "Mesh", notify: Callable[[str], None] | None = None, mesh_notes: Sequence[str] = ()
+) -> InitialTexture | None:
     """Read ``texture.init`` (and ``texture.mask``) for a run; None when ``texture.init`` is not set.
 
     Args:
@@ -160,6 +160,8 @@ def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable
         mesh: the run's mesh (its UV islands decide the painted texels of an image without alpha;
             ``texture.init = "mesh"`` reads its ``texture``).
         notify: receives one-line notices (an image resized to ``texture.size``).
+        mesh_notes: the notices of loading ``mesh``: for ``texture.init = "mesh"`` on a mesh without
+            a texture, the error says why (a `TextureProblem`: a missing or undecodable image).
 
     Returns:
         The initial texture on the CPU, ``(T, T, 3)`` image and ``(T, T, 1)`` painted mask.
@@ -184,15 +186,19 @@ def load_initial_texture(config: "TextureConfig", mesh: "Mesh", notify: Callable
     if config.init == MESH_TEXTURE:
         own = mesh.texture
         if own is None:
+            from texkit.geometry.mesh_texture import TextureProblem
+
+            problems = [note.reason for note in mesh_notes if isinstance(note, TextureProblem)]
+            why = f": {problems[-1]}" if problems else ""
             raise TexkitError(
-                f"texture.init = \"mesh\" but mesh '{mesh.name}' has no texture of its own; use a textured GLB or OBJ+MTL, "
+                f"texture.init = \"mesh\" but mesh '{mesh.name}' has no texture of its own{why}; use a textured GLB or OBJ+MTL, "
                 "or set texture.init to a PNG file"
             )
         source = f"the texture of mesh '{mesh.name}'"
         image = _sized(own.detach().float().cpu()[..., :3].clamp(0.0, 1.0), size, source, notify)
     else:
         path = Path(config.init)
-        rgb, alpha_np = _read(path, "texture.init")
+        rgb, alpha_np = _read(path, "texture.init", notify)
         source = f"texture.init {path}"
         image = _sized(torch.from_numpy(rgb), size, source, notify)
         if alpha_np is not None:

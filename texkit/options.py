@@ -18,7 +18,28 @@ import pydantic
 
 from texkit.errors import ConfigError
 
-__all__ = ["validate_options", "params_from_signature", "strict_model", "options_schema"]
+__all__ = ["validate_options", "params_from_signature", "strict_model", "options_schema", "parse_key_values"]
+
+
+def parse_key_values(items: list[str], what: str = "--param") -> dict[str, Any]:
+    """``["k=v", ...]`` from the command line -> dict; values are parsed as JSON when they can be
+    (numbers, lists, booleans, quoted strings), else kept as the plain string.
+
+    Raises:
+        ConfigError: an item without ``=`` (the message starts with ``what``).
+    """
+    import json
+
+    params: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{what} '{item}' must look like key=value")
+        key, raw = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
 
 
 def strict_model(model: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:

@@ -19,17 +19,43 @@ GPU's work, which grows linearly with B (the line). A compiled run (generator op
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StepPrediction", "RunPlan", "load_step_model", "predict_step", "largest_batch", "plan_run", "check_fits", "MODEL_PATH"]
+__all__ = [
+    "StepPrediction",
+    "RunPlan",
+    "load_step_model",
+    "predict_step",
+    "largest_batch",
+    "plan_run",
+    "check_fits",
+    "check_sizes",
+    "check_duration",
+    "device_memory",
+    "format_duration",
+    "MODEL_PATH",
+]
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "step_model.json"
 """Where the fitted coefficients live (package data)."""
 
 GPU_HEADROOM = 0.95
 """Fraction of the GPU's memory a run may plan to use (the rest: CUDA context, fragmentation)."""
+
+TEXEL_BYTES = 9 * 4
+"""Bytes per texel and sample the view loop holds at least: float32 colour and weight sums (4), the
+largest view cosine (1), and the texture with its coverage (4) (`texkit.back_projection.TextureState`)."""
+
+PIXEL_BYTES = 13 * 4
+"""Bytes per rendered pixel, view and sample at least: float32 rgb (3), alpha, depth, normal (3), uv (2),
+view cosine, and the int64 face id (2 floats' worth) (`texkit.types.RenderOutput`)."""
+
+MAX_RUN_DAYS = 365.0
+"""A run predicted to take longer than this is refused by ``--dry-run`` as a mistake (e.g. a stray zero)."""
 
 
 @dataclass
@@ -148,12 +174,14 @@ class RunPlan:
             return True
         return self.prediction.peak_gib <= GPU_HEADROOM * self.memory_gib
 
-    def lines(self, batch_size: int) -> list[str]:
-        """What ``texkit train --dry-run`` prints."""
+    def lines(self, batch_size: int, steps: int | None = None) -> list[str]:
+        """What ``texkit train --dry-run`` prints (with ``steps``: the predicted time of the whole run too)."""
         if self.prediction is None:
             return [f"device {self.device}: no measured configuration to predict from (see docs/performance.md)"]
         p = self.prediction
         out = [f"device {self.device}", f"predicted {p.seconds:.1f} s/step at batch_size {batch_size} ({p.samples_per_second:.3f} samples/s)"]
+        if steps is not None:
+            out.append(f"predicted {format_duration(p.seconds * steps + p.compile_seconds)} for training.steps {steps}")
         if p.compile_seconds:
             out.append(f"plus about {p.compile_seconds:.0f} s compiling the denoising call once, in the first step")
         if p.peak_gib is not None:
@@ -176,8 +204,9 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     """
     import torch
 
+    from texkit.config import camera_angles
+    from texkit.devices import resolve_device
     from texkit.registry import get_registry
-    from texkit.session import camera_angles, resolve_device
 
     device = device or resolve_device(config.device)
     # validating reports a misspelt generator or option here too, in one line, before anything loads
@@ -204,13 +233,16 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
 
 
 def check_fits(config: Any, device: Any) -> None:
-    """Stop a CUDA run whose predicted peak memory exceeds the GPU, before any weights are loaded.
+    """Stop a run whose texture or render buffers cannot fit (`check_sizes`, any device) or, on CUDA,
+    whose predicted peak memory exceeds the GPU, before any weights are loaded.
 
     Raises:
+        ConfigError: a texture or render size that cannot fit.
         DeviceError: one line with the prediction and the largest batch size that fits.
     """
     from texkit.errors import DeviceError
 
+    check_sizes(config, device)
     if getattr(device, "type", "cpu") != "cuda":
         return
     plan = plan_run(config, device)
@@ -218,4 +250,101 @@ def check_fits(config: Any, device: Any) -> None:
         raise DeviceError(
             f"this run needs about {plan.prediction.peak_gib:.0f} GiB of GPU memory but {plan.device} has {plan.memory_gib:.0f} GiB; "
             f"set training.batch_size to {plan.largest_batch or 1} or less, or turn on training.view_checkpointing"
+        )
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.4 h``, ``2.1 days``, ``3.0 years``."""
+    for unit, size in (("years", 365.0 * 86400), ("days", 86400.0), ("h", 3600.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}" if seconds / size < 1e6 else f"{seconds / size:.1e} {unit}"
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def device_memory(device: Any) -> tuple[float, str]:
+    """``(bytes, description)`` of the memory a run on ``device`` can use: the GPU's, or the CPU's RAM
+    (capped by the process's address-space limit, ``ulimit -v``, when one is set)."""
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda" and torch.cuda.is_available():
+        total = float(torch.cuda.get_device_properties(device).total_memory)
+        return total, f"{device} has {total / 2**30:.1f} GiB"
+    total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) if hasattr(os, "sysconf") else math.inf
+    how = "of RAM"
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft < total:
+            total, how = float(soft), "under its address-space limit (ulimit -v)"
+    except (ImportError, OSError, ValueError):
+        pass
+    return total, f"the cpu has {total / 2**30:.1f} GiB {how}"
+
+
+def _largest_side(per_side_squared: float, budget: float) -> int:
+    """The largest power of two ``n >= 16`` with ``n * n * per_side_squared <= budget`` (16 when none is)."""
+    side = 16
+    while (side * 2) ** 2 * per_side_squared <= budget:
+        side *= 2
+    return side
+
+
+def check_sizes(config: Any, device: Any, batch: int = 1) -> None:
+    """Refuse a texture or render size whose own buffers alone exceed the device's memory.
+
+    A lower bound only (`TEXEL_BYTES` per texel, `PIXEL_BYTES` per reward-view pixel, times ``batch``
+    samples): a size refused here cannot run on ``device`` whatever else happens, e.g.
+    ``texture.size = 1000000`` (33 TiB for the texture alone). Nothing is allocated.
+
+    Raises:
+        ConfigError: one line with the size, what it needs, what the device has, and the largest
+            power-of-two size whose buffers take at most half of it.
+    """
+    from texkit.config import camera_angles
+    from texkit.errors import ConfigError
+
+    memory, has = device_memory(device)
+    tex = config.texture
+    views = len(camera_angles(config.cameras.reward)[0])
+    buffers = (  # (key, side, bytes per texel or pixel of one sample, what they hold)
+        ("texture.size", tex.size, TEXEL_BYTES, f"the texture alone ({TEXEL_BYTES} bytes per texel"),
+        ("texture.render_size", tex.render_size, PIXEL_BYTES * views, f"its {views} reward render(s) alone ({PIXEL_BYTES} bytes per pixel and view"),
+    )
+    for key, side, per_unit, what in buffers:
+        per_sample = float(side) ** 2 * per_unit
+        if per_sample * batch <= memory:
+            continue
+        need = f"needs at least {per_sample * batch / 2**30:,.0f} GiB for {what} x {batch} sample(s)) but {has}"
+        if batch > 1 and per_sample <= memory / 2:  # one sample fits: the batch is what is too big
+            raise ConfigError(f"{key} {side} at training.batch_size {batch} {need}; set training.batch_size to {int(memory / 2 // per_sample)} or less")
+        raise ConfigError(f"{key} {side} {need}; set {key} to {_largest_side(per_unit, memory / 2)} or less")
+
+
+def check_duration(plan: RunPlan, config: Any) -> None:
+    """Refuse a run predicted to take longer than `MAX_RUN_DAYS` (one training step, or all of them).
+
+    Raises:
+        ConfigError: one line with the predicted time and the setting to lower.
+    """
+    from texkit.config import camera_angles
+    from texkit.errors import ConfigError
+
+    if plan.prediction is None:
+        return
+    seconds = plan.prediction.seconds
+    steps = config.training.steps
+    limit = MAX_RUN_DAYS * 86400
+    if seconds > limit:
+        denoising = config.generator.options.get("steps", "the default number of")
+        views = len(camera_angles(config.cameras.paint)[0])
+        raise ConfigError(
+            f"one training step is predicted to take {format_duration(seconds)} ({denoising} denoising steps per view x {views} view(s) "
+            f"x training.batch_size {config.training.batch_size}); set generator.options.steps, the painting views or the batch size lower"
+        )
+    if seconds * steps > limit:
+        most = int(limit // seconds)
+        raise ConfigError(
+            f"training.steps {steps} is predicted to take {format_duration(seconds * steps)} at {seconds:.1f} s/step; "
+            f"set training.steps to {most} or less (about {MAX_RUN_DAYS:.0f} days)"
         )

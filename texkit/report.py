@@ -1,7 +1,10 @@
-"""Run outputs: the config and versions record, the reward curves and ``report.html``.
+"""The report of a training run: the reward curves and ``report.html``.
 
 The report takes plain data (`ReportData`: numbers, strings and paths of files already
-written); painting the before/after previews is the session's job (`texkit.session.Session.preview`).
+written), read from the run folder alone (`report_data`): ``texkit train`` builds it after
+training (`write_run_report`); training itself writes no page (`texkit.training`), and painting
+the before/after previews is the session's job (`texkit.session.Session.preview`). The page is
+assembled from the shared page parts (`texkit.page_parts`), as ``texkit eval``'s page is.
 The page shows, at a glance: the before and after views side by side (same cameras), what each
 reward asks for where the reward can show it (`texkit.Reward.visualize`), a turntable of
 each texture, the reward curves (one panel per reward, labelled axes), and the run's settings
@@ -14,61 +17,21 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import platform
-import subprocess
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-from texkit.config import RunConfig, to_toml
 from texkit.io import atomic_write_text
-from texkit.registry import get_registry
+from texkit.page_parts import figure, flatten, links, page, read_json, table
+from texkit.run_record import PREVIEW_SEED
 
-__all__ = ["write_run_record", "plot_curves", "write_report", "report_data", "ReportData", "Preview", "EVAL_SEED"]
-
-EVAL_SEED = 1234  # fixed seed of the before/after textures
+__all__ = ["plot_curves", "write_report", "report_data", "write_run_report", "ReportData", "Preview"]
 
 Number = float | int
 Scalar = str | float | int | bool | None
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def write_run_record(run_dir: Path, config: RunConfig, generator: dict[str, str] | None = None) -> None:
-    """``config.json`` and ``config.toml`` (the validated config; the TOML is a config file ``texkit train``
-    accepts again) and ``versions.json`` (python, torch, texkit, plugins, git commit).
-
-    Args:
-        run_dir: the run folder.
-        config: the validated run config.
-        generator: what the generator says about itself (``Generator.describe()``: backends that ran,
-            the libraries it runs on), recorded under ``"generator"``; the core names no plugin library.
-    """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", config.model_dump_json(indent=2) + "\n")
-    atomic_write_text(run_dir / "config.toml", to_toml(config))  # `texkit train run/config.toml` runs it again
-    versions: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__, "git_commit": _git_commit()}
-    try:
-        versions["texkit"] = metadata.version("texkit")
-    except metadata.PackageNotFoundError:
-        versions["texkit"] = None
-    versions["plugins"] = get_registry().versions()
-    if generator:
-        versions["generator"] = dict(generator)
-    atomic_write_text(run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
 
 
 @dataclass
@@ -128,31 +91,22 @@ class ReportData:
     after: Preview
     before: Preview | None = None
     prompt: str = ""
-    seed: int = EVAL_SEED
+    seed: int = PREVIEW_SEED
     settings: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _flatten(value: object, prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists stay one JSON cell)."""
-    if isinstance(value, dict):
-        out: dict[str, str] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        if not value and prefix:
-            out[prefix] = "{}"
-        return out
-    return {prefix: value if isinstance(value, str) else json.dumps(value)}
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str = "", seed: int = EVAL_SEED) -> ReportData:
+def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str | None = None, seed: int = PREVIEW_SEED) -> ReportData:
     """Collect the report's data from a run folder: ``metrics.jsonl``, ``config.json``,
-    ``versions.json``, the ``after/`` preview and the ``before_dir`` preview (None: no before).
+    ``versions.json``, the ``after/`` preview and the before preview.
+
+    Args:
+        run_dir: the run folder as ``texkit train`` leaves it.
+        before_dir: the before preview; None: ``<run_dir>/before`` when it holds ``views.png`` and the
+            run's config does not turn ``training.before_after`` off.
+        prompt: the previews' prompt; None: the first prompt of the run's config.
+        seed: the previews' seed.
 
     Raises:
         FileNotFoundError: ``after/views.png`` is missing (paint the after preview first).
@@ -160,7 +114,8 @@ def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str = "",
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
     metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] if metrics_path.exists() else []
-    settings = _flatten(_read_json(run_dir / "config.json"))
+    config = read_json(run_dir / "config.json")
+    settings = flatten(config)
     cameras: dict[str, Number | list[Number]] = {"elevation": -20.0}
     for key, name in (("output.grid_views", "views"), ("cameras.radius", "radius"), ("cameras.fov", "fov")):
         if key in settings:
@@ -168,6 +123,8 @@ def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str = "",
     after = Preview.read(run_dir / "after", cameras)
     if after is None:
         raise FileNotFoundError(f"{run_dir / 'after' / 'views.png'} is missing: paint the after preview before the report")
+    if before_dir is None and settings.get("training.before_after", "true") == "true":
+        before_dir = run_dir / "before"
     files = {
         "after/mesh.glb": run_dir / "after" / "mesh.glb",
         "before/mesh.glb": Path(before_dir) / "mesh.glb" if before_dir is not None else run_dir / "before" / "mesh.glb",
@@ -181,12 +138,27 @@ def report_data(run_dir: Path, before_dir: Path | None = None, prompt: str = "",
         metrics=metrics,
         after=after,
         before=Preview.read(Path(before_dir), cameras) if before_dir is not None else None,
-        prompt=prompt,
+        prompt=_first_prompt(config) if prompt is None else prompt,
         seed=seed,
         settings=settings,
-        versions=_flatten(_read_json(run_dir / "versions.json")),
+        versions=flatten(read_json(run_dir / "versions.json")),
         files={label: path for label, path in files.items() if path.exists()},
     )
+
+
+def _first_prompt(config: dict[str, object]) -> str:
+    """The first prompt of a run's config (``prompts.text``, then the first line of ``prompts.file``); "" if none is readable."""
+    prompts = config.get("prompts")
+    if not isinstance(prompts, dict):
+        return ""
+    text = prompts.get("text") or []
+    if isinstance(text, list) and text:
+        return str(text[0])
+    try:
+        lines = Path(str(prompts.get("file"))).read_text(encoding="utf-8").splitlines() if prompts.get("file") else []
+    except OSError:
+        return ""
+    return next((line.strip() for line in lines if line.strip()), "")
 
 
 def plot_curves(metrics: list[dict[str, Scalar | list[Scalar]]], path: Path, width_in: float = 4.0) -> "Figure":
@@ -226,29 +198,6 @@ def plot_curves(metrics: list[dict[str, Scalar | list[Scalar]]], path: Path, wid
         ax.grid(True, alpha=0.3)
     fig.savefig(path)
     return fig
-
-
-def _rel(run: Path, path: Path) -> str:
-    """``path`` as a URL relative to the report."""
-    return html.escape(Path(os.path.relpath(path, run)).as_posix())
-
-
-def _img(run: Path, path: Path | None, alt: str, width: int | None = None) -> str:
-    if path is None:
-        return ""
-    size = f' width="{width}"' if width else ""
-    return f'<img src="{_rel(run, path)}" alt="{html.escape(alt)}"{size}>'
-
-
-def _figure(run: Path, path: Path | None, caption: str, width: int | None = None) -> str:
-    if path is None:
-        return ""
-    return f"<figure>{_img(run, path, caption, width)}<figcaption>{html.escape(caption)}</figcaption></figure>"
-
-
-def _table(rows: dict[str, str], head: tuple[str, str]) -> str:
-    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
-    return f"<table><tr><th>{html.escape(head[0])}</th><th>{html.escape(head[1])}</th></tr>{cells}</table>"
 
 
 def _cameras_text(cameras: dict[str, Number | list[Number]]) -> str:
@@ -362,13 +311,6 @@ def _viewer(glb: Path | None, texture: Path, cameras: dict[str, Number | list[Nu
     )
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222}
-img{max-width:100%;border:1px solid #ddd;background:#fff} figure{margin:0.4em;display:inline-block;vertical-align:top}
-figcaption{font-size:0.9em;color:#555;text-align:center} .pair{display:flex;flex-wrap:wrap;gap:0.5em}
-.pair figure{flex:1 1 360px;margin:0} .pair img{width:100%} table{border-collapse:collapse} td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
-.up{color:#1a7f37} .down{color:#cf222e} summary{cursor:pointer;font-weight:bold}"""
-
-
 def write_report(data: ReportData) -> Path:
     """Write ``report.html`` (and ``reward_curves.png``) into ``data.run_dir``; returns the report's path."""
     run = data.run_dir
@@ -381,17 +323,12 @@ def write_report(data: ReportData) -> Path:
             trend = "up" if isinstance(a, (int, float)) and b > a else "down"
             rows.append(f'<tr><td>{html.escape(key.removeprefix("reward/"))}</td><td>{a:.4f}</td><td class="{trend}">{b:.4f}</td></tr>')
     after, before = data.after, data.before
-    pair = _figure(run, before.views if before else None, "before training") + _figure(run, after.views, "after training")
-    asks = "".join(_figure(run, path, f"what {name} asks for (red: high, blue: low)") for name, path in after.rewards.items())
-    turntables = _figure(run, before.turntable if before else None, "before (turntable)", 192) + _figure(run, after.turntable, "after (turntable)", 192)
-    textures = _figure(run, before.texture if before else None, "texture before", 192) + _figure(run, after.texture, "texture after", 192)
-    links = ", ".join(f'<a href="{_rel(run, p)}">{html.escape(label)}</a>' for label, p in data.files.items())
+    pair = figure(run, before.views if before else None, "before training") + figure(run, after.views, "after training")
+    asks = "".join(figure(run, path, f"what {name} asks for (red: high, blue: low)") for name, path in after.rewards.items())
+    turntables = figure(run, before.turntable if before else None, "before (turntable)", 192) + figure(run, after.turntable, "after (turntable)", 192)
+    textures = figure(run, before.texture if before else None, "texture before", 192) + figure(run, after.texture, "texture after", 192)
     steps = len(data.metrics)
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>texkit run: {html.escape(run.name)}</title>
-<style>{_STYLE}</style></head>
-<body><h1>texkit run: {html.escape(run.name)}</h1>
-<p>{steps} training steps. Previews: prompt “{html.escape(data.prompt)}”, seed {data.seed}; {html.escape(_cameras_text(after.cameras))}.</p>
+    body = f"""<p>{steps} training steps. Previews: prompt “{html.escape(data.prompt)}”, seed {data.seed}; {html.escape(_cameras_text(after.cameras))}.</p>
 <h2>Before and after (same cameras)</h2>
 <div class="pair">{pair}{asks}</div>
 <h2>Rewards</h2>
@@ -399,10 +336,14 @@ def write_report(data: ReportData) -> Path:
 <figure><img src="reward_curves.png" alt="reward curves, one panel per reward"><figcaption>reward per training step (metrics.jsonl)</figcaption></figure>
 <h2>3D view, turntables and textures</h2>
 <div>{_viewer(after.glb, after.texture, after.cameras)}{turntables}{textures}</div>
-<h2>Files</h2><p>{links}</p>
-<details><summary>Run settings ({len(data.settings)})</summary>{_table(data.settings, ("setting", "value"))}</details>
-<details><summary>Versions</summary>{_table(data.versions, ("package", "version"))}</details>
-</body></html>
-"""
-    atomic_write_text(run / "report.html", page)
+<h2>Files</h2><p>{links(run, data.files)}</p>
+<details><summary>Run settings ({len(data.settings)})</summary>{table(data.settings, ("setting", "value"))}</details>
+<details><summary>Versions</summary>{table(data.versions, ("package", "version"))}</details>"""
+    atomic_write_text(run / "report.html", page(f"texkit run: {run.name}", body))
     return run / "report.html"
+
+
+def write_run_report(run_dir: Path) -> Path:
+    """Build ``report.html`` of a finished run from the run folder's plain data alone (`report_data`, then
+    `write_report`); what ``texkit train`` and ``texkit demo`` do after training. Returns the report's path."""
+    return write_report(report_data(Path(run_dir)))

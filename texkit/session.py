@@ -3,6 +3,7 @@ renderer, rewards, cameras, prompts; shared by ``texkit generate`` and ``texkit 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ import torch
 
 from texkit import distributed
 from texkit.back_projection import TextureState
-from texkit.cameras import CAMERA_PRESETS, Cameras
-from texkit.config import CameraPath, RunConfig
-from texkit.errors import ConfigError, DeviceError, RewardError
+from texkit.cameras import Cameras
+from texkit.config import RunConfig, camera_angles
+from texkit.devices import resolve_device
+from texkit.errors import ConfigError, RewardError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
@@ -26,32 +28,7 @@ from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
 from texkit.view_loop import PaintSettings, accepts_strength, cannot_refine, paint_texture
 
-__all__ = ["Session", "resolve_device", "camera_angles", "generator_options", "RUN_OWNED_OPTIONS"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; any other name as torch spells it.
-
-    Raises:
-        ConfigError: a name torch does not know. DeviceError: CUDA asked for where there is none.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device '{name}' is not a device name; use cpu, cuda, cuda:1 or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device '{name}' asked for, but no CUDA GPU is visible here; use device cpu (or auto)")
-    return device
-
-
-def camera_angles(path: str | CameraPath) -> tuple[list[float], list[float]]:
-    """(elevations, azimuths) of a preset name or an explicit path."""
-    if isinstance(path, str):
-        elev, azim = CAMERA_PRESETS[path]
-        return list(elev), list(azim)
-    return list(path.elevation), list(path.azimuth)
+__all__ = ["Session", "generator_options", "RUN_OWNED_OPTIONS"]
 
 
 RUN_OWNED_OPTIONS: dict[str, str] = {
@@ -114,8 +91,11 @@ class Session:
         rank = distributed.context()
         device = distributed.device_for_rank(config.device, rank) if rank.enabled else resolve_device(config.device)
         mesh_path = config.mesh.path_for_rank(rank.rank)
-        mesh = load_mesh(mesh_path, config.mesh.normalize, notify)
-        initial = load_initial_texture(config.texture, mesh, notify)  # before any weights are loaded
+        mesh_notes: list[str] = []  # printed once texture.init has been read: its error says why in one line
+        mesh = load_mesh(mesh_path, config.mesh.normalize, mesh_notes.append)
+        initial = load_initial_texture(config.texture, mesh, notify, mesh_notes)  # before any weights are loaded
+        for note in mesh_notes if notify is not None else ():
+            notify(note)
         mesh = mesh.to(device)
         check_fits(config, device)  # a CUDA run predicted not to fit stops before loading weights
         generator = reg.make_generator(config.generator.name, **generator_options(config, device))
@@ -143,6 +123,64 @@ class Session:
             session.angles[f"{which}_elevation"] = torch.tensor(elev, dtype=torch.float32, device=device).requires_grad_(learn and "elevation" in config.cameras.learn_angles)
             session.angles[f"{which}_azimuth"] = torch.tensor(azim, dtype=torch.float32, device=device).requires_grad_(learn and "azimuth" in config.cameras.learn_angles)
         return session
+
+    def with_mesh(self, path: str, notify: Callable[[str], None] | None = None) -> "Session":
+        """A session on another mesh that shares this one's generator, renderer, rewards, prompts and cameras.
+
+        Loads the mesh (normalised as ``mesh.normalize`` says), its geometry cache and the initial
+        texture, and prepares the rewards for it; nothing is rebuilt or reloaded otherwise (``texkit
+        eval`` paints several meshes with one generator).
+
+        Raises:
+            MeshError: the mesh cannot be loaded.
+        """
+        config = self.config.model_copy(update={"mesh": self.config.mesh.model_copy(update={"path": path, "per_rank": []})})
+        cpu_mesh = load_mesh(path, config.mesh.normalize, notify)
+        initial = load_initial_texture(config.texture, cpu_mesh, notify)
+        cache = GeometryCache(cpu_mesh)
+        rewards = RewardSet(dict(self.rewards.items()), self.rewards.weights)
+        rewards.prepare(cpu_mesh, cache)
+        return dataclasses.replace(
+            self,
+            config=config,
+            mesh=cpu_mesh.to(self.device),
+            cache=cache,
+            rewards=rewards,
+            initial=None if initial is None else initial.to(self.device),
+        )
+
+    def views_image(self, texture: Texture, views: int | None = None) -> torch.Tensor:
+        """The view grid of one texture, as ``views.png`` shows it: ``views`` cameras (default
+        ``output.grid_views``) evenly spaced in azimuth from the front at elevation -20°, at
+        ``cameras.radius`` and ``cameras.fov``, on white, four to a row.
+
+        Args:
+            texture: one ``(T, T, 3)`` texture, or a batch ``(B, T, T, 3)`` (rendered in one call).
+            views: number of cameras.
+
+        Returns:
+            ``(rows * S, columns * S, 3)`` image in [0, 1] (S = ``texture.render_size``), or
+            ``(B, rows * S, columns * S, 3)`` for a batch.
+        """
+        from texkit.batching import sample_slice
+        from texkit.imageio import image_grid
+
+        grid = self._orbit(views or self.config.output.grid_views)
+        columns = min(4, len(grid))
+        with torch.no_grad():
+            rendered = self._on_white(texture, grid)
+        if texture.image.dim() == 3:
+            return image_grid(rendered, columns=columns)
+        return torch.stack([image_grid(rendered[sample_slice(b, len(grid))], columns=columns) for b in range(texture.batch_size)])
+
+    def _orbit(self, n: int) -> Cameras:
+        """``n`` cameras evenly spaced in azimuth from the front at elevation -20° (the previews' cameras)."""
+        return Cameras.orbit(n, elevation=-20.0, radius=self.config.cameras.radius, fov=self.config.cameras.fov, device=self.device)
+
+    def _on_white(self, texture: Texture, cameras: Cameras) -> torch.Tensor:
+        """``(N, S, S, 3)`` renders of ``texture`` composited on white."""
+        out = self.render(texture, cameras)
+        return out.rgb * out.alpha + (1.0 - out.alpha)
 
     def cameras(self, which: str) -> Cameras:
         """The painting or reward cameras from the current (possibly learnable) angles."""
@@ -311,14 +349,7 @@ class Session:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         cfg = self.config
-
-        def on_white(tex: Texture, cams: Cameras) -> torch.Tensor:
-            out = self.render(tex, cams)
-            return out.rgb * out.alpha + (1.0 - out.alpha)
-
-        def orbit(n: int) -> Cameras:
-            return Cameras.orbit(n, elevation=-20.0, radius=cfg.cameras.radius, fov=cfg.cameras.fov, device=self.device)
-
+        on_white, orbit = self._on_white, self._orbit
         paths = {"texture": folder / "texture.png", "views": folder / "views.png", "glb": folder / "mesh.glb"}
         with torch.no_grad():
             prompt = prompt or self.prompts[0]
@@ -327,7 +358,7 @@ class Session:
             grid = orbit(cfg.output.grid_views)
             columns = min(4, len(grid))
             write_image(paths["texture"], texture.image)
-            write_image(paths["views"], image_grid(on_white(texture, grid), columns=columns))
+            write_image(paths["views"], self.views_image(texture))
             ctx = RewardContext(self.mesh, texture, grid, None, self.render, self.cache, prompt, self.device)
             for name, reward in self.rewards.items():
                 image = reward.visualize(ctx) if hasattr(reward, "visualize") else None

@@ -4,13 +4,18 @@ One step (METHOD.md sec. 3): draw a prompt and per-view seeds (a pure function o
 the step, so a resumed run repeats exactly), paint the texture with the differentiable view loop,
 render the reward views, loss = -(weighted sum of rewards), backpropagate, clip, AdamW step.
 A non-finite loss skips the step and says so. Metrics go to ``metrics.jsonl``; checkpoints are
-atomic (`texkit.checkpoint`); the run folder ends with a report (`texkit.report`).
+atomic (`texkit.checkpoint`); the run folder ends with the after preview and the final adapter.
+Training writes plain data only: the report page is built from the run folder afterwards by
+the ``train`` command (`texkit.report.write_run_report`), and this module never imports the report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,15 +28,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from texkit import distributed
 from texkit.checkpoint import (
+    CheckpointError,
     check_run_folder,
+    checkpoint_problem,
+    describe_load_failure,
     load_checkpoint,
-    newest_valid_checkpoint,
     read_run_id,
     remove_stale_temp,
+    resume_candidates,
     save_checkpoint,
     start_run,
 )
 from texkit.config import RunConfig
+from texkit.interrupts import RunStopped, StopRequests
 from texkit.io import atomic_write_text
 from texkit.session import Session
 
@@ -40,10 +49,14 @@ __all__ = ["Trainer", "TrainResult", "train"]
 
 @dataclass
 class TrainResult:
-    """Where a run went and what it measured."""
+    """Where a run went and what it measured.
+
+    Attributes:
+        run_dir: the run folder (``metrics.jsonl``, ``before/``, ``after/``, ``adapter/``, config and versions).
+        metrics: one dict per step, as in ``metrics.jsonl``.
+    """
 
     run_dir: Path
-    report: Path
     metrics: list[dict[str, Any]]
 
 
@@ -171,37 +184,71 @@ class Trainer:
         }
         if self.scaler is not None:
             state["grad_scaler"] = self.scaler.state_dict()
-        return save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state, run_id=getattr(self, "run_id", None))
+        path = save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state, run_id=getattr(self, "run_id", None))
+        self.saved = path
+        return path
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint of the run recorded in the run folder; False when there is none.
+        """Load the newest checkpoint of the run recorded in the run folder that verifies and loads; False when there is none.
 
-        Says which checkpoint it resumes (and why, when ``latest`` was missing or damaged); removes
-        temporary folders of a checkpoint write that was killed.
+        Checkpoints are tried ``latest`` first, then newest step first; one whose files do not match
+        their checksums (`texkit.checkpoint.checkpoint_problem`) or that fails to load is skipped with a
+        one-line notice saying why. The learning rates of the config (``training.lr``,
+        ``training.camera_lr``) replace the ones in the restored optimiser state. Removes temporary
+        folders of a checkpoint write that was killed.
+
+        Raises:
+            CheckpointError: the run has checkpoints but none of them loads (one line naming the newest and why).
         """
         self.run_id = read_run_id(self.run_dir)
         if self.run_id is None:
             return False
         if self.dist.is_main:
             remove_stale_temp(self.checkpoint_dir)
-        ckpt, note = newest_valid_checkpoint(self.checkpoint_dir, self.run_id)
-        if note and self.dist.is_main:
-            self.console.print(f"{note}; falling back to the newest valid checkpoint", soft_wrap=True, markup=False, highlight=False)
-        if ckpt is None:
-            self._truncate_metrics()  # the run never reached a checkpoint: it restarts at step 0
-            return False
-        state = load_checkpoint(ckpt.folder, self.session.generator)
+        skipped: list[tuple[str, str]] = []  # (checkpoint, why it was skipped)
+        for ckpt in resume_candidates(self.checkpoint_dir, self.run_id):
+            problem = checkpoint_problem(ckpt.folder)
+            if problem is None:
+                try:
+                    state = load_checkpoint(ckpt.folder, self.session.generator)
+                except Exception as err:  # noqa: BLE001 - any loader error (SafetensorError, ...) skips to an earlier checkpoint
+                    problem = describe_load_failure(err)
+            if problem is not None:
+                skipped.append((ckpt.folder.name, problem))
+                continue
+            for name, why in skipped:
+                self._say_plain(f"skipped checkpoint {name}: {why}")
+            if self.dist.is_main:
+                self.console.print(f"resuming from {ckpt.folder} (step {ckpt.step})", soft_wrap=True, markup=False, highlight=False)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self._apply_learning_rates()
+            if self.scaler is not None and "grad_scaler" in state:
+                self.scaler.load_state_dict(state["grad_scaler"])
+            with torch.no_grad():
+                for name, value in state["angles"].items():
+                    self.session.angles[name].copy_(value.to(self.session.device))
+            self.step = int(state["step"])
+            self.saved = ckpt.folder
+            self._truncate_metrics()
+            return True
+        if skipped:
+            raise CheckpointError(
+                f"no checkpoint of the run in {self.run_dir} loads: {'; '.join(f'{name} ({why})' for name, why in skipped)}; "
+                "start a new run with --overwrite (or another output.dir)"
+            )
+        self._truncate_metrics()  # the run never reached a checkpoint: it restarts at step 0
+        return False
+
+    def _apply_learning_rates(self) -> None:
+        """Set the config's learning rates on the optimiser's groups (LoRA, then cameras), e.g. after its state was restored."""
+        cfg = self.config.training
+        for group, lr in zip(self.optimizer.param_groups, (cfg.lr, cfg.camera_lr)):
+            group["lr"] = lr
+
+    def _say_plain(self, message: str) -> None:
+        """Print one line as is (no markup) on rank 0."""
         if self.dist.is_main:
-            self.console.print(f"resuming from {ckpt.folder} (step {ckpt.step})", soft_wrap=True, markup=False, highlight=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler is not None and "grad_scaler" in state:
-            self.scaler.load_state_dict(state["grad_scaler"])
-        with torch.no_grad():
-            for name, value in state["angles"].items():
-                self.session.angles[name].copy_(value.to(self.session.device))
-        self.step = int(state["step"])
-        self._truncate_metrics()
-        return True
+            self.console.print(message, soft_wrap=True, markup=False, highlight=False)
 
     def _truncate_metrics(self) -> None:
         """Forget ``metrics.jsonl`` lines after the current step (written after the resumed checkpoint)."""
@@ -231,9 +278,10 @@ class Trainer:
             self._say(f"effective batch {self.effective_batch} = {self.dist.world_size} process(es) x grad_accum {cfg.grad_accum} x batch_size {cfg.batch_size}" + (f"; {self.thread_note}" if getattr(self, "thread_note", "") else ""))
         history: list[dict[str, Any]] = []
         columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-        with Progress(*columns, console=self.console, transient=False, disable=not (main and self.console.is_terminal)) as bar:
+        with StopRequests() as stop, Progress(*columns, console=self.console, transient=False, disable=not (main and self.console.is_terminal)) as bar:
             task = bar.add_task("train", total=total, completed=self.step, info="")
             while self.step < total:
+                self._stop_if_asked(stop, total)
                 metrics = self.train_step()
                 history.append(metrics)
                 if main:
@@ -244,7 +292,28 @@ class Trainer:
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
                 if not self.console.is_terminal and (self.step % self.config.training.log_every == 0 or self.step == total):
                     self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
+            if history:  # a signal during the last step: stop before the after preview and the report
+                self._stop_if_asked(stop, total)
         return history
+
+    def _stop_if_asked(self, stop: StopRequests, total: int) -> None:
+        """The safe point between steps: after SIGINT/SIGTERM (on any rank), checkpoint the steps done since the last one and stop.
+
+        Raises:
+            RunStopped: a signal arrived; says which checkpoint holds the steps done.
+        """
+        asked = stop.signum is not None
+        if self.dist.world_size > 1:  # every rank stops at the same step
+            asked = distributed.all_reduce_mean({"stop": float(asked)}, self.session.device)["stop"] > 0
+        if not asked:
+            return
+        saved = getattr(self, "saved", None)
+        fresh = self.step > 0 and (saved is None or saved.name != f"step_{self.step:06d}")
+        if fresh:  # rank 0 writes it; the other ranks name it
+            saved = self.save() if self.dist.is_main else self.checkpoint_dir / f"step_{self.step:06d}"
+        distributed.barrier()
+        signum = stop.signum if stop.signum is not None else signal.SIGTERM  # another rank was signalled
+        raise RunStopped(signum, self.run_dir, self.step, total, saved, fresh)
 
     def _say(self, message: str) -> None:
         """Print on rank 0 only."""
@@ -259,8 +328,15 @@ def train(
     overwrite: bool = False,
     threads: int | None = None,
     notify: Callable[[str], None] | None = None,
+    allow_config_change: bool = False,
 ) -> TrainResult:
-    """``texkit train``: fine-tune, then write the run folder and its report.
+    """``texkit train``: fine-tune, then write the run folder (previews, adapter, metrics; no report page).
+
+    The run folder has one writer: the call holds its lock (`texkit.run_lock`) from before anything
+    is written to the end. A new run that fails before its first checkpoint removes what it wrote
+    (`texkit.run_start`); running out of memory is one line with the batch size to use
+    (`texkit.out_of_memory`); SIGINT/SIGTERM stop at the next step with a checkpoint
+    (`texkit.interrupts.RunStopped`).
 
     Args:
         config: the run configuration.
@@ -270,53 +346,71 @@ def train(
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size
             (`texkit.threads`: one thread for the tiny model on the CPU).
         notify: receives one-line notices (an initial texture resized to ``texture.size``).
+        allow_config_change: on ``resume``, accept settings that cannot change mid-run
+            (`texkit.run_history`); the changes are recorded in the run's history either way.
 
     Raises:
-        ConfigError: no rewards to train, or ``resume`` together with ``overwrite``.
+        ConfigError: no rewards to train, ``resume`` together with ``overwrite``, or a resume whose
+            config changes a setting that cannot change mid-run (without ``allow_config_change``).
         RunFolderError: the folder holds another run and neither ``resume`` nor ``overwrite`` is set
             (checked before anything is built or written).
+        RunFolderInUseError: another process holds the folder.
+        DeviceError: out of memory.
     """
     from texkit.errors import ConfigError
-    from texkit.report import EVAL_SEED, report_data, write_report, write_run_record
+    from texkit.out_of_memory import out_of_memory_as_error
+    from texkit.run_history import ResumeChanges, compare_with_run, updated_history
+    from texkit.run_lock import hold_folder
+    from texkit.run_record import PREVIEW_SEED, write_run_record
+    from texkit.run_start import undo_failed_start
 
     folder = Path(run_dir or config.output.dir)
     if not config.rewards:
         raise ConfigError("the config has no [rewards] table, so there is nothing to train; add one, e.g. [rewards.curvature_color] (`texkit rewards` lists them)")
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other: --resume continues the run, --overwrite replaces it")
+    if allow_config_change and not resume:
+        raise ConfigError("--allow-config-change applies only with --resume (a new run takes any settings); remove it or add --resume")
     owns_group = not torch.distributed.is_initialized()
     ctx = distributed.init_distributed(config.device)  # a no-op without torchrun
+    # entered here, left after the report (or on failure, innermost first): the folder's lock, undoing a
+    # failed start, out-of-memory errors as one line
+    guards = contextlib.ExitStack()
     try:
-        if ctx.is_main and not (resume and read_run_id(folder)):
+        guards.enter_context(hold_folder(folder, notify, enabled=ctx.is_main))
+        guards.enter_context(undo_failed_start(folder, enabled=ctx.is_main))
+        guards.enter_context(out_of_memory_as_error(config))
+        resuming = ctx.is_main and resume and read_run_id(folder) is not None
+        if ctx.is_main and not resuming:
             check_run_folder(folder, overwrite)  # refuse before building anything
+        changes = compare_with_run(folder, config, allow_config_change) if resuming else ResumeChanges()
         trainer = Trainer(config, folder, notify=notify if ctx.is_main else None)
         _set_threads(trainer, threads)
         if resume and not trainer.resume():
             trainer._say("no checkpoint to resume from; starting at step 0")
+        if changes.changes:
+            trainer._say_plain(changes.notice())
         if ctx.is_main and getattr(trainer, "run_id", None) is None:
             trainer.run_id = start_run(folder, overwrite)
-        before = None
         if ctx.is_main:
-            write_run_record(trainer.run_dir, config, trainer.session.describe_generator())
-            previous = trainer.run_dir / "before"
-            if config.training.before_after and trainer.step > 0 and (previous / "views.png").exists():
-                before = previous  # a resumed run keeps the before images of its start
-            elif config.training.before_after and trainer.step == 0:
-                before = previous
-                trainer.session.preview(before, EVAL_SEED, turntable_frames=24)
+            history = updated_history(changes.recorded, config, changes.changes, trainer.step + 1)
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator(), history=history)
+            # a resumed run keeps the before images of its start
+            if config.training.before_after and trainer.step == 0:
+                trainer.session.preview(trainer.run_dir / "before", PREVIEW_SEED, turntable_frames=24)
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
-        report = trainer.run_dir / "report.html"
         if ctx.is_main:
-            trainer.session.preview(trainer.run_dir / "after", EVAL_SEED, turntable_frames=24)
+            trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
-            write_report(report_data(trainer.run_dir, before, trainer.session.prompts[0], EVAL_SEED))
-        distributed.barrier()  # the report and metrics exist for every rank from here on
-        result = TrainResult(trainer.run_dir, report, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
+        distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on
+        result = TrainResult(trainer.run_dir, [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines() if line])
     except BaseException:
         if owns_group:
             distributed.cleanup(wait=False)
+        guards.__exit__(*sys.exc_info())  # may raise the one-line form of the error (out of memory)
         raise
+    guards.close()
     if owns_group:
         distributed.cleanup()
     return result

@@ -143,6 +143,78 @@ def _dir(ws: Path, name: str) -> Path:
     return path
 
 
+# -- images that do not decode faithfully, embedded or referenced (issue 26) ----------------
+def _glb_with_broken_image(ws: Path, name: str = "bad.glb", damage: str = "header") -> Path:
+    """A textured GLB written by texkit whose embedded PNG is damaged: its header, or its pixels
+    behind a valid header (trimesh then keeps the image and fails only when it is decoded)."""
+    import struct
+
+    import torch
+
+    from texkit.geometry.primitives import load_mesh
+
+    path = ws / name
+    load_mesh("cube").export(path, torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(0)))
+    data = bytearray(path.read_bytes())
+    (length,) = struct.unpack_from("<I", data, 12)
+    doc = json.loads(data[20 : 20 + length])
+    view = doc["bufferViews"][doc["images"][0]["bufferView"]]
+    start, size = 20 + length + 8 + view.get("byteOffset", 0), view["byteLength"]
+    if damage == "header":
+        data[start : start + 8] = b"NOTAPNG!"
+    else:
+        idat = bytes(data[start : start + size]).index(b"IDAT")
+        data[start + idat + 4 : start + size - 12] = b"\x00" * (size - 16 - idat)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _gltf_missing_image(ws: Path) -> Path:
+    """A .gltf (JSON + .bin) whose material names an image file ``tex.png`` that is not there."""
+    import trimesh
+
+    quad = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
+    image = Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype(np.uint8))
+    quad.visual = trimesh.visual.TextureVisuals(uv=[[0, 0], [1, 0], [1, 1], [0, 1]], material=trimesh.visual.material.PBRMaterial(baseColorTexture=image))
+    for name, data in quad.export(file_type="gltf").items():
+        if name.endswith(".gltf"):
+            doc = json.loads(data)
+            doc["images"] = [{"uri": "tex.png"}]
+            data = json.dumps(doc).encode()
+        _file(ws, name, data)
+    return ws / "model.gltf"
+
+
+def _broken_pixels_png(ws: Path, name: str) -> Path:
+    """A PNG with a valid header whose compressed pixels are zeros (opens, does not decode)."""
+    data = bytearray(_png(ws / f"ok-{name}").read_bytes())
+    idat = data.index(b"IDAT")
+    data[idat + 4 : len(data) - 12] = b"\x00" * (len(data) - 16 - idat)
+    return _file(ws, name, bytes(data))
+
+
+def _tiff(ws: Path, name: str, values: np.ndarray, mode: str) -> Path:
+    Image.fromarray(values, mode).save(ws / name)
+    return ws / name
+
+
+def _nan_tiff(ws: Path, name: str = "nan.tif") -> Path:
+    return _tiff(ws, name, np.full((16, 16), np.nan, np.float32), "F")
+
+
+def _cut_16_bit_png(ws: Path, name: str = "cut16.png") -> Path:
+    Image.fromarray(np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60).save(ws / f"whole-{name}")
+    return _file(ws, name, (ws / f"whole-{name}").read_bytes()[:80])
+
+
+def _init_mesh(ws: Path, mesh: Path) -> Path:
+    """A config refining the texture of ``mesh`` (texture.init = "mesh")."""
+    return write_config(ws, mesh={"path": str(mesh)}, texture={"size": 32, "render_size": 32, "init": "mesh", "mode": "refine"})
+
+
+S = ["--reward", "symmetry"]
+
+
 R = ["render", "demo", "--out"]  # + out folder
 
 CASES = [
@@ -222,7 +294,117 @@ CASES = [
     Case("new-reward-dir-is-file", "new-reward", "output", lambda ws: (["new-reward", "stripes", "--dir", _file(ws, "pk", b"x")], ["--dir"])),
     Case("new-reward-exists", "new-reward", "output", lambda ws: (["new-reward", "stripes", "--dir", _dir(ws, "pk2/texkit-reward-stripes").parent], ["texkit-reward-stripes"])),
     Case("unknown-command", "texkit", "option", lambda ws: (["nosuchcmd"], ["nosuchcmd"])),
+    # -- images decoded faithfully or refused in one line; never a white texture (issue 26) --
+    Case("score-glb-embedded-image-not-an-image", "score", "texture", lambda ws: (["score", _glb_with_broken_image(ws), *S], ["bad.glb", "does not decode", "TEXTURE"])),
+    Case("score-glb-embedded-image-pixels-broken", "score", "texture", lambda ws: (["score", _glb_with_broken_image(ws, damage="pixels"), *S], ["bad.glb", "does not decode", "TEXTURE"])),
+    Case("score-gltf-image-file-missing", "score", "texture", lambda ws: (["score", _gltf_missing_image(ws), *S], ["model.gltf", "tex.png", "missing", "TEXTURE"])),
+    Case("score-obj-map-kd-pixels-broken", "score", "texture", lambda ws: (["score", _obj_with_mtl(ws, "map_Kd px.png", _broken_pixels_png(ws, "px.png")), *S], ["px.png", "does not decode", "TEXTURE"])),
+    Case("score-obj-map-kd-options-broken-image", "score", "texture", lambda ws: (["score", _obj_with_mtl(ws, "map_Kd -clamp on cut.png", _file(ws, "cut.png", b"\x89PNG\r\n\x1a\n cut")), *S], ["cut.png", "TEXTURE"])),
+    Case("score-obj-map-kd-float-nan", "score", "texture", lambda ws: (["score", _obj_with_mtl(ws, "map_Kd nan.tif", _nan_tiff(ws)), *S], ["nan.tif", "NaN", "TEXTURE"])),
+    Case("score-texture-float-nan", "score", "texture", lambda ws: (["score", "demo", _nan_tiff(ws), *S], ["nan.tif", "NaN"])),
+    Case("score-texture-int32-beyond-16-bit", "score", "texture", lambda ws: (["score", "demo", _tiff(ws, "big.tif", np.full((16, 16), 70000, np.int32), "I"), *S], ["big.tif", "65535"])),
+    Case("score-texture-openexr", "score", "texture", lambda ws: (["score", "demo", _file(ws, "sky.exr", b"\x76\x2f\x31\x01" + bytes(60)), *S], ["sky.exr"])),
+    Case("score-texture-radiance-hdr", "score", "texture", lambda ws: (["score", "demo", _file(ws, "sky.hdr", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 4 +X 4\n" + bytes(64)), *S], ["sky.hdr"])),
+    Case("score-texture-16-bit-truncated", "score", "texture", lambda ws: (["score", "demo", _cut_16_bit_png(ws), *S], ["cut16.png"])),
+    Case("render-texture-float-nan", "render", "texture", lambda ws: ([*R, ws / "out", "--texture", _nan_tiff(ws)], ["nan.tif", "NaN"])),
+    Case("render-texture-int32-beyond-16-bit", "render", "texture", lambda ws: ([*R, ws / "out", "--texture", _tiff(ws, "big.tif", np.full((16, 16), -5, np.int32), "I")], ["big.tif", "65535"])),
+    Case("generate-init-mesh-glb-image-broken", "generate", "texture", lambda ws: (["generate", _init_mesh(ws, _glb_with_broken_image(ws))], ["texture.init", "bad.glb", "does not decode"])),
+    Case("generate-init-float-nan", "generate", "texture", lambda ws: (["generate", write_config(ws), "--set", f'texture.init="{_nan_tiff(ws)}"', "--set", 'texture.mode="refine"'], ["texture.init", "nan.tif", "NaN"])),
+    Case("generate-init-16-bit-truncated", "generate", "texture", lambda ws: (["generate", write_config(ws), "--set", f'texture.init="{_cut_16_bit_png(ws)}"', "--set", 'texture.mode="inpaint"'], ["texture.init", "cut16.png"])),
+    Case("train-init-mesh-glb-pixels-broken", "train", "texture", lambda ws: (["train", _init_mesh(ws, _glb_with_broken_image(ws, damage="pixels"))], ["texture.init", "bad.glb", "does not decode"])),
 ]
+
+
+# ==============================================================================================
+# issue 26, runs: one writer per folder, checkpoints verified whole, what a resume may change,
+# failed starts that leave no trace, --dry-run bounds, values that are not numbers.
+# (one block, appended, to ease merging with the other cases of issue 26)
+# ==============================================================================================
+_LOCK_HOLDERS: list = []  # child processes holding a folder's lock; stopped after each test
+
+# texkit's own lock code, imported without texkit/__init__.py (which imports torch) to start fast
+_HOLD = (
+    "import sys, types\npackage = types.ModuleType('texkit')\npackage.__path__ = [sys.argv[2]]\nsys.modules['texkit'] = package\n"
+    "from texkit.run_lock import hold_folder\nwith hold_folder(sys.argv[1]):\n    print('holding', flush=True)\n    sys.stdin.read()\n"
+)
+
+
+def _held(folder: Path) -> Path:
+    """``folder``, its lock held by another texkit process (as a running ``train`` or ``generate`` holds it)."""
+    import subprocess
+    import sys
+
+    import texkit
+
+    package = Path(texkit.__file__).parent
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), str(package)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _LOCK_HOLDERS.append(child)
+    assert child.stdout.readline().strip() == "holding"
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _release_lock_holders():
+    yield
+    while _LOCK_HOLDERS:
+        child = _LOCK_HOLDERS.pop()
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
+def _recorded_run(ws: Path, **sections: dict) -> Path:
+    """An earlier run (`_run_folder`) whose config.json records ``sections`` instead of the test config's."""
+    from texkit.config import parse_config
+
+    run = _run_folder(ws)
+    (run / "config.json").write_text(parse_config(_config(ws, **sections)).model_dump_json(indent=2))
+    return run
+
+
+def _verified_run_folder(ws: Path, damage: str) -> Path:
+    """A run whose only checkpoint (format 3: every file hashed) has its adapter weights ``damage``d."""
+    import hashlib
+
+    run = _run_folder(ws)
+    ckpt = run / "checkpoints" / "step_000001"
+    weights = ckpt / "adapter" / "w.safetensors"
+    weights.write_bytes(b"weights" * 100)
+    files = {name: hashlib.sha256((ckpt / name).read_bytes()).hexdigest() for name in ("state.pt", "adapter/w.safetensors")}
+    (ckpt / "meta.json").write_text(json.dumps({"format": 3, "step": 1, "run_id": "earlier", "files": files}))
+    if damage == "deleted":
+        weights.unlink()
+    else:
+        weights.write_bytes(b"weightz" + weights.read_bytes()[7:])
+    return run
+
+
+T = ["train", "--dry-run"]  # + config
+
+CASES += [
+    # -- one writer per folder -------------------------------------------------------------
+    Case("train-folder-locked", "train", "output", lambda ws: (_held(ws / "run") and ["train", write_config(ws)], ["in use", "pid", "host"])),
+    Case("generate-folder-locked", "generate", "output", lambda ws: (_held(ws / "gen") and ["generate", write_config(ws), "--out", ws / "gen"], ["in use", "gen"])),
+    # -- checkpoints verified whole ----------------------------------------------------------
+    Case("train-resume-adapter-bit-flipped", "train", "weights", lambda ws: (_verified_run_folder(ws, "flipped") and ["train", write_config(ws), "--resume"], ["step_000001", "adapter/w.safetensors", "checksum"])),
+    Case("train-resume-adapter-deleted", "train", "weights", lambda ws: (_verified_run_folder(ws, "deleted") and ["train", write_config(ws), "--resume"], ["step_000001", "adapter/w.safetensors", "missing"])),
+    # -- what a resume may change ------------------------------------------------------------
+    Case("train-resume-mesh-changed", "train", "config", lambda ws: (_recorded_run(ws, mesh={"path": "cube"}) and ["train", write_config(ws), "--resume"], ["mesh.path", "cube", "--allow-config-change"])),
+    Case("train-resume-prompts-changed", "train", "config", lambda ws: (_recorded_run(ws, prompts={"text": ["a jar"]}) and ["train", write_config(ws), "--resume"], ["prompts.text", "a jar"])),
+    Case("train-resume-rewards-changed", "train", "config", lambda ws: (_recorded_run(ws, rewards={"symmetry": {"weight": 1.0}}) and ["train", write_config(ws), "--resume"], ["rewards.symmetry.weight", "rewards.curvature_color.weight"])),
+    Case("train-resume-batch-changed", "train", "config", lambda ws: (_recorded_run(ws, training={"steps": 1, "batch_size": 2}) and ["train", write_config(ws), "--resume"], ["training.batch_size 2 -> 1"])),
+    Case("train-resume-lora-shape-changed", "train", "config", lambda ws: (_recorded_run(ws, generator={"name": "tiny", "options": {"steps": 1, "seed": 0, "lora_rank": 8}}) and ["train", write_config(ws), "--resume"], ["generator.options.lora_rank"])),
+    Case("train-allow-change-without-resume", "train", "option", lambda ws: (["train", write_config(ws), "--allow-config-change"], ["--allow-config-change", "--resume"])),
+    # -- --dry-run bounds and values that are not numbers -------------------------------------
+    Case("train-dry-run-texture-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "texture.size=1000000"], ["texture.size 1000000", "GiB"])),
+    Case("train-dry-run-render-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "texture.render_size=1000000"], ["texture.render_size 1000000"])),
+    Case("train-dry-run-batch-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "training.batch_size=1000000000"], ["training.batch_size"])),
+    Case("train-dry-run-steps-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "training.steps=10000000000"], ["training.steps", "years"])),
+    Case("train-dry-run-denoising-steps-absurd", "train", "config", lambda ws: ([*T, write_config(ws), "--set", "generator.options.steps=100000000"], ["generator.options.steps", "years"])),
+    Case("generate-strength-nan", "generate", "config", lambda ws: (["generate", write_config(ws), "--set", "texture.strength=nan"], ["texture.strength", "nan is not a number"])),
+    Case("train-reward-weight-inf", "train", "config", lambda ws: (["train", write_config(ws), "--set", "rewards.curvature_color.weight=inf"], ["rewards.curvature_color.weight", "not a finite number"])),
+    Case("train-lr-nan", "train", "config", lambda ws: (["train", write_config(ws), "--set", "training.lr=nan"], ["training.lr", "not a number"])),
+]
+# ================================ end of issue 26, runs ========================================
 
 
 @pytest.fixture
@@ -236,7 +418,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def test_corpus_is_big_and_covers_every_command_and_input_kind():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 80
     assert {c.command for c in CASES} >= {"render", "score", "generate", "train", "plugins", "new-reward"}
     assert {c.kind for c in CASES} >= {"mesh", "texture", "config", "option", "output", "weights"}
     assert len({c.id for c in CASES}) == len(CASES)
@@ -328,3 +510,72 @@ def test_helper_catches_two_lines_a_missing_name_and_a_changed_file(contract):
         assert_clean_error(Result(2, "", "texkit: error: --size is bad\n"), ["--size"])
     with pytest.raises(AssertionError, match="changed: a"):
         assert_clean_error(Result(2, "", "texkit: error: --size bad; pass 16\n"), ["--size"], {"a": ("1", 1)}, {"a": ("2", 1)})
+
+
+def _case(case_id: str) -> Case:
+    return next(c for c in CASES if c.id == case_id)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "breakage", "caught"),
+    [
+        ("score-glb-embedded-image-not-an-image", "white-again", "exit 0"),
+        ("score-glb-embedded-image-pixels-broken", "white-again", "exit 0"),
+        ("score-glb-embedded-image-not-an-image", "vague", "'does not decode' not named"),
+        ("score-texture-float-nan", "nan-accepted", "exit 0"),
+    ],
+)
+def test_corpus_catches_a_broken_image_message(case_id, breakage, caught, workspace, run_texkit, contract, monkeypatch):
+    """Deliberately break what the image cases check (the corrupt GLB scored white again, a vague
+    message that does not say what is wrong, NaN texels taken as they are): the case must then fail."""
+    import texkit.geometry.mesh_texture as mesh_texture
+    import texkit.imageio as imageio
+
+    if breakage == "white-again":
+        monkeypatch.setattr(mesh_texture._GltfFile, "problem", lambda self, path: "")
+        monkeypatch.setattr(mesh_texture._GltfFile, "names_texture", lambda self, name: False)
+    elif breakage == "vague":
+        monkeypatch.setattr(mesh_texture._GltfFile, "problem", lambda self, path: "something is wrong with an image")
+    else:
+        monkeypatch.setattr(imageio, "image_to_rgb", lambda image, label, notify=None, use_alpha=False: (np.nan_to_num(np.asarray(image.convert("RGB"), np.float32) / 255), None))
+    monkeypatch.chdir(workspace)
+    argv, mentions = _case(case_id).build(workspace)
+    result = run_texkit(argv)
+    with pytest.raises(AssertionError, match=caught):
+        contract.assert_clean_error(result, [str(m) for m in mentions])
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("g16.png", ["16-bit grayscale"]),
+        ("rgb16.png", ["RGB with 16 bits per channel"]),
+        ("la16.png", ["grayscale with alpha with 16 bits per channel", "alpha ignored"]),
+        ("f.tif", ["32-bit float grayscale"]),
+        ("p.png", ["palette", "alpha ignored"]),
+        ("c.jpg", ["CMYK"]),
+        ("one.png", ["1-bit"]),
+    ],
+)
+def test_deep_and_unusual_images_are_accepted_with_one_notice(tmp_path, run_texkit, png16, name, words):
+    """16-bit, float, palette, CMYK and 1-bit textures are scored (their values kept, see
+    tests/core/test_image_decoding.py) with one line saying how each was converted."""
+    rng = np.random.default_rng(4)
+    path = tmp_path / name
+    if name == "g16.png":
+        Image.fromarray((rng.random((32, 32)) * 65535).astype(np.uint16)).save(path)
+    elif name in ("rgb16.png", "la16.png"):
+        png16(path, (rng.random((32, 32, 3 if name == "rgb16.png" else 2)) * 65535).astype(np.uint16))
+    elif name == "f.tif":
+        Image.fromarray(rng.random((32, 32)).astype(np.float32)).save(path)
+    elif name == "p.png":
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).quantize(8).save(path, transparency=0)
+    elif name == "c.jpg":
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).convert("CMYK").save(path)
+    else:
+        Image.fromarray(rng.random((32, 32)) > 0.5).save(path)
+    result = run_texkit(["score", "demo", path, "--reward", "symmetry", "--size", "32", "--json"])
+    assert result.code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("texkit: note:") and name in notes[0] and all(w in notes[0] for w in words), notes
+    assert json.loads(result.stdout)["symmetry"]["value"] < 0  # not a constant (white) texture

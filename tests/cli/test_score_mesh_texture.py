@@ -111,3 +111,26 @@ def test_render_without_texture_shows_the_mesh_own_texture(tmp_path, run_texkit)
     own_views, given_views = read_image(tmp_path / "own" / "views.png"), read_image(tmp_path / "given" / "views.png")
     torch.testing.assert_close(own_views, given_views)
     assert not torch.equal(own_views, read_image(tmp_path / "plain" / "views.png"))  # not the checkerboard
+
+
+@pytest.mark.parametrize("how", ["TEXTURE", "map_Kd"])
+def test_16_bit_grey_png_scores_within_one_8_bit_step_of_its_8_bit_copy(tmp_path, run_texkit, how):
+    """Issue 26: a 16-bit grey PNG was read as all white (score -0.00096 against -0.0729).
+
+    The rewards scored move by at most the largest colour change (weighted means of colours and of
+    squared differences); feature_emphasis is left out: it min-max normalises image gradients, and
+    the 8-bit copy's staircase has gradients the 16-bit ramp has not.
+    """
+    ramp = np.add.outer(np.arange(32), np.arange(32)) / 62.0
+    deep = np.round(ramp * 65535).astype(np.uint16)
+    scores = {}
+    for name, image in (("g16", Image.fromarray(deep)), ("g8", Image.fromarray(np.round(deep / 257.0).astype(np.uint8)))):
+        folder = tmp_path / name
+        folder.mkdir()
+        obj, png = _demo_obj(folder, np.zeros((4, 4, 3), np.uint8), "RGB")
+        image.save(png)  # the MTL's map_Kd
+        scores[name], notes = _scores(run_texkit, [obj, *([png] if how == "TEXTURE" else []), *REWARDS])
+        assert len(notes) == 1 and ("16-bit grayscale" if name == "g16" else "grayscale; converted to RGB") in notes[0], notes
+    for reward, value in scores["g8"].items():
+        assert abs(scores["g16"][reward]["value"] - value["value"]) <= 1 / 255, (reward, scores)
+    assert scores["g16"]["symmetry"]["value"] < -0.01  # not a white texture (which scores 0)

@@ -371,3 +371,107 @@ def test_an_obj_export_writes_mtl_and_png_and_reads_back_its_texture(tmp_path):
     after = centroid_colours(back, back.texture)
     order = cKDTree(mesh.vertices[mesh.faces].mean(dim=1).numpy()).query(back.vertices[back.faces].mean(dim=1).numpy())[1]
     torch.testing.assert_close(after, before[torch.as_tensor(order)], atol=1e-5, rtol=0)
+
+
+# -- issue 26: an embedded image that does not decode; clamped textures ------------------------
+def _glb_image_span(path: Path) -> tuple[int, int]:
+    """``(start, length)`` in the file of the first embedded image's bytes."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<I", data, 12)
+    doc = json.loads(data[20 : 20 + length])
+    view = doc["bufferViews"][doc["images"][0]["bufferView"]]
+    return 20 + length + 8 + view.get("byteOffset", 0), view["byteLength"]
+
+
+@pytest.mark.parametrize("damage", ["header", "pixels"])
+def test_glb_embedded_image_that_does_not_decode_is_a_problem_never_white(tmp_path, damage):
+    """Issue 26: trimesh drops an image it cannot open and kept the white baseColorFactor, which
+    was scored as a constant white texture."""
+    path = tmp_path / "bad.glb"
+    load_mesh("cube").export(path, torch.from_numpy(_image(16, 16).astype(np.float32) / 255.0))
+    data = bytearray(path.read_bytes())
+    start, length = _glb_image_span(path)
+    if damage == "header":
+        data[start : start + 8] = b"NOTAPNG!"
+    else:  # a valid header, the compressed pixels replaced
+        idat = bytes(data[start : start + length]).index(b"IDAT")
+        data[start + idat + 4 : start + length - 12] = b"\x00" * (length - 16 - idat)
+    path.write_bytes(bytes(data))
+    notes: list[str] = []
+    mesh = Mesh.load(path, notify=notes.append)
+    assert mesh.texture is None and mesh.num_faces == 12
+    assert len(notes) == 1 and isinstance(notes[0], TextureProblem) and "does not decode" in notes[0].reason and "bad.glb" in notes[0], notes
+
+
+def test_glb_naming_a_missing_image_file_is_a_problem(tmp_path):
+    gltf = {
+        "asset": {"version": "2.0"},
+        "images": [{"uri": "gone.png"}],
+        "textures": [{"source": 0}],
+        "materials": [{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}],
+    }
+    import json
+
+    from texkit.geometry.mesh_texture import _GltfFile
+
+    (tmp_path / "m.gltf").write_text(json.dumps(gltf))
+    assert _GltfFile.read(tmp_path / "m.gltf").problem(tmp_path / "m.gltf") == "m.gltf names the image gone.png, which is missing"
+
+
+def test_glb_export_clamps_its_sampler_and_uvs_outside_0_1_read_back_unchanged(tmp_path):
+    """texkit samples clamped; its GLB says so (glTF's default repeats), so a mesh whose UVs leave
+    [0, 1] (the cow's do) reads back with the same image and UVs, not an unrolled atlas."""
+    from texkit.geometry.mesh_texture import _GltfFile
+
+    base = load_mesh("demo")
+    uvs = base.uvs * 1.2 - 0.1  # every island moved partly outside [0, 1]
+    mesh = Mesh.from_arrays(base.vertices, base.faces, uvs, base.uv_faces, name="out", normalize="none")
+    texture = torch.from_numpy(_image(16, 16).astype(np.float32) / 255.0)
+    mesh.export(tmp_path / "out.glb", texture)
+    assert _GltfFile.read(tmp_path / "out.glb").clamped()
+    notes: list[str] = []
+    back = Mesh.load(tmp_path / "out.glb", notify=notes.append)
+    assert notes == [] and torch.equal(back.texture, texture)
+    assert float(back.uvs.min()) < -0.05 and float(back.uvs.max()) > 1.05  # the file's UVs, not moved into an atlas
+    trimesh.load(str(tmp_path / "out.glb"))  # still a GLB trimesh reads
+
+
+def test_clamped_textures_packed_with_others_extend_their_edge_texels(tmp_path):
+    """Two clamped materials, UVs outside [0, 1]: each tile is its image in its [0, 1] cell with edge
+    texels around it (what clamped sampling returns), not the image repeated."""
+    import json
+    import struct
+
+    a, b = _image(8, 8, 7), _image(6, 10, 8)
+    uv = GRID_UV.copy()
+    uv[:, 0] = uv[:, 0] * 1.5 - 0.3  # u from -0.15 to 1.05
+    ma = trimesh.visual.material.PBRMaterial(name="a", baseColorTexture=Image.fromarray(a))
+    mb = trimesh.visual.material.PBRMaterial(name="b", baseColorTexture=Image.fromarray(b))
+    path = _glb(tmp_path / "two.glb", [(GRID_V, GRID_F, uv, ma), (GRID_V + [4.0, 0, 0], GRID_F, uv, mb)])
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<I", data, 12)
+    doc = json.loads(data[20 : 20 + length])
+    doc["samplers"] = [{"wrapS": 33071, "wrapT": 33071}]
+    for texture in doc["textures"]:
+        texture["sampler"] = 0
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    rest = data[20 + length :]
+    path.write_bytes(struct.pack("<4sIIII", b"glTF", 2, 20 + len(text) + len(rest), len(text), 0x4E4F534A) + text + rest)
+    notes: list[str] = []
+    mesh = Mesh.load(path, notify=notes.append)
+    assert len(notes) == 1 and "2 materials" in notes[0] and "repeating" not in notes[0], notes
+    tex = {0: torch.from_numpy(a.astype(np.float64) / 255.0), 1: torch.from_numpy(b.astype(np.float64) / 255.0)}
+    corners = np.concatenate([GRID_V[GRID_F], (GRID_V + [4.0, 0, 0])[GRID_F]])
+
+    def clamped(faces: np.ndarray, p: torch.Tensor) -> torch.Tensor:
+        out = torch.empty(*p.shape[:-1], 3, dtype=torch.float64)
+        for part in (0, 1):
+            sel = torch.from_numpy((faces >= len(GRID_F)) == bool(part))
+            out[sel] = sample_texture(tex[part], p[sel])  # sample_texture clamps at the edges
+        return out
+
+    _assert_looks_the_same(mesh, corners, np.concatenate([uv[GRID_F], uv[GRID_F]]), clamped)

@@ -8,7 +8,8 @@ into red (high curvature) and blue (low curvature) regions,
 
     contrast(V) = mean(R - B of V over the red region) - mean(R - B of V over the blue region),
 
-and the test asserts contrast(after) - contrast(before) >= MARGIN.
+and the test asserts contrast(after) - contrast(before) >= MARGIN. The demo run is the session-wide
+``demo_run`` fixture of tests/conftest.py (trained once, shared with the eval tests).
 """
 
 from __future__ import annotations
@@ -53,16 +54,6 @@ def demo_effect(run: Path) -> dict[str, float]:
     before = red_blue_contrast(run / "before" / "views.png", high, low)
     after = red_blue_contrast(run / "after" / "views.png", high, low)
     return {"before": before, "after": after, "rise": after - before, "high_px": int(high.sum()), "low_px": int(low.sum())}
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> Path:
-    """A full ``texkit demo`` run (the demo's own settings), once for this module."""
-    from texkit.commands.demo import run_demo
-
-    out = tmp_path_factory.mktemp("demo") / "run"
-    run_demo(out)
-    return out
 
 
 @pytest.mark.slow

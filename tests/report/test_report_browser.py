@@ -8,7 +8,6 @@ Skips with its reason where chromium, its driver or selenium is missing; under C
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,30 +16,10 @@ import pytest
 from texkit.config import parse_config
 
 
-def _browser() -> tuple[str, str]:
-    """(chromium, chromedriver) paths, or skip (fail under CI) with the reason."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    missing = []
-    if chromium is None:
-        missing.append("chromium")
-    if driver is None:
-        missing.append("chromedriver (apt package chromium-driver)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium; in the dev extra)")
-    if missing:
-        reason = f"no real browser to test report.html: {', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; .ci/run installs them, so CI must not skip this test")
-        pytest.skip(reason)
-    return chromium, driver
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     """report.html of a one-step training run on the tiny generator, with before/after previews."""
+    from texkit.report import write_run_report
     from texkit.training import train
 
     run = tmp_path_factory.mktemp("browser") / "run"
@@ -57,22 +36,12 @@ def report(tmp_path_factory) -> Path:
             "device": "cpu",
         }
     )
-    return train(cfg).report
+    return write_run_report(train(cfg).run_dir)  # what the train command does after training
 
 
-def test_report_in_headless_chromium(report, tmp_path):
-    chromium, driver_path = _browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+def test_report_in_headless_chromium(chromium, site_checker, report, tmp_path):
+    driver = site_checker.start_browser(*chromium, width=1300, height=900)
     try:
-        driver.set_page_load_timeout(60)
         driver.get(report.resolve().as_uri())
         images = driver.execute_script(
             "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"

@@ -14,32 +14,18 @@ import pytest
 
 from texkit.checkpoint import RunFolderError, latest_checkpoint, load_state, newest_valid_checkpoint, save_checkpoint
 from texkit.config import parse_config
+from texkit.report import write_run_report
 from texkit.training import train
 
 
-def _config(out: Path, steps: int) -> dict:
-    return {
-        "mesh": {"path": "demo"},
-        "prompts": {"text": ["a vase"]},
-        "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
-        "cameras": {"paint": {"elevation": [-20], "azimuth": [0]}, "reward": {"elevation": [-20], "azimuth": [90]}},
-        "texture": {"size": 32, "render_size": 32},
-        "rewards": {"curvature_color": {}},
-        "training": {"steps": steps, "lr": 3e-3, "checkpoint_every": 2, "before_after": True},
-        "output": {"dir": str(out), "grid_views": 1},
-        "device": "cpu",
-    }
-
-
-def _steps(run: Path) -> list[int]:
-    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-
-
 @pytest.mark.slow
-def test_the_resume_scenario_keeps_every_step_exactly_once(tmp_path, capsys):
+def test_the_resume_scenario_keeps_every_step_exactly_once(tmp_path, capsys, runs):
+    def _config(out: Path, steps: int) -> dict:
+        return runs.tiny_config(out, steps, before_after=True)
+
     run = tmp_path / "run"
     train(parse_config(_config(run, 8)))
-    assert _steps(run) == list(range(1, 9))
+    assert runs.metric_steps(run) == list(range(1, 9))
     first_id = json.loads((run / "run.json").read_text())["run_id"]
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
 
@@ -53,7 +39,7 @@ def test_the_resume_scenario_keeps_every_step_exactly_once(tmp_path, capsys):
     capsys.readouterr()
     train(parse_config(_config(run, 4)), resume=True)
     assert "step_000008 (step 8)" in capsys.readouterr().err
-    assert _steps(run) == list(range(1, 9))
+    assert runs.metric_steps(run) == list(range(1, 9))
 
     # a new run on purpose: --overwrite; then --resume to 4 continues that run at its step 2
     train(parse_config(_config(run, 2)), overwrite=True)
@@ -62,17 +48,17 @@ def test_the_resume_scenario_keeps_every_step_exactly_once(tmp_path, capsys):
     capsys.readouterr()
     result = train(parse_config(_config(run, 4)), resume=True)
     assert "step_000002 (step 2)" in capsys.readouterr().err
-    assert _steps(run) == [1, 2, 3, 4]
+    assert runs.metric_steps(run) == [1, 2, 3, 4]
     assert [m["step"] for m in result.metrics] == [1, 2, 3, 4]
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_000004"
-    report = (run / "report.html").read_text()
+    report = write_run_report(run).read_text()  # what `texkit train --resume` does after training
     assert "before/views.png" in report  # the resumed run's report keeps its before images
 
 
 @pytest.mark.slow
-def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, capsys):
+def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, capsys, runs):
     run = tmp_path / "run"
-    cfg = _config(run, 4)
+    cfg = runs.tiny_config(run, 4)
     cfg["training"]["before_after"] = False
     train(parse_config(cfg))
     (run / "checkpoints" / "step_000004" / "state.pt").write_bytes(b"cut short")
@@ -82,7 +68,7 @@ def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, capsys):
     train(parse_config(cfg), resume=True)
     err = capsys.readouterr().err
     assert "step_000004" in err and "step_000002 (step 2)" in err
-    assert _steps(run) == [1, 2, 3, 4, 5]
+    assert runs.metric_steps(run) == [1, 2, 3, 4, 5]
 
 
 CHILD = r"""

@@ -6,14 +6,12 @@ seeds, so a batched step of B has the loss and the gradients of B batch-1 micro-
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
 import texkit
 from texkit.config import parse_config
-from texkit.registry import get_registry, reset_registry
+from texkit.registry import get_registry
 from texkit.training import Trainer
 
 ATOL = 2e-5  # float32 on CPU: batched convolutions sum in another order than batch-1 ones
@@ -50,18 +48,8 @@ class RenderBrightness(texkit.Reward):
 
 
 @pytest.fixture
-def render_reward():
-    module = types.ModuleType("render_brightness_plugin")
-
-    @texkit.hookimpl
-    def texkit_register_rewards(register):
-        register(RenderBrightness)
-
-    module.texkit_register_rewards = texkit_register_rewards
-    reset_registry()
-    get_registry().register_plugin(module, distribution="test-batching")
-    yield
-    reset_registry()
+def render_reward(register_rewards):
+    register_rewards(RenderBrightness)
 
 
 def _loss_and_grads(trainer: Trainer) -> tuple[float, list[torch.Tensor]]:

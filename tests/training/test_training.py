@@ -110,9 +110,13 @@ def test_nan_loss_skips_the_step(tmp_path, monkeypatch):
 
 
 def test_train_writes_run_folder_and_report(tmp_path):
+    from texkit.report import write_run_report
+
     cfg = parse_config(_config(tmp_path / "run", {"curvature_color": {}}, steps=2, before_after=True))
     result = train(cfg)
     run = result.run_dir
+    assert not (run / "report.html").exists()  # training writes plain data; the train command builds the page
+    report = write_run_report(run)
     for name in ("config.json", "versions.json", "metrics.jsonl", "reward_curves.png", "after/mesh.glb", "before/texture.png", "adapter/pytorch_lora_weights.safetensors"):
         assert (run / name).exists(), name
     versions = json.loads((run / "versions.json").read_text())
@@ -120,7 +124,7 @@ def test_train_writes_run_folder_and_report(tmp_path):
     # the generator describes itself (the core names no plugin library): backend that ran, its libraries
     assert versions["generator"]["generator"] == "tiny" and versions["generator"]["attention"].startswith("sdpa")
     assert versions["generator"]["diffusers"] and versions["generator"]["peft"]
-    page = result.report.read_text()
+    page = report.read_text()
     refs = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert len(refs) >= 8
     for ref in refs:

@@ -2,7 +2,8 @@
 
 Errors a user causes (`texkit.TexkitError`, usage errors such as a missing argument or an
 unknown command, an unreadable path) print one line and exit with code 2, without a traceback;
-Ctrl-C prints one line and exits 130. Listings print a table on a terminal and plain,
+Ctrl-C prints one line and exits 130, SIGTERM 143 (``texkit train`` first checkpoints the steps
+done and names the command that resumes). Listings print a table on a terminal and plain,
 tab-separated lines (never truncated) when piped; every listing has ``--json``. Plugins may add
 sub-commands through the ``texkit_register_commands`` hook.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +25,7 @@ from rich.table import Table
 from texkit.commands.checks import check_output_dir, check_weights_dir
 from texkit.defaults import DEFAULT_RENDERER
 from texkit.errors import TexkitError
+from texkit.interrupts import Interrupted, raise_on_sigterm
 
 app = typer.Typer(
     name="texkit",
@@ -79,16 +83,9 @@ def _print_rows(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict; values are parsed as JSON when they can be (numbers, lists, booleans)."""
-    params: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise TexkitError(f"--param '{item}' must look like key=value")
-        key, raw = item.split("=", 1)
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params
+    from texkit.options import parse_key_values
+
+    return parse_key_values(items, "--param")
 
 
 def run_overrides(seed: int | None, prompt: str | None, device: str | None) -> list[str]:
@@ -244,6 +241,36 @@ def score_command(
         console.print(f"[bold]{name}[/bold] = {res['value']:.6g}" + (f"  ({metrics})" if metrics else ""))
 
 
+@app.command("explain")
+def explain_command(
+    reward: str = typer.Argument(..., help="Reward name (see `texkit rewards`), built-in or third-party."),
+    mesh: str = typer.Argument("demo", help="Mesh file or a built-in mesh name ('demo', 'sphere', 'cylinder', 'cube')."),
+    out: Path = typer.Option(..., "--out", help="Output folder: target.png, optimum.png, optimum_texture.png, explain.json."),
+    steps: int = typer.Option(300, "--steps", min=1, help="Adam steps of the gradient ascent on the texture."),
+    size: int = typer.Option(128, "--size", min=16, help="Texture size and the size of each rendered view."),
+    views: int = typer.Option(4, "--views", min=1, help="Orbit views per picture."),
+    param: list[str] = typer.Option([], "--param", help="Reward parameter key=value; repeat for several."),
+    renderer: str = typer.Option(DEFAULT_RENDERER, "--renderer", help="Renderer of the pictures and of rewards that read renders."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, auto."),
+) -> None:
+    """Show what a reward asks for on a mesh and what gradient ascent on the texture alone converges to.
+
+    Writes target.png (the reward's visualize() texture on the mesh) and optimum.png (the texture that
+    a few hundred Adam steps from grey reach, no diffusion), each a row of orbit views.
+    """
+    from texkit.explain import explain_reward
+
+    check_output_dir(out)
+    result = explain_reward(reward, mesh, out, steps=steps, size=size, views=views, params=_parse_params(param), renderer_name=renderer, device=device, console=err_console)
+    for path in (result.target, result.optimum):
+        if path is not None:
+            console.print(f"wrote {path}")
+    if result.final_value is not None:
+        console.print(f"{reward}: {result.start_value:.4g} (grey) -> {result.final_value:.4g} after {result.steps} steps ({result.seconds:.1f} s)")
+    for line in result.notes:
+        note(line)
+
+
 @app.command("new-reward")
 def new_reward_command(
     name: str = typer.Argument(..., help="Reward name, e.g. 'stripes' (a Python identifier)."),
@@ -310,6 +337,9 @@ def train_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
+    allow_config_change: bool = typer.Option(
+        False, "--allow-config-change", help="With --resume: continue although settings that cannot change mid-run (mesh, prompts, rewards, generator, batch, ...) differ from the run's."
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, peak GPU memory and largest batch size that fits; load nothing."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (training.seed; for generate the preview's noise seed)."),
@@ -322,16 +352,78 @@ def train_command(
 
     cfg = load_config(config, [*set_, *run_overrides(seed, prompt, device)])
     if dry_run:
-        from texkit.planning import plan_run
+        from texkit.devices import resolve_device
+        from texkit.planning import check_duration, check_sizes, plan_run
 
-        for line in plan_run(cfg).lines(cfg.training.batch_size):
+        check_sizes(cfg, resolve_device(cfg.device), cfg.training.batch_size)
+        plan = plan_run(cfg)
+        check_duration(plan, cfg)
+        for line in plan.lines(cfg.training.batch_size, cfg.training.steps):
             console.print(line, soft_wrap=True)
         return
-    result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note)
     from texkit.distributed import is_main
+    from texkit.report import write_run_report
+    from texkit.run_lock import hold_folder
 
-    if is_main():  # under torchrun only rank 0 reports
-        console.print(f"report: {result.report}")
+    try:
+        with hold_folder(cfg.output.dir, notify=note, enabled=is_main()):  # held while the run folder is written
+            result = train(cfg, resume=resume, overwrite=overwrite, threads=threads, notify=note, allow_config_change=allow_config_change)
+            if is_main():  # under torchrun only rank 0 writes the report, from the run folder's plain data
+                console.print(f"report: {write_run_report(result.run_dir)}")
+    except (Interrupted, KeyboardInterrupt) as stop:
+        raise _train_interrupted(stop, Path(cfg.output.dir)) from None
+
+
+@app.command("eval")
+def eval_command(
+    spec: Optional[Path] = typer.Argument(None, help="Eval spec (TOML, docs/guide/evaluate.md); optional when the options below say enough."),
+    out: Path = typer.Option(..., "--out", help="Output folder (a rerun with the same folder resumes it)."),
+    adapter: list[Path] = typer.Option([], "--adapter", help="A run folder of `texkit train` or an adapter folder; repeat for several. The base model is always evaluated."),
+    prompt: list[str] = typer.Option([], "--prompt", help="A held-out prompt; repeat for several (replaces the spec's prompts)."),
+    prompts_file: Optional[Path] = typer.Option(None, "--prompts-file", help="Text file with one held-out prompt per line."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2,3 (replaces the spec's)."),
+    num_seeds: Optional[int] = typer.Option(None, "--num-seeds", min=1, help="Use seeds 0 .. N-1."),
+    mesh: list[str] = typer.Option([], "--mesh", help="Mesh file or built-in name; repeat for several (default: the adapter run's mesh)."),
+    metric: list[str] = typer.Option([], "--metric", help="Metric: a reward NAME, NAME:KEY=VALUE,... or NAME@LABEL:KEY=VALUE,..., e.g. curvature_color@ref:compat=reference; repeat for several (default: the adapter run's rewards)."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Items painted together in one batch (the training batch path)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec value, e.g. --set texture.size=256."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier eval in the output folder instead of resuming it."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size or TEXKIT_NUM_THREADS."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (default: the adapter run's device)."),
+) -> None:
+    """Evaluate adapters against the base model on held-out prompts, seeds and meshes.
+
+    Writes results.jsonl (one line per item), summary.json/.csv/.md and eval.html (paired plots, bootstrap CIs, win rates, textures side by side) into --out.
+    """
+    from texkit.evaluation import load_spec, plan_eval, run_eval
+    from texkit.evaluation.spec import parse_metric
+
+    check_output_dir(out)
+    fields: dict[str, Any] = {}  # what the options give replaces the spec's fields (None: back to the default)
+    if prompt or prompts_file is not None:
+        fields.update(prompts=list(prompt), prompts_file=str(prompts_file) if prompts_file is not None else None)
+    if seeds is not None or num_seeds is not None:
+        fields.update(seeds=_parse_seeds(seeds), num_seeds=num_seeds)
+    if mesh:
+        fields["meshes"] = list(mesh)
+    if metric:
+        fields["metrics"] = [parse_metric(m) for m in metric]
+    fields.update({k: v for k, v in (("samples", samples), ("device", device)) if v is not None})
+    loaded = load_spec(spec, set_, fields)
+    if adapter:
+        loaded = loaded.model_copy(update={"adapters": [*loaded.adapters, *(str(a) for a in adapter)]})
+    result = run_eval(plan_eval(loaded), out, overwrite=overwrite, threads=threads, notify=note)
+    console.print(f"{len(result.results)} items ({result.painted} painted now); page: {out / 'eval.html'}")
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; one-line error for anything else."""
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise TexkitError(f"--seeds '{text}' must be comma-separated integers, e.g. --seeds 0,1,2,3") from None
 
 
 @app.command("demo")
@@ -351,7 +443,26 @@ def demo_command(
     console.print(f"report: {report}")
 
 
-_INTERRUPTED = "interrupted; every output file is either complete or was not written, run the command again to finish"
+_KEPT = "every output file is either complete or was not written"
+_INTERRUPTED = f"interrupted; {_KEPT}, run the command again to finish"
+_ARGV: list[str] = []  # the arguments of this invocation, for the command that resumes an interrupted run
+
+
+def _train_interrupted(stop: BaseException, run_dir: Path) -> Interrupted:
+    """The one-line message for a stopped ``texkit train``, naming the exact command that continues it."""
+    from texkit.checkpoint import read_run_id
+    from texkit.interrupts import RunStopped, signal_name
+
+    signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+    args = [a for a in _ARGV if a != "--overwrite"]
+    if isinstance(stop, RunStopped):
+        what = str(stop)
+    else:
+        what = f"interrupted by {signal_name(signum)}; {_KEPT}"
+    if read_run_id(run_dir) is None:  # nothing of the run is kept: the same command starts it again
+        return Interrupted(signum, f"{what}; the run folder is as it was, run the command again: {shlex.join(['texkit', *_ARGV])}")
+    command = shlex.join(["texkit", *args, *([] if "--resume" in args else ["--resume"])])
+    return Interrupted(signum, f"{what}; resume with: {command}")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -362,7 +473,18 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; user errors print one line and exit 2 (Ctrl-C: 130)."""
+    """Entry point: run the app; user errors print one line and exit 2 (Ctrl-C: 130, SIGTERM: 143)."""
+    _ARGV[:] = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    previous = raise_on_sigterm()  # a scheduler's SIGTERM: one line and exit 143, not a silent end
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
+    """`main` without the SIGTERM handler: run the app and turn every user error into one line."""
     from texkit.commands.errors import click_exception_classes, describe_os_error, describe_usage_error, is_no_args_help
 
     click_error, click_abort, click_exit = click_exception_classes()
@@ -384,6 +506,8 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(err.ctx.get_help() if getattr(err, "ctx", None) else "see `texkit --help`")
             sys.exit(0)
         _fail(describe_usage_error(err))
+    except Interrupted as stop:
+        _fail(str(stop) if stop.detailed else f"{stop}; {_KEPT}, run the command again to finish", stop.exit_code)
     except (*click_abort, KeyboardInterrupt):
         _fail(_INTERRUPTED, 130)
     except OSError as err:  # a path the checks above did not catch (permissions, disk full, ...)

@@ -9,6 +9,7 @@ from pathlib import Path
 from texkit.checkpoint import read_run_id
 from texkit.config import RunConfig, parse_config
 from texkit.defaults import DEFAULT_GENERATOR
+from texkit.report import write_run_report
 from texkit.training import train
 
 __all__ = ["demo_config", "run_demo", "DEMO_STEPS"]
@@ -62,7 +63,8 @@ def run_demo(out: Path, steps: int | None = None, threads: int | None = None, no
     replace = _is_demo_run(out)
     if replace and notify is not None:
         notify(f"replacing the earlier demo run in {out}")
-    return train(demo_config(out, DEMO_STEPS if steps is None else steps), overwrite=replace, threads=threads).report
+    result = train(demo_config(out, DEMO_STEPS if steps is None else steps), overwrite=replace, threads=threads)
+    return write_run_report(result.run_dir)
 
 
 def _is_demo_run(out: Path) -> bool:

@@ -2,7 +2,8 @@
 
 The outputs are written into a temporary folder beside the output folder and renamed into place
 when all of them exist, so the output folder holds either the complete old or the complete new
-outputs, never a mix. A folder that holds a training run is never replaced.
+outputs, never a mix. A folder that holds a training run is never replaced. One process writes a
+folder at a time (`texkit.run_lock`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from texkit.checkpoint import run_artifacts
 from texkit.config import RunConfig
 from texkit.errors import TexkitError
 from texkit.io import atomic_folder
+from texkit.out_of_memory import out_of_memory_as_error
 from texkit.registry import get_registry
-from texkit.report import EVAL_SEED, write_run_record
+from texkit.run_lock import hold_folder
+from texkit.run_record import PREVIEW_SEED, write_run_record
 from texkit.session import Session
 from texkit.threads import apply_threads, model_parameters
 
@@ -70,7 +73,7 @@ def generate(
     """Paint the first prompt's texture; writes texture.png, views.png and mesh.glb into the output folder.
 
     With ``samples > 1`` the samples are painted together in one batch (prompts cycle through the
-    config's, sample i seeded ``EVAL_SEED + 1000 i + view``; see `Session.paint_samples`) and
+    config's, sample i seeded ``PREVIEW_SEED + 1000 i + view``; see `Session.paint_samples`) and
     each goes to ``sample_<i>/`` with the same files; sample 0 equals the single-sample output.
 
     Args:
@@ -80,15 +83,28 @@ def generate(
         overwrite: replace the outputs of an earlier ``generate`` in the folder.
         threads: intra-op CPU threads (0: torch's default); None: chosen from the work size.
         samples: textures to paint in one batch.
-        seed: the noise seed of the painted views (view k: ``seed + k``); default ``EVAL_SEED``.
+        seed: the noise seed of the painted views (view k: ``seed + k``); default ``PREVIEW_SEED``.
         notify: receives one-line notices (an initial texture resized to ``texture.size``).
+
+    Holds the output folder's lock (`texkit.run_lock`) while it checks and writes it.
 
     Raises:
         TexkitError: the folder is a file, holds a training run, or holds outputs and ``overwrite`` is false;
             bad rewards, mesh, generator or adapter.
+        RunFolderInUseError: another process writes the folder.
+        DeviceError: out of memory (one line with the ``--samples`` that fits).
     """
     folder = Path(out or config.output.dir)
-    _check_folder(folder, overwrite)
+    with hold_folder(folder, notify), out_of_memory_as_error(config, samples=samples):
+        _check_folder(folder, overwrite)
+        _paint_into(folder, config, adapter, threads, samples, seed, notify)
+    return folder
+
+
+def _paint_into(
+    folder: Path, config: RunConfig, adapter: Path | None, threads: int | None, samples: int, seed: int | None, notify: Callable[[str], None] | None
+) -> None:
+    """Build the session and write the outputs into ``folder`` as a whole (see `generate`)."""
     validate_rewards(config)
     session = Session.build(config, need_rewards=False, notify=notify)
     size = max(config.texture.size, config.texture.render_size) ** 2
@@ -97,11 +113,10 @@ def generate(
         session.generator.load_adapter(adapter)
     with atomic_folder(folder) as tmp:
         write_run_record(tmp, config, session.describe_generator())
-        seed = EVAL_SEED if seed is None else seed
+        seed = PREVIEW_SEED if seed is None else seed
         if samples <= 1:
             session.preview(tmp, seed)
         else:
             prompts, textures = session.paint_samples(samples, seed)
             for i, prompt in enumerate(prompts):
                 session.preview(tmp / f"sample_{i}", seed, texture=textures.sample(i), prompt=prompt)
-    return folder

@@ -9,11 +9,11 @@ import torch
 
 from texkit.cameras import Cameras
 from texkit.defaults import DEFAULT_RENDERER
+from texkit.devices import resolve_device
 from texkit.errors import TexkitError
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import image_grid, read_texture, square_texture, write_image
 from texkit.registry import get_registry
-from texkit.session import resolve_device
 from texkit.types import RenderOutput, Texture
 
 __all__ = ["checkerboard", "composite", "render_views_grid"]

@@ -10,6 +10,7 @@ import torch
 
 from texkit.cameras import Cameras
 from texkit.defaults import DEFAULT_RENDERER
+from texkit.devices import resolve_device
 from texkit.errors import TexkitError
 from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
@@ -17,7 +18,6 @@ from texkit.geometry.primitives import load_mesh
 from texkit.imageio import read_texture, square_texture
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet
-from texkit.session import resolve_device
 from texkit.types import Texture
 
 __all__ = ["score_texture"]

@@ -3,60 +3,26 @@
 Entries are dicts of tensors saved with ``torch.save`` under
 ``$TEXKIT_CACHE_DIR/<mesh hash>/<key>.pt`` (default ``~/.cache/texkit/geometry``); writes are
 atomic so an interrupted run never leaves a corrupt entry. Loading uses ``weights_only=True``, and
-an entry that does not load is recomputed. The xatlas UV unwrap of a mesh without UVs is cached
-under the same root (`texkit.geometry.unwrap`). Long computations announce themselves with
-`notice` (one line on stderr), so slow geometry work is never silent.
+an entry that does not load is recomputed (the file helpers are `texkit.geometry.disk_cache`, shared
+with the xatlas UV unwrap of a mesh without UVs, cached under the same root by `texkit.geometry.unwrap`).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from texkit.io import atomic_path
+from texkit.geometry.disk_cache import default_cache_dir, load_entry, save_entry
 
 if TYPE_CHECKING:  # pragma: no cover
     from texkit.geometry.mesh import Mesh
 
-__all__ = ["GeometryCache", "default_cache_dir", "load_entry", "save_entry", "notice"]
+T = TypeVar("T")
 
-
-def default_cache_dir() -> Path:
-    """``$TEXKIT_CACHE_DIR`` or ``~/.cache/texkit/geometry``."""
-    env = os.environ.get("TEXKIT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "texkit" / "geometry"
-
-
-def notice(message: str) -> None:
-    """Print ``texkit: note: <message>`` as one line on stderr (a long geometry step starting)."""
-    print(f"texkit: note: {message}", file=sys.stderr, flush=True)
-
-
-def load_entry(path: Path | None) -> dict[str, torch.Tensor] | None:
-    """The dict of tensors stored at ``path``, or None when it is absent or does not load.
-
-    Loading uses ``weights_only=True``, so a file holding anything but tensors and plain containers
-    is refused; a corrupt or truncated file counts as absent (it is recomputed, never trusted).
-    """
-    if path is None or not path.exists():
-        return None
-    try:
-        value = torch.load(path, weights_only=True)
-    except Exception:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def save_entry(path: Path | None, value: dict[str, torch.Tensor]) -> None:
-    """Store ``value`` at ``path`` atomically (written under a temporary name, then renamed); None: no-op."""
-    if path is not None:
-        with atomic_path(path) as tmp:
-            torch.save(value, tmp)
+__all__ = ["GeometryCache"]
 
 
 class GeometryCache:
@@ -89,3 +55,15 @@ class GeometryCache:
             save_entry(path, value)
         self._memory[key] = value
         return value
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """An object derived from the mesh (e.g. its welded mesh), built once and kept in memory only.
+
+        Args:
+            key: names the object (its own namespace: it never collides with `get`'s keys).
+            build: makes it.
+        """
+        name = f"derived:{key}"
+        if name not in self._memory:
+            self._memory[name] = build()
+        return self._memory[name]

@@ -58,17 +58,27 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
 class ClosestPointQuery:
     """Nearest surface points of a fixed mesh.
 
+    A point whose closest surface point lies on an edge or a vertex is as close to every face
+    there; such ties (distances equal within `TIE` of the bounding-box diagonal: float noise, such
+    as a GLB round trip's, far below it) go to the face of the lowest index, so that the answer
+    does not depend on rounding or noise (the faces on the two sides of a UV seam give different
+    UVs for the same point).
+
     Args:
         vertices: ``(V, 3)`` positions.
         faces: ``(F, 3)`` indices.
         candidates: faces (nearest by centroid) examined per query point.
     """
 
+    TIE = 1e-6
+
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, candidates: int = 16) -> None:
         self.vertices = np.asarray(vertices, dtype=np.float64)
         self.faces = np.asarray(faces, dtype=np.int64)
         self.tree = cKDTree(self.vertices[self.faces].mean(axis=1))
         self.candidates = min(candidates, len(self.faces))
+        extent = self.vertices.max(axis=0) - self.vertices.min(axis=0) if len(self.vertices) else np.zeros(3)
+        self.tie = self.TIE * float(np.linalg.norm(extent))
 
     def query(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Closest surface points.
@@ -83,7 +93,8 @@ class ClosestPointQuery:
         rep = np.repeat(points[:, None, :], cand.shape[1], axis=1).reshape(-1, 3)
         closest, bary = closest_point_on_triangles(rep, tri[..., 0, :].reshape(-1, 3), tri[..., 1, :].reshape(-1, 3), tri[..., 2, :].reshape(-1, 3))
         dist = np.linalg.norm(closest - rep, axis=-1).reshape(len(points), -1)
-        best = dist.argmin(axis=1)
+        tied = dist <= dist.min(axis=1, keepdims=True) + self.tie
+        best = np.where(tied, cand, np.iinfo(np.int64).max).argmin(axis=1)  # the lowest face among the closest
         rows = np.arange(len(points))
         closest = closest.reshape(len(points), -1, 3)[rows, best]
         bary = bary.reshape(len(points), -1, 3)[rows, best]

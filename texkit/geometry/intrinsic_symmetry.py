@@ -40,7 +40,7 @@ import torch
 from scipy.sparse.linalg import eigsh
 from scipy.spatial import cKDTree
 
-from texkit.geometry.cache import notice
+from texkit.geometry.disk_cache import notice
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.symmetry import SymmetryPairs, SymmetryPlane, find_symmetry_plane, vertex_uvs
 

@@ -178,7 +178,7 @@ class Mesh:
             reason = " ".join(str(err).split())[:200]
             raise MeshError(f"could not read mesh {path} ({type(err).__name__}: {reason}); check that it is a valid {suffix} file or re-export it") from None
         if isinstance(loaded, trimesh.Scene):
-            parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
+            parts = [g for g in _scene_parts(loaded) if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
             if not parts:
                 raise MeshError(f"{path} contains no triangle mesh; export the surface as a triangle or polygon mesh")
         elif isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) > 0:
@@ -264,7 +264,9 @@ class Mesh:
         An OBJ with a texture gets ``<stem>.mtl`` (``map_Kd``) and ``<stem>.png`` beside it.
 
         The material is glTF PBR as a viewer expects for a painted texture: base colour factor
-        white times the texture, metallic 0, roughness 1 (lighting is baked into the texture).
+        white times the texture, metallic 0, roughness 1 (lighting is baked into the texture). A
+        GLB's texture sampler clamps UVs to the edge, as texkit samples (glTF's default repeats), so
+        faces whose UVs leave [0, 1] look the same in a viewer and read back the same.
 
         Args:
             path: output file; written to a temporary name first, then renamed.
@@ -304,7 +306,12 @@ class Mesh:
             return
         with atomic_path(path) as tmp:
             data = out.export(file_type=path.suffix.lstrip(".").lower())
-            Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+            data = data if isinstance(data, bytes) else data.encode()
+            if path.suffix.lower() == ".glb" and texture is not None:
+                from texkit.geometry.mesh_texture import clamp_glb_textures
+
+                data = clamp_glb_textures(data)  # texkit samples clamped; glTF's default repeats
+            Path(tmp).write_bytes(data)
 
 
 def _export_textured_obj(mesh: Any, path: Path) -> None:
@@ -331,6 +338,21 @@ def _export_textured_obj(mesh: Any, path: Path) -> None:
             Path(tmp).write_bytes(data)
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(text.encode())
+
+
+def _scene_parts(scene: Any) -> list[Any]:
+    """The parts of a trimesh scene, placed (``Scene.dump``); an embedded image that does not decode
+    (trimesh opens images lazily, copying one decodes it) is dropped so the geometry still loads:
+    `texkit.geometry.mesh_texture` then reports that image as a problem."""
+    try:
+        return list(scene.dump())
+    except (OSError, ValueError, SyntaxError):
+        for geometry in scene.geometry.values():
+            material = getattr(getattr(geometry, "visual", None), "material", None)
+            for image in ("baseColorTexture", "image"):
+                if getattr(material, image, None) is not None:
+                    setattr(material, image, None)
+        return list(scene.dump())
 
 
 def _read_texture(path: Path, parts: list[Any], notify: Callable[[str], None] | None) -> Any:

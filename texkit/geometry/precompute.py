@@ -3,6 +3,11 @@
 Every function takes a `GeometryCache` and returns tensors stored
 there under a key that names all parameters, so each is computed once per mesh and reused across
 runs (on disk).
+
+Every analysis runs on the mesh welded by position (`texkit.geometry.weld`): vertices split along
+UV seams (a GLB), by normals (an OBJ) or by how a mesh was built give the same curvature,
+directions and symmetry pairs as the welded surface; per-vertex results are mapped back to the
+cache's mesh.
 """
 
 from __future__ import annotations
@@ -16,29 +21,46 @@ from texkit.geometry.directions import smooth_uv_field, uv_direction_field
 from texkit.geometry.intrinsic_symmetry import find_intrinsic_symmetry, intrinsic_symmetry_pairs
 from texkit.geometry.symmetry import find_symmetry_plane, symmetry_pairs
 from texkit.geometry.uv_raster import rasterize_uv
+from texkit.geometry.weld import WeldedMesh, weld_by_position
 
-#: Bumped when an algorithm here changes, so that entries cached by an older texkit are recomputed.
-_VERSION = 2
+#: Bumped when an algorithm here changes, so that entries cached by an older texkit are recomputed
+#: (3: every analysis runs on the mesh welded by position; closest-point ties and texels covered by
+#: several UV triangles go to the lowest face index).
+_VERSION = 3
 
 #: The intrinsic symmetry's own revision, in its key beside ``_VERSION`` so that only its entries are
 #: recomputed when it changes (2: the refinement runs on at most 4,000 farthest-point samples).
 _INTRINSIC_REVISION = 2
 
-__all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed"]
+__all__ = ["curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed", "welded"]
+
+
+def welded(cache: GeometryCache) -> WeldedMesh:
+    """The cache's mesh welded by position (`weld_by_position`), built once per cache (in memory)."""
+    return cache.derived("welded_by_position", lambda: weld_by_position(cache.mesh))
+
+
+def _welded_curvature(cache: GeometryCache, rings: int) -> Curvature:
+    """`principal_curvatures` of the welded mesh, one value per welded vertex, cached."""
+    entry = cache.get(f"curvature_v{_VERSION}_r{rings}", lambda: principal_curvatures(welded(cache).mesh, rings=rings).as_dict())
+    return Curvature(**entry)
 
 
 def curvature(cache: GeometryCache, rings: int = 5) -> Curvature:
     """Per-vertex principal curvatures and directions (`principal_curvatures`), cached.
+
+    Computed on the mesh welded by position, so every copy of a split vertex has the value of
+    its position, and splits do not change the values.
 
     Args:
         cache: the mesh's geometry cache.
         rings: neighbourhood size of the quadric fits, in edge rings.
 
     Returns:
-        `Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions.
+        `Curvature` with ``(V,)`` k_max, k_min and ``(V, 3)`` unit directions (V of ``cache.mesh``).
     """
-    entry = cache.get(f"curvature_v{_VERSION}_r{rings}", lambda: principal_curvatures(cache.mesh.to("cpu"), rings=rings).as_dict())
-    return Curvature(**entry)
+    weld, curv = welded(cache), _welded_curvature(cache, rings)
+    return Curvature(**{name: weld.to_original(value) for name, value in curv.as_dict().items()})
 
 
 def minmax_signed(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -72,8 +94,8 @@ def curvature_maps(cache: GeometryCache, size: int, rings: int = 5) -> dict[str,
     """
 
     def compute() -> dict[str, torch.Tensor]:
-        mesh = cache.mesh.to("cpu")
-        curv = curvature(cache, rings)
+        mesh = welded(cache).mesh
+        curv = _welded_curvature(cache, rings)
         raster = rasterize_uv(mesh, size)
         mask = raster.mask
         mean = raster.interpolate_vertex(mesh, curv.mean)
@@ -104,12 +126,13 @@ def min_curvature_field(cache: GeometryCache, iterations: int = 500, rings: int 
         renormalize_every: smoothing passes between rescalings to unit length.
 
     Returns:
-        dict with ``uv`` (T, 2) the UV points and ``direction`` (T, 2) unit UV directions (v upward).
+        dict with ``uv`` (T, 2) the UV points (those of the welded mesh: equal UVs are one point) and
+        ``direction`` (T, 2) unit UV directions (v upward).
     """
 
     def compute() -> dict[str, torch.Tensor]:
-        mesh = cache.mesh.to("cpu")
-        field = uv_direction_field(mesh, curvature(cache, rings).dir_min)
+        mesh = welded(cache).mesh
+        field = uv_direction_field(mesh, _welded_curvature(cache, rings).dir_min)
         return {"uv": mesh.uvs.clone(), "direction": smooth_uv_field(mesh, field, iterations, renormalize_every)}
 
     return cache.get(f"min_curvature_field_v{_VERSION}_r{rings}_it{iterations}_n{renormalize_every}", compute)
@@ -145,7 +168,7 @@ def mirror_pairs(
         raise ValueError(f"unknown symmetry method {method!r}: use 'plane' or 'intrinsic'")
 
     def compute() -> dict[str, torch.Tensor]:
-        mesh = cache.mesh.to("cpu")
+        mesh = welded(cache).mesh
         plane = find_symmetry_plane(mesh)
         if method == "plane":
             pairs = symmetry_pairs(mesh, plane, max_distance, max_roundtrip)

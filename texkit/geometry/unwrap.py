@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from texkit.geometry.cache import default_cache_dir, load_entry, notice, save_entry
+from texkit.geometry.disk_cache import default_cache_dir, load_entry, notice, save_entry
 
 __all__ = ["unwrap", "unwrap_key", "NOTICE_FACES"]
 

@@ -1,8 +1,8 @@
 """Rasterising mesh quantities into UV texel maps.
 
-Each texel centre (see `texkit.uv`) is located in the UV triangle that covers it; per-vertex
-values are interpolated there with the triangle's barycentrics. Texels outside every UV
-triangle are marked uncovered.
+Each texel centre (see `texkit.uv`) is located in the UV triangle that covers it (the lowest
+face index where several do); per-vertex values are interpolated there with the triangle's
+barycentrics. Texels outside every UV triangle are marked uncovered.
 """
 
 from __future__ import annotations
@@ -66,9 +66,16 @@ def rasterize_uv(mesh: Mesh, size: int) -> UVRaster:
     b2 = 1.0 - b0 - b1
     bary = torch.stack((b0, b1, b2), -1)
     inside = ok_area & (bary >= -1e-9).all(-1)
-    flat = (row * size + col)[inside]
+    flat, faces, bary = (row * size + col)[inside], owner[inside], bary[inside]
+    # a texel covered by several faces (its centre on a shared edge, overlapping islands) takes the
+    # lowest face index, its face and barycentrics from the same face (a scatter of duplicates
+    # would pick any of them, and not the same one for both)
+    order = torch.argsort(flat * max(len(counts), 1) + faces)
+    first = torch.ones(len(order), dtype=torch.bool)
+    first[1:] = flat[order][1:] != flat[order][:-1]
+    chosen = order[first]
     face = torch.full((size * size,), -1, dtype=torch.long)
-    face[flat] = owner[inside]  # overlapping UV islands: any covering face
+    face[flat[chosen]] = faces[chosen]
     bary_map = torch.zeros(size * size, 3, dtype=torch.float32)
-    bary_map[flat] = bary[inside].float()
+    bary_map[flat[chosen]] = bary[chosen].float()
     return UVRaster(face.view(size, size), bary_map.view(size, size, 3))

@@ -121,3 +121,13 @@ def test_uses_only_the_public_texkit_api():
                 assert all(a.name == "texkit" or not a.name.startswith("texkit.") for a in node.names), path.name
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "texkit":
                 assert node.attr in public, f"{path.name}: texkit.{node.attr} is not public"
+
+
+def test_visualize_replaces_each_texel_by_its_nearest_palette_colour():
+    reward = PaletteReward(colors=["#ff0000", "#0000ff"])
+    image = torch.tensor([[[0.9, 0.1, 0.2], [0.1, 0.0, 0.7]], [[0.6, 0.5, 0.4], [0.2, 0.2, 0.3]]])
+    ctx = texkit.RewardContext(mesh=None, texture=texkit.Texture(image))
+    picture = reward.visualize(ctx)
+    red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    assert torch.equal(picture, torch.stack((torch.stack((red, blue)), torch.stack((red, blue)))))
+    assert float(reward(texkit.RewardContext(mesh=None, texture=texkit.Texture(picture))).value) >= 0  # its maximum

@@ -76,14 +76,38 @@ def test_texture_coloured_by_curvature_sign_beats_its_inverse(ribbed, ribbed_cac
     assert grey == 0.0
 
 
-def test_smooth_curvature_colour_is_the_mean_of_k_times_red_minus_blue(gourd, gourd_cache, make_context):
+def test_smooth_curvature_colour_is_the_covariance_of_k_and_red_minus_blue(gourd, gourd_cache, make_context):
+    """Default (centred): mean((K - mean K)(R - B)) over the atlas; centre=false: the method's mean(K (R - B))."""
     maps = curvature_maps(gourd_cache, SIZE)
-    image = torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(1))
-    value = CurvatureColor(mode="smooth")(make_context(gourd, gourd_cache, image)).value
+    image = 0.6 * torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(1)) + torch.tensor([0.4, 0.2, 0.0])  # reddish
     mask = maps["mask"]
-    expected = (maps["mean_normalized"] * (image[..., 0] - image[..., 2]))[mask].mean()
-    assert torch.isclose(value, expected, atol=1e-6)
-    assert maps["mean_normalized"][mask].min() == -1.0 and maps["mean_normalized"][mask].max() == 1.0
+    k, red_minus_blue = maps["mean_normalized"][mask], (image[..., 0] - image[..., 2])[mask]
+    assert k.min() == -1.0 and k.max() == 1.0
+    value = CurvatureColor(mode="smooth")(make_context(gourd, gourd_cache, image)).value
+    assert torch.isclose(value, ((k - k.mean()) * red_minus_blue).mean(), atol=1e-6)
+    uncentred = CurvatureColor(mode="smooth", centre=False)(make_context(gourd, gourd_cache, image)).value
+    assert torch.isclose(uncentred, (k * red_minus_blue).mean(), atol=1e-6)
+    # the gourd's K is far from centred, the texture is reddish: the two differ by mean(K) mean(R - B)
+    assert abs(float(k.mean())) > 0.1 and float(red_minus_blue.mean()) > 0.3
+    assert torch.isclose(uncentred - value, k.mean() * red_minus_blue.mean(), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["sharp", "smooth"])
+def test_curvature_colour_ignores_the_overall_red_blue_balance(gourd, gourd_cache, make_context, mode):
+    """Shifting every texel's R up and B down by the same amount (a redder texture, same pattern) leaves
+    the default reward unchanged in both modes; the uncentred smooth value moves by shift x 2 mean(K)."""
+    maps = curvature_maps(gourd_cache, SIZE)
+    image = 0.25 + 0.5 * torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    redder = image + torch.tensor([0.2, 0.0, -0.2], dtype=torch.float64)
+    reward = CurvatureColor(mode=mode)
+    base = reward(make_context(gourd, gourd_cache, image)).value
+    shifted = reward(make_context(gourd, gourd_cache, redder)).value
+    assert abs(float(shifted - base)) < 1e-12
+    if mode == "smooth":
+        plain = CurvatureColor(mode="smooth", centre=False)
+        moved = plain(make_context(gourd, gourd_cache, redder)).value - plain(make_context(gourd, gourd_cache, image)).value
+        k_mean = maps["mean_normalized"][maps["mask"]].double().mean()
+        assert torch.isclose(moved, 0.4 * k_mean, atol=1e-9)
 
 
 def test_stripes_along_the_min_curvature_field_beat_stripes_across(tube, make_context):

@@ -271,6 +271,7 @@ def test_every_reward_of_the_fixture_is_covered():
 #: (fixture reward, parameter, texkit's value): each breaks conformance on at least one case.
 QUIRKS = [
     ("curvature_score_smooth", "average", "painted"),
+    ("curvature_score_smooth", "centre", True),
     ("curvature_score_sharp", "average", "painted"),
     ("curvature_score_mse", "average", "painted"),
     ("mean_curvature_texture_alignment_reward", "average", "painted"),

@@ -1,7 +1,7 @@
 """Loading the plugin registry must not import transformers or diffusers (seconds on every CLI call).
 
-The image rewards import transformers only when the aesthetic reward builds or loads its CLIP
-model (``aesthetic_weights``), the diffusers generators only in their factories. Each check runs
+The image rewards import transformers only when the aesthetic or clip_score reward builds or loads
+its CLIP model (``clip_weights``), the diffusers generators only in their factories. Each check runs
 the real registry loading in a fresh interpreter, because the test process has long imported both.
 """
 
@@ -43,9 +43,10 @@ def _probe(plugins: str | None) -> dict:
 def test_image_plugin_loads_without_transformers():
     report = _probe("texkit-rewards-image")
     assert report["failures"] == []
-    assert {"aesthetic", "jpeg_compressibility", "jpeg_incompressibility"} <= set(report["rewards"])
+    assert {"aesthetic", "clip_score", "jpeg_compressibility", "jpeg_incompressibility"} <= set(report["rewards"])
     # the modules that hold the lazy CLIP imports were really imported by the registry
-    assert {"texkit_rewards_image.aesthetic", "texkit_rewards_image.aesthetic_weights"} <= set(report["plugin_modules"])
+    lazy = {"texkit_rewards_image.aesthetic", "texkit_rewards_image.aesthetic_weights", "texkit_rewards_image.clip_score", "texkit_rewards_image.clip_weights"}
+    assert lazy <= set(report["plugin_modules"])
     assert report["heavy_after_load"] == [], "importing texkit_rewards_image pulls in " + ", ".join(report["heavy_after_load"])
 
 

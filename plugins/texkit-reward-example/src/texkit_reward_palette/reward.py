@@ -151,6 +151,14 @@ class PaletteReward(texkit.Reward):
             images={"palette_map": palette_map},
         )
 
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor:
+        """What the reward pulls each texel towards: ``(H, W, 3)``, every texel of ``ctx.texture``
+        replaced by its nearest palette colour (the ``palette_map`` image of the output)."""
+        image = ctx.texture.image[..., :3]
+        palette = self.params.palette(image.device, image.dtype)
+        index = torch.cdist(image.reshape(-1, 3), palette).argmin(dim=-1)
+        return palette[index].reshape(image.shape)
+
 
 @texkit.hookimpl
 def texkit_register_rewards(register) -> None:

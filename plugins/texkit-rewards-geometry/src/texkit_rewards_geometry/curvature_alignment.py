@@ -20,6 +20,7 @@ from texkit_rewards_geometry.texture_ops import (
     grey,
     reference_lookup_uv,
     sobel_uv,
+    splat_points,
 )
 
 __all__ = ["CurvatureAlignment", "alignment_terms", "REFERENCE_SETTINGS"]
@@ -169,6 +170,26 @@ class CurvatureAlignment(texkit.Reward):
         field = self._field["direction"].to(tex.device, tex.dtype)
         value = alignment_terms(tex, uv, field, ctx.texture.coverage, self.params)
         return texkit.RewardOutput(value=value, metrics={"points": float(len(uv))})
+
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor:
+        """The direction the texture's edges should run, as short dark strokes on white (grey off the field).
+
+        At field points (every k-th, about one per 40 texels) a stroke of about 5 texels is drawn across the field direction v
+        (``edges = "across"``: the texture gradient runs along v, so its edges cross it) or along v
+        (``edges = "along"``), in the texture's UV layout; on the mesh the strokes follow (or cross)
+        the minimum-curvature lines.
+        """
+        ensure_prepared(self, ctx)
+        size = ctx.texture.image.shape[-2]
+        stride = max(1, len(self._field["uv"]) * 40 // (size * size))
+        uv = self._field["uv"][::stride].to(ctx.device, torch.float32)
+        v = self._field["direction"][::stride].to(ctx.device, torch.float32)
+        v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        edge = v if self.params.edges == "along" else torch.stack((-v[:, 1], v[:, 0]), dim=-1)
+        steps = torch.linspace(-2.5, 2.5, 11, device=ctx.device) / size  # a 5-texel stroke per point
+        points = (uv[:, None, :] + steps[None, :, None] * edge[:, None, :]).reshape(-1, 2).clamp(0, 1)
+        strokes = torch.full((len(points), 3), 0.15, device=ctx.device)
+        return splat_points(points, strokes, ctx.texture.image.shape[-3], size)
 
 
 @texkit.hookimpl

@@ -14,8 +14,9 @@ from texkit_rewards_geometry.texture_ops import COMPAT_DESCRIPTION, apply_refere
 __all__ = ["CurvatureColor", "curvature_color_value", "normalized_curvature", "REFERENCE_SETTINGS"]
 
 #: The reference code's settings (``compat = "reference"``): its K is the minimum principal curvature,
-#: its means run over every texel (quirk Q9) and its sharp denominators add 1e-8 (Q10).
-REFERENCE_SETTINGS: dict[str, Any] = {"curvature": "k_min", "average": "all", "denominator": "add"}
+#: its means run over every texel (quirk Q9), its sharp denominators add 1e-8 (Q10) and its smooth
+#: mode weights R - B by K itself, not by K minus its mean.
+REFERENCE_SETTINGS: dict[str, Any] = {"curvature": "k_min", "average": "all", "denominator": "add", "centre": False}
 
 
 def normalized_curvature(maps: dict[str, torch.Tensor], curvature: str, scale: str) -> torch.Tensor:
@@ -48,13 +49,16 @@ def curvature_color_value(texture: torch.Tensor, k: torch.Tensor, weights: torch
     With d = R - B and w the texel weights:
 
     * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m d) / sum(w m) - sum(w (1 - m) d) / sum(w (1 - m)) ]
-    * smooth: r = sum(w K d) / sum(w)
+    * smooth: r = sum(w (K - K_bar) d) / sum(w), K_bar = sum(w K) / sum(w) the weighted mean of K
+      (``params.centre``; without it K_bar = 0, the method's and the reference's mean(K d)). Centred,
+      r is the weighted covariance of K and d: adding a constant to d (the texture's overall
+      red-blue balance) leaves it unchanged, as in sharp mode.
 
     Args:
         texture: ``(H, W, 3)`` RGB in [0, 1].
         k: ``(H, W)`` curvature map in [-1, 1].
         weights: ``(H, W)`` texel weights (``params.average = "all"`` replaces them by 1 everywhere).
-        params: `CurvatureColor.Params` (``mode``, ``tau``, ``sharpness``, ``average``, ``denominator``).
+        params: `CurvatureColor.Params` (``mode``, ``tau``, ``sharpness``, ``average``, ``denominator``, ``centre``).
 
     Returns:
         Scalar tensor in [-1, 1].
@@ -62,7 +66,10 @@ def curvature_color_value(texture: torch.Tensor, k: torch.Tensor, weights: torch
     w = torch.ones_like(k) if params.average == "all" else weights
     red_minus_blue = texture[..., 0] - texture[..., 2]
     if params.mode == "smooth":
-        return (w * k * red_minus_blue).sum() / w.sum().clamp_min(1e-12)
+        total = w.sum().clamp_min(1e-12)
+        if params.centre:
+            k = k - (w * k).sum() / total
+        return (w * k * red_minus_blue).sum() / total
     m = torch.sigmoid(params.sharpness * (k - params.tau))
     high, low = w * m, w * (1 - m)
     style = params.denominator
@@ -79,9 +86,11 @@ class CurvatureColor(texkit.Reward):
     `curvature_color_value` gives
 
     * sharp: m = sigmoid(s (K - tau)); r = 1/2 [ sum(w m (R - B)) / sum(w m) - sum(w (1 - m)(R - B)) / sum(w (1 - m)) ]
-    * smooth: r = sum(w K (R - B)) / sum(w)
+    * smooth: r = sum(w (K - K_bar) (R - B)) / sum(w), K_bar the weighted mean of K (``centre = false``:
+      K_bar = 0, the reference's mean(K (R - B)), which ranks textures by their overall red-blue balance)
 
-    Both lie in [-1, 1]; a texture's colour inverse (red <-> blue) scores exactly the negative.
+    Both lie in [-1, 1]; a texture's colour inverse (red <-> blue) scores exactly the negative, and
+    both are blind to a constant added to R - B (smooth mode only when centred).
     """
 
     name = "curvature_color"
@@ -99,6 +108,11 @@ class CurvatureColor(texkit.Reward):
         )
         denominator: Literal["clamp", "add"] = pydantic.Field(
             "clamp", description="Sharp-mode sums in the denominators: clamped at 1e-12, or plus 1e-8 (reference: add)."
+        )
+        centre: bool = pydantic.Field(
+            True,
+            description="Smooth mode: weight R - B by K minus its weighted mean, so that the texture's overall red-blue balance "
+            "does not count (reference: false).",
         )
         compat: Literal["texkit", "reference"] = pydantic.Field("texkit", description=COMPAT_DESCRIPTION)
 
@@ -133,11 +147,17 @@ class CurvatureColor(texkit.Reward):
         """The colours this reward asks for, on the atlas: red where it wants red (high curvature),
         blue where it wants blue, white where it is indifferent, grey off the atlas.
 
-        The target t in [-1, 1] is 2 m - 1 with m = sigmoid(s (K - tau)) in sharp mode, K in smooth mode.
+        The target t in [-1, 1] is 2 m - 1 with m = sigmoid(s (K - tau)) in sharp mode, K in smooth mode
+        (K minus its mean over the painted atlas texels when ``centre`` is on).
         """
         mask, k = self._texel_maps(ctx)
         p = self.params
-        t = 2.0 * torch.sigmoid(p.sharpness * (k - p.tau)) - 1.0 if p.mode == "sharp" else k.clamp(-1.0, 1.0)
+        if p.mode == "sharp":
+            t = 2.0 * torch.sigmoid(p.sharpness * (k - p.tau)) - 1.0
+        else:
+            w = torch.ones_like(k) if p.average == "all" else ctx.texture.coverage[..., 0].to(k.dtype) * mask
+            centre = (w * k).sum() / w.sum().clamp_min(1e-12) if p.centre else 0.0
+            t = (k - centre).clamp(-1.0, 1.0)
         red, blue = t.clamp_min(0.0), (-t).clamp_min(0.0)
         image = torch.stack((1.0 - blue, 1.0 - red - blue, 1.0 - red), dim=-1)
         return image * mask[..., None] + 0.5 * (1.0 - mask[..., None])

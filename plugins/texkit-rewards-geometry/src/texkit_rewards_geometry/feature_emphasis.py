@@ -169,6 +169,19 @@ class FeatureEmphasis(texkit.Reward):
         metrics = {key: float(terms[key].detach()) for key in ("l_mag", "l_dir", "colourfulness")}
         return texkit.RewardOutput(value=terms["value"], metrics=metrics)
 
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor:
+        """Where the reward asks for texture edges: the gradient strength it wants, N(K), as a grey level
+        (white: strong edges, black: flat), with the ridge texels M (where the gradient must also run
+        along the direction field) tinted orange; grey 0.5 off the atlas. ``(H, W, 3)`` in [0, 1].
+        """
+        tex = ctx.texture.image
+        mask, k, _ = self._texel_maps(ctx)
+        wanted = minmax(k, mask, "add" if self.params.minmax == "reference" else "clamp").clamp(0, 1)
+        ridge = _ridge_mask(k, self.params.ridge_threshold, "texkit")[..., None]
+        orange = torch.tensor([1.0, 0.55, 0.1], dtype=tex.dtype, device=tex.device)
+        image = wanted[..., None].expand(*wanted.shape, 3) * (1 - 0.6 * ridge) + 0.6 * ridge * orange
+        return image * mask[..., None] + 0.5 * (1 - mask[..., None])
+
 
 @texkit.hookimpl
 def texkit_register_rewards(register: Any) -> None:

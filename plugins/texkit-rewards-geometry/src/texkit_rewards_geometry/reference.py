@@ -117,6 +117,17 @@ class Reference(texkit.Reward):
             self.needs_renders = True  # type: ignore[misc]
             self._renderer = texkit.get_registry().make_renderer(self.params.renderer) if self._mesh is not None else None
 
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor | None:
+        """The reference texture at the size of ``ctx.texture`` (what the reward asks the texture to be);
+        None with a reference ``mesh`` (its texture belongs to another UV layout)."""
+        if self._mesh is not None:
+            return None
+        size = ctx.texture.image.shape[-3:-1]
+        ref = self._reference.to(ctx.device, torch.float32)
+        if ref.shape[:2] != size:
+            ref = F.interpolate(ref.permute(2, 0, 1)[None], size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+        return ref[..., :3]
+
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score ``ctx.texture`` against the reference."""
         tex = ctx.texture.image

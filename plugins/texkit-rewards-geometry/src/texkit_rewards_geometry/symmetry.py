@@ -17,6 +17,7 @@ from texkit_rewards_geometry.texture_ops import (
     ensure_prepared,
     erode,
     reference_lookup_uv,
+    splat_points,
 )
 
 __all__ = ["Symmetry", "symmetry_value", "REFERENCE_SETTINGS"]
@@ -122,6 +123,24 @@ class Symmetry(texkit.Reward):
         uv_b = self._pairs["uv_b"].to(texture.device, texture.dtype)
         value = symmetry_value(texture, uv_a, uv_b, ctx.texture.coverage, self.params)
         return texkit.RewardOutput(value=value, metrics={"pairs": float(len(uv_a)), "plane_error": float(self._pairs["plane_error"][0])})
+
+    def visualize(self, ctx: texkit.RewardContext) -> torch.Tensor:
+        """The mirror pairs the reward compares: both points of a pair get one colour, so on the mesh each
+        side shows the mirror image of the other's dots (white where no pair is).
+
+        The colour is a symmetric function of the pair's two UV points (their mean u and v, and
+        their distance), so it varies smoothly over the surface and does not depend on which point
+        is listed first. Dots are 3 texels wide at 128 texels (radius ``size // 64``).
+        """
+        ensure_prepared(self, ctx)
+        height, width = ctx.texture.image.shape[-3], ctx.texture.image.shape[-2]
+        uv_a = self._pairs["uv_a"].to(ctx.device, torch.float32)
+        uv_b = self._pairs["uv_b"].to(ctx.device, torch.float32)
+        mean = (uv_a + uv_b) / 2
+        spread = (uv_a - uv_b).norm(dim=-1, keepdim=True)
+        colors = torch.cat((0.15 + 0.8 * mean[:, 1:2], 0.15 + 0.7 * mean[:, :1], (0.2 + 2.0 * spread).clamp(0, 1)), dim=-1)
+        radius = max(width // 64, 0)
+        return splat_points(torch.cat((uv_a, uv_b)), torch.cat((colors, colors)), height, width, radius)
 
 
 @texkit.hookimpl

@@ -20,6 +20,7 @@ __all__ = [
     "erode",
     "ensure_prepared",
     "reference_lookup_uv",
+    "splat_points",
 ]
 
 #: Grey-level weights (R, G, B): ITU-R BT.601 luma, and the reference code's (torchvision's
@@ -143,6 +144,35 @@ def reference_lookup_uv(uv: torch.Tensor, height: int, width: int) -> torch.Tens
     u = (uv[..., 0] * (width - 1) + 0.5) / width
     v = 1.0 - (uv[..., 1] * (height - 1) + 0.5) / height
     return torch.stack((u, v), dim=-1)
+
+
+def splat_points(
+    uv: torch.Tensor, colors: torch.Tensor, height: int, width: int, radius: int = 0, background: float = 1.0
+) -> torch.Tensor:
+    """Paint UV points into a texture: each point sets the texels within ``radius`` of its texel to its colour.
+
+    For the rewards' ``visualize`` pictures (points of a direction field, mirror pairs). Texel
+    convention of `texkit.types.Texture`: column ``floor(u W)``, row ``floor((1 - v) H)`` (row 0 is
+    v = 1), clamped to the image; where points overlap, a later point wins.
+
+    Args:
+        uv: ``(N, 2)`` UV points in [0, 1].
+        colors: ``(N, 3)`` colours in [0, 1].
+        height: texture rows.
+        width: texture columns.
+        radius: half-width in texels of the square each point paints (0: one texel).
+        background: grey level of the texels no point paints.
+
+    Returns:
+        ``(height, width, 3)`` image.
+    """
+    image = torch.full((height, width, 3), float(background), dtype=colors.dtype, device=colors.device)
+    col = (uv[:, 0] * width).floor().long()
+    row = ((1.0 - uv[:, 1]) * height).floor().long()
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            image[(row + dr).clamp(0, height - 1), (col + dc).clamp(0, width - 1)] = colors
+    return image
 
 
 def erode(coverage: torch.Tensor, radius: int) -> torch.Tensor:

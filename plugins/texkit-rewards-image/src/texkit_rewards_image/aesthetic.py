@@ -18,12 +18,12 @@ import torch
 from pydantic import Field
 
 import texkit
-from texkit.hub import HubOptions, looks_like_hub_id
-from texkit_rewards_image.aesthetic_weights import (
-    hub_file,
-    load_aesthetic_head,
-    load_clip_vision,
-    tiny_aesthetic_head,
+from texkit_rewards_image.aesthetic_weights import hub_file, load_aesthetic_head, load_clip_vision, tiny_aesthetic_head
+from texkit_rewards_image.clip_weights import (
+    ClipRenderReward,
+    ClipSourceParams,
+    check_clip_source,
+    place,
     tiny_clip_vision,
 )
 from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_background
@@ -31,7 +31,7 @@ from texkit_rewards_image.preprocess import clip_pixel_values, composite_over_ba
 __all__ = ["AestheticReward", "aesthetic_scores"]
 
 
-class AestheticParams(pydantic.BaseModel):
+class AestheticParams(ClipSourceParams):
     """Parameters of the ``aesthetic`` reward."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -44,14 +44,7 @@ class AestheticParams(pydantic.BaseModel):
         None,
         description="LAION aesthetic head state dict (.safetensors or .pth): a local file, or org/name/file in a hub repository.",
     )
-    revision: Optional[str] = Field(None, description="Hub revision (branch, tag or commit) of clip_path.")
     head_revision: Optional[str] = Field(None, description="Hub revision of the repository of head_path.")
-    token: Optional[str] = Field(None, description="Hub token for gated or private repositories (default: HF_TOKEN / the login).")
-    cache_dir: Optional[str] = Field(None, description="Hugging Face cache folder (default: HF_HUB_CACHE / HF_HOME).")
-    local_files_only: Optional[bool] = Field(None, description="Never download (default: follows HF_HUB_OFFLINE).")
-    tiny: bool = Field(False, description="Use a tiny seeded random CLIP and head (tests, demo).")
-    seed: int = Field(0, description="Seed of the tiny models.")
-    background: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB in [0,1] behind the object.")
 
 
 def aesthetic_scores(
@@ -80,33 +73,19 @@ def aesthetic_scores(
     return head(embedding)
 
 
-class AestheticReward(texkit.Reward):
+class AestheticReward(ClipRenderReward):
     """LAION aesthetic predictor on CLIP ViT-L/14, mean over the reward views (higher is better)."""
 
     name = "aesthetic"
     description = "LAION aesthetic predictor (CLIP ViT-L/14 + MLP head) on the renders, mean over views."
-    differentiable = True
-    needs_renders = True
     Params = AestheticParams
 
-    def __init__(self, params: "pydantic.BaseModel | dict | None" = None, **overrides: object) -> None:
-        """Validate parameters and check that the weight paths exist (loading waits for the first call).
+    def check_weights(self) -> None:
+        """Both weight sources are given and can exist (``clip_path`` a folder or hub id, ``head_path`` a file or hub file).
 
         Raises:
-            ConfigError: bad parameter.
-            WeightsError: no weights given (and not tiny), or a given path does not exist.
+            WeightsError: a source is missing or cannot exist.
         """
-        super().__init__(params, **overrides)
-        self._models: tuple[torch.nn.Module, torch.nn.Module] | None = None
-        if not self.uses_tiny_models:
-            self._check_paths()
-
-    @property
-    def uses_tiny_models(self) -> bool:
-        """True when the reward runs on the tiny random models (``tiny=true`` or ``clip_path='tiny'``)."""
-        return bool(self.params.tiny or self.params.clip_path == "tiny")
-
-    def _check_paths(self) -> None:
         p = self.params
         missing = [key for key in ("clip_path", "head_path") if not getattr(p, key)]
         if missing:
@@ -115,18 +94,11 @@ class AestheticReward(texkit.Reward):
                 "(CLIP ViT-L/14 hub id or folder, LAION head .pth/.safetensors file or org/name/file on the hub), "
                 "or tiny=true for a random test model"
             )
-        if not looks_like_hub_id(p.clip_path) and not Path(p.clip_path).expanduser().is_dir():
-            raise texkit.WeightsError(
-                f"aesthetic reward: clip_path is not a folder or a hub id: {p.clip_path}; give a CLIP folder or e.g. openai/clip-vit-large-patch14"
-            )
+        check_clip_source(p.clip_path, "aesthetic reward")
         if hub_file(p.head_path) is None and not Path(p.head_path).expanduser().is_file():
             raise texkit.WeightsError(
                 f"aesthetic reward: head_path file not found: {p.head_path}; give a local file or org/name/file in a hub repository"
             )
-
-    def _hub(self, revision: Optional[str]) -> HubOptions:
-        p = self.params
-        return HubOptions(revision=revision, token=p.token, cache_dir=p.cache_dir, local_files_only=p.local_files_only)
 
     def models(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The frozen ``(clip, head)`` pair on ``device`` in ``dtype``, loaded on first use.
@@ -139,20 +111,16 @@ class AestheticReward(texkit.Reward):
                 clip = tiny_clip_vision(self.params.seed)
                 head = tiny_aesthetic_head(int(clip.config.projection_dim), self.params.seed)
             else:
-                clip = load_clip_vision(self.params.clip_path, self._hub(self.params.revision))
-                head = load_aesthetic_head(self.params.head_path, self._hub(self.params.head_revision))
+                clip = load_clip_vision(self.params.clip_path, self.params.hub())
+                head = load_aesthetic_head(self.params.head_path, self.params.hub(self.params.head_revision))
                 if head.embed_dim != clip.config.projection_dim:
                     raise texkit.WeightsError(
                         f"aesthetic reward: head expects {head.embed_dim}-d embeddings but the CLIP model gives "
                         f"{clip.config.projection_dim}-d; use the ViT-L/14 CLIP the head was trained on"
                     )
             self._models = (clip, head)
-        clip, head = self._models
-        first = next(clip.parameters())
-        if first.device != torch.device(device) or first.dtype != dtype:
-            clip.to(device=device, dtype=dtype)
-            head.to(device=device, dtype=dtype)
-        return clip, head
+        place(self._models, device, dtype)
+        return self._models
 
     def __call__(self, ctx: texkit.RewardContext) -> texkit.RewardOutput:
         """Score the renders in ``ctx.renders``.
@@ -160,11 +128,9 @@ class AestheticReward(texkit.Reward):
         Raises:
             RewardError: ``ctx.renders`` is missing.
         """
-        if ctx.renders is None:
-            raise texkit.RewardError("the aesthetic reward reads renders: render the reward views first (ctx.renders)")
-        rgb = ctx.renders.rgb
-        clip, head = self.models(rgb.device, rgb.dtype)
-        scores = aesthetic_scores(rgb, ctx.renders.alpha, clip, head, tuple(self.params.background))
+        renders = self.renders(ctx)
+        clip, head = self.models(renders.rgb.device, renders.rgb.dtype)
+        scores = aesthetic_scores(renders.rgb, renders.alpha, clip, head, tuple(self.params.background))
         value = scores.mean()
         detached = scores.detach()
         metrics = {"aesthetic_min": float(detached.min()), "aesthetic_max": float(detached.max())}

@@ -7,7 +7,9 @@ works, its text tower is ignored); ``head_path`` is the LAION head's state dict 
 ``org/name/path/in/repo.pth``. Hub sources go through the Hugging Face cache with the usual
 ``revision``, ``token``, ``cache_dir`` and ``local_files_only`` (None follows ``HF_HUB_OFFLINE``);
 a failure says whether the source was not found or is not cached while offline. For tests and the
-demo, `tiny_clip_vision` and `tiny_aesthetic_head` build small seeded random models in code.
+demo, `tiny_aesthetic_head` builds a small seeded random head in code (and
+`texkit_rewards_image.clip_weights.tiny_clip_vision` the CLIP tower); the CLIP loading itself
+is `texkit_rewards_image.clip_weights.load_clip_part`, shared with ``clip_score``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from texkit import WeightsError
 from texkit.hub import HubOptions, describe_failure, looks_like_hub_id
 from texkit_rewards_image.aesthetic_head import AestheticHead
+from texkit_rewards_image.clip_weights import frozen, load_clip_part, tiny_clip_vision
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import CLIPVisionModelWithProjection
@@ -69,77 +72,26 @@ def resolve_head_path(spec: str | Path, hub: HubOptions | None = None) -> Path:
         raise WeightsError("aesthetic reward: " + describe_failure(err, "head weights", repo, hub, missing=filename)) from None
 
 
-def tiny_clip_vision(
-    seed: int = 0, image_size: int = 224, patch_size: int = 32, embed_dim: int = 32
-) -> "CLIPVisionModelWithProjection":
-    """A small random CLIP vision tower with projection (2 layers, width 32), seeded.
-
-    Args:
-        seed: seed of the weight initialisation (the global RNG is left untouched).
-        image_size: input resolution.
-        patch_size: side of the square patches (must divide ``image_size``).
-        embed_dim: size of the projected image embedding.
-
-    Returns:
-        A frozen ``CLIPVisionModelWithProjection`` in eval mode.
-    """
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    config = CLIPVisionConfig(
-        image_size=image_size,
-        patch_size=patch_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        projection_dim=embed_dim,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CLIPVisionModelWithProjection(config)
-    return _frozen(model)
-
-
 def tiny_aesthetic_head(embed_dim: int = 32, seed: int = 0) -> AestheticHead:
     """A randomly initialised `AestheticHead`, seeded, frozen, in eval mode."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         head = AestheticHead(embed_dim)
-    return _frozen(head)
+    return frozen(head)
 
 
 def load_clip_vision(path: str | Path, hub: HubOptions | None = None) -> "CLIPVisionModelWithProjection":
     """Load a CLIP vision tower with its projection from a hub id or a local transformers folder.
 
     Args:
-        path: hub id (``openai/clip-vit-large-patch14``) or folder.
+        path: hub id (``openai/clip-vit-large-patch14``) or folder (a full ``CLIPModel`` folder works).
         hub: revision, token, cache_dir, local_files_only for a hub id.
 
     Raises:
         WeightsError: the folder does not exist, the hub id is not found or not cached while
             offline, or the weights cannot be loaded.
     """
-    from transformers import CLIPVisionModelWithProjection
-
-    hub = hub or HubOptions()
-    if looks_like_hub_id(str(path)):
-        from huggingface_hub import hf_hub_download
-
-        try:
-            hf_hub_download(str(path), "config.json", **hub.kwargs(variant=False))
-            model = CLIPVisionModelWithProjection.from_pretrained(str(path), **hub.kwargs(variant=False))
-        except Exception as err:
-            raise WeightsError("aesthetic reward: " + describe_failure(err, "CLIP", str(path), hub, missing="config.json")) from None
-        return _frozen(model)
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise WeightsError(f"aesthetic reward: CLIP folder not found: {path}; {_HINT}")
-    try:
-        model = CLIPVisionModelWithProjection.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"aesthetic reward: could not load CLIP from {path} ({first_line}); {_HINT}") from None
-    return _frozen(model)
+    return load_clip_part("CLIPVisionModelWithProjection", path, hub, "aesthetic reward", _HINT)
 
 
 def load_head_state_dict(path: str | Path, hub: HubOptions | None = None) -> dict[str, torch.Tensor]:
@@ -195,10 +147,4 @@ def load_aesthetic_head(path: str | Path, hub: HubOptions | None = None) -> Aest
     except RuntimeError as err:
         detail = str(err).strip().splitlines()[0]
         raise WeightsError(f"aesthetic reward: {path} does not match the LAION head layout: {detail}") from None
-    return _frozen(head)
-
-
-def _frozen(model: torch.nn.Module) -> torch.nn.Module:
-    model.eval()
-    model.requires_grad_(False)
-    return model
+    return frozen(head)
