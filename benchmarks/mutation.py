@@ -328,7 +328,8 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
     """Run pytest on ``tests`` in a child forked from this process.
 
     Returns:
-        ``("passed" | "failed" | "timeout" | "crashed", seconds)``. With ``coverage_of`` the child
+        ``("passed" | "failed" | "no_tests_ran" | "timeout" | "crashed", seconds)`` (``no_tests_ran``:
+        pytest's exit 4 or 5). With ``coverage_of`` the child
         also writes ``<log>.json``: ``{"lines": {file: {line: [node ids]}}, "durations": {...}}``.
     """
     sys.stdout.flush()
@@ -373,7 +374,7 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
             if done:
                 seconds = time.perf_counter() - start
                 if os.WIFEXITED(status):
-                    return ("passed" if os.WEXITSTATUS(status) == 0 else "failed"), seconds
+                    return _PYTEST_EXIT.get(os.WEXITSTATUS(status), "failed"), seconds
                 return "crashed", seconds
             if time.perf_counter() > deadline:
                 _kill(pid)
@@ -382,6 +383,12 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
     except BaseException:  # Ctrl-C: take the child (and what it started) down too
         _kill(pid)
         raise
+
+
+# pytest's exit codes: 0 all passed, 1 a test failed, 2 interrupted (a collection error, such as a mutant
+# that does not import), 3 internal error; 4 usage error and 5 no test collected say nothing about the
+# mutant (a wrong test path or node id), so they never count as a kill.
+_PYTEST_EXIT = {0: "passed", 4: "no_tests_ran", 5: "no_tests_ran"}
 
 
 def _kill(pid: int) -> None:
@@ -485,6 +492,8 @@ def run_module(unit: Unit, settings: Settings, mutants: list[Mutant], deadline: 
                     status, _ = run_forked(ordered, min(budget, max(deadline - time.perf_counter(), 1.0)), log)
                     if status == "timeout" and cut:
                         break  # not run: the time budget ran out during it
+                    if status == "no_tests_ran":
+                        raise SystemExit(f"{unit.module}: pytest ran no test for a mutant (exit 4 or 5, see {log}); check the module's tests in {CONFIG.relative_to(ROOT)}")
                     result = {"passed": "survived", "failed": "killed", "crashed": "killed", "timeout": "timeout"}[status]
                     killed_by = first_failure(log) if result == "killed" else ""
             outcome = Outcome(mutant, result, time.perf_counter() - start, diff, killed_by, equivalent)

@@ -99,3 +99,20 @@ def test_the_configuration_names_existing_modules_tests_and_operators():
             assert (ROOT / test.split("::")[0]).exists(), test
     for named in settings.named:
         assert (ROOT / named["module"]).read_text().count(named["original"]) == 1, named["name"]
+
+
+def test_pytest_run_that_collects_nothing_is_never_a_kill(tmp_path, monkeypatch):
+    """pytest's exit 5 (no test collected) or 4 (usage error) says nothing about a mutant: the forked
+    runner reports them apart from a failure, so a mistyped test path cannot count as a kill."""
+    empty = tmp_path / "test_nothing.py"
+    empty.write_text("def helper():\n    return 1\n")
+    failing = tmp_path / "test_fails.py"
+    failing.write_text("def test_fails():\n    assert 1 == 2\n")
+    passing = tmp_path / "test_passes.py"
+    passing.write_text("def test_passes():\n    assert 1 == 1\n")
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log.txt"
+    assert mutation.run_forked([str(empty)], 120.0, log)[0] == "no_tests_ran"
+    assert mutation.run_forked([str(tmp_path / "test_missing.py")], 120.0, log)[0] == "no_tests_ran"
+    assert mutation.run_forked([str(failing)], 120.0, log)[0] == "failed"
+    assert mutation.run_forked([str(passing)], 120.0, log)[0] == "passed"
