@@ -133,3 +133,42 @@ def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path):
     for p, old in zip(trainer.parameters(), before):
         assert torch.equal(p.detach(), old) and p.grad is None
     assert trainer.step == 1 and not trainer.optimizer.state
+
+
+def test_a_non_finite_first_micro_batch_stops_the_step_and_says_so_on_stderr(tmp_path, monkeypatch, capsys):
+    """With grad_accum = 2, a NaN loss in the first micro-batch ends the step there (the second is
+    never painted or scored) and the notice goes to stderr, never into stdout (which may be piped)."""
+    trainer = _trainer(tmp_path, grad_accum=2)
+    real = trainer.session.score_batch
+    scored = []
+
+    def nan_scores(*args, **kwargs):
+        scores = real(*args, **kwargs)
+        scored.append(1)
+        scores.total = scores.total * float("nan")
+        return scores
+
+    monkeypatch.setattr(trainer.session, "score_batch", nan_scores)
+    capsys.readouterr()
+    metrics = trainer.train_step()
+    assert metrics["skipped"] == "non-finite loss" and len(scored) == 1
+    out, err = capsys.readouterr()
+    assert "step 1" in err and "skipped" in err
+    assert "skipped" not in out
+
+
+def test_a_batch_reports_every_prompt_and_its_size_a_single_sample_does_not(tmp_path):
+    single = _trainer(tmp_path / "one").train_step()
+    assert "prompts" not in single and "batch_size" not in single and single["prompt"] == "a vase"
+    batch = _trainer(tmp_path / "two", batch_size=2).train_step()
+    assert batch["prompts"] == ["a vase", "a vase"] and batch["batch_size"] == 2
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_only_fp16_scales_the_loss(tmp_path, precision):
+    """fp16 frozen weights scale the loss (the step reports its loss scale); other dtypes do not."""
+    metrics = _trainer(tmp_path, mixed_precision=precision).train_step()
+    if precision == "fp16":
+        assert metrics["loss_scale"] > 0
+    else:
+        assert "loss_scale" not in metrics
