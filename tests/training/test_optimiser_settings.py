@@ -162,6 +162,23 @@ def test_a_batch_reports_every_prompt_and_its_size_a_single_sample_does_not(tmp_
     assert "prompts" not in single and "batch_size" not in single and single["prompt"] == "a vase"
     batch = _trainer(tmp_path / "two", batch_size=2).train_step()
     assert batch["prompts"] == ["a vase", "a vase"] and batch["batch_size"] == 2
+    accumulated = _trainer(tmp_path / "accum", grad_accum=2).train_step()  # two micro-batches of one
+    assert accumulated["prompts"] == ["a vase", "a vase"] and "batch_size" not in accumulated
+
+
+def test_learned_camera_angles_are_reported_to_four_decimals(tmp_path):
+    trainer = _trainer(tmp_path)
+    with torch.no_grad():
+        for tensor in trainer.session.angles.values():
+            if tensor.requires_grad:
+                tensor.add_(0.123456)  # off any 4-decimal value
+    metrics = trainer.train_step()
+    reported = {k: v for k, v in metrics.items() if k.startswith("camera/")}
+    assert reported, "a learned camera path reports its angles"
+    for key, values in reported.items():
+        exact = [float(x) for x in trainer.session.angles[key.removeprefix("camera/")].detach()]
+        assert values == [round(x, 4) for x in exact]
+        assert any(round(x, 5) != round(x, 4) for x in exact)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
