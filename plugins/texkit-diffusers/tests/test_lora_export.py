@@ -104,3 +104,49 @@ def test_an_adapter_without_metadata_loads_and_another_rank_is_refused_for_its_s
     other_rank = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=2)
     with pytest.raises(WeightsError, match="does not fit this model"):  # the shapes differ; the alphas are not compared
         other_rank.load_adapter(tmp_path / "a")
+
+
+def test_add_lora_defaults_to_rank_4_at_scale_1():
+    """The documented defaults: rank 4, lora_alpha = rank (scale 1), B zero so the model is unchanged."""
+    from texkit_diffusers.lora import ADAPTER_NAME, add_lora, lora_parameters
+    from texkit_diffusers.tiny import build_tiny_components
+
+    unet = build_tiny_components(seed=0)["unet"]
+    add_lora(unet)
+    config = unet.peft_config[ADAPTER_NAME]
+    assert config.r == 4 and config.lora_alpha == 4
+    shapes = {tuple(p.shape) for n, p in unet.named_parameters() if "lora_A" in n}
+    assert shapes and all(s[0] == 4 for s in shapes)
+    assert all(float(p.detach().abs().sum()) == 0 for n, p in unet.named_parameters() if "lora_B" in n)
+    assert len(lora_parameters(unet)) == 2 * sum(1 for n, _ in unet.named_parameters() if "lora_A" in n)
+
+
+def test_model_card_loading_lines_and_scale():
+    from texkit_diffusers.lora import model_card
+
+    named = model_card("org/sd15", {"r": 8, "lora_alpha": 4, "target_modules": ["to_q", "to_v"]})
+    assert 'from_pretrained("org/sd15", controlnet=controlnet)' in named
+    assert "- rank: 8, alpha: 4 (scale 0.5)" in named and "- target modules: to_q, to_v" in named
+    unnamed = model_card(None, {"r": 1, "lora_alpha": 2})
+    assert 'from_pretrained("<the base model>", controlnet=controlnet)' in unnamed
+    assert "- rank: 1, alpha: 2 (scale 2)" in unnamed and "base_model:" not in unnamed
+    assert "(scale 3)" in model_card(None, {"lora_alpha": 3})  # no rank recorded: alpha itself
+
+
+def test_an_adapter_with_a_key_this_model_lacks_is_refused_naming_the_key(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    saved = _trained_tiny()
+    saved.save_adapter(tmp_path / "a")
+    state = load_file(str(tmp_path / "a" / WEIGHT_NAME))
+    key = next(k for k in state if k.startswith("unet.") and ".to_k.lora.down." in k)
+    extra = key.replace(".to_k.", ".to_extra.")
+    state[extra] = state[key].clone()
+    other = tmp_path / "other"
+    other.mkdir()
+    save_file(state, str(other / WEIGHT_NAME))
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    with pytest.raises(WeightsError, match="does not match this model") as err:
+        fresh.load_adapter(other)
+    assert "to_extra" in str(err.value)

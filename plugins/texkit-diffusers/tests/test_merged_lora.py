@@ -257,3 +257,20 @@ def test_alpha_scales_the_adapter_in_the_painted_image():
     a1_merged, _ = _paint_loss_and_grads(_adapted(4, None))
     torch.testing.assert_close(a2_merged, a2_peft, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(a2_merged, a1_merged, rtol=1e-4, atol=1e-7)
+
+
+def test_a_merge_made_without_grad_is_not_used_with_grad():
+    """Weights merged under no_grad carry no graph to A and B: a forward with gradients on runs peft's
+    forward instead, so the adapter still gets its gradient (equal to peft's)."""
+    gen = _trained_generator(merge_lora=True)
+    layer = gen.merged_lora.layers[0]
+    with torch.no_grad():
+        gen.merged_lora.refresh()
+    x = torch.randn(2, layer.base_layer.in_features, generator=torch.Generator().manual_seed(1))
+    down, up = layer.lora_A["texkit"].weight, layer.lora_B["texkit"].weight
+    got = torch.autograd.grad(layer(x).square().sum(), [down, up])
+    gen.merged_lora.clear()
+    want = torch.autograd.grad(layer(x).square().sum(), [down, up])
+    assert all(float(g.abs().sum()) > 0 for g in want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
