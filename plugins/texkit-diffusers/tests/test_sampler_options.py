@@ -140,3 +140,35 @@ def test_truncation_keeps_the_graph_of_the_last_steps_only():
     for truncation, last in (("all", 3), (3, 3), (2, 2), (1, 1)):
         torch.testing.assert_close(grad_of(truncation), by_hand(last))
     assert not torch.allclose(by_hand(1), by_hand(3))
+
+
+def test_strength_at_its_limits_is_accepted():
+    """strength 0 (no step: the render itself) and 1 (every step, from the noise) are in [0, 1]."""
+    options = SamplerOptions(steps=4, eta=0.0, guidance_scale=1.0)
+    render = torch.full(SHAPE, 0.3)
+    cond = torch.zeros(2, 3, 24, 24)
+    assert torch.equal(sample_latents(Denoiser(), sd15_ddim_scheduler(), _prompt(), cond, _noise(4), options, render_latents=render, strength=0.0), render)
+    full = Denoiser()
+    sample_latents(full, sd15_ddim_scheduler(), _prompt(), cond, _noise(4), options, render_latents=render, strength=1.0)
+    assert len(full.batches) == 4
+
+
+def test_refinement_noises_the_render_with_the_start_noise_divided_by_init_noise_sigma():
+    """SDEdit's start: the render noised to the start step's timestep with ``noise.initial / sigma_init``
+    (the draw was scaled by the scheduler's init_noise_sigma; 1 for DDIM, 2 here to tell / from *)."""
+    options = SamplerOptions(steps=4, eta=0.0, guidance_scale=1.0)
+    scheduler = sd15_ddim_scheduler()
+    scheduler.init_noise_sigma = 2.0
+    render = torch.full(SHAPE, 0.3)
+    noise = _noise(4)
+    seen = []
+
+    class Recording(Denoiser):
+        def __call__(self, model_input, t, embeds, condition, scale):
+            seen.append(model_input.clone())
+            return super().__call__(model_input, t, embeds, condition, scale)
+
+    sample_latents(Recording(), scheduler, _prompt(), torch.zeros(2, 3, 24, 24), noise, options, render_latents=render, strength=0.5)
+    start = scheduler.timesteps[refine_start(4, 0.5)].reshape(1)
+    want = sd15_ddim_scheduler().add_noise(render, noise.initial / 2.0, start)
+    torch.testing.assert_close(seen[0], want)
