@@ -342,3 +342,35 @@ def test_a_batch_gets_the_depth_and_keep_mask_of_the_whole_view():
     assert call["depth"].shape == call["keep"].shape == (3, 1, 2, 2)
     for b in range(3):
         torch.testing.assert_close(call["depth"][b], controlnet_depth(square)[0])
+
+
+class _BatchRenderer:
+    """Like the real renderer for a batch of B textures: B copies of one view, sample-major (the same
+    surface, each sample's own colours)."""
+
+    def __init__(self, render: RenderOutput) -> None:
+        self.result = render
+
+    def render(self, mesh, texture, camera, resolution):
+        batch = texture.image.shape[0] if texture.image.dim() == 4 else 1
+        fields = {f: getattr(self.result, f) for f in self.result.__dataclass_fields__}
+        out = {f: torch.cat([v] * batch) if torch.is_tensor(v) else v for f, v in fields.items()}
+        out["rgb"] = torch.cat([self.result.rgb * (b + 1) / batch for b in range(batch)])
+        return RenderOutput(**out)
+
+
+def test_a_batch_is_painted_over_the_renders_of_one_view_and_splatted_as_one_view():
+    """A batch-of-3 render has 3 views of the same surface: the trimap, depth and splat use one of them,
+    so every sample's colours land where a batch of one puts them."""
+    from texkit.view_loop import PaintSettings, paint_view
+
+    settings = PaintSettings(texture_size=T, min_level=T)
+    one = paint_view(_Recorder(), _BatchRenderer(_scene()), MESH, TextureState.empty(T), None, "p", 1, settings)
+    gen = _Recorder()
+    three = paint_view(gen, _BatchRenderer(_scene()), MESH, TextureState.empty(T, batch=3), None, "p", [1, 2, 3], settings)
+    call = gen.calls[0]
+    assert call["depth"].shape[0] == call["keep"].shape[0] == 3
+    assert three.color_sum.shape == (T, T, 9)
+    torch.testing.assert_close(three.weight_sum, one.weight_sum)
+    for b in range(3):
+        torch.testing.assert_close(three.color_sum[..., 3 * b : 3 * b + 3], one.color_sum)
