@@ -435,13 +435,17 @@ def _equivalent(settings: Settings, module: str, diff: str) -> str:
 _BASELINES: dict[tuple[str, ...], tuple[dict[str, Any], float]] = {}
 
 
-def baseline(unit: Unit, settings: Settings, log: Path) -> tuple[dict[str, Any], float]:
+def baseline(unit: Unit, settings: Settings, log: Path, timeout: float = 3600.0) -> tuple[dict[str, Any], float] | None:
     """The unmutated run of a module's tests under coverage: which test executes which line (of every
-    module tested by the same tests, so modules sharing a test list share one run) and each test's duration."""
+    module tested by the same tests, so modules sharing a test list share one run) and each test's duration.
+
+    Returns None when it runs past ``timeout`` (a run's time budget ending during it)."""
     key = tuple(unit.tests)
     if key not in _BASELINES:
         modules = [str(ROOT / u.module) for u in settings.units if tuple(u.tests) == key]
-        status, seconds = run_forked(unit.tests, 3600.0, log, coverage_of=modules)
+        status, seconds = run_forked(unit.tests, timeout, log, coverage_of=modules)
+        if status == "timeout" and timeout < 3600.0:
+            return None
         if status != "passed":
             raise SystemExit(f"{unit.module}: the unmutated tests do not pass ({status}); see {log}")
         _BASELINES[key] = (json.loads(Path(f"{log}.json").read_text()), seconds)
@@ -458,7 +462,11 @@ def run_module(unit: Unit, settings: Settings, mutants: list[Mutant], deadline: 
     log = WORK / f"pytest-{os.getpid()}.log"
     if time.perf_counter() > deadline:
         return [], {}
-    recorded, seconds = baseline(unit, settings, log)
+    # with a time budget the unmutated run is cut where the budget ends (the module is then not run)
+    found = baseline(unit, settings, log, min(3600.0, max(deadline - time.perf_counter(), 1.0)))
+    if found is None:
+        return [], {"not_run": "the time budget ended during the unmutated run"}
+    recorded, seconds = found
     info: dict[str, Any] = {"baseline_seconds": round(seconds, 1)}
     lines = recorded["lines"].get(str(module), {})
     durations = recorded["durations"]
