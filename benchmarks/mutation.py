@@ -668,8 +668,13 @@ def main(argv: list[str] | None = None) -> int:
         for p in parts:  # each module keeps the commit it was measured at
             for info in p["modules"].values():
                 info.setdefault("commit", p["commit"])
+                info.setdefault("sample", p.get("sample", "all mutants"))
         record = {**parts[-1], **merge(parts), "named": [n for p in parts for n in p.get("named", [])]}
         record["commits"] = sorted({p["commit"] for p in parts})
+        samples = sorted({info["sample"] for p in parts for info in p["modules"].values()})
+        record["sample"] = samples[0] if len(samples) == 1 else "per module: " + "; ".join(
+            f"{s}: {', '.join(sorted(m for p in parts for m, i in p['modules'].items() if i['sample'] == s))}" for s in samples
+        )
         record["seconds"] = round(sum(p["seconds"] for p in parts), 1)
         out = args.out or RESULTS
         out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
