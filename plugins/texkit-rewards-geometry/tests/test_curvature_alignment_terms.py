@@ -55,3 +55,19 @@ def test_smoothing_passes_may_be_zero():
     assert _params(iterations=0).iterations == 0
     with pytest.raises(ValueError):
         _params(iterations=-1)
+
+
+def test_reference_field_normalisation_damps_short_fields():
+    """field_normalisation = "reference": v / (sqrt(|v|^2 + 1e-6) + 1e-6). A unit-length field scores as
+    the plain normalisation does; a field of length 1e-4 is scaled to about 0.0994, so (d . v)^2
+    drops to 0.0994^2 (the plain style scales it to 1)."""
+    texture = _ramps(0.02, 0.02)
+    uv = texel_centers_uv(T, T)[[4, 8, 12], [4, 8, 11]]
+    coverage = torch.ones(T, T, 1)
+    field = torch.tensor([[1.0, 0.0]] * 3)
+    params = _params(field_normalisation="reference", average="all")
+    plain = alignment_terms(texture, uv, field, coverage, _params(average="all")).item()
+    assert alignment_terms(texture, uv, 3.0 * field, coverage, params).item() == pytest.approx(plain, rel=1e-5)
+    length = 1e-4 / (math.sqrt(1e-8 + 1e-6) + 1e-6)
+    short = alignment_terms(texture, uv, 1e-4 * field, coverage, params).item()
+    assert short == pytest.approx(plain * length**2, rel=1e-4)

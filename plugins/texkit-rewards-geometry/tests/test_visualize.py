@@ -96,3 +96,21 @@ def test_reference_picture_is_the_reference_texture(gourd, gourd_cache, make_con
     picture = reward.visualize(make_context(gourd, gourd_cache, _noise()))
     assert torch.allclose(picture, reference, atol=1 / 255)
     assert float(reward(make_context(gourd, gourd_cache, picture)).value) > -1e-5  # the reward's maximum 0
+
+
+def test_symmetry_picture_colours_a_pair_by_its_midpoint_and_distance(gourd, gourd_cache, make_context):
+    """The documented colour of a pair (a, b): (0.15 + 0.8 m_v, 0.15 + 0.7 m_u, 0.2 + 2 |a - b|) with m the
+    midpoint, read at an isolated pair's texel."""
+    reward = Symmetry()
+    reward.prepare(gourd, gourd_cache)
+    picture = reward.visualize(make_context(gourd, gourd_cache, _noise()))
+    a, b = reward._pairs["uv_a"].float(), reward._pairs["uv_b"].float()
+    distance = (a - b).norm(dim=-1)
+    mid = (a + b) / 2
+    want = torch.stack((0.15 + 0.8 * mid[:, 1], 0.15 + 0.7 * mid[:, 0], (0.2 + 2.0 * distance).clamp(0, 1)), dim=-1)
+    cols = (a[:, 0] * SIZE).floor().long().clamp(0, SIZE - 1)
+    rows = ((1 - a[:, 1]) * SIZE).floor().long().clamp(0, SIZE - 1)
+    got = picture[rows, cols]
+    # the dot of a point may be overdrawn by a neighbouring pair's: most texels show their own pair's colour
+    close = (got - want).abs().max(dim=-1).values < 0.05
+    assert float(distance.max()) > 0.05 and float(close.float().mean()) > 0.3, float(close.float().mean())
