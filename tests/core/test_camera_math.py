@@ -103,3 +103,21 @@ def test_indexing_keeps_one_camera_or_a_slice():
 )
 def test_view_names_at_their_thresholds(elevation, azimuth, name):
     assert Cameras.from_angles([elevation], [azimuth]).view_names() == [name]
+
+
+def test_orbit_azimuths_just_past_180_wrap_to_negative():
+    azimuth = Cameras.orbit(359).azimuth  # step 360/359: camera 180 sits at 180.5 degrees
+    assert float(azimuth.max()) <= 180.0 and float(azimuth.min()) > -180.0
+    assert float(azimuth[180]) == pytest.approx(180.0 * 360.0 / 359.0 - 360.0)
+
+
+def test_cameras_never_roll_the_horizon_stays_level():
+    """Every camera's x axis (its right) is horizontal and its y axis leans towards world +y,
+    from every azimuth and elevation below the pole clamp."""
+    elevation = torch.tensor([-60.0, -20.0, 0.0, 30.0, 75.0]).repeat_interleave(8)
+    azimuth = torch.tensor([0.0, 45.0, 90.0, 135.0, 180.0, -135.0, -90.0, -45.0]).repeat(5)
+    view = Cameras.from_angles(elevation, azimuth).view_matrices()
+    right, up = view[:, 0, :3], view[:, 1, :3]
+    torch.testing.assert_close(right[:, 1], torch.zeros(40), atol=1e-6, rtol=0)
+    assert bool((up[:, 1] > 0).all())
+    torch.testing.assert_close(right.norm(dim=-1), torch.ones(40))
