@@ -90,3 +90,26 @@ def test_curvature_colour_add_denominator_on_tiny_weights():
     value = curvature_color_value(texture.double(), k.double(), weights, params)
     assert value.item() == pytest.approx(2.0 / 3.0, rel=1e-6)
     assert curvature_color_value(texture.double(), k.double(), weights, CurvatureColor.Params()).item() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_a_context_without_a_geometry_cache_scores_like_one_with_it_and_builds_the_maps_once(gourd, gourd_cache, make_context, monkeypatch):
+    """Texel maps come from a memory-only cache when the context has none, keyed by the mesh's content:
+    the same value as with the shared cache, and one build for repeated calls on the same mesh."""
+    from texkit_rewards_geometry.curvature_color import CurvatureColor
+
+    import texkit
+    import texkit.geometry as geometry
+
+    image = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(0))
+    with_cache = CurvatureColor()
+    with_cache.prepare(gourd, gourd_cache)
+    want = float(with_cache(make_context(gourd, gourd_cache, image)).value)
+    builds = []
+    real = geometry.curvature_maps
+    monkeypatch.setattr(geometry, "curvature_maps", lambda *a, **k: builds.append(1) or real(*a, **k))
+    reward = CurvatureColor()
+    reward.prepare(gourd, gourd_cache)
+    for _ in range(3):
+        ctx = texkit.RewardContext(mesh=gourd, texture=texkit.Texture(image))
+        assert float(reward(ctx).value) == pytest.approx(want, rel=1e-6)
+    assert len(builds) == 1

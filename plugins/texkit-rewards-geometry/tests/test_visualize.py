@@ -114,3 +114,9 @@ def test_symmetry_picture_colours_a_pair_by_its_midpoint_and_distance(gourd, gou
     # the dot of a point may be overdrawn by a neighbouring pair's: most texels show their own pair's colour
     close = (got - want).abs().max(dim=-1).values < 0.05
     assert float(distance.max()) > 0.05 and float(close.float().mean()) > 0.3, float(close.float().mean())
+
+
+def test_splat_points_on_the_bottom_and_right_edges_paint_the_last_texel():
+    image = splat_points(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]), 8, 8)
+    painted = (image != 1.0).any(-1).nonzero().tolist()
+    assert painted == [[7, 7]]  # u = 1, v = 0: the bottom-right texel, clamped into the image
