@@ -646,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 when the score is below this percentage")
     parser.add_argument("--min-mutants", type=int, default=1, help="apply --fail-under only when at least this many mutants ran")
     parser.add_argument("--sample", type=int, default=1, help="run 1 in N mutants (chosen by a stable hash); 1: all")
-    parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs of disjoint modules into --out")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs of disjoint modules (and of --named runs) into --out")
     parser.add_argument("--with-named", action="store_true", help="also run the hand-written mutants after --module runs")
     parser.add_argument("--named", action="store_true", help="run only the hand-written mutants of issue 31 ([[named]] in the TOML)")
     args = parser.parse_args(argv)
@@ -661,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"restored {path} (left mutated by an interrupted run)")
     settings = load_settings()
     if args.merge:
-        parts = [json.loads(p.read_text()) for p in args.merge]
+        loaded = [json.loads(p.read_text()) for p in args.merge]
+        parts = [p for p in loaded if isinstance(p, dict)]
+        named_runs = [n for p in loaded if isinstance(p, list) for n in p]  # records of --named runs
         modules = [m for p in parts for m in p["modules"]]
         if len(modules) != len(set(modules)):
             raise SystemExit("a module is in more than one record; merge the records of disjoint --module runs")
@@ -669,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
             for info in p["modules"].values():
                 info.setdefault("commit", p["commit"])
                 info.setdefault("sample", p.get("sample", "all mutants"))
-        record = {**parts[-1], **merge(parts), "named": [n for p in parts for n in p.get("named", [])]}
+        record = {**parts[-1], **merge(parts), "named": [n for p in parts for n in p.get("named", [])] + named_runs}
         record["commits"] = sorted({p["commit"] for p in parts})
         samples = sorted({info["sample"] for p in parts for info in p["modules"].values()})
         record["sample"] = samples[0] if len(samples) == 1 else "per module: " + "; ".join(
