@@ -600,6 +600,7 @@ def run_named(settings: Settings, say: Any) -> list[dict[str, Any]]:
     results = []
     units = {u.module: u for u in settings.units}
     log = WORK / f"pytest-{os.getpid()}-named.log"
+    commit = (_git("rev-parse", "HEAD") or "").strip()
     for named in settings.named:
         path = ROOT / named["module"]
         original = path.read_text(encoding="utf-8")
@@ -618,7 +619,7 @@ def run_named(settings: Settings, say: Any) -> list[dict[str, Any]]:
             path.write_text(original, encoding="utf-8")
             saved.unlink(missing_ok=True)
         killed_by = first_failure(log) if status == "failed" else ""
-        results.append({**named, "status": {"failed": "killed", "passed": "survived"}.get(status, status), "killed_by": killed_by, "seconds": round(seconds, 1)})
+        results.append({**named, "status": {"failed": "killed", "passed": "survived"}.get(status, status), "killed_by": killed_by, "seconds": round(seconds, 1), "commit": commit})
         say(f"  named mutant '{named['name']}': {results[-1]['status']} {killed_by}")
     return results
 
