@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -185,3 +186,45 @@ def test_a_damaged_state_names_what_torch_found(tmp_path):
     assert "is damaged (" in message and "\n" not in message
     reason = message.split("is damaged (")[1].split("); resume")[0]
     assert " " in reason and not reason.endswith("Error"), reason  # torch's own words, not an exception's name
+
+
+def test_a_checkpoint_folder_whose_parents_do_not_exist_yet_is_created(tmp_path):
+    root = tmp_path / "new" / "run" / "checkpoints"
+    final = save_checkpoint(root, 1, FakeGenerator(), _state(), run_id="r")
+    assert final == root / "step_000001" and latest_checkpoint(root) == final
+
+
+def test_saving_a_step_again_replaces_it_and_leaves_nothing_aside(tmp_path):
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 3, FakeGenerator(), _state(), run_id="r")
+    save_checkpoint(root, 3, FakeGenerator(), {"angles": {"paint_elevation": torch.tensor([5.0])}}, run_id="r")
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_000003"]
+    assert float(load_state(root / "step_000003")["angles"]["paint_elevation"]) == 5.0
+
+
+def test_a_file_not_written_with_the_checkpoint_is_named(tmp_path):
+    from texkit.checkpoint import checkpoint_problem
+
+    final = save_checkpoint(tmp_path / "checkpoints", 2, FakeGenerator(), _state(), run_id="r")
+    assert checkpoint_problem(final) is None
+    (final / "notes.txt").write_text("added later")
+    assert checkpoint_problem(final) == "notes.txt was not written with the checkpoint"
+
+
+def test_meta_and_latest_reach_the_disk_before_they_are_renamed_into_place(tmp_path, monkeypatch):
+    """Durability: the files that make a checkpoint valid (meta.json) and current (latest) are fsynced."""
+    synced = []
+    real = os.fsync
+
+    def recording(fd):
+        with contextlib.suppress(OSError):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    save_checkpoint(tmp_path / "checkpoints", 1, FakeGenerator(), _state(), run_id="r")
+    if not synced:
+        pytest.skip("/proc/self/fd is not readable here")
+    names = [Path(p).name for p in synced]
+    assert any("meta.json" in n for n in names), names
+    assert any("latest" in n for n in names), names
