@@ -582,6 +582,8 @@ def summarise(per_module: dict[str, list[Outcome]], infos: dict[str, dict[str, A
         out = {"module": str(o.mutant.spec.module_path).replace(str(ROOT) + "/", ""), "line": o.mutant.spec.start_pos[0], "operator": o.mutant.spec.operator_name, "original": old, "mutant": new}
         if o.equivalent:
             out["reason"] = o.equivalent
+        else:
+            out["status"] = o.status
         return out
 
     everything = [o for outs in per_module.values() for o in outs]
@@ -622,6 +624,28 @@ def run_named(settings: Settings, say: Any) -> list[dict[str, Any]]:
         results.append({**named, "status": {"failed": "killed", "passed": "survived"}.get(status, status), "killed_by": killed_by, "seconds": round(seconds, 1), "commit": commit})
         say(f"  named mutant '{named['name']}': {results[-1]['status']} {killed_by}")
     return results
+
+
+def reclassify_equivalents(part: dict[str, Any], settings: Settings) -> None:
+    """Move the survivors of a record that ``[[equivalent]]`` now lists into its equivalent mutants (in place),
+    with the module's counts and score updated."""
+    for survivor in list(part["survivors"]):
+        reason = next(
+            (e.reason for e in settings.equivalents if e.module == survivor["module"] and e.line == survivor["original"] and e.mutant == survivor["mutant"]),
+            "",
+        )
+        if not reason:
+            continue
+        part["survivors"].remove(survivor)
+        part["equivalent_mutants"].append({**survivor, "reason": reason})
+        info = part["modules"][survivor["module"]]
+        status = survivor.get("status") or ("survived" if info["survived"] else "no_tests")
+        info[status] -= 1
+        info["equivalent"] += 1
+        scored = info["mutants"] - info["equivalent"]
+        info["score"] = round(100.0 * (info["killed"] + info["timeout"]) / scored, 2) if scored else None
+        part[status] -= 1
+        part["equivalent"] += 1
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -672,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
             for info in p["modules"].values():
                 info.setdefault("commit", p["commit"])
                 info.setdefault("sample", p.get("sample", "all mutants"))
+        for p in parts:  # equivalents listed in the TOML after a part was measured leave its score's denominator too
+            reclassify_equivalents(p, settings)
         record = {**parts[-1], **merge(parts), "named": [n for p in parts for n in p.get("named", [])] + named_runs}
         record["commits"] = sorted({p["commit"] for p in parts})
         samples = sorted({info["sample"] for p in parts for info in p["modules"].values()})

@@ -116,3 +116,18 @@ def test_pytest_run_that_collects_nothing_is_never_a_kill(tmp_path, monkeypatch)
     assert mutation.run_forked([str(tmp_path / "test_missing.py")], 120.0, log)[0] == "no_tests_ran"
     assert mutation.run_forked([str(failing)], 120.0, log)[0] == "failed"
     assert mutation.run_forked([str(passing)], 120.0, log)[0] == "passed"
+
+
+def test_merge_moves_survivors_listed_as_equivalent_since_into_the_equivalents():
+    settings = mutation.Settings([], [], [mutation.Equivalent("m.py", "x = a * 1", "x = a / 1", "1 is 1")], 90.0, 4.0, 30.0)
+    survivor = {"module": "m.py", "line": 3, "operator": "core/ReplaceBinaryOperator_Mul_Div", "original": "x = a * 1", "mutant": "x = a / 1", "status": "survived"}
+    other = {**survivor, "original": "y = b", "mutant": "y = c"}
+    part = {
+        "mutants": 10, "killed": 8, "timeout": 0, "survived": 2, "no_tests": 0, "equivalent": 0, "score": 80.0,
+        "modules": {"m.py": {"mutants": 10, "killed": 8, "timeout": 0, "survived": 2, "no_tests": 0, "equivalent": 0, "score": 80.0}},
+        "survivors": [survivor, other], "equivalent_mutants": [],
+    }
+    mutation.reclassify_equivalents(part, settings)
+    assert part["survivors"] == [other] and part["equivalent_mutants"][0]["reason"] == "1 is 1"
+    assert part["modules"]["m.py"]["score"] == pytest.approx(100 * 8 / 9, abs=0.01)
+    assert mutation.merge([{**part, "commit": "c", "mutant_seconds": 1.0}])["score"] == pytest.approx(100 * 8 / 9, abs=0.01)

@@ -87,3 +87,40 @@ def test_a_state_from_a_texture_returns_it_where_painted():
     for bad in ((torch.rand(4, 4, 4), weight), (torch.rand(4, 5, 3), weight)):
         with pytest.raises(TexturingError, match="do not fit one state"):
             TextureState.from_texture(bad[0], bad[1], torch.zeros(4, 4, 1))
+
+
+def test_fill_holes_upsamples_coarser_colours_at_texel_centres():
+    """A hole takes the coarser level's colour bilinearly at its own centre (half-texel centres,
+    align_corners=False): level 2 here is [[0, 0.5], [0.5, 1]], so texel (0, 1) of the 4 x 4 gets
+    0.75 * 0 + 0.25 * 0.5 = 0.125 (corner-aligned sampling would give 1/6)."""
+    color = torch.zeros(4, 4, 1)
+    weight = torch.zeros(4, 4, 1)
+    weight[0, 0] = 1.0  # colour 0
+    color[3, 3], weight[3, 3] = 1.0, 1.0  # colour 1
+    filled, covered = fill_holes(color, weight, min_level=1)
+    assert filled[0, 1, 0].item() == pytest.approx(0.125, abs=1e-6)
+    assert filled[0, 0, 0].item() == 0.0 and filled[3, 3, 0].item() == 1.0 and covered.min().item() == 1.0
+
+
+def test_fill_holes_goes_down_to_128_texels_by_default():
+    color = torch.zeros(256, 256, 1)
+    weight = torch.zeros(256, 256, 1)
+    color[0, 0], weight[0, 0] = 0.5, 1.0
+    filled, covered = fill_holes(color, weight)
+    assert covered[..., 0].sum().item() == 4  # the 2 x 2 block of level 128 around it, nothing further
+    assert filled[1, 1, 0].item() > 0.0 and covered[2, 2, 0].item() == 0.0
+
+
+def test_a_weight_of_1e_8_counts_as_empty():
+    color = torch.zeros(2, 2, 1, dtype=torch.float64)
+    weight = torch.zeros(2, 2, 1, dtype=torch.float64)
+    weight[0, 0] = 1e-8
+    color[1, 1], weight[1, 1] = 2.0, 1.0
+    filled, covered = fill_holes(color, weight, min_level=2)
+    assert covered[0, 0, 0].item() == 0.0 and covered[1, 1, 0].item() == 1.0
+
+
+def test_from_texture_defaults_to_one_sample():
+    image = torch.full((4, 4, 3), 0.25)
+    state = TextureState.from_texture(image, torch.ones(4, 4, 1), torch.zeros(4, 4, 1))
+    assert state.batch == 1 and state.color_sum.shape == (4, 4, 3)
