@@ -150,3 +150,33 @@ def test_an_adapter_with_a_key_this_model_lacks_is_refused_naming_the_key(tmp_pa
     with pytest.raises(WeightsError, match="does not match this model") as err:
         fresh.load_adapter(other)
     assert "to_extra" in str(err.value)
+
+
+def test_saving_over_an_adapter_whose_old_files_cannot_be_removed_still_saves(tmp_path, monkeypatch):
+    """The previous adapter is moved aside, the new one renamed into place, then the old one deleted:
+    a failure to delete it (a file the user's account may not remove) does not fail the save."""
+    import os
+
+    from safetensors.torch import load_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    first, second = _trained_tiny(), _trained_tiny()
+    with torch.no_grad():
+        for p in second.trainable_parameters():
+            p.add_(1.0)
+    first.save_adapter(tmp_path / "adapter")
+    real_unlink = os.unlink
+
+    def unlink(path, *args, dir_fd=None, **kwargs):
+        if dir_fd is not None and str(path) == WEIGHT_NAME:  # rmtree removing the old adapter's weights
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    second.save_adapter(tmp_path / "adapter")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert load_file(str(tmp_path / "adapter" / WEIGHT_NAME))  # a complete weights file
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    fresh.load_adapter(tmp_path / "adapter")
+    for a, b in zip(fresh.trainable_parameters(), second.trainable_parameters()):
+        torch.testing.assert_close(a, b)  # the new adapter is the one in place

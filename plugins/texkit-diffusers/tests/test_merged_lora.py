@@ -274,3 +274,18 @@ def test_a_merge_made_without_grad_is_not_used_with_grad():
     assert all(float(g.abs().sum()) > 0 for g in want)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
+
+
+def test_clear_returns_every_layer_to_peft_forward():
+    """After `clear` a layer computes peft's W x + s B (A x) again, bit for bit (the merged (W + s B A) x
+    rounds differently, so the two are told apart exactly)."""
+    gen = _trained_generator(merge_lora=True)
+    x = torch.randn(4, gen.merged_lora.layers[0].base_layer.in_features, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        gen.merged_lora.refresh()
+        merged = [layer(x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+        peft = [type(layer).forward(layer, x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+        assert any(not torch.equal(m, p) for m, p in zip(merged, peft))  # rounding tells them apart
+        gen.merged_lora.clear()
+        cleared = [layer(x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+    assert len(cleared) >= 2 and all(torch.equal(c, p) for c, p in zip(cleared, peft))
