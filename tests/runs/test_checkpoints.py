@@ -228,3 +228,22 @@ def test_meta_and_latest_reach_the_disk_before_they_are_renamed_into_place(tmp_p
     names = [Path(p).name for p in synced]
     assert any("meta.json" in n for n in names), names
     assert any("latest" in n for n in names), names
+
+
+def test_a_state_without_a_step_is_no_training_state(tmp_path):
+    final = save_checkpoint(tmp_path / "checkpoints", 1, FakeGenerator(), _state(), run_id="r")
+    for other in ({"angles": {}}, [1, 2]):
+        torch.save(other, final / "state.pt")
+        with pytest.raises(CheckpointError, match="holds no training state"):
+            load_checkpoint(final, FakeGenerator())
+
+
+def test_a_latest_pointer_that_names_no_step_folder_is_ignored(tmp_path):
+    import shutil
+
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 1, FakeGenerator(), _state(), run_id="r")
+    newest = save_checkpoint(root, 2, FakeGenerator(), _state(), run_id="r")
+    shutil.copytree(newest, root / "copy")
+    (root / "latest").write_text("copy\n")
+    assert latest_checkpoint(root) != root / "copy"

@@ -124,3 +124,24 @@ def test_from_texture_defaults_to_one_sample():
     image = torch.full((4, 4, 3), 0.25)
     state = TextureState.from_texture(image, torch.ones(4, 4, 1), torch.zeros(4, 4, 1))
     assert state.batch == 1 and state.color_sum.shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize("wrong", ["weight", "cache"])
+def test_from_texture_refuses_a_weight_or_cache_of_another_size_alone(wrong):
+    image, weight, cache = torch.zeros(4, 4, 3), torch.ones(4, 4, 1), torch.zeros(4, 4, 1)
+    if wrong == "weight":
+        weight = torch.ones(8, 8, 1)
+    else:
+        cache = torch.zeros(8, 8, 1)
+    with pytest.raises(TexturingError, match="do not fit one state"):
+        TextureState.from_texture(image, weight, cache)
+
+
+def test_texture_paint_count_and_view_cosines_fill_down_to_128_texels_by_default():
+    color = torch.zeros(256, 256, 3)
+    weight = torch.zeros(256, 256, 1)
+    color[0, 0], weight[0, 0] = 0.5, 1.0
+    state = TextureState(color, weight, weight * 0.7)
+    assert state.texture().coverage[..., 0].sum().item() == 4  # the 2 x 2 block of level 128 around it
+    for maps in (state.paint_count, state.viewcos_map):  # filled from level 128, not from the painted texel alone
+        assert torch.equal(maps(), maps(128)) and not torch.equal(maps(), maps(256))
