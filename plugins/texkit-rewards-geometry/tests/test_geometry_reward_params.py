@@ -113,3 +113,10 @@ def test_a_context_without_a_geometry_cache_scores_like_one_with_it_and_builds_t
         ctx = texkit.RewardContext(mesh=gourd, texture=texkit.Texture(image))
         assert float(reward(ctx).value) == pytest.approx(want, rel=1e-6)
     assert len(builds) == 1
+
+
+def test_the_installed_plugin_registers_every_geometry_reward():
+    import texkit
+
+    names = set(texkit.get_registry().names("rewards"))
+    assert {"camera_pose", "curvature_alignment", "curvature_color", "feature_emphasis", "reference", "symmetry"} <= names

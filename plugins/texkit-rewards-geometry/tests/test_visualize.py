@@ -120,3 +120,21 @@ def test_splat_points_on_the_bottom_and_right_edges_paint_the_last_texel():
     image = splat_points(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]), 8, 8)
     painted = (image != 1.0).any(-1).nonzero().tolist()
     assert painted == [[7, 7]]  # u = 1, v = 0: the bottom-right texel, clamped into the image
+
+
+def test_alignment_strokes_are_five_texels_across_each_field_point(tube, make_context):
+    """Each field point gets a stroke of 11 dots spaced 0.5 texel, 5 texels long, centred on the point and
+    across the field direction (edges = "across") or along it; the field's length does not matter."""
+    reward = CurvatureAlignment()
+    ctx = make_context(tube, texkit.GeometryCache(tube, root=False), _noise())
+    reward.visualize(ctx)  # prepared for the tube
+    uv = torch.tensor([[0.3, 0.4], [0.7, 0.6]])
+    direction = torch.tensor([[0.3, 0.4], [0.3, -0.4]])  # length 0.5, two directions
+    reward._field = {"uv": uv, "direction": direction}
+    unit = direction / 0.5
+    steps = torch.linspace(-2.5, 2.5, 11) / SIZE
+    for edges, edge in (("across", torch.stack((-unit[:, 1], unit[:, 0]), dim=-1)), ("along", unit)):
+        reward.params = reward.params.model_copy(update={"edges": edges})
+        points = (uv[:, None, :] + steps[None, :, None] * edge[:, None, :]).reshape(-1, 2)
+        want = splat_points(points, torch.full((len(points), 3), 0.15), SIZE, SIZE)
+        assert torch.equal(reward.visualize(ctx), want), edges
