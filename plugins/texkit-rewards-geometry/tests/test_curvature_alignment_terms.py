@@ -71,3 +71,30 @@ def test_reference_field_normalisation_damps_short_fields():
     length = 1e-4 / (math.sqrt(1e-8 + 1e-6) + 1e-6)
     short = alignment_terms(texture, uv, 1e-4 * field, coverage, params).item()
     assert short == pytest.approx(plain * length**2, rel=1e-4)
+
+
+def _diagonal() -> torch.Tensor:
+    """Grey = (u + v) / 2 in UV axes (v up): the gradient runs along (1, 1), the isophotes along (-1, 1)."""
+    uv = texel_centers_uv(T, T)
+    grey = 0.5 * (uv[..., 0] + uv[..., 1])
+    return grey[..., None].expand(T, T, 3).contiguous()
+
+
+@pytest.mark.parametrize("normalize", ["per_texel", "per_point"])
+def test_diagonal_gradient_across_and_along_the_field(normalize):
+    texture = _diagonal()
+    uv = texel_centers_uv(T, T)[[5, 8, 10], [5, 8, 10]]
+    coverage = torch.ones(T, T, 1)
+    gradient, isophote = torch.tensor([[1.0, 1.0]] * 3), torch.tensor([[-1.0, 1.0]] * 3)
+    for edges, ones, zeros in (("across", gradient, isophote), ("along", isophote, gradient)):
+        params = _params(edges=edges, normalize=normalize, average="all")
+        assert alignment_terms(texture, uv, ones, coverage, params).item() == pytest.approx(1.0, abs=1e-3), edges
+        assert alignment_terms(texture, uv, zeros, coverage, params).item() == pytest.approx(0.0, abs=1e-3), edges
+
+
+def test_one_weak_point_scores_its_own_term():
+    """The weighted average of a single point is its term, however small its weight (tanh(0.01 / 0.05) here)."""
+    texture = _ramps(0.01, 0.01)
+    uv = texel_centers_uv(T, T)[8, 4].unsqueeze(0)
+    params = _params(min_gradient=0.05, average="weighted")
+    assert alignment_terms(texture, uv, torch.tensor([[1.0, 0.0]]), torch.ones(T, T, 1), params).item() == pytest.approx(1.0, abs=1e-3)
