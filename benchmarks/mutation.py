@@ -343,6 +343,9 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            # also the Python streams (a parent whose sys.stdout is not fd 1, e.g. under pytest's capture)
+            sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
             import pytest
 
             if coverage_of is None:
@@ -374,7 +377,7 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
             if done:
                 seconds = time.perf_counter() - start
                 if os.WIFEXITED(status):
-                    return _PYTEST_EXIT.get(os.WEXITSTATUS(status), "failed"), seconds
+                    return _outcome(os.WEXITSTATUS(status), log), seconds
                 return "crashed", seconds
             if time.perf_counter() > deadline:
                 _kill(pid)
@@ -385,10 +388,22 @@ def run_forked(tests: list[str], timeout: float, log: Path, coverage_of: list[st
         raise
 
 
-# pytest's exit codes: 0 all passed, 1 a test failed, 2 interrupted (a collection error, such as a mutant
-# that does not import), 3 internal error; 4 usage error and 5 no test collected say nothing about the
-# mutant (a wrong test path or node id), so they never count as a kill.
-_PYTEST_EXIT = {0: "passed", 4: "no_tests_ran", 5: "no_tests_ran"}
+def _outcome(code: int, log: Path) -> str:
+    """A pytest exit code as ``passed``, ``failed`` or ``no_tests_ran``.
+
+    0 all passed; 1 a test failed; 2 interrupted (a collection error); 3 internal error. 5 (no test
+    collected) says nothing about the mutant, nor does 4 (usage error: a wrong path or node id),
+    except where a test file did not import: pytest then reports its node ids as not found (exit 4)
+    after an ``ERROR <file>.py - ...`` line, a mutant that breaks the import, which is a kill.
+    """
+    if code == 0:
+        return "passed"
+    if code == 5:
+        return "no_tests_ran"
+    if code == 4:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return "failed" if re.search(r"^ERROR \S+\.py - ", text, re.M) else "no_tests_ran"
+    return "failed"
 
 
 def _kill(pid: int) -> None:

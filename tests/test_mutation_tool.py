@@ -116,6 +116,10 @@ def test_pytest_run_that_collects_nothing_is_never_a_kill(tmp_path, monkeypatch)
     assert mutation.run_forked([str(tmp_path / "test_missing.py")], 120.0, log)[0] == "no_tests_ran"
     assert mutation.run_forked([str(failing)], 120.0, log)[0] == "failed"
     assert mutation.run_forked([str(passing)], 120.0, log)[0] == "passed"
+    broken = tmp_path / "test_broken.py"  # a mutant that breaks an import: its node ids are "not found" (exit 4)
+    broken.write_text("x = 1 * 'a' / 2\n\ndef test_one():\n    pass\n")
+    assert mutation.run_forked([f"{broken}::test_one"], 120.0, log)[0] == "failed", log.read_text()[-800:]
+    assert mutation.run_forked([f"{passing}::test_missing"], 120.0, log)[0] == "no_tests_ran"
 
 
 def test_merge_moves_survivors_listed_as_equivalent_since_into_the_equivalents():
