@@ -687,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-mutants", type=int, default=1, help="apply --fail-under only when at least this many mutants ran")
     parser.add_argument("--sample", type=int, default=1, help="run 1 in N mutants (chosen by a stable hash); 1: all")
     parser.add_argument("--merge", type=Path, nargs="+", help="combine the records of --module runs of disjoint modules (and of --named runs) into --out")
+    parser.add_argument("--note", help="a sentence stored in the --merge record (how the parts were measured)")
     parser.add_argument("--with-named", action="store_true", help="also run the hand-written mutants after --module runs")
     parser.add_argument("--named", action="store_true", help="run only the hand-written mutants of issue 31 ([[named]] in the TOML)")
     args = parser.parse_args(argv)
@@ -720,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{s}: {', '.join(sorted(m for p in parts for m, i in p['modules'].items() if i['sample'] == s))}" for s in samples
         )
         record["seconds"] = round(sum(p["seconds"] for p in parts), 1)
+        record["command"] = "benchmarks/mutation.py --module ... per module, then --merge"
+        if args.note:
+            record["note"] = args.note
         out = args.out or RESULTS
         out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         say(f"mutation score {record['score']} % over {record['mutants']} mutants ({record['equivalent']} equivalent); written to {out}")
