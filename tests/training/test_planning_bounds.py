@@ -131,3 +131,21 @@ def test_a_run_that_fits_no_batch_size_says_one(gpu):
                            "training": {"batch_size": 4, "view_checkpointing": False}, "rewards": {"curvature_color": {}}})
     with pytest.raises(DeviceError, match="set training.batch_size to 1 or less"):
         check_fits(config, gpu(0.5))
+
+
+def test_size_and_batch_limits_at_their_edges(gpu):
+    # exactly the memory: fits; the largest size whose buffers take exactly half of it is named
+    check_sizes(_config(texture={"size": 4096}), gpu(4096**2 * 36 / GIB))
+    with pytest.raises(ConfigError, match=r"set texture.size to 4096 or less$"):
+        check_sizes(_config(texture={"size": 8192}), gpu(2 * 4096**2 * 36 / GIB))
+    # two reward views double the render buffers
+    two_views = _config(texture={"size": 64, "render_size": 4096}, cameras={"paint": {"elevation": [0.0], "azimuth": [0.0]},
+                                                                          "reward": {"elevation": [0.0, 10.0], "azimuth": [0.0, 90.0]}})
+    with pytest.raises(ConfigError, match=r"for its 2 reward render\(s\) alone \(52 bytes per pixel and view x 1 sample\(s\)\).* to 2048 or less$"):
+        check_sizes(two_views, gpu(1.5))
+
+
+def test_duration_limits_at_their_edges():
+    check_duration(_plan(YEAR), _config(training={"steps": 1}))  # one step of exactly a year: allowed
+    with pytest.raises(ConfigError, match=r"set training.steps to 15768000 or less"):
+        check_duration(_plan(2.0), _config(training={"steps": 20_000_000}))
