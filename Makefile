@@ -10,12 +10,12 @@ STAMP := $(VENV)/.texkit-installed
 install: $(STAMP)
 
 # torch first, from the CPU wheel pinned here (plain `torch` would pull a multi-GB CUDA build),
-# then the core with its dev tools and every plugin, all editable.
+# then the core with its dev tools, the studio extra (gradio) and every plugin, all editable.
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(PY) -m pip install -q -e '.[dev,studio]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	touch $(STAMP)
 
 demo: install

@@ -2,11 +2,15 @@
 # The user's path, from built wheels (not editable installs), in a fresh venv:
 #   1. build wheels of the core and every plugin (pip wheel --no-deps);
 #   2. install the core alone: `texkit plugins` works, `texkit demo` names the package to install;
-#   3. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
-#      every installed reward on the demo mesh, and a 2-step `texkit train` on the tiny model.
-# Called from .ci/run after `make test`. Measured: 5 min 32 s on 2 CPU cores shared with other jobs
-# (load average 6-10, warm pip cache): build 21 s, installs ~130 s, CLI checks ~120 s, 2-step train ~57 s;
-# not measured on an idle machine, where it should be shorter.
+#   3. add texkit[studio] (Gradio): `texkit studio` starts, serves its page and stops on SIGTERM, torch stays CPU;
+#   4. add texkit[all] + the example reward: --version, plugins, rewards --json, `texkit score` with
+#      every installed reward on the demo mesh, the presets (list, init, dry run) and a 2-step
+#      `texkit train` on the tiny model.
+# Called from .ci/run after `make test`. Measured before the studio step: 6 min 21 s on 2 CPU cores shared
+# with other jobs (2026-12-07, warm pip cache): build 23 s, installs ~100 s, score with every reward ~127 s,
+# presets ~43 s, 2-step train ~55 s; not measured on an idle machine, where it should be shorter. The
+# texkit[studio] step (Gradio install, start, fetch, stop) took 51 s of a 7.2 min run (2 CPU cores shared
+# with other jobs), and 161 s of a 13.6 min run at load average 10-18.
 # PYTHON picks the interpreter of the fresh venv; KEEP=1 keeps the work folder for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +55,25 @@ cat "$WORK/hint.txt"
 grep -q "texkit-diffusers" "$WORK/hint.txt" || fail "texkit demo without plugins does not name texkit-diffusers"
 if grep -q "Traceback" "$WORK/hint.txt"; then fail "texkit demo without plugins printed a traceback"; fi
 
+step "texkit[studio] from the wheels (Gradio from PyPI): texkit studio starts and serves its page, torch stays the CPU build"
+"$VPY" -m pip install -q --no-compile "$CORE_WHEEL[studio]"
+"$VPY" -c "import torch; assert torch.__version__ == '2.13.0+cpu', 'the studio extra replaced torch: ' + torch.__version__"
+if "$VPY" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then fail "the studio extra pulled CUDA libraries"; fi
+"$TK" studio --port 0 --workspace "$WORK/studio" >"$WORK/studio.log" 2>&1 &
+STUDIO_PID=$!
+"$VPY" - "$WORK/studio.log" <<'PY' || { cat "$WORK/studio.log"; kill "$STUDIO_PID" 2>/dev/null; fail "texkit studio did not serve its page"; }
+import json, sys, urllib.request
+from texkit.studio import wait_until_serving
+url = wait_until_serving(sys.argv[1], 300)
+page = urllib.request.urlopen(url, timeout=10).read().decode()
+config = json.loads(urllib.request.urlopen(url + "/config", timeout=10).read())
+assert "texkit studio" in page and config["title"] == "texkit studio", config.get("title")
+print(f"texkit studio served {url} ({len(page)} bytes, gradio {config.get('version')})")
+PY
+kill -TERM "$STUDIO_PID"
+wait "$STUDIO_PID" || fail "texkit studio did not stop cleanly on SIGTERM"
+if grep -q "Traceback" "$WORK/studio.log"; then cat "$WORK/studio.log"; fail "texkit studio printed a traceback"; fi
+
 step "texkit[all] and the example reward, from the wheels"
 "$VPY" -m pip install -q --no-compile --find-links "$WORK/wheels" "$CORE_WHEEL[all]" "$WORK"/wheels/texkit_*.whl
 "$VPY" -m pip list 2>/dev/null | grep -i '^texkit'
@@ -64,7 +87,7 @@ if grep -qi "fail" "$WORK/plugins.txt"; then fail "a plugin failed to import in 
 "$TK" rewards --json >"$WORK/rewards.json"
 REWARDS=$("$VPY" -c "import json, sys; print(' '.join(r['name'] for r in json.load(open(sys.argv[1]))))" "$WORK/rewards.json")
 echo "rewards: $REWARDS"
-for want in symmetry curvature_color aesthetic jpeg_compressibility palette; do
+for want in symmetry curvature_color aesthetic clip_score jpeg_compressibility palette; do
     [[ " $REWARDS " == *" $want "* ]] || fail "reward $want missing from the clean install"
 done
 
@@ -79,6 +102,7 @@ plain=()
 for reward in $REWARDS; do
     case $reward in
         aesthetic) "$TK" score demo texture.png --reward aesthetic --param tiny=true --size 64 --views front_short ;;  # random CLIP + head: no download
+        clip_score) "$TK" score demo texture.png --reward clip_score --param tiny=true --param 'text="a glazed ceramic gourd"' --size 64 --views front_short ;;  # random CLIP, a text: no download, no prompt in `score`
         camera_pose) "$TK" score demo texture.png --reward camera_pose --param 'reward_params={"tiny": true}' --size 64 --views front_short ;;  # wraps aesthetic
         reference) "$TK" score demo texture.png --reward reference --param texture=texture.png --size 64 --views front_short ;;  # against itself
         *) plain+=(--reward "$reward") ;;
@@ -89,6 +113,16 @@ cat "$WORK/scores.txt"
 for reward in $REWARDS; do
     grep -q "^$reward = " "$WORK/scores.txt" || fail "no score line for reward $reward"
 done
+
+step "presets from the wheel: texkit presets, init, and a dry run"
+"$TK" presets | tee "$WORK/presets.txt"
+for preset in curvature-smooth curvature-sharp symmetry feature-emphasis curvature-alignment camera-pose 3d-reference; do
+    grep -q "^$preset	" "$WORK/presets.txt" || fail "preset $preset missing from the installed wheel"
+done
+"$TK" init symmetry-quick -o "$WORK/symmetry-quick.toml"
+grep -q '^steps = 250' "$WORK/symmetry-quick.toml" || fail "texkit init symmetry-quick wrote no 250-step config"
+"$TK" train symmetry --dry-run | tee "$WORK/dry-run.txt"
+grep -q "predicted GPU time for 2000 steps" "$WORK/dry-run.txt" || fail "texkit train symmetry --dry-run printed no GPU time"
 
 step "texkit train: 2 steps on the tiny model"
 cat >"$WORK/quick.toml" <<EOF

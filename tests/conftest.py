@@ -155,6 +155,7 @@ def _write_tiny_run(run: Path, scale: float = 0.05, **changes) -> Path:
     import torch
 
     from texkit.config import parse_config
+    from texkit.run_history import updated_history
     from texkit.run_record import write_run_record
     from texkit.session import Session
 
@@ -165,7 +166,7 @@ def _write_tiny_run(run: Path, scale: float = 0.05, **changes) -> Path:
         for p in session.generator.trainable_parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * scale)
     session.generator.save_adapter(run / "adapter")
-    write_run_record(run, cfg)
+    write_run_record(run, cfg, history=updated_history({}, cfg, [], 1))  # config.json with its history, as train writes it
     return run
 
 

@@ -68,3 +68,33 @@ def test_batched_step_targets_hold_in_one_run():
     assert best["fraction_of_dense_peak"] >= 0.25
     b8 = [r for r in record["results"] if r["view_checkpointing"] and r["batch_size"] == 8 and r.get("mesh") == "cow.obj"]
     assert b8 and all(r["peak_allocated_gib"] < 80 for r in b8)
+
+
+def test_issue29_tables_match_throughput_h100_json():
+    """docs/performance.md's round-3 tables quote benchmarks/results/throughput_h100.json, which is
+    what collect_throughput.py reads from the committed outputs of the device calls."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("collect_throughput", ROOT / "benchmarks/gpu/collect_throughput.py")
+    collector = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collector)
+    record = json.loads((ROOT / "benchmarks/results/throughput_h100.json").read_text())
+    assert record == json.loads(json.dumps(collector.collect()))
+    doc = (ROOT / "docs/performance.md").read_text()
+    rows = {label: value for label, value in _table_rows(doc, "| measurement (H100, batch 1, reference-equivalent) |")}
+    e, f, c = record["eager_b1"], record["flops_per_painted_view"], record["compile_b1_cold"]
+    assert rows["eager step, attention tuned per shape"] == f"{e['seconds']:.1f} s"
+    assert rows["eager step, peak allocated"] == f"{e['peak_allocated_gib']:.1f} GiB"
+    assert rows["FLOPs executed per step (view + UNet + VAE recomputation included)"] == f"{f['step_executed'] / 1e12:.0f} T"
+    assert rows["FLOPs needed per step (forward + backward, nothing recomputed)"] == f"{f['step_needed'] / 1e12:.0f} T"
+    assert rows["executed / needed"] == f"{f['executed_over_needed']:.2f}"
+    assert rows["first compile of the training call, forward graph (empty cache)"] == f"{c['forward_graph_seconds']:.1f} s"
+    assert rows["`texkit warmup` step into an empty cache (forward and backward compiled)"] == f"{c['warmup_step_seconds']:.1f} s"
+    assert f["step_executed"] > f["step_needed"]
+    attention = _table_rows(doc, "| attention shape (B x heads x query x key x head dim) |")
+    assert len(attention) == len(record["attention_choices"]) > 0
+    for (shape, forward, training, ratio), a in zip(attention, record["attention_choices"]):
+        assert shape == f"{a['batch']} x {a['heads']} x {a['query_length']} x {a['key_length']} x {a['head_dim']}"
+        assert (forward, training) == (a["forward_kernel"], a["training_kernel"])
+        assert ratio == f"{a['training_speedup_over_torch_choice']:.2f}x"
+    assert record["device"] == "NVIDIA H100 80GB HBM3"

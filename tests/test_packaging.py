@@ -110,3 +110,20 @@ def test_install_hints_name_real_distributions():
     for kind, table in defaults.PROVIDERS.items():
         for name, dist in table.items():
             assert dist in FIRST_PARTY, f"{kind} '{name}' hint names {dist}, which is not a first-party plugin"
+
+
+def test_package_data_ships_every_data_file():
+    """The core wheel holds every file under texkit/data (the step model, the presets): each matches a
+    ``[tool.setuptools.package-data]`` pattern (.ci/wheels.sh then runs `texkit presets` from the wheel)."""
+    from fnmatch import fnmatch
+
+    patterns = _pyproject(ROOT / "pyproject.toml")["tool"]["setuptools"]["package-data"]["texkit"]
+    files = [p.relative_to(ROOT / "texkit").as_posix() for p in (ROOT / "texkit" / "data").rglob("*") if p.is_file()]
+    assert any(f.startswith("data/presets/") for f in files)
+
+    def shipped(path: str, pattern: str) -> bool:  # setuptools globs: one pattern part per folder level
+        parts, wanted = path.split("/"), pattern.split("/")
+        return len(parts) == len(wanted) and all(fnmatch(a, b) for a, b in zip(parts, wanted))
+
+    missing = [f for f in files if not any(shipped(f, pattern) for pattern in patterns)]
+    assert missing == [], f"not in the core wheel (add a package-data pattern in pyproject.toml): {missing}"

@@ -90,6 +90,7 @@ FROZEN_MODULE_NAMES = {
     "texkit.geometry": ("GeometryCache", "Mesh", "vertex_normals", "mesh_curvature", "curvature_maps", "min_curvature_field", "mirror_pairs", "minmax_signed"),
     "texkit.batching": ("stack_samples", "unstack_samples", "repeat_for_samples", "sample_slice"),
     "texkit.hub": ("HubOptions", "is_offline", "hub_cache_dir", "looks_like_hub_id", "looks_local", "describe_failure", "cache_snapshot_folder"),
+    "texkit.compile_cache": ("CompileCacheCounts", "compile_cache_dir", "enable_compile_cache", "cache_counts", "active_cache_dir"),
 }
 
 

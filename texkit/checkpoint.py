@@ -63,6 +63,7 @@ RUN_ARTIFACTS = (
     "metrics.jsonl",
     "before",
     "after",
+    "latest",
     "adapter",
     "report.html",
     "reward_curves.png",

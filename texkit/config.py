@@ -389,6 +389,13 @@ class OutputConfig(_Strict):
         description="Number of views, evenly spaced in azimuth at elevation -20°, in the view grid `views.png` of "
         "`texkit generate` and of the before/after outputs of `texkit train`.",
     )
+    latest_every: int = Field(
+        0,
+        ge=0,
+        description="Every N training steps, write the first texture painted in that step into `<output.dir>/latest/` "
+        "(texture.png, views.png, mesh.glb, reward pictures and step.json; replaced as a whole), to watch a run while it "
+        "trains (`texkit studio` shows it); 0: never.",
+    )
 
 
 class RunConfig(_Strict):

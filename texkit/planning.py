@@ -68,6 +68,8 @@ class StepPrediction:
         samples_per_second: ``batch_size / seconds``.
         basis: which measured fit the prediction comes from (model family, device kind, checkpointing).
         compile_seconds: one-time compilation in the first step (0 for an eager denoising call).
+        device_kind: ``"cuda"`` or ``"cpu"``, the kind of device the fit was measured on.
+        measured_on: the device the fit was measured on, e.g. ``"NVIDIA H200"``.
     """
 
     seconds: float
@@ -75,6 +77,8 @@ class StepPrediction:
     samples_per_second: float
     basis: str
     compile_seconds: float = 0.0
+    device_kind: str = ""
+    measured_on: str = ""
 
 
 def load_step_model(path: Path | None = None) -> dict[str, Any]:
@@ -132,7 +136,7 @@ def predict_step(
         peak = m0 + per_sample * batch_size
     how = "compiled" if fit.get("compiled", False) else "eager"
     basis = f"{fit['family']} on {fit['device']} ({fit['device_kind']}), view checkpointing {'on' if fit['view_checkpointing'] else 'off'}, {how} denoising call"
-    return StepPrediction(seconds, peak, batch_size / seconds, basis, fit.get("compile_seconds", 0.0))
+    return StepPrediction(seconds, peak, batch_size / seconds, basis, fit.get("compile_seconds", 0.0), fit["device_kind"], fit["device"])
 
 
 def largest_batch(prediction_at: Any, memory_gib: float, limit: int = 256) -> int:
@@ -168,6 +172,13 @@ class RunPlan:
     memory_gib: float | None
     largest_batch: int | None
 
+    def total_seconds(self, steps: int) -> float | None:
+        """Predicted time of ``steps`` training steps: steps x seconds per step, plus the one-time compile
+        (None when nothing comparable was measured). Loading weights and the before/after previews are not counted."""
+        if self.prediction is None:
+            return None
+        return steps * self.prediction.seconds + self.prediction.compile_seconds
+
     def fits(self) -> bool:
         """False when the predicted peak exceeds the GPU's usable memory."""
         if self.prediction is None or self.prediction.peak_gib is None or self.memory_gib is None:
@@ -175,13 +186,17 @@ class RunPlan:
         return self.prediction.peak_gib <= GPU_HEADROOM * self.memory_gib
 
     def lines(self, batch_size: int, steps: int | None = None) -> list[str]:
-        """What ``texkit train --dry-run`` prints (with ``steps``: the predicted time of the whole run too)."""
+        """What ``texkit train --dry-run`` prints (with ``steps``: also the predicted time of the whole run)."""
         if self.prediction is None:
             return [f"device {self.device}: no measured configuration to predict from (see docs/performance.md)"]
         p = self.prediction
         out = [f"device {self.device}", f"predicted {p.seconds:.1f} s/step at batch_size {batch_size} ({p.samples_per_second:.3f} samples/s)"]
         if steps is not None:
-            out.append(f"predicted {format_duration(p.seconds * steps + p.compile_seconds)} for training.steps {steps}")
+            total = self.total_seconds(steps) or 0.0
+            shown = f"{total / 3600:.2f} h" + (f" = {format_duration(total)}" if total >= 2 * 86400 else "")
+            how = f"{steps} x {p.seconds:.1f} s" + (f" + {p.compile_seconds:.0f} s compiling" if p.compile_seconds else "")
+            kind = "GPU time" if p.device_kind == "cuda" else "time"
+            out.append(f"predicted {kind} for {steps} steps: {shown} ({how}; loading and previews not counted)")
         if p.compile_seconds:
             out.append(f"plus about {p.compile_seconds:.0f} s compiling the denoising call once, in the first step")
         if p.peak_gib is not None:
@@ -212,14 +227,17 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     # validating reports a misspelt generator or option here too, in one line, before anything loads
     options = get_registry().validate("generators", config.generator.name, config.generator.options)
     steps = int(getattr(options, "steps", 10))
-    # a generator option named `compile` (auto/on/off) compiles its denoising call for training on CUDA
-    compiled = device.type == "cuda" and getattr(options, "compile", "off") in ("auto", "on")
     views = len(camera_angles(config.cameras.paint)[0])
     training = config.training
     model = load_step_model()  # read once: largest_batch asks for many batch sizes
+    kind = device.type
+    if kind == "cpu" and config.device == "auto" and predict_step(config.generator.name, "cpu", 1, views, steps, training.view_checkpointing, model) is None:
+        kind = "cuda"  # no GPU here and nothing measured on the CPU for this model: predict the GPU the run is meant for
+    # a generator option named `compile` (auto/on/off) compiles its denoising call for training on CUDA
+    compiled = kind == "cuda" and getattr(options, "compile", "off") in ("auto", "on")
 
     def at(batch: int) -> StepPrediction | None:
-        return predict_step(config.generator.name, device.type, batch, views, steps, training.view_checkpointing, model, compiled)
+        return predict_step(config.generator.name, kind, batch, views, steps, training.view_checkpointing, model, compiled)
 
     memory = None
     name = str(device)
@@ -228,6 +246,8 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
         memory = props.total_memory / 2**30
         name = f"{device} ({props.name}, {memory:.1f} GiB)"
     prediction = at(training.batch_size)
+    if kind != device.type and prediction is not None:
+        name = f"{device} (no GPU visible here; predicted for a CUDA GPU from measurements on {prediction.measured_on})"
     largest = largest_batch(at, memory) if memory is not None and prediction is not None and prediction.peak_gib is not None else None
     return RunPlan(prediction, name, memory, largest)
 

@@ -82,6 +82,16 @@ class RewardSet:
         """Whether any reward reads ``ctx.renders`` (then the reward views are rendered)."""
         return any(getattr(r, "needs_renders", False) for r in self.rewards.values())
 
+    def pictures(self, ctx: RewardContext) -> dict[str, torch.Tensor]:
+        """What each reward asks for, as a texture to show: ``{name: (H, W, 3) image}`` of every reward
+        whose ``visualize(ctx)`` returns one (`texkit.Reward.visualize`), in config order."""
+        out = {}
+        for name, reward in self.rewards.items():
+            image = reward.visualize(ctx) if hasattr(reward, "visualize") else None
+            if image is not None:
+                out[name] = image
+        return out
+
     def prepare(self, mesh: "Mesh", cache: "GeometryCache") -> None:
         """Run every reward's ``prepare`` once for ``mesh`` (again only when the mesh changes)."""
         if self._prepared_for == id(mesh):

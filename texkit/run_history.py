@@ -24,6 +24,7 @@ from typing import Any
 
 from texkit.config import RunConfig
 from texkit.errors import ConfigError
+from texkit.run_record import HISTORY_KEY, recorded_settings
 
 __all__ = ["CHANGEABLE", "ConfigChange", "ResumeChanges", "compare_with_run", "flatten_config", "read_run_config", "updated_history"]
 
@@ -42,8 +43,6 @@ CHANGEABLE = (
 
 NOT_COMPARED = ("output.dir",)
 """Where the run lives: a run folder that was moved is resumed where it is now."""
-
-HISTORY_KEY = "history"
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def compare_with_run(run_dir: Path, config: RunConfig, allow_change: bool = Fals
     recorded = read_run_config(run_dir)
     if not recorded:
         return ResumeChanges()
-    old = flatten_config({k: v for k, v in recorded.items() if k != HISTORY_KEY})
+    old = flatten_config(recorded_settings(recorded))
     new = flatten_config(json.loads(config.model_dump_json()))
     keys = sorted((set(old) | set(new)) - set(NOT_COMPARED))
     changes = [ConfigChange(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
@@ -167,7 +166,7 @@ def updated_history(recorded: dict[str, Any], config: RunConfig, changes: list[C
     old = recorded.get(HISTORY_KEY)
     history = [h for h in old if isinstance(h, dict) and int(h.get("first_step", 1)) < first_step] if isinstance(old, list) else []
     if not history and recorded and first_step > 1:  # a run recorded before the history existed
-        settings = flatten_config({k: v for k, v in recorded.items() if k != HISTORY_KEY})
+        settings = flatten_config(recorded_settings(recorded))
         history = [{"first_step": 1, "settings": {k: settings.get(k) for k in CHANGEABLE}}]
     current = _changeable_settings(config)
     if history and history[-1].get("settings") == current and all(c.changeable for c in changes):

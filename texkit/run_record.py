@@ -18,10 +18,24 @@ from texkit.config import RunConfig, to_toml
 from texkit.io import atomic_write_text
 from texkit.registry import get_registry
 
-__all__ = ["write_run_record", "versions_record", "PREVIEW_SEED"]
+__all__ = ["write_run_record", "versions_record", "recorded_settings", "PREVIEW_SEED", "HISTORY_KEY"]
 
 PREVIEW_SEED = 1234
 """Noise seed of the before/after previews of a training run and of ``texkit generate`` (view k: ``seed + k``)."""
+
+
+HISTORY_KEY = "history"
+"""Key of ``config.json`` that holds a training run's settings per step range (`texkit.run_history`)."""
+
+
+def recorded_settings(record: dict[str, object]) -> dict[str, object]:
+    """The run config in a ``config.json`` record: the record without its ``history`` (a config file
+    ``texkit.config.parse_config`` accepts).
+
+    Args:
+        record: ``config.json`` as read (a dict).
+    """
+    return {key: value for key, value in record.items() if key != HISTORY_KEY}
 
 
 def _git_commit() -> str | None:
@@ -49,7 +63,7 @@ def write_run_record(
     run_dir.mkdir(parents=True, exist_ok=True)
     record = json.loads(config.model_dump_json())
     if history is not None:
-        record["history"] = history
+        record[HISTORY_KEY] = history
     atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(run_dir / "config.toml", to_toml(config))  # `texkit train run/config.toml` runs it again
     atomic_write_text(run_dir / "versions.json", json.dumps(versions_record(generator), indent=2) + "\n")

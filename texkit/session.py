@@ -28,7 +28,7 @@ from texkit.reward_set import RewardSet, Scores
 from texkit.types import PromptEmbedding, RewardContext, Texture
 from texkit.view_loop import PaintSettings, accepts_strength, cannot_refine, paint_texture
 
-__all__ = ["Session", "generator_options", "RUN_OWNED_OPTIONS"]
+__all__ = ["Session", "generator_options", "training_rewards", "RUN_OWNED_OPTIONS"]
 
 
 RUN_OWNED_OPTIONS: dict[str, str] = {
@@ -64,6 +64,26 @@ def generator_options(config: RunConfig, device: torch.device) -> dict[str, Any]
     return options
 
 
+def training_rewards(config: RunConfig) -> RewardSet:
+    """The config's rewards with their weights, as training uses them (not yet prepared for a mesh).
+
+    Cheap: rewards load their models on first use, so ``texkit studio`` checks a fine-tune's rewards
+    with it before starting ``texkit train``.
+
+    Raises:
+        UnknownNameError: a reward no plugin registers. ConfigError: a bad parameter.
+        RewardError: a reward that is not differentiable.
+    """
+    reg = get_registry()
+    rewards: dict[str, Any] = {}
+    for name, reward_cfg in config.rewards.items():
+        reward = reg.make_reward(name, reward_cfg.params())
+        if not reward.differentiable:
+            raise RewardError(f"reward '{name}' is not differentiable and cannot be trained on; use it with `texkit score`")
+        rewards[name] = reward
+    return RewardSet(rewards, {name: reward_cfg.weight for name, reward_cfg in config.rewards.items()})
+
+
 @dataclass
 class Session:
     """The built components of a run."""
@@ -81,11 +101,14 @@ class Session:
     _embeddings: dict[str, PromptEmbedding] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, config: RunConfig, need_rewards: bool = True, notify: Callable[[str], None] | None = None) -> "Session":
+    def build(
+        cls, config: RunConfig, need_rewards: bool = True, notify: Callable[[str], None] | None = None, generator: Any = None
+    ) -> "Session":
         """Build every component; raises one-line TexkitErrors for bad names or inputs.
 
         ``notify`` receives one-line notices (the mesh's own texture, an initial texture resized to
-        ``texture.size``).
+        ``texture.size``). ``generator``: an already built generator of ``config.generator`` to use
+        instead of building one (``texkit studio`` keeps its generator between paints).
         """
         reg = get_registry()
         rank = distributed.context()
@@ -98,22 +121,14 @@ class Session:
             notify(note)
         mesh = mesh.to(device)
         check_fits(config, device)  # a CUDA run predicted not to fit stops before loading weights
-        generator = reg.make_generator(config.generator.name, **generator_options(config, device))
+        if generator is None:
+            generator = reg.make_generator(config.generator.name, **generator_options(config, device))
         renderer = reg.make_renderer(config.renderer.name, **config.renderer.options)
         if initial is not None and initial.generator_strength != 1.0 and not accepts_strength(generator):
             raise ConfigError(cannot_refine(config.generator.name))
-        rewards: dict[str, Any] = {}
-        weights: dict[str, float] = {}
         cpu_mesh = mesh.to("cpu")
         cache = GeometryCache(cpu_mesh)
-        if need_rewards:
-            for name, reward_cfg in config.rewards.items():
-                reward = reg.make_reward(name, reward_cfg.params())
-                if not reward.differentiable:
-                    raise RewardError(f"reward '{name}' is not differentiable and cannot be trained on; use it with `texkit score`")
-                rewards[name] = reward
-                weights[name] = reward_cfg.weight
-        reward_set = RewardSet(rewards, weights)
+        reward_set = training_rewards(config) if need_rewards else RewardSet({})
         reward_set.prepare(cpu_mesh, cache)
         session = cls(config, device, mesh, generator, renderer, reward_set, cache, config.prompts.all_prompts())
         session.initial = None if initial is None else initial.to(device)
@@ -194,11 +209,12 @@ class Session:
         describe = getattr(self.generator, "describe", None)
         return {str(k): str(v) for k, v in describe().items()} if callable(describe) else {}
 
-    def paint_samples(self, count: int, seed: int = 1234) -> tuple[list[str], Texture]:
+    def paint_samples(self, count: int, seed: int = 1234, progress: Any = None) -> tuple[list[str], Texture]:
         """Paint ``count`` samples in one batch for ``texkit generate --samples``.
 
         Sample i uses prompt ``prompts[i % len(prompts)]`` and view seeds ``seed + 1000 i + k``
-        (sample 0 is what `preview` paints alone with the same seed).
+        (sample 0 is what `preview` paints alone with the same seed). ``progress``: optional
+        ``progress(view_index)`` callback.
 
         Returns:
             The prompts and the ``(count, T, T, 3)`` textures (sample i equals painting it alone).
@@ -207,7 +223,7 @@ class Session:
         prompts = [self.prompts[i % len(self.prompts)] for i in range(count)]
         seeds = [[seed + 1000 * i + k for k in range(views)] for i in range(count)]
         with torch.no_grad():
-            return prompts, self.paint(prompts, seeds)
+            return prompts, self.paint(prompts, seeds, progress)
 
     def camera_parameters(self) -> list[torch.Tensor]:
         """The learnable angle tensors."""
@@ -324,7 +340,13 @@ class Session:
         return scores.total[0], scores.metrics[0]
 
     def preview(
-        self, folder: str | Path, seed: int = 1234, turntable_frames: int = 0, texture: Texture | None = None, prompt: str | None = None
+        self,
+        folder: str | Path,
+        seed: int = 1234,
+        turntable_frames: int = 0,
+        texture: Texture | None = None,
+        prompt: str | None = None,
+        progress: Any = None,
     ) -> dict[str, Path]:
         """Paint the first prompt with fixed seeds (view k: ``seed + k``) and write what a person looks at.
 
@@ -336,6 +358,7 @@ class Session:
         and ``cameras.fov`` of the config; ``mesh.glb``; ``reward_<name>.png`` for each reward whose
         `visualize` returns an image, rendered with the same cameras; and with
         ``turntable_frames > 0`` an animated ``turntable.gif`` of that many views around the mesh.
+        ``progress``: optional ``progress(view_index)`` callback while the texture is painted.
 
         Returns:
             ``{"texture", "views", "glb", "reward_<name>"..., "turntable": path}`` of the written files.
@@ -354,17 +377,15 @@ class Session:
         with torch.no_grad():
             prompt = prompt or self.prompts[0]
             if texture is None:
-                texture = self.paint(prompt, [seed + k for k in range(len(self.angles["paint_elevation"]))])
+                texture = self.paint(prompt, [seed + k for k in range(len(self.angles["paint_elevation"]))], progress)
             grid = orbit(cfg.output.grid_views)
             columns = min(4, len(grid))
             write_image(paths["texture"], texture.image)
             write_image(paths["views"], self.views_image(texture))
             ctx = RewardContext(self.mesh, texture, grid, None, self.render, self.cache, prompt, self.device)
-            for name, reward in self.rewards.items():
-                image = reward.visualize(ctx) if hasattr(reward, "visualize") else None
-                if image is not None:
-                    paths[f"reward_{name}"] = folder / f"reward_{name}.png"
-                    write_image(paths[f"reward_{name}"], image_grid(on_white(Texture(image.to(self.device)), grid), columns=columns))
+            for name, image in self.rewards.pictures(ctx).items():
+                paths[f"reward_{name}"] = folder / f"reward_{name}.png"
+                write_image(paths[f"reward_{name}"], image_grid(on_white(Texture(image.to(self.device)), grid), columns=columns))
             if turntable_frames > 0:
                 frames = (on_white(texture, orbit(turntable_frames)).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
                 images = [Image.fromarray(frame) for frame in frames]

@@ -41,8 +41,9 @@ from texkit.checkpoint import (
 )
 from texkit.config import RunConfig
 from texkit.interrupts import RunStopped, StopRequests
-from texkit.io import atomic_write_text
+from texkit.io import atomic_folder, atomic_write_text
 from texkit.session import Session
+from texkit.types import Texture
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -84,6 +85,7 @@ class Trainer:
             groups.append({"params": cams, "lr": cfg.camera_lr})
         self.optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, eps=cfg.eps)
         self.step = 0
+        self.latest: tuple[str, Texture] | None = None  # (prompt, texture) of the last step's first sample (write_latest)
         # data parallel (texkit.distributed): same start on every rank, gradients averaged per step
         self.dist = distributed.context()
         distributed.broadcast_parameters(self.parameters())
@@ -122,7 +124,11 @@ class Trainer:
         cfg = self.config.training
         batch = cfg.batch_size
         prompts, seeds = self.session.draw_batch(self.step, (self.dist.rank * cfg.grad_accum + micro) * batch, batch)
-        scores = self.session.score_batch(self.session.paint(prompts, seeds), prompts)
+        texture = self.session.paint(prompts, seeds)
+        scores = self.session.score_batch(texture, prompts)
+        if micro == 0:
+            first = texture.sample(0)
+            self.latest = (prompts[0], Texture(first.image.detach(), None if first.coverage is None else first.coverage.detach()))
         loss = -scores.total.mean()
         metrics: dict[str, Any] = scores.mean_metrics()
         metrics.update({"loss": float(loss.detach()), "prompt": prompts[0]})
@@ -187,6 +193,15 @@ class Trainer:
         path = save_checkpoint(self.checkpoint_dir, self.step, self.session.generator, state, run_id=getattr(self, "run_id", None))
         self.saved = path
         return path
+
+    def write_latest(self) -> Path:
+        """``<run>/latest/``: the first texture painted in the last step, as `Session.preview` writes it, plus
+        ``step.json`` (``{"step", "prompt"}``); the folder is replaced as a whole (`output.latest_every`)."""
+        prompt, texture = self.latest
+        with atomic_folder(self.run_dir / "latest") as tmp:
+            self.session.preview(tmp, texture=texture, prompt=prompt)
+            atomic_write_text(tmp / "step.json", json.dumps({"step": self.step, "prompt": prompt}) + "\n")
+        return self.run_dir / "latest"
 
     def resume(self) -> bool:
         """Load the newest checkpoint of the run recorded in the run folder that verifies and loads; False when there is none.
@@ -289,6 +304,9 @@ class Trainer:
                         fh.write(json.dumps(metrics) + "\n")
                     if self.step % self.config.training.checkpoint_every == 0 or self.step == total:
                         self.save()
+                    every = self.config.output.latest_every
+                    if every and self.latest is not None and (self.step % every == 0 or self.step == total):
+                        self.write_latest()
                 bar.update(task, completed=self.step, info=f"reward {metrics['reward/total']:.4f}  {metrics['step_seconds']:.1f} s/step")
                 if not self.console.is_terminal and (self.step % self.config.training.log_every == 0 or self.step == total):
                     self._say(f"step {self.step}/{total}  reward {metrics['reward/total']:.5f}  {metrics['step_seconds']:.1f} s/step")
@@ -401,6 +419,7 @@ def train(
         trainer.fit()
         distributed.write_rank_snapshot("end", trainer.snapshot())
         if ctx.is_main:
+            write_run_record(trainer.run_dir, config, trainer.session.describe_generator(), history=history)  # now with what compiling cost
             trainer.session.preview(trainer.run_dir / "after", PREVIEW_SEED, turntable_frames=24)
             trainer.session.generator.save_adapter(trainer.run_dir / "adapter")
         distributed.barrier()  # the previews, adapter and metrics exist for every rank from here on

@@ -221,9 +221,11 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
     Returns:
         dict: ``wall_seconds`` of the profiled step, ``device_busy_seconds`` (sum of the self time of
         every device kernel; far below the wall time means the GPU waits on the host), ``op_calls``
-        (aten op calls on the host) and ``top_ops`` (name, calls, self device ms, self CPU ms).
-        The profiler's own table goes to stderr.
+        (aten op calls on the host), ``top_ops`` (name, calls, self device ms, self CPU ms) and
+        ``summary`` (`profile_summary.summarize`: kernel time by op family and by phase, busy time
+        as the union of kernel intervals, host gaps). The profiler's own table goes to stderr.
     """
+    from profile_summary import annotate_phases, summarize
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -231,7 +233,7 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     _sync(device)
     start = time.perf_counter()
-    with profile(activities=activities) as prof:
+    with annotate_phases(trainer), profile(activities=activities) as prof:
         trainer.train_step()
         _sync(device)
     wall = time.perf_counter() - start
@@ -256,7 +258,61 @@ def profile_step(trainer: Any, rows: int = 25) -> dict[str, Any]:
             }
             for e in ranked
         ],
+        "summary": summarize(prof, wall),
     }
+
+
+def count_view_flops(trainer: Any, batch_size: int, checkpointing: bool, vae_checkpointing: str, unet_checkpointing: str) -> dict[str, float]:
+    """FLOPs of one painted view per sample, as executed (with these recomputation settings) and as needed.
+
+    Runs two FLOP-counted steps with only the first painting camera (eager: the counting dispatch
+    mode does not see compiled kernels): one with the given checkpointing settings (executed FLOPs)
+    and one with view, UNet/ControlNet and VAE checkpointing all off (needed: forward + backward,
+    nothing recomputed). A step's FLOPs are views x samples x these per-view numbers (FLOPs are
+    linear in views and in the batch; the reward render and rewards add no matrix products).
+
+    Returns:
+        ``{"executed_per_view", "needed_per_view", "ratio"}`` (FLOPs per painted view and sample).
+    """
+    generator = trainer.session.generator
+    angles = trainer.session.angles
+    saved = {k: angles[k] for k in ("paint_elevation", "paint_azimuth")}
+    compile_mode = generator.denoiser.compile_mode
+    config = trainer.config.training
+    before = (config.view_checkpointing, config.batch_size, generator.checkpointing)
+    vae = generator.vae
+    try:
+        for k, v in saved.items():
+            angles[k] = v.detach()[:1].clone().requires_grad_(v.requires_grad)
+        generator.set_compile("off")
+        config.batch_size = batch_size
+        out: dict[str, float] = {}
+        for label, view, unet, vae_on in (("executed", checkpointing, unet_checkpointing == "on", vae_checkpointing == "on"), ("needed", False, False, False)):
+            config.view_checkpointing = view
+            generator.set_checkpointing(unet)
+            vae.enable_gradient_checkpointing() if vae_on else vae.disable_gradient_checkpointing()
+            counted = timed_step(trainer, count_flops=True)
+            out[f"{label}_per_view"] = counted["flops"] / batch_size
+            _free(trainer.session.device)
+        out["ratio"] = out["executed_per_view"] / out["needed_per_view"]
+        return out
+    finally:
+        angles.update(saved)
+        config.view_checkpointing, config.batch_size = before[0], before[1]
+        generator.set_checkpointing(before[2])
+        vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
+        generator.set_compile(compile_mode)
+        trainer.optimizer.zero_grad(set_to_none=True)
+
+
+def attention_records(generator: Any) -> list[dict[str, Any]]:
+    """The tuned attention table of ``generator`` (every shape seen, each kernel's timings), or []."""
+    try:
+        from texkit_diffusers.attention_tuning import attention_table
+    except ImportError:
+        return []
+    table = attention_table(generator.unet) if hasattr(generator, "unet") else None
+    return table.as_records() if table is not None else []
 
 
 def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, batch_size: int = 1) -> dict[str, Any]:
@@ -334,6 +390,37 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
+
+
+def base_config(
+    model_dir: str, controlnet_dir: str, resolution: int, steps: int, texture_size: int, attention: str, mesh: str, device: str, out: str
+) -> dict[str, Any]:
+    """The benchmark's run config (before `run_config` sets the cameras, precision and renderer).
+
+    Generator ``stable-diffusion`` from ``model_dir``/``controlnet_dir``, CFG 7.5, ``steps`` DDIM steps,
+    learnable painting cameras, rewards curvature_color + symmetry, truncation all, UNet checkpointing on.
+    ``compile`` is ``off`` here: the benchmark switches it per configuration on the built generator.
+    """
+    options: dict[str, Any] = {
+        "model": model_dir,
+        "controlnet": controlnet_dir,
+        "resolution": resolution,
+        "steps": steps,
+        "guidance_scale": 7.5,
+        "attention": attention,
+        "compile": "off",  # switched per configuration on the built generator (set_compile)
+    }
+    return {
+        "mesh": {"path": mesh},
+        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
+        "generator": {"name": "stable-diffusion", "options": options},
+        "cameras": {"learn": ["paint"]},
+        "texture": {"size": texture_size, "render_size": resolution},
+        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
+        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
+        "output": {"dir": out},
+        "device": device,
+    }
 
 
 def default_mesh() -> str:
@@ -446,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tiny", action="store_true", help="tiny random model, small sizes, on the CPU (smoke test)")
     parser.add_argument("--device", default=None, help="default: cuda, or cpu with --tiny")
     parser.add_argument("--mesh", default=None, help="default: ../shared/assets/cow.obj, else the demo mesh")
+    parser.add_argument("--model", default=None, help="a saved random full-size model folder (bench_scaling.py --prepare) instead of saving one")
     parser.add_argument("--renderer", default="nvdiffrast", help="falls back to torch when it fails")
     parser.add_argument(
         "--precision",
@@ -455,9 +543,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--attention",
-        default="sdpa",
+        default="auto",
         choices=["auto", "xformers", "sdpa"],
-        help="sdpa: the FLOP formulas cover SDPA kernels, not xformers'",
+        help="generator option attention (auto: fastest SDPA kernel per shape; the FLOP formulas cover every SDPA kernel, not xformers')",
     )
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 10; 2 with --tiny)")
     parser.add_argument(
@@ -505,6 +593,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--profile", action="store_true", help="profile one more step of the first configuration (torch.profiler)"
     )
     parser.add_argument(
+        "--profile-at",
+        default="",
+        help="also profile one more step of these rows, as COMPILE@BATCH pairs, e.g. on@1,on@11",
+    )
+    parser.add_argument(
+        "--view-flops",
+        action="store_true",
+        help="count executed and needed FLOPs per painted view (1 view, eager) for each checkpointing setting, and give every row its needed FLOPs",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -548,41 +646,24 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="texkit-bench-training-"))
     torch.manual_seed(0)
-    if args.tiny:
-        from texkit_diffusers.tiny import build_tiny_components
-
-        components = build_tiny_components(0)
+    if args.model:
+        model_dir, controlnet_dir = args.model, str(Path(args.model) / "controlnet")
     else:
-        with torch.device(device):  # random init on the GPU: much faster than on the CPU
-            components = full_size_components()
-        for name in ("unet", "controlnet", "vae", "text_encoder"):
-            components[name].half()  # half the bytes to write and read; the factory loads them as fp16
-    model_dir, controlnet_dir = save_components(components, work / "sd15-random")
-    del components
+        if args.tiny:
+            from texkit_diffusers.tiny import build_tiny_components
+
+            components = build_tiny_components(0)
+        else:
+            with torch.device(device):  # random init on the GPU: much faster than on the CPU
+                components = full_size_components()
+            for name in ("unet", "controlnet", "vae", "text_encoder"):
+                components[name].half()  # half the bytes to write and read; the factory loads them as fp16
+        model_dir, controlnet_dir = save_components(components, work / "sd15-random")
+        del components
     _free(device)
     setup_seconds = time.perf_counter() - began
-    print(f"components saved to {model_dir} ({setup_seconds:.1f} s)", file=sys.stderr)
-
-    options: dict[str, Any] = {
-        "model": model_dir,
-        "controlnet": controlnet_dir,
-        "resolution": resolution,
-        "steps": steps,
-        "guidance_scale": 7.5,
-        "attention": args.attention,
-        "compile": "off",  # switched per configuration on the built generator (set_compile)
-    }
-    base = {
-        "mesh": {"path": args.mesh or default_mesh()},
-        "prompts": {"text": ["a cow with brown and white patches", "a cow made of polished marble"]},
-        "generator": {"name": "stable-diffusion", "options": options},
-        "cameras": {"learn": ["paint"]},
-        "texture": {"size": texture_size, "render_size": resolution},
-        "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
-        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
-        "output": {"dir": str(work / "run")},
-        "device": str(device),
-    }
+    print(f"components in {model_dir} ({setup_seconds:.1f} s)", file=sys.stderr)
+    base = base_config(model_dir, controlnet_dir, resolution, steps, texture_size, args.attention, args.mesh or default_mesh(), str(device), str(work / "run"))
     console = Console(stderr=True)
     results: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -614,6 +695,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.vae_checkpointing not in ("on", "off", "on,off", "off,on"):
         raise SystemExit("--vae-checkpointing: on, off or on,off")
     out_of_memory: set[tuple[str, bool, str, str]] = set()
+    profile_at = {(pair.split("@")[0], int(pair.split("@")[1])) for pair in args.profile_at.split(",") if pair}
+    view_flops: dict[tuple[str, bool, str, str], dict[str, float]] = {}
+    attention_kernels: list[dict[str, Any]] = []
     trainer, built_for, build_seconds = None, None, 0.0
     while pending:
         paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode = pending[0]
@@ -663,18 +747,38 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds: float, first: bool = first, overhead: float = flop_overhead, seen: list = seen, batch: int = batch, compile_mode: str = compile_mode
             ) -> bool:
                 """FLOPs are counted at the first two batch sizes of a configuration (if it fits the budget)."""
-                if compile_mode != "off":  # compiled kernels bypass the counting dispatch mode: FLOPs come from eager rows
+                if compile_mode != "off" or args.view_flops:  # compiled kernels bypass the counting mode; --view-flops counts per view
                     return False
                 fits = overhead * seconds < args.budget_seconds - (time.perf_counter() - began)
                 if flop_sizes is not None:
                     return batch in flop_sizes and fits
                 return first or (len(seen) < 2 and fits)
 
+            if args.view_flops and config_key not in view_flops:
+                try:
+                    view_flops[config_key] = count_view_flops(trainer, 1, checkpointing, vae_checkpointing, unet_checkpointing)
+                except torch.OutOfMemoryError as err:
+                    view_flops[config_key] = {"error": f"out of memory: {str(err).strip().splitlines()[0][:200]}"}
+                    trainer.optimizer.zero_grad(set_to_none=True)
+                    _free(device)
+                print(json.dumps({"view_flops": list(config_key), **view_flops[config_key]}), file=sys.stderr)
             if device.type == "cuda":
                 row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
             # a compiled configuration compiles in its first step (a new static shape): warm it up too
             warm_up = first or compile_mode != "off"
+            from texkit.compile_cache import cache_counts
+
+            counts_before = cache_counts()
             row.update(measure(trainer, checkpointing, warm_up, count_flops, batch))
+            cache_delta = cache_counts() - counts_before
+            if compile_mode != "off":
+                row["compile_cache"] = {"hits": cache_delta.hits, "misses": cache_delta.misses, "bypasses": cache_delta.bypasses, "said": cache_delta.describe()}
+            per_view = view_flops.get(config_key, {})
+            if "needed_per_view" in per_view and "seconds" in row:
+                row["needed_flops"] = per_view["needed_per_view"] * views * batch
+                if "flops" not in row and count_flops is not None:
+                    row["flops"] = per_view["executed_per_view"] * views * batch
+                    row["flops_from_view_count"] = True
             denoiser = getattr(trainer.session.generator, "denoiser", None)
             if denoiser is not None and compile_mode != "off":
                 row["compile_seconds"] = denoiser.compile_seconds - compiled_before
@@ -694,10 +798,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             describe = getattr(trainer.session.generator, "describe", None)
             if describe is not None:
                 row["generator"] = describe()
-            if first and args.profile and "error" not in row:
+            if "error" not in row and ((first and args.profile) or (compile_mode, batch) in profile_at):
+                print(json.dumps({**row, "before_profile": True}, default=str), file=sys.stderr, flush=True)  # kept if the profile is cut off
                 trainer.config.training.view_checkpointing = checkpointing
                 row["profile"] = profile_step(trainer)
                 _free(device)
+            attention_kernels = attention_records(trainer.session.generator) or attention_kernels
             if "seconds" in row:
                 if "flop_step_seconds" in row:
                     flop_overhead = max(1.0, row["flop_step_seconds"] / row["seconds"])
@@ -723,6 +829,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             row["tflops_per_second"] = row["flops"] / row["seconds"] / 1e12
             if peak:
                 row["fraction_of_dense_peak"] = row["tflops_per_second"] / peak
+        if "needed_flops" in row and "seconds" in row:
+            row["needed_tflops_per_second"] = row["needed_flops"] / row["seconds"] / 1e12
+            if "flops" in row:
+                row["executed_over_needed"] = row["flops"] / row["needed_flops"]
+            if peak:
+                row["needed_fraction_of_dense_peak"] = row["needed_tflops_per_second"] / peak
         if row.get("skipped"):
             notes.append(
                 f"{row['paint_path']} checkpointing={row['view_checkpointing']}: trainer skipped the update ({row['skipped']})"
@@ -752,6 +864,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "setup_seconds": setup_seconds,
         "total_seconds": time.perf_counter() - began,
         "results": results,
+        "view_flops": [{"paint_path": k[0], "view_checkpointing": k[1], "vae_checkpointing": k[2], "unet_checkpointing": k[3], **v} for k, v in view_flops.items()],
+        "attention_kernels": attention_kernels,
         "notes": notes,
     }
     print(json.dumps(record, indent=2))

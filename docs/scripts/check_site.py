@@ -49,7 +49,7 @@ __all__ = [
 #: Delimiters that must not survive in rendered text (arithmatex's generic output, a display block).
 RAW_MATH = ("\\(", "\\[", "$$")
 
-# Waits for MathJax's first typeset (on pages that load it) and for every image to decode, then
+# Waits for MathJax's first typeset (on pages that load it: its startup, then every formula typeset) and for every image to decode, then
 # calls back with the sources of the images that did not decode, the number of images, and the
 # page's text outside code, scripts and typeset math (text nodes joined by newlines). One call per
 # page: each WebDriver round trip costs about 0.1 s.
@@ -68,7 +68,16 @@ function visibleText() {
   }
   return parts.join('\\n');
 }
+// MathJax's first typeset can end after startup.promise on a loaded machine: wait (at most 20 s) until
+// every arithmatex element holds typeset math; what is still raw after that is reported.
+const hasMathJax = !!(window.MathJax && MathJax.startup);
+const typeset = () => Array.from(document.querySelectorAll('.arithmatex')).every(el => el.querySelector('mjx-container'));
+function settleMath(deadline) {
+  if (!hasMathJax || typeset() || Date.now() > deadline) return Promise.resolve();
+  return new Promise(wake => setTimeout(wake, 100)).then(() => settleMath(deadline));
+}
 math.catch(() => null)
+  .then(() => settleMath(Date.now() + 20000))
   .then(() => Promise.all(images.map(img => img.decode().then(() => null, () => img.getAttribute('src')))))
   .then(broken => done({broken: broken.filter(src => src !== null), images: images.length, text: visibleText()}));
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from texkit.errors import TexkitError, WeightsError
 
-__all__ = ["check_output_dir", "check_weights_dir"]
+__all__ = ["check_output_dir", "check_output_file", "check_weights_dir"]
 
 
 def check_output_dir(path: Path, option: str = "--out") -> None:
@@ -22,6 +22,24 @@ def check_output_dir(path: Path, option: str = "--out") -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise TexkitError(f"{option} {path}: {parent} is a file, not a folder; pass another output folder")
+            break
+
+
+def check_output_file(path: Path, force: bool, option: str = "-o") -> None:
+    """An output file must not exist yet (unless ``force``), must not be a folder, and must not sit under a file.
+
+    Raises:
+        TexkitError: the path is a folder, sits under a file, or exists without ``force``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TexkitError(f"{option} {path} is a folder; pass a file name, e.g. {path / 'run.toml'}")
+    if path.exists() and not force:
+        raise TexkitError(f"{path} exists and was left as it is; pass --force to replace it, or -o another file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise TexkitError(f"{option} {path}: {parent} is a file, not a folder; pass another output file")
             break
 
 

@@ -307,7 +307,7 @@ def doctor_command(as_json: bool = typer.Option(False, "--json", help="Print mac
 
 @app.command("generate")
 def generate_command(
-    config: Path = typer.Argument(..., help="Run config (TOML)."),
+    config: Path = typer.Argument(..., help="Run config (TOML) or a preset name (`texkit presets`)."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder to load first."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: from the config)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
@@ -320,20 +320,20 @@ def generate_command(
 ) -> None:
     """Paint a texture with the view loop: writes texture.png, a textured GLB and a view grid."""
     from texkit.commands.generate import generate
-    from texkit.config import load_config
+    from texkit.presets import load_run_config
 
     if out is not None:
         check_output_dir(out)
     if adapter is not None:
         check_weights_dir(adapter, "--adapter")
-    cfg = load_config(config, [*set_, *run_overrides(None, prompt, device)])
+    cfg = load_run_config(config, [*set_, *run_overrides(None, prompt, device)])
     folder = generate(cfg, adapter=adapter, out=out, overwrite=overwrite, threads=threads, samples=samples, seed=seed, notify=note)
     console.print(f"wrote {folder}")
 
 
 @app.command("train")
 def train_command(
-    config: Path = typer.Argument(..., help="Run config (TOML)."),
+    config: Path = typer.Argument(..., help="Run config (TOML) or a preset name (`texkit presets`), e.g. symmetry-quick."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.lr=1e-4."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its newest valid checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in the run folder (its checkpoints, metrics and outputs)."),
@@ -341,16 +341,19 @@ def train_command(
         False, "--allow-config-change", help="With --resume: continue although settings that cannot change mid-run (mesh, prompts, rewards, generator, batch, ...) differ from the run's."
     ),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, peak GPU memory and largest batch size that fits; load nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the predicted seconds per step, the predicted time of all training.steps, peak GPU memory and the largest batch size that fits; load nothing."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (training.seed; for generate the preview's noise seed)."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Use this prompt instead of the config's (prompts.text)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (the config's device)."),
 ) -> None:
-    """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles)."""
-    from texkit.config import load_config
+    """Fine-tune the generator with the configured rewards (LoRA and, optionally, camera angles).
+
+    CONFIG is a TOML file or the name of a preset (`texkit presets`): `texkit train symmetry --set mesh.path=balloon.obj`.
+    """
+    from texkit.presets import check_inputs, load_run_config, resolve_preset
     from texkit.training import train
 
-    cfg = load_config(config, [*set_, *run_overrides(seed, prompt, device)])
+    cfg = load_run_config(config, [*set_, *run_overrides(seed, prompt, device)])
     if dry_run:
         from texkit.devices import resolve_device
         from texkit.planning import check_duration, check_sizes, plan_run
@@ -361,6 +364,9 @@ def train_command(
         for line in plan.lines(cfg.training.batch_size, cfg.training.steps):
             console.print(line, soft_wrap=True)
         return
+    preset = resolve_preset(config)
+    if preset is not None:
+        check_inputs(preset, cfg)  # the mesh and reference files it needs, before anything loads
     from texkit.distributed import is_main
     from texkit.report import write_run_report
     from texkit.run_lock import hold_folder
@@ -376,7 +382,7 @@ def train_command(
 
 @app.command("eval")
 def eval_command(
-    spec: Optional[Path] = typer.Argument(None, help="Eval spec (TOML, docs/guide/evaluate.md); optional when the options below say enough."),
+    spec: Optional[Path] = typer.Argument(None, help="Eval spec (TOML, docs/guide/evaluate.md) or a preset name (its eval spec); optional when the options below say enough."),
     out: Path = typer.Option(..., "--out", help="Output folder (a rerun with the same folder resumes it)."),
     adapter: list[Path] = typer.Option([], "--adapter", help="A run folder of `texkit train` or an adapter folder; repeat for several. The base model is always evaluated."),
     prompt: list[str] = typer.Option([], "--prompt", help="A held-out prompt; repeat for several (replaces the spec's prompts)."),
@@ -395,8 +401,9 @@ def eval_command(
 
     Writes results.jsonl (one line per item), summary.json/.csv/.md and eval.html (paired plots, bootstrap CIs, win rates, textures side by side) into --out.
     """
-    from texkit.evaluation import load_spec, plan_eval, run_eval
+    from texkit.evaluation import plan_eval, run_eval
     from texkit.evaluation.spec import parse_metric
+    from texkit.presets import load_eval_spec
 
     check_output_dir(out)
     fields: dict[str, Any] = {}  # what the options give replaces the spec's fields (None: back to the default)
@@ -409,7 +416,7 @@ def eval_command(
     if metric:
         fields["metrics"] = [parse_metric(m) for m in metric]
     fields.update({k: v for k, v in (("samples", samples), ("device", device)) if v is not None})
-    loaded = load_spec(spec, set_, fields)
+    loaded = load_eval_spec(spec, set_, fields)
     if adapter:
         loaded = loaded.model_copy(update={"adapters": [*loaded.adapters, *(str(a) for a in adapter)]})
     result = run_eval(plan_eval(loaded), out, overwrite=overwrite, threads=threads, notify=note)
@@ -424,6 +431,79 @@ def _parse_seeds(text: str | None) -> list[int] | None:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise TexkitError(f"--seeds '{text}' must be comma-separated integers, e.g. --seeds 0,1,2,3") from None
+
+
+@app.command("presets")
+def presets_command(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """List the presets: the paper's experiments as ready run configs, each with a -quick variant.
+
+    Run one with `texkit train NAME --set mesh.path=MESH`, or write it out with `texkit init NAME`.
+    """
+    from texkit.presets import all_presets
+
+    rows = []
+    for preset in all_presets():
+        data = preset.config_data()
+        rows.append(
+            {
+                "name": preset.name,
+                "reward": preset.reward_summary(),
+                "mesh": data["mesh"]["path"],
+                "steps": data["training"]["steps"],
+                "description": preset.description,
+                "inputs": preset.inputs,
+                "eval_command": f"texkit eval {preset.name}",
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    lines = [[r["name"], r["reward"], r["mesh"], str(r["steps"]), r["description"]] for r in rows]
+    _print_rows("texkit presets", ["name", "reward", "mesh", "steps", "description"], lines)
+
+
+@app.command("init")
+def init_command(
+    preset: str = typer.Argument(..., help="Preset name (`texkit presets` lists them)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="File to write (default: PRESET.toml, or PRESET.eval.toml with --eval)."),
+    force: bool = typer.Option(False, "--force", help="Replace the file if it exists."),
+    eval_spec: bool = typer.Option(False, "--eval", help="Write the preset's eval spec instead of its run config."),
+) -> None:
+    """Write a preset as a commented run config (or, with --eval, its eval spec) to edit and run.
+
+    The file is written atomically; an existing file is kept unless --force is given.
+    """
+    from texkit.commands.checks import check_output_file
+    from texkit.io import atomic_write_text
+    from texkit.presets import get_preset
+
+    chosen = get_preset(preset)
+    target = out if out is not None else Path(f"{chosen.name}.eval.toml" if eval_spec else f"{chosen.name}.toml")
+    check_output_file(target, force)
+    text = chosen.eval_text() if eval_spec else chosen.config_text()
+    what = "eval spec" if eval_spec else "run config"
+    atomic_write_text(target, f"# Written by `texkit init {chosen.name}{' --eval' if eval_spec else ''}` (texkit {texkit_version()}): the preset's {what}.\n{text}")
+    if eval_spec:
+        next_step = f"check its adapters and metrics, then texkit eval {target} --out evals/{chosen.name}"
+    else:
+        next_step = f"set {' and '.join(chosen.inputs) or 'its settings'} to your files, then texkit train {target}"
+    console.print(f"wrote {target}\nnext: {next_step}", soft_wrap=True)
+
+
+@app.command("warmup")
+def warmup_command(
+    config: Path = typer.Argument(..., help="Run config (TOML) of the run to prepare, or a preset name (`texkit presets`)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set training.batch_size=8."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="Intra-op CPU threads (0: torch's default); default: from the work size (1 for the tiny model on the CPU) or TEXKIT_NUM_THREADS."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1, auto (the config's device)."),
+) -> None:
+    """Precompile a config's generator calls into the compile cache (one training step, nothing written to the run folder)."""
+    from texkit.commands.warmup import warmup
+    from texkit.presets import load_run_config
+
+    cfg = load_run_config(config, [*set_, *run_overrides(None, None, device)])
+    result = warmup(cfg, threads=threads, notify=note, console=err_console)
+    console.print(result.summary(), soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("demo")
@@ -441,6 +521,25 @@ def demo_command(
     check_output_dir(out)
     report = run_demo(out, steps, threads=threads, notify=note)
     console.print(f"report: {report}")
+
+
+@app.command("studio")
+def studio_command(
+    config: Optional[Path] = typer.Option(None, "--config", help="Run config (TOML) the page starts from: device, texture and render sizes, generator and its options, cameras, rewards."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(7860, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    share: bool = typer.Option(False, "--share", help="Also serve through a temporary public Gradio link."),
+    workspace: Path = typer.Option(Path("texkit-studio"), "--workspace", help="Folder for uploads, paints, scores and fine-tune runs."),
+) -> None:
+    """Paint, refine, score and fine-tune in the browser, with the mesh in 3D (needs `pip install 'texkit[studio]'`).
+
+    A local web app on the same code as these commands; Ctrl-C stops it (a running fine-tune keeps its checkpoints).
+    """
+    from texkit.studio import serve
+
+    if workspace.exists() and not workspace.is_dir():
+        raise TexkitError(f"--workspace {workspace} is a file; pass a folder")
+    serve(config, workspace, host, port, share, say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
 
 
 _KEPT = "every output file is either complete or was not written"

@@ -22,7 +22,7 @@ from texkit.run_record import PREVIEW_SEED, write_run_record
 from texkit.session import Session
 from texkit.threads import apply_threads, model_parameters
 
-__all__ = ["generate", "validate_rewards", "GENERATE_OUTPUTS"]
+__all__ = ["generate", "write_outputs", "validate_rewards", "GENERATE_OUTPUTS"]
 
 #: What ``generate`` writes into its folder (besides ``reward_<name>.png`` per reward with a picture).
 GENERATE_OUTPUTS = ("texture.png", "views.png", "mesh.glb", "config.json", "config.toml", "versions.json", "turntable.gif")
@@ -111,12 +111,33 @@ def _paint_into(
     apply_threads(session.device, model_parameters(session.generator), size, threads)
     if adapter is not None:
         session.generator.load_adapter(adapter)
+    write_outputs(session, folder, samples, seed)
+
+
+def write_outputs(session: Session, folder: Path, samples: int = 1, seed: int | None = None, progress: Callable[[int], None] | None = None) -> Path:
+    """Paint with a built session and write what ``generate`` writes, replacing ``folder`` as a whole.
+
+    Writes the run record (``config.json``, ``config.toml``: `texkit generate` runs it again) and
+    `Session.preview`'s files (texture.png, views.png, mesh.glb, reward pictures), or with
+    ``samples > 1`` one ``sample_<i>/`` folder of them per sample (`Session.paint_samples`).
+
+    Args:
+        session: the built session (generator with any adapter already loaded).
+        folder: the output folder (replaced atomically: it holds the old or the new outputs, never a mix).
+        samples: textures to paint in one batch.
+        seed: the noise seed of the painted views (view k: ``seed + k``); default ``PREVIEW_SEED``.
+        progress: optional ``progress(view_index)`` callback while the views are painted.
+
+    Returns:
+        ``folder``.
+    """
     with atomic_folder(folder) as tmp:
-        write_run_record(tmp, config, session.describe_generator())
+        write_run_record(tmp, session.config, session.describe_generator())
         seed = PREVIEW_SEED if seed is None else seed
         if samples <= 1:
-            session.preview(tmp, seed)
+            session.preview(tmp, seed, progress=progress)
         else:
-            prompts, textures = session.paint_samples(samples, seed)
+            prompts, textures = session.paint_samples(samples, seed, progress)
             for i, prompt in enumerate(prompts):
                 session.preview(tmp / f"sample_{i}", seed, texture=textures.sample(i), prompt=prompt)
+    return Path(folder)

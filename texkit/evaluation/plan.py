@@ -20,6 +20,7 @@ from typing import Any
 from texkit.config import RunConfig, parse_config
 from texkit.errors import ConfigError, TexkitError, WeightsError
 from texkit.evaluation.spec import EvalSpec, MetricSpec
+from texkit.run_record import recorded_settings
 
 __all__ = ["AdapterSource", "Model", "Item", "EvalPlan", "resolve_adapter", "plan_eval", "view_seeds", "BASE_LABEL"]
 
@@ -83,7 +84,7 @@ def _read_run_config(run_dir: Path) -> RunConfig | None:
     if not path.is_file():
         return None
     try:
-        return parse_config(json.loads(path.read_text(encoding="utf-8")))
+        return parse_config(recorded_settings(json.loads(path.read_text(encoding="utf-8"))))
     except (ValueError, ConfigError) as err:
         raise ConfigError(f"{path} is not a valid run config ({' '.join(str(err).split())[:200]}); pass the adapter folder itself") from None
 

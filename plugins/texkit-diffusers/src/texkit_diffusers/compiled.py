@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_counts, enable_compile_cache
+
 __all__ = ["COMPILE_MODES", "DenoiserCall", "resolve_compile_mode", "starts_compiling"]
 
 log = logging.getLogger("texkit.diffusers")
@@ -92,6 +94,8 @@ class DenoiserCall:
         waiting: ``"auto"`` on CUDA has not seen a training call yet (the next one compiles).
         reason: one line on why it is (or is not, not yet, or no longer) compiled.
         compile_seconds: wall time of the first call of every compiled shape (compilation included).
+        cache: what torch's compile caches did for the compiled shapes so far (`texkit.compile_cache`):
+            hits when an earlier run or ``texkit warmup`` compiled the same shape on this machine.
 
     Raises:
         ValueError: ``compile_mode`` is not ``auto``, ``on`` or ``off``.
@@ -114,6 +118,7 @@ class DenoiserCall:
         self.compiled = False
         self.waiting = will_compile and compile_mode == "auto"
         self.compile_seconds = 0.0
+        self.cache = CompileCacheCounts()
         self._seen: set[tuple[Any, ...]] = set()
         self._eager_calls: dict[tuple[Any, ...], int] = {}
         self._compiled_fn: Callable[..., torch.Tensor] | None = None
@@ -128,10 +133,15 @@ class DenoiserCall:
         return self.unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
 
     def _start_compiling(self) -> None:
-        """Wrap `eager` in ``torch.compile`` (compilation itself happens at the first call of a shape)."""
+        """Wrap `eager` in ``torch.compile`` (compilation itself happens at the first call of a shape).
+
+        torch's compile caches go to texkit's folder first (`texkit.compile_cache`), so a shape
+        compiled by an earlier run or ``texkit warmup`` on this machine is loaded, not compiled.
+        """
         self.waiting = False
         self.compiled, self.reason = True, COMPILED_REASON
         try:
+            enable_compile_cache()
             self._compiled_fn = torch.compile(self.eager, dynamic=False)
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)
@@ -142,6 +152,22 @@ class DenoiserCall:
         self._compiled_fn = None
         self.reason = f"compile failed, running eager ({type(err).__name__}: {first})"
         log.warning("texkit-diffusers: %s", self.reason)
+
+    def _note_compiled(self, latents: int, grad: bool, seconds: float, counts: CompileCacheCounts) -> None:
+        """Add a compiled shape's cache counts to `cache` and say in one line how it went."""
+        self.cache = self.cache + counts
+        where = active_cache_dir()
+        print(
+            f"texkit-diffusers: note: denoising call for {latents} latents ({'training' if grad else 'no gradients'}) ready in "
+            f"{seconds:.1f} s, {counts.describe()}" + (f" in {where}" if where is not None and (counts.hits or counts.misses) else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def describe_cache(self) -> str:
+        """The compile cache's part of the run record, e.g. ``"loaded from the compile cache (2 graphs) in ~/.cache/texkit/compile"``."""
+        where = active_cache_dir()
+        return self.cache.describe() + (f" in {where}" if where is not None else " (torch's default folder)")
 
     def __call__(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float) -> torch.Tensor:
         if self.waiting and starts_compiling(self.compile_mode, self.device, torch.is_grad_enabled()):
@@ -162,7 +188,7 @@ class DenoiserCall:
                     file=sys.stderr,
                     flush=True,
                 )
-            start = time.perf_counter()
+            start, counts_before = time.perf_counter(), cache_counts()
             try:
                 out = self._compiled_fn(model_input, t, embeds, condition, scale)
             except Exception as err:  # a compiler error: this run continues eagerly
@@ -172,6 +198,9 @@ class DenoiserCall:
                     self._seen.add(key)
                     if model_input.is_cuda:
                         torch.cuda.synchronize(model_input.device)
-                    self.compile_seconds += time.perf_counter() - start
+                    seconds = time.perf_counter() - start
+                    self.compile_seconds += seconds
+                    self._note_compiled(model_input.shape[0], key[2], seconds, cache_counts() - counts_before)
                 return out
         return self.eager(model_input, t, embeds, condition, scale)
+

@@ -50,7 +50,7 @@ class DiffusionGenerator:
         name: registry name, for records.
 
     Attributes:
-        attention_backend: ``"xformers"`` or ``"sdpa"``, the attention that actually runs.
+        attention_backend: ``"tuned"`` (fastest exact kernel per shape), ``"xformers"`` or ``"sdpa"``.
         attention_reason: one line saying why (e.g. why xformers was not used).
         device: where every model runs.
         resolution: the image size R of `paint`.
@@ -243,8 +243,9 @@ class DiffusionGenerator:
 
         record = {
             "generator": self.name,
-            "attention": f"{self.attention_backend} ({self.attention_reason})" if self.attention_reason else self.attention_backend,
+            "attention": self._describe_attention(),
             "compile": self.denoiser.reason + (f", {self.denoiser.compile_seconds:.1f} s compiling" if self.denoiser.compile_seconds else ""),
+            "compile_cache": self.denoiser.describe_cache() if self.denoiser.compile_seconds else "not used",
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
         }
@@ -254,6 +255,17 @@ class DiffusionGenerator:
             except metadata.PackageNotFoundError:
                 record[dist] = "not installed"
         return record
+
+    def _describe_attention(self) -> str:
+        """The attention backend, why, and for a tuned one the kernel each shape got so far."""
+        text = f"{self.attention_backend} ({self.attention_reason})" if self.attention_reason else self.attention_backend
+        if self.attention_backend == "tuned":
+            from texkit_diffusers.attention_tuning import attention_table
+
+            table = attention_table(self.unet)
+            if table is not None and table.timings:
+                text += f"; per shape (batch x heads x query x key x head dim): {table.summary()}"
+        return text
 
     # -- extras ----------------------------------------------------------------------------
     def set_lora_enabled(self, enabled: bool) -> None:

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Issue 29's measurements on one GPU (each step fits one 10-minute device call), written under $OUT.
+#   carry: .whl (cp312 wheels) and .assets (a copy of ../shared/assets), see benchmarks/gpu/README.md
+#   usage: bash benchmarks/gpu/run_throughput.sh STEP
+# STEP:
+#   cache_and_b1       `texkit warmup` of the reference-equivalent config (batch 1) into an empty compile
+#                      cache, `texkit train` of it (3 steps: first step vs steady), then the reference-
+#                      equivalent benchmark: eager and compiled B=1 steps, FLOPs needed vs executed per
+#                      view, a torch.profiler summary of the compiled step        (ran as call 1, commit c86d115)
+#   cache_b1_generate  the cache check, the compiled B=1 step profiled, generate --samples 8
+#                                                                                  (ran as call 2, commit a94ca83)
+#   cache_short        the cache check with a 2-step train, then the compiled B=1 row (about 5 minutes)
+#                                                                                  (ran as call 3, commit 7da7299)
+#   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
+#                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
+# benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
+set -uo pipefail
+source benchmarks/gpu/setup_device.sh || exit 1
+export TEXKIT_COMPILE_CACHE_DIR=/tmp/texkit-compile PYTHONUNBUFFERED=1
+began=$(date +%s)
+stamp() { echo "== $(( $(date +%s) - began )) s: $*"; }
+stamp "setup done"
+python3 benchmarks/gpu/bench_scaling.py --prepare /tmp/sd15 || exit 1
+stamp "random full-size SD 1.5 + ControlNet saved to /tmp/sd15"
+# cold `texkit warmup` of the reference-equivalent config, then `texkit train` of it on the same cache:
+#   cache_check TRAIN_STEPS WARMUP_TIMEOUT TRAIN_TIMEOUT   (log in $OUT/cache.log, metrics and record copied)
+cache_check() {
+  rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
+  python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
+  { stamp "texkit warmup (empty compile cache)"
+    timeout "$2" texkit warmup /tmp/ref.toml; echo "warmup exit $?"
+    stamp "compile cache: $(du -sh /tmp/texkit-compile | cut -f1)"
+    stamp "texkit train, $1 steps, same config"
+    timeout "$3" texkit train /tmp/ref.toml --set training.steps="$1"; echo "train exit $?"
+    stamp "train done"; } > "$OUT/cache.log" 2>&1
+  grep -E "^== |warmup:|exit|ready in|compile failed|Error" "$OUT/cache.log" | tail -14
+  cp /tmp/runs/ref/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
+  cp /tmp/runs/ref/versions.json "$OUT/train_versions.json" 2>/dev/null
+  python3 -c "import json; [print('step', d['step'], round(d['step_seconds'], 2), 's') for d in map(json.loads, open('/tmp/runs/ref/metrics.jsonl'))]"
+}
+
+for step in "$@"; do
+  case $step in
+    cache_and_b1)
+      cache_check 3 300 200
+      stamp "reference-equivalent benchmark: eager + compiled B=1, view FLOPs, profile"
+      timeout 330 python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile off,on --view-flops --profile-at on@1 \
+        --budget-seconds 300 > "$OUT/reference.json" 2> "$OUT/reference.err"
+      grep -E "per sample|view_flops|error" "$OUT/reference.err" | tail -8
+      stamp "done" ;;
+    cache_b1_generate)
+      # one call: the cache check, the compiled B=1 step profiled (the eager B=1 row and the FLOPs per
+      # view come from cache_and_b1), generate --samples 8
+      cache_check 3 240 170
+      stamp "compiled B=1 step, profiled"
+      timeout 130 python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --profile-at on@1 \
+        --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
+      grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
+      stamp "generate --samples 8: eager, then compiled"
+      timeout $(( 400 - ($(date +%s) - began) )) python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 \
+        > "$OUT/generate.json" 2> "$OUT/generate.err"
+      grep -E '^\{"compile' "$OUT/generate.err" | cut -c1-300
+      stamp "done" ;;
+    cache_short)
+      # what fits 5 minutes: the cache check with a 2-step train (first step vs steady), then the compiled
+      # B=1 benchmark row (a third process on the cache) and its profile, if time is left
+      cache_check 2 200 120
+      stamp "compiled B=1 benchmark row, profiled"
+      timeout $(( 275 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --profile-at on@1 \
+        --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
+      grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
+      stamp "done" ;;
+    largest_and_generate)
+      largest=${LARGEST:-11}
+      stamp "compiled step at batch $largest"
+      timeout 380 python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$largest" --view-flops \
+        --profile-at "on@$largest" --budget-seconds 360 > "$OUT/largest.json" 2> "$OUT/largest.err"
+      grep -E "per sample|view_flops|error" "$OUT/largest.err" | tail -5
+      python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/gen || exit 1
+      stamp "generate --samples 8: eager, compiled"
+      timeout 200 python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 > "$OUT/generate.json" 2> "$OUT/generate.err"
+      grep -E '^\{"compile' "$OUT/generate.err"
+      stamp "done" ;;
+  esac
+done

@@ -1,0 +1,101 @@
+"""Compile once per machine: the second process that compiles the same denoising call loads it from the cache.
+
+Each run is its own Python process (as two ``texkit train`` runs are), both pointed at one
+``TEXKIT_COMPILE_CACHE_DIR``. The compiled call is `DenoiserCall` with ``compile="on"`` on the CPU
+around small stand-in UNet/ControlNet functions, so Inductor really generates and builds C++
+kernels (seconds); the tiny generator's UNet + ControlNet takes minutes to compile on a 2-core CPU
+(docs/performance.md has that measurement, made with ``texkit warmup`` twice).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from texkit.compile_cache import CompileCacheCounts, compile_cache_dir, enable_compile_cache
+
+RUN = r"""
+import json, sys, torch
+from texkit_diffusers.compiled import DenoiserCall
+
+def controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
+    return [torch.tanh(x * conditioning_scale + controlnet_cond)], encoder_hidden_states.mean() + t
+
+def unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
+    return (torch.sigmoid(x + down_block_additional_residuals[0]) * mid_block_additional_residual,)
+
+torch.manual_seed(0)
+call = DenoiserCall(unet, controlnet, "on")
+x = torch.randn(2, 4, 8, 8, requires_grad=True)
+out = call(x, torch.tensor(3.0), torch.randn(2, 5, 6), torch.randn(2, 4, 8, 8), 0.5)
+out.sum().backward()
+print(json.dumps({"hits": call.cache.hits, "misses": call.cache.misses, "describe": call.describe_cache(), "grad": x.grad.abs().sum().item()}))
+"""
+
+
+def _run(cache: Path) -> tuple[dict, str]:
+    env = {**os.environ, "TEXKIT_COMPILE_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    done = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+@pytest.mark.slow
+def test_second_process_loads_the_compiled_call_from_the_cache(tmp_path):
+    cache = tmp_path / "compile"
+    first, first_err = _run(cache)
+    assert first["misses"] >= 1 and first["hits"] == 0, first
+    assert "compiled (" in first["describe"] and str(cache) in first["describe"]
+    assert "now cached" in first_err and "texkit-diffusers: note: denoising call for 2 latents (training) ready in" in first_err
+    assert any(cache.rglob("*")), "nothing was written into the compile cache folder"
+
+    second, second_err = _run(cache)
+    assert second["hits"] >= 1 and second["misses"] == 0, second
+    assert second["describe"].startswith("loaded from the compile cache")
+    assert "loaded from the compile cache" in second_err
+    assert second["grad"] == pytest.approx(first["grad"])  # the cached code computes the same gradients
+
+
+def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("TEXKIT_COMPILE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TEXKIT_CACHE_DIR", str(tmp_path / "root"))
+    assert compile_cache_dir() == tmp_path / "root" / "compile"
+    monkeypatch.setenv("TEXKIT_COMPILE_CACHE_DIR", str(tmp_path / "mine"))
+    assert compile_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("TEXKIT_COMPILE_CACHE_DIR")
+    monkeypatch.delenv("TEXKIT_CACHE_DIR")
+    assert compile_cache_dir() == Path.home() / ".cache" / "texkit" / "compile"
+
+
+def test_enable_points_inductor_at_the_folder_and_respects_a_users_choice(monkeypatch, tmp_path):
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setenv("TEXKIT_COMPILE_CACHE_DIR", str(tmp_path / "texkit"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)
+    assert enable_compile_cache() == tmp_path / "texkit"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "texkit") and inductor_config.fx_graph_cache
+    assert (tmp_path / "texkit").is_dir()
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users"))  # set by the user: kept
+    assert enable_compile_cache() == tmp_path / "users"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users")
+
+    monkeypatch.setenv("TEXKIT_COMPILE_CACHE", "off")
+    assert enable_compile_cache() is None
+
+
+def test_counts_describe_what_happened():
+    assert CompileCacheCounts(aot_hits=1, fx_hits=2).describe() == "loaded from the compile cache (2 graphs)"
+    assert CompileCacheCounts(aot_misses=1, fx_misses=2).describe() == "compiled (2 graphs, now cached)"
+    assert CompileCacheCounts(fx_bypasses=1).describe() == "compiled without the cache (1 graph(s) bypassed it)"
+    assert CompileCacheCounts().describe() == "no graph compiled"
+    both = CompileCacheCounts(aot_hits=1, fx_hits=2) + CompileCacheCounts(aot_misses=1, fx_misses=2)
+    assert (both.hits, both.misses) == (2, 2) and "2 hit(s), 2 miss(es)" in both.describe()
+    assert (both - CompileCacheCounts(aot_misses=1, fx_misses=2)).misses == 0
