@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.texkit-installed
 
-.PHONY: demo test install lint docs docs-test clean bench wheels
+.PHONY: demo test install lint docs docs-test clean bench wheels mutation mutation-fast
 
 install: $(STAMP)
 
@@ -41,6 +41,18 @@ test: install lint
 # (.ci/wheels.sh; CI runs it after `make test`).
 wheels: install
 	.ci/wheels.sh
+
+# Mutation testing of the method's core (docs/contributing.md): Cosmic Ray's mutants (pinned in the
+# dev extra), each run against the tests that execute it; writes benchmarks/results/mutation.json,
+# fails below 90 %.
+mutation: install
+	nice -n 15 $(PY) benchmarks/mutation.py --fail-under 90
+
+# The fast subset (CI): only the lines changed since the base commit (merge base with origin/main,
+# else the last commit), within a time budget; it lists the survivors and does not fail the build
+# (a sampled full run does not promise that every changed line is covered yet).
+mutation-fast: install
+	$(PY) benchmarks/mutation.py --changed --budget 200
 
 bench: install
 	$(PY) -m pytest benchmarks --benchmark-only

@@ -86,4 +86,5 @@ def test_render_and_score_run_on_the_asked_device(tmp_path):
     proc = _texkit("render", "demo", "--out", str(tmp_path / "r"), "--device", "cpu", "--views", "2", "--size", "32")
     assert proc.returncode == 0, proc.stderr
     proc = _texkit("score", "demo", str(tmp_path / "r" / "views.png"), "--reward", "symmetry", "--device", "cpu", "--json")
-    assert proc.returncode == 0, proc.stderr and "symmetry" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert "symmetry" in proc.stdout, proc.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -165,3 +166,84 @@ def test_damaged_state_is_a_one_line_error(tmp_path):
     with pytest.raises(CheckpointError, match="damaged") as info:
         load_state(folder)
     assert "\n" not in str(info.value)
+
+
+def test_a_damaged_old_checkpoint_is_pruned_like_any_other(tmp_path):
+    for step in (2, 4):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="r")
+    (tmp_path / "step_000002" / "state.pt").write_bytes(b"damaged")  # still complete, hash no longer matches
+    save_checkpoint(tmp_path, 6, FakeGenerator(), _state(), run_id="r")
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_000004", "step_000006"]
+
+
+def test_a_damaged_state_names_what_torch_found(tmp_path):
+    folder = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    data = (folder / "state.pt").read_bytes()
+    (folder / "state.pt").write_bytes(data[: len(data) // 2])  # a truncated zip archive
+    with pytest.raises(CheckpointError) as info:
+        load_state(folder)
+    message = str(info.value)
+    assert "is damaged (" in message and "\n" not in message
+    reason = message.split("is damaged (")[1].split("); resume")[0]
+    assert " " in reason and not reason.endswith("Error"), reason  # torch's own words, not an exception's name
+
+
+def test_a_checkpoint_folder_whose_parents_do_not_exist_yet_is_created(tmp_path):
+    root = tmp_path / "new" / "run" / "checkpoints"
+    final = save_checkpoint(root, 1, FakeGenerator(), _state(), run_id="r")
+    assert final == root / "step_000001" and latest_checkpoint(root) == final
+
+
+def test_saving_a_step_again_replaces_it_and_leaves_nothing_aside(tmp_path):
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 3, FakeGenerator(), _state(), run_id="r")
+    save_checkpoint(root, 3, FakeGenerator(), {"angles": {"paint_elevation": torch.tensor([5.0])}}, run_id="r")
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_000003"]
+    assert float(load_state(root / "step_000003")["angles"]["paint_elevation"]) == 5.0
+
+
+def test_a_file_not_written_with_the_checkpoint_is_named(tmp_path):
+    from texkit.checkpoint import checkpoint_problem
+
+    final = save_checkpoint(tmp_path / "checkpoints", 2, FakeGenerator(), _state(), run_id="r")
+    assert checkpoint_problem(final) is None
+    (final / "notes.txt").write_text("added later")
+    assert checkpoint_problem(final) == "notes.txt was not written with the checkpoint"
+
+
+def test_meta_and_latest_reach_the_disk_before_they_are_renamed_into_place(tmp_path, monkeypatch):
+    """Durability: the files that make a checkpoint valid (meta.json) and current (latest) are fsynced."""
+    synced = []
+    real = os.fsync
+
+    def recording(fd):
+        with contextlib.suppress(OSError):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    save_checkpoint(tmp_path / "checkpoints", 1, FakeGenerator(), _state(), run_id="r")
+    if not synced:
+        pytest.skip("/proc/self/fd is not readable here")
+    names = [Path(p).name for p in synced]
+    assert any("meta.json" in n for n in names), names
+    assert any("latest" in n for n in names), names
+
+
+def test_a_state_without_a_step_is_no_training_state(tmp_path):
+    final = save_checkpoint(tmp_path / "checkpoints", 1, FakeGenerator(), _state(), run_id="r")
+    for other in ({"angles": {}}, [1, 2]):
+        torch.save(other, final / "state.pt")
+        with pytest.raises(CheckpointError, match="holds no training state"):
+            load_checkpoint(final, FakeGenerator())
+
+
+def test_a_latest_pointer_that_names_no_step_folder_is_ignored(tmp_path):
+    import shutil
+
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 1, FakeGenerator(), _state(), run_id="r")
+    newest = save_checkpoint(root, 2, FakeGenerator(), _state(), run_id="r")
+    shutil.copytree(newest, root / "copy")
+    (root / "latest").write_text("copy\n")
+    assert latest_checkpoint(root) != root / "copy"

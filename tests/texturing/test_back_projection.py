@@ -144,3 +144,21 @@ def test_mismatched_shapes_raise_texturing_errors():
         back_project(render, torch.rand(1, 3, 3, 3), 4)
     with pytest.raises(TexkitError, match="texture_size=state.size"):
         TextureState.empty(8).accumulate(back_project(render, torch.rand(1, 2, 2, 3), 4))
+
+
+def test_the_view_cosine_cache_of_a_pixel_on_the_texture_edge_is_kept_by_the_edge_texel():
+    """UV u = 1 (the right edge) and v = 1 (the top edge) lie on the border of the last texel: its view
+    cosine goes to that texel (row 0, last column; row 1, last column), nowhere else."""
+    uv = torch.tensor([[[1.0, 1.0], [1.0, 0.70]]])  # (1, 2, 2): a 1 x 2 render
+    render = _flat_render(uv, torch.tensor([[0.9, 0.6]]))
+    proj = back_project(render, torch.rand(1, 1, 2, 3), 4)
+    want = torch.zeros(4, 4)
+    want[0, 3], want[1, 3] = 0.9, 0.6
+    torch.testing.assert_close(proj.viewcos_max[..., 0], want)
+
+
+def test_a_pixel_exactly_at_the_cosine_threshold_does_not_contribute():
+    uv = texel_centers_uv(4, 4)[:1, :2]
+    render = _flat_render(uv, torch.tensor([[0.5, 0.6]]))
+    proj = back_project(render, torch.rand(1, 1, 2, 3), 4, cos_thresh=0.5)
+    assert proj.weight_sum[0, 0, 0].item() == 0.0 and proj.weight_sum[0, 1, 0].item() == pytest.approx(0.6)

@@ -70,3 +70,113 @@ def test_texkit_refuses_an_adapter_with_another_alpha(tmp_path):
         other.load_adapter(tmp_path / "a16")
     same = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
     same.load_adapter(tmp_path / "a16")
+
+
+def test_the_model_card_names_the_base_model_folder_not_its_unet_subfolder(tmp_path):
+    import types
+
+    from texkit_diffusers.lora import _base_model
+
+    def unet(name):
+        return types.SimpleNamespace(config=types.SimpleNamespace(_name_or_path=name))
+
+    (tmp_path / "sd15" / "unet").mkdir(parents=True)
+    assert _base_model(unet(str(tmp_path / "sd15" / "unet"))) == str(tmp_path / "sd15")  # loaded with subfolder="unet"
+    assert _base_model(unet(str(tmp_path / "sd15"))) == str(tmp_path / "sd15")
+    assert _base_model(unet("runwayml/stable-diffusion-v1-5")) == "runwayml/stable-diffusion-v1-5"  # a hub id
+    assert _base_model(unet("org/unet")) == "org/unet"  # "unet" but no such folder: a hub id as it is
+    assert _base_model(unet(None)) is None and _base_model(unet("None")) is None and _base_model(unet("")) is None
+
+
+def test_an_adapter_without_metadata_loads_and_another_rank_is_refused_for_its_shape(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    saved = _trained_tiny()
+    saved.save_adapter(tmp_path / "a")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    save_file(load_file(str(tmp_path / "a" / WEIGHT_NAME)), str(plain / WEIGHT_NAME))  # as written without the LoraConfig
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    fresh.load_adapter(plain)
+    for a, b in zip(fresh.trainable_parameters(), saved.trainable_parameters()):
+        torch.testing.assert_close(a, b)
+    other_rank = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=2)
+    with pytest.raises(WeightsError, match="does not fit this model"):  # the shapes differ; the alphas are not compared
+        other_rank.load_adapter(tmp_path / "a")
+
+
+def test_add_lora_defaults_to_rank_4_at_scale_1():
+    """The documented defaults: rank 4, lora_alpha = rank (scale 1), B zero so the model is unchanged."""
+    from texkit_diffusers.lora import ADAPTER_NAME, add_lora, lora_parameters
+    from texkit_diffusers.tiny import build_tiny_components
+
+    unet = build_tiny_components(seed=0)["unet"]
+    add_lora(unet)
+    config = unet.peft_config[ADAPTER_NAME]
+    assert config.r == 4 and config.lora_alpha == 4
+    shapes = {tuple(p.shape) for n, p in unet.named_parameters() if "lora_A" in n}
+    assert shapes and all(s[0] == 4 for s in shapes)
+    assert all(float(p.detach().abs().sum()) == 0 for n, p in unet.named_parameters() if "lora_B" in n)
+    assert len(lora_parameters(unet)) == 2 * sum(1 for n, _ in unet.named_parameters() if "lora_A" in n)
+
+
+def test_model_card_loading_lines_and_scale():
+    from texkit_diffusers.lora import model_card
+
+    named = model_card("org/sd15", {"r": 8, "lora_alpha": 4, "target_modules": ["to_q", "to_v"]})
+    assert 'from_pretrained("org/sd15", controlnet=controlnet)' in named
+    assert "- rank: 8, alpha: 4 (scale 0.5)" in named and "- target modules: to_q, to_v" in named
+    unnamed = model_card(None, {"r": 1, "lora_alpha": 2})
+    assert 'from_pretrained("<the base model>", controlnet=controlnet)' in unnamed
+    assert "- rank: 1, alpha: 2 (scale 2)" in unnamed and "base_model:" not in unnamed
+    assert "(scale 3)" in model_card(None, {"lora_alpha": 3})  # no rank recorded: alpha itself
+
+
+def test_an_adapter_with_a_key_this_model_lacks_is_refused_naming_the_key(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    saved = _trained_tiny()
+    saved.save_adapter(tmp_path / "a")
+    state = load_file(str(tmp_path / "a" / WEIGHT_NAME))
+    key = next(k for k in state if k.startswith("unet.") and ".to_k.lora.down." in k)
+    extra = key.replace(".to_k.", ".to_extra.")
+    state[extra] = state[key].clone()
+    other = tmp_path / "other"
+    other.mkdir()
+    save_file(state, str(other / WEIGHT_NAME))
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    with pytest.raises(WeightsError, match="does not match this model") as err:
+        fresh.load_adapter(other)
+    assert "to_extra" in str(err.value)
+
+
+def test_saving_over_an_adapter_whose_old_files_cannot_be_removed_still_saves(tmp_path, monkeypatch):
+    """The previous adapter is moved aside, the new one renamed into place, then the old one deleted:
+    a failure to delete it (a file the user's account may not remove) does not fail the save."""
+    import os
+
+    from safetensors.torch import load_file
+    from texkit_diffusers.lora import WEIGHT_NAME
+
+    first, second = _trained_tiny(), _trained_tiny()
+    with torch.no_grad():
+        for p in second.trainable_parameters():
+            p.add_(1.0)
+    first.save_adapter(tmp_path / "adapter")
+    real_unlink = os.unlink
+
+    def unlink(path, *args, dir_fd=None, **kwargs):
+        if dir_fd is not None and str(path) == WEIGHT_NAME:  # rmtree removing the old adapter's weights
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    second.save_adapter(tmp_path / "adapter")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert load_file(str(tmp_path / "adapter" / WEIGHT_NAME))  # a complete weights file
+    fresh = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=RANK, lora_alpha=ALPHA)
+    fresh.load_adapter(tmp_path / "adapter")
+    for a, b in zip(fresh.trainable_parameters(), second.trainable_parameters()):
+        torch.testing.assert_close(a, b)  # the new adapter is the one in place

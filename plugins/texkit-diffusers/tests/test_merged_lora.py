@@ -217,3 +217,75 @@ def test_compiled_denoiser_never_uses_a_stale_merge(counting_compile, paint_view
         expected = denoiser.eager(*inputs)  # peft's forward with the new B
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
+
+
+# -- lora_alpha != rank ----------------------------------------------------------------------------
+
+
+def _adapted(lora_rank: int, lora_alpha: float | None, merge_lora: bool = True):
+    """A tiny generator with a non-zero adapter (seeded B) of the given rank and alpha."""
+    registry = texkit.get_registry()
+    gen = registry.make_generator("tiny", steps=2, merge_lora=merge_lora, lora_rank=lora_rank, lora_alpha=lora_alpha)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in gen.trainable_parameters():
+            p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    return gen
+
+
+@pytest.mark.parametrize("rank, alpha", [(4, 8.0), (4, 1.0), (2, 3.0)])
+def test_merged_forward_at_alpha_other_than_rank_equals_peft(rank, alpha):
+    """Each merged layer computes W x + (alpha / rank) B A x, what peft's own forward computes."""
+    gen = _adapted(rank, alpha)
+    gen.merged_lora.refresh()
+    with torch.no_grad():
+        for layer in gen.merged_lora.layers:
+            x_in = torch.randn(3, layer.base_layer.in_features, generator=torch.Generator().manual_seed(2))
+            merged = layer(x_in)
+            peft = type(layer).forward(layer, x_in)  # the class forward: peft's base(x) + s B(A(x))
+            torch.testing.assert_close(merged, peft, rtol=1e-5, atol=1e-6)
+            down, up = layer.lora_A["texkit"].weight, layer.lora_B["texkit"].weight
+            by_hand = layer.base_layer(x_in) + (alpha / rank) * (x_in @ down.T @ up.T)
+            torch.testing.assert_close(merged, by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_alpha_scales_the_adapter_in_the_painted_image():
+    """A painted view at lora_alpha = 2 x rank differs from one at alpha = rank (same weights), and the merged
+    and peft generators agree at that alpha."""
+    a2_merged, _ = _paint_loss_and_grads(_adapted(4, 8.0))
+    a2_peft, _ = _paint_loss_and_grads(_adapted(4, 8.0, merge_lora=False))
+    a1_merged, _ = _paint_loss_and_grads(_adapted(4, None))
+    torch.testing.assert_close(a2_merged, a2_peft, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a2_merged, a1_merged, rtol=1e-4, atol=1e-7)
+
+
+def test_a_merge_made_without_grad_is_not_used_with_grad():
+    """Weights merged under no_grad carry no graph to A and B: a forward with gradients on runs peft's
+    forward instead, so the adapter still gets its gradient (equal to peft's)."""
+    gen = _trained_generator(merge_lora=True)
+    layer = gen.merged_lora.layers[0]
+    with torch.no_grad():
+        gen.merged_lora.refresh()
+    x = torch.randn(2, layer.base_layer.in_features, generator=torch.Generator().manual_seed(1))
+    down, up = layer.lora_A["texkit"].weight, layer.lora_B["texkit"].weight
+    got = torch.autograd.grad(layer(x).square().sum(), [down, up])
+    gen.merged_lora.clear()
+    want = torch.autograd.grad(layer(x).square().sum(), [down, up])
+    assert all(float(g.abs().sum()) > 0 for g in want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_clear_returns_every_layer_to_peft_forward():
+    """After `clear` a layer computes peft's W x + s B (A x) again, bit for bit (the merged (W + s B A) x
+    rounds differently, so the two are told apart exactly)."""
+    gen = _trained_generator(merge_lora=True)
+    x = torch.randn(4, gen.merged_lora.layers[0].base_layer.in_features, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        gen.merged_lora.refresh()
+        merged = [layer(x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+        peft = [type(layer).forward(layer, x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+        assert any(not torch.equal(m, p) for m, p in zip(merged, peft))  # rounding tells them apart
+        gen.merged_lora.clear()
+        cleared = [layer(x) for layer in gen.merged_lora.layers if layer.base_layer.in_features == x.shape[1]]
+    assert len(cleared) >= 2 and all(torch.equal(c, p) for c, p in zip(cleared, peft))

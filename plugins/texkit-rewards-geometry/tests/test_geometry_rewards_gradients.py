@@ -219,3 +219,13 @@ def test_reference_textured_mesh_through_renders(tmp_path, renderer, gourd):
 def test_reference_needs_a_texture_or_a_mesh():
     with pytest.raises(texkit.ConfigError, match="texture"):
         Reference()
+
+
+def test_camera_pose_without_renders_needs_both_cameras_and_a_renderer(inner_registered, renderer, gourd):
+    reward = CameraPose(reward="test_mean_render_colour", reward_params={"channel": 1})
+    image = torch.rand(8, 8, 3)
+    cams = texkit.Cameras.from_angles([0.0], [0.0])
+    with pytest.raises(texkit.RewardError, match="camera_pose needs renders"):  # cameras, no renderer
+        reward(texkit.RewardContext(mesh=gourd, texture=texkit.Texture(image), cameras=cams))
+    with pytest.raises(texkit.RewardError, match="camera_pose needs renders"):  # renderer, no cameras
+        reward(texkit.RewardContext(mesh=gourd, texture=texkit.Texture(image), render=lambda texture, c: renderer.render(gourd, texture, c, 16)))

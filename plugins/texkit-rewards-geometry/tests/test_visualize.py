@@ -96,3 +96,45 @@ def test_reference_picture_is_the_reference_texture(gourd, gourd_cache, make_con
     picture = reward.visualize(make_context(gourd, gourd_cache, _noise()))
     assert torch.allclose(picture, reference, atol=1 / 255)
     assert float(reward(make_context(gourd, gourd_cache, picture)).value) > -1e-5  # the reward's maximum 0
+
+
+def test_symmetry_picture_colours_a_pair_by_its_midpoint_and_distance(gourd, gourd_cache, make_context):
+    """The documented colour of a pair (a, b): (0.15 + 0.8 m_v, 0.15 + 0.7 m_u, 0.2 + 2 |a - b|) with m the
+    midpoint, read at an isolated pair's texel."""
+    reward = Symmetry()
+    reward.prepare(gourd, gourd_cache)
+    picture = reward.visualize(make_context(gourd, gourd_cache, _noise()))
+    a, b = reward._pairs["uv_a"].float(), reward._pairs["uv_b"].float()
+    distance = (a - b).norm(dim=-1)
+    mid = (a + b) / 2
+    want = torch.stack((0.15 + 0.8 * mid[:, 1], 0.15 + 0.7 * mid[:, 0], (0.2 + 2.0 * distance).clamp(0, 1)), dim=-1)
+    cols = (a[:, 0] * SIZE).floor().long().clamp(0, SIZE - 1)
+    rows = ((1 - a[:, 1]) * SIZE).floor().long().clamp(0, SIZE - 1)
+    got = picture[rows, cols]
+    # the dot of a point may be overdrawn by a neighbouring pair's: most texels show their own pair's colour
+    close = (got - want).abs().max(dim=-1).values < 0.05
+    assert float(distance.max()) > 0.05 and float(close.float().mean()) > 0.3, float(close.float().mean())
+
+
+def test_splat_points_on_the_bottom_and_right_edges_paint_the_last_texel():
+    image = splat_points(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]), 8, 8)
+    painted = (image != 1.0).any(-1).nonzero().tolist()
+    assert painted == [[7, 7]]  # u = 1, v = 0: the bottom-right texel, clamped into the image
+
+
+def test_alignment_strokes_are_five_texels_across_each_field_point(tube, make_context):
+    """Each field point gets a stroke of 11 dots spaced 0.5 texel, 5 texels long, centred on the point and
+    across the field direction (edges = "across") or along it; the field's length does not matter."""
+    reward = CurvatureAlignment()
+    ctx = make_context(tube, texkit.GeometryCache(tube, root=False), _noise())
+    reward.visualize(ctx)  # prepared for the tube
+    uv = torch.tensor([[0.3, 0.4], [0.7, 0.6]])
+    direction = torch.tensor([[0.3, 0.4], [0.3, -0.4]])  # length 0.5, two directions
+    reward._field = {"uv": uv, "direction": direction}
+    unit = direction / 0.5
+    steps = torch.linspace(-2.5, 2.5, 11) / SIZE
+    for edges, edge in (("across", torch.stack((-unit[:, 1], unit[:, 0]), dim=-1)), ("along", unit)):
+        reward.params = reward.params.model_copy(update={"edges": edges})
+        points = (uv[:, None, :] + steps[None, :, None] * edge[:, None, :]).reshape(-1, 2)
+        want = splat_points(points, torch.full((len(points), 3), 0.15), SIZE, SIZE)
+        assert torch.equal(reward.visualize(ctx), want), edges
