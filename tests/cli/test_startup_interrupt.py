@@ -48,6 +48,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _sigint_as_default() -> None:
+    """In the child before exec: SIGINT back to its default, so Python installs its handler even when the
+    test runner was started in the background (where SIGINT is ignored, and a child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(mode: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(
@@ -57,6 +63,7 @@ def _start(mode: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_default,
     )
 
 

@@ -68,6 +68,7 @@ def studio_server(tmp_path_factory) -> StudioServer:
         process = subprocess.Popen(
             [sys.executable, "-c", "from texkit_entry import main; main()", "studio", "--config", str(config), "--port", "0", "--workspace", str(workspace)],
             stdout=out, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C stops it even when pytest runs in the background
         )
     try:
         from texkit.studio import wait_until_serving

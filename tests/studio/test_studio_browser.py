@@ -80,8 +80,10 @@ class Page:
 
         self.driver, self.by, self.shots = driver, By, shots
 
-    def find(self, css: str) -> Any:
-        return self.driver.find_element(self.by.CSS_SELECTOR, css)
+    def find(self, css: str, timeout: float = 30.0) -> Any:
+        """The element ``css`` selects, waiting (at most ``timeout`` s) for the page to draw it (an accordion
+        just opened draws its fields a moment later)."""
+        return _wait(css, lambda: self.driver.find_element(self.by.CSS_SELECTOR, css), timeout)
 
     def text(self, elem_id: str) -> str:
         return self.driver.execute_script(f"const e = document.getElementById('{elem_id}'); return e ? e.innerText : ''") or ""

@@ -173,4 +173,4 @@ def test_a_fine_tune_whose_command_fails_shows_the_clis_one_line(tmp_path):
     assert run.wait(300)
     snap = run.snapshot()
     assert snap.state == "failed"
-    assert snap.message == f"config file not found: {tmp_path / 'missing.toml'}; pass the path of a TOML run config"
+    assert snap.message == f"config file not found: {tmp_path / 'missing.toml'}; pass the path of a TOML run config or a preset name (`texkit presets` lists them)"
