@@ -60,6 +60,7 @@ images.forEach(img => { img.loading = 'eager'; });
 const math = (window.MathJax && MathJax.startup && MathJax.startup.promise) ? MathJax.startup.promise : Promise.resolve();
 function visibleText() {
   const skip = 'pre, code, script, style, noscript, mjx-container, textarea, .md-search';
+  if (!document.body) return '';  // the page is being left (a stalled check's late callback)
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const parts = [];
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -192,8 +193,16 @@ def check_page(driver: Any, base_url: str, path: str, screenshot: Path | None = 
         path: the page's path in the site.
         screenshot: where to save a full-page screenshot (None: none).
     """
-    driver.get(base_url + path)
-    settled = driver.execute_async_script(_SETTLE_JS)
+    from selenium.common.exceptions import TimeoutException
+
+    for attempt in (1, 2):
+        driver.get(base_url + path)
+        try:
+            settled = driver.execute_async_script(_SETTLE_JS)
+            break
+        except TimeoutException:  # headless Chromium now and then stalls a page's promises for minutes: load it again
+            if attempt == 2:
+                raise
     report = PageReport(path, broken_images=list(settled["broken"]), images=int(settled["images"]))
     report.raw_math = raw_math_snippets(settled["text"])
     if screenshot is not None:
