@@ -5,7 +5,6 @@ cannot fit (with the largest size or batch that does), and runs predicted to tak
 from __future__ import annotations
 
 import sys
-import types
 
 import pytest
 import torch
@@ -25,17 +24,6 @@ from texkit.planning import (
 GIB = 2**30
 YEAR = 365.0 * 86400
 
-
-@pytest.fixture
-def gpu(monkeypatch):
-    """A CUDA device of ``memory`` GiB as far as torch.cuda's queries go."""
-
-    def install(memory_gib: float):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(total_memory=memory_gib * GIB, name="Fake GPU"))
-        return torch.device("cuda:0")
-
-    return install
 
 
 def _config(**sections):
@@ -60,8 +48,8 @@ def test_durations_in_words(seconds, words):
     assert format_duration(seconds) == words
 
 
-def test_gpu_memory_is_the_card_s(gpu):
-    assert device_memory(gpu(10.0)) == (10.0 * GIB, "cuda:0 has 10.0 GiB")
+def test_gpu_memory_is_the_card_s(fake_gpu):
+    assert device_memory(fake_gpu(10.0)) == (10.0 * GIB, "cuda:0 has 10.0 GiB")
 
 
 def test_cpu_memory_is_capped_by_an_address_space_limit(monkeypatch):
@@ -79,37 +67,37 @@ def test_cpu_memory_is_capped_by_an_address_space_limit(monkeypatch):
     assert device_memory(torch.device("cpu")) == (ram, f"the cpu has {ram / GIB:.1f} GiB of RAM")
 
 
-def test_a_texture_whose_buffers_exceed_the_device_names_the_largest_size_that_fits(gpu):
+def test_a_texture_whose_buffers_exceed_the_device_names_the_largest_size_that_fits(fake_gpu):
     # 16384^2 texels x 36 bytes = 9 GiB > 1 GiB; the largest power of two within half of it: 2048
     with pytest.raises(ConfigError) as err:
-        check_sizes(_config(texture={"size": 16384}), gpu(1.0))
+        check_sizes(_config(texture={"size": 16384}), fake_gpu(1.0))
     assert str(err.value) == (
         "texture.size 16384 needs at least 9 GiB for the texture alone (36 bytes per texel x 1 sample(s)) but cuda:0 has 1.0 GiB; "
         "set texture.size to 2048 or less"
     )
 
 
-def test_a_render_size_whose_buffers_exceed_the_device_names_the_largest_size_that_fits(gpu):
+def test_a_render_size_whose_buffers_exceed_the_device_names_the_largest_size_that_fits(fake_gpu):
     # 8192^2 pixels x 52 bytes x 1 view = 3.25 GiB > 1 GiB; within half of it: 2048
     with pytest.raises(ConfigError) as err:
-        check_sizes(_config(texture={"size": 64, "render_size": 8192}), gpu(1.0))
+        check_sizes(_config(texture={"size": 64, "render_size": 8192}), fake_gpu(1.0))
     assert str(err.value) == (
         "texture.render_size 8192 needs at least 3 GiB for its 1 reward render(s) alone (52 bytes per pixel and view x 1 sample(s)) "
         "but cuda:0 has 1.0 GiB; set texture.render_size to 2048 or less"
     )
 
 
-def test_a_batch_too_big_for_sizes_that_fit_alone_names_the_largest_batch(gpu):
+def test_a_batch_too_big_for_sizes_that_fit_alone_names_the_largest_batch(fake_gpu):
     config = _config(texture={"size": 4096})  # 0.5625 GiB per sample
-    check_sizes(config, gpu(4.0), batch=7)  # 3.94 GiB: fits
+    check_sizes(config, fake_gpu(4.0), batch=7)  # 3.94 GiB: fits
     with pytest.raises(ConfigError, match=r"at training.batch_size 8 needs at least 4 GiB .* set training.batch_size to 3 or less$"):
-        check_sizes(config, gpu(4.0), batch=8)
+        check_sizes(config, fake_gpu(4.0), batch=8)
     # one sample takes exactly half the memory: still the batch that is too big
     with pytest.raises(ConfigError, match=r"at training.batch_size 3 .* set training.batch_size to 1 or less$"):
-        check_sizes(config, gpu(1.125), batch=3)
+        check_sizes(config, fake_gpu(1.125), batch=3)
     # one sample takes more than half (but fits): the size is what to lower
     with pytest.raises(ConfigError, match=r"^texture.size 4096 needs .* set texture.size to 2048 or less$"):
-        check_sizes(config, gpu(1.0), batch=2)
+        check_sizes(config, fake_gpu(1.0), batch=2)
 
 
 def _plan(seconds: float) -> RunPlan:
@@ -126,23 +114,23 @@ def test_runs_predicted_to_take_over_a_year_are_refused():
     check_duration(RunPlan(None, "cpu", None, None), _config(training={"steps": 10**9}))  # nothing measured: no bound
 
 
-def test_a_run_that_fits_no_batch_size_says_one(gpu):
+def test_a_run_that_fits_no_batch_size_says_one(fake_gpu):
     config = parse_config({"generator": {"name": "stable-diffusion", "options": {"compile": "off"}}, "cameras": {"paint": "front_short"},
                            "training": {"batch_size": 4, "view_checkpointing": False}, "rewards": {"curvature_color": {}}})
     with pytest.raises(DeviceError, match="set training.batch_size to 1 or less"):
-        check_fits(config, gpu(0.5))
+        check_fits(config, fake_gpu(0.5))
 
 
-def test_size_and_batch_limits_at_their_edges(gpu):
+def test_size_and_batch_limits_at_their_edges(fake_gpu):
     # exactly the memory: fits; the largest size whose buffers take exactly half of it is named
-    check_sizes(_config(texture={"size": 4096}), gpu(4096**2 * 36 / GIB))
+    check_sizes(_config(texture={"size": 4096}), fake_gpu(4096**2 * 36 / GIB))
     with pytest.raises(ConfigError, match=r"set texture.size to 4096 or less$"):
-        check_sizes(_config(texture={"size": 8192}), gpu(2 * 4096**2 * 36 / GIB))
+        check_sizes(_config(texture={"size": 8192}), fake_gpu(2 * 4096**2 * 36 / GIB))
     # two reward views double the render buffers
     two_views = _config(texture={"size": 64, "render_size": 4096}, cameras={"paint": {"elevation": [0.0], "azimuth": [0.0]},
                                                                           "reward": {"elevation": [0.0, 10.0], "azimuth": [0.0, 90.0]}})
     with pytest.raises(ConfigError, match=r"for its 2 reward render\(s\) alone \(52 bytes per pixel and view x 1 sample\(s\)\).* to 2048 or less$"):
-        check_sizes(two_views, gpu(1.5))
+        check_sizes(two_views, fake_gpu(1.5))
 
 
 def test_duration_limits_at_their_edges():

@@ -3,8 +3,6 @@ before any weights load; the headroom limit and the largest batch are known answ
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
@@ -14,17 +12,6 @@ from texkit.planning import GPU_HEADROOM, RunPlan, StepPrediction, check_fits, l
 
 GIB = 2**30
 
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    """A CUDA device of ``memory`` GiB as far as torch.cuda's queries go (there is none here)."""
-
-    def install(memory_gib: float):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(total_memory=memory_gib * GIB, name="Fake GPU"))
-        return torch.device("cuda:0")
-
-    return install
 
 
 def _sd15(batch_size: int, view_checkpointing: bool = True):
