@@ -18,11 +18,7 @@ def check_output_dir(path: Path, option: str = "--out") -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise TexkitError(f"{option} {path} is an existing file; pass a folder (it is created when missing)")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise TexkitError(f"{option} {path}: {parent} is a file, not a folder; pass another output folder")
-            break
+    _refuse_a_file_above(path, option, "folder")
 
 
 def check_output_file(path: Path, force: bool, option: str = "-o") -> None:
@@ -36,11 +32,7 @@ def check_output_file(path: Path, force: bool, option: str = "-o") -> None:
         raise TexkitError(f"{option} {path} is a folder; pass a file name, e.g. {path / 'run.toml'}")
     if path.exists() and not force:
         raise TexkitError(f"{path} exists and was left as it is; pass --force to replace it, or -o another file")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise TexkitError(f"{option} {path}: {parent} is a file, not a folder; pass another output file")
-            break
+    _refuse_a_file_above(path, option, "file")
 
 
 def check_weights_dir(path: Path, option: str) -> None:
@@ -54,3 +46,16 @@ def check_weights_dir(path: Path, option: str) -> None:
         raise WeightsError(f"{option} {path} does not exist; pass the adapter folder a training run wrote (<run>/adapter)")
     if not path.is_dir():
         raise WeightsError(f"{option} {path} is a file; pass the adapter folder a training run wrote (<run>/adapter)")
+
+
+def _refuse_a_file_above(path: Path, option: str, kind: str) -> None:
+    """The nearest existing parent of ``path`` must be a folder (else ``path`` could never be created).
+
+    Raises:
+        TexkitError: that parent is a file (the message asks for another output ``kind``).
+    """
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise TexkitError(f"{option} {path}: {parent} is a file, not a folder; pass another output {kind}")
+            break
