@@ -9,6 +9,8 @@ back from one step.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -123,16 +125,26 @@ def test_a_non_finite_loss_skips_the_step_and_changes_nothing(tmp_path, monkeypa
     assert not trainer.optimizer.state  # AdamW never stepped
 
 
-def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path):
-    trainer = _trainer(tmp_path)
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path, capsys, precision):
+    """Also with fp16's loss scaling: the step is reported skipped (metrics and a notice naming the step
+    on stderr) and the scale backs off by half (GradScaler's backoff_factor) from 2^16."""
+    trainer = _trainer(tmp_path, mixed_precision=precision)
     camera = next(t for t in trainer.session.angles.values() if t.requires_grad)
     camera.register_hook(lambda grad: grad * float("inf"))
     before = [p.detach().clone() for p in trainer.parameters()]
+    capsys.readouterr()
     metrics = trainer.train_step()
     assert metrics["skipped"] == "non-finite gradient" and not torch.isfinite(torch.tensor(metrics["grad_norm"]))
+    assert "step 1: gradient is not finite, step skipped" in capsys.readouterr().err
     for p, old in zip(trainer.parameters(), before):
         assert torch.equal(p.detach(), old) and p.grad is None
     assert trainer.step == 1 and not trainer.optimizer.state
+    if precision == "fp16":
+        assert metrics["loss_scale"] == 2.0**15
+    capsys.readouterr()
+    metrics = trainer.train_step()  # the next step is numbered 2 in the notice
+    assert metrics["step"] == 2 and "step 2: gradient is not finite, step skipped" in capsys.readouterr().err
 
 
 def test_a_non_finite_first_micro_batch_stops_the_step_and_says_so_on_stderr(tmp_path, monkeypatch, capsys):
@@ -164,6 +176,21 @@ def test_a_batch_reports_every_prompt_and_its_size_a_single_sample_does_not(tmp_
     assert batch["prompts"] == ["a vase", "a vase"] and batch["batch_size"] == 2
     accumulated = _trainer(tmp_path / "accum", grad_accum=2).train_step()  # two micro-batches of one
     assert accumulated["prompts"] == ["a vase", "a vase"] and "batch_size" not in accumulated
+
+
+def test_one_sample_reports_its_integer_metrics_as_integers(tmp_path):
+    """A step of one sample reports that sample's numbers unchanged: metrics.jsonl says "batch_size": 2,
+    not 2.0."""
+    metrics = _trainer(tmp_path, batch_size=2).train_step()
+    assert type(metrics["batch_size"]) is int and json.dumps(metrics["batch_size"]) == "2"
+
+
+def test_step_seconds_is_the_wall_time_of_the_step(tmp_path):
+    trainer = _trainer(tmp_path)
+    start = time.perf_counter()
+    metrics = trainer.train_step()
+    elapsed = time.perf_counter() - start
+    assert 0.0 < metrics["step_seconds"] <= elapsed
 
 
 def test_learned_camera_angles_are_reported_to_four_decimals(tmp_path):
