@@ -160,3 +160,63 @@ def test_a_compiled_fit_is_never_the_fallback_of_another_setting():
     assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model) is None  # eager asked, only compiled measured
     hit = predict_step("stable-diffusion", "cuda", 1, 6, 10, False, model=model, compiled=True)
     assert hit.compile_seconds == 60.0 and "compiled" in hit.basis
+
+
+def test_a_fit_without_a_floor_predicts_steps_under_a_second():
+    model = {"fits": [_fit_record(seconds=[0.1, 0.05])]}
+    assert predict_step("stable-diffusion", "cuda", 2, 6, 10, True, model=model).seconds == pytest.approx(0.2)
+
+
+def test_the_fit_of_the_asked_checkpointing_is_chosen_among_records_without_the_compiled_key():
+    model = {"fits": [_fit_record(view_checkpointing=False, seconds=[1.0, 0.0]), _fit_record(view_checkpointing=True, seconds=[2.0, 0.0])]}
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model).seconds == pytest.approx(2.0)
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, False, model=model).seconds == pytest.approx(1.0)
+
+
+def test_without_a_fit_of_the_asked_checkpointing_the_first_eager_fit_of_the_family_is_used():
+    model = {"fits": [_fit_record(view_checkpointing=False, seconds=[1.0, 0.0]), _fit_record(view_checkpointing=False, device="Other GPU", seconds=[5.0, 0.0])]}
+    hit = predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model)
+    assert hit.seconds == pytest.approx(1.0) and hit.measured_on == "Test GPU" and "view checkpointing off" in hit.basis
+
+
+@pytest.mark.parametrize("view_checkpointing, peak", [(True, 3.0 + 4.0 * 2), (False, 3.0 + 4.0 * 12 / 6 * 2)])
+def test_peak_memory_per_sample_grows_with_the_views_only_without_checkpointing(view_checkpointing, peak):
+    """Fit measured at 6 views: peak = m0 + m1 B with view checkpointing (one view's activations at a
+    time), m0 + m1 (views / 6) B without; here 12 views, B = 2."""
+    model = {"fits": [_fit_record(view_checkpointing=view_checkpointing)]}
+    assert predict_step("stable-diffusion", "cuda", 2, 12, 10, view_checkpointing, model=model).peak_gib == pytest.approx(peak)
+
+
+def test_the_largest_batch_considered_is_256_by_default():
+    from texkit.planning import largest_batch
+
+    def small(batch):
+        return StepPrediction(1.0, 0.001 * batch, 1.0, "test")
+
+    assert largest_batch(small, 80.0) == 256
+    assert largest_batch(small, 80.0, limit=3) == 3
+
+
+def test_a_generator_without_a_steps_option_is_planned_for_ten_denoising_steps(fake_gpu, monkeypatch):
+    import types
+
+    from texkit.registry import get_registry
+
+    monkeypatch.setattr(get_registry(), "validate", lambda kind, name, options: types.SimpleNamespace(compile="off"))
+    config = _sd15(2)
+    plan = plan_run(config, fake_gpu(80.0))
+    from texkit.config import camera_angles
+
+    views = len(camera_angles(config.cameras.paint)[0])
+    want = predict_step("stable-diffusion", "cuda", 2, views, 10, True)
+    assert plan.prediction.seconds == pytest.approx(want.seconds, rel=1e-12)
+    assert predict_step("stable-diffusion", "cuda", 2, views, 11, True).seconds != pytest.approx(want.seconds, rel=1e-6)
+
+
+def test_a_cpu_run_counts_ram_even_where_a_gpu_is_visible(fake_gpu):
+    from texkit.planning import device_memory
+
+    fake_gpu(80.0)
+    total, description = device_memory(torch.device("cpu"))
+    assert description.startswith("the cpu has") and total != 80.0 * GIB
+    assert device_memory(torch.device("cuda:0")) == (80.0 * GIB, "cuda:0 has 80.0 GiB")
