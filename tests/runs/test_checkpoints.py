@@ -247,3 +247,106 @@ def test_a_latest_pointer_that_names_no_step_folder_is_ignored(tmp_path):
     shutil.copytree(newest, root / "copy")
     (root / "latest").write_text("copy\n")
     assert latest_checkpoint(root) != root / "copy"
+
+
+def test_another_runs_older_checkpoint_is_never_pruned(tmp_path):
+    save_checkpoint(tmp_path, 1, FakeGenerator(), _state(), run_id="other")
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="mine")
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_000001", "step_000004", "step_000006"]
+
+
+def test_keep_one_keeps_only_the_newest_and_keep_zero_keeps_all(tmp_path):
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path / "one", step, FakeGenerator(), _state(), keep=1, run_id="r")
+        save_checkpoint(tmp_path / "all", step, FakeGenerator(), _state(), keep=0, run_id="r")
+    assert sorted(p.name for p in (tmp_path / "one").glob("step_*")) == ["step_000006"]
+    assert sorted(p.name for p in (tmp_path / "all").glob("step_*")) == ["step_000002", "step_000004", "step_000006"]
+
+
+def test_meta_json_is_format_3_with_every_files_sha256(tmp_path):
+    import hashlib
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    meta = json.loads((final / "meta.json").read_text())
+    assert meta["format"] == 3 and meta["step"] == 2 and meta["run_id"] == "r"
+    assert meta["files"] == {name: hashlib.sha256((final / name).read_bytes()).hexdigest() for name in ("adapter/adapter.bin", "state.pt")}
+    assert meta["state_sha256"] == meta["files"]["state.pt"]
+
+
+def test_a_checkpoint_record_is_immutable_and_hashable(tmp_path):
+    import dataclasses
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    ckpt = newest_valid_checkpoint(tmp_path, "r")[0]
+    assert ckpt.folder == final and ckpt.step == 2 and len({ckpt, newest_valid_checkpoint(tmp_path, "r")[0]}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ckpt.step = 3
+
+
+def test_a_folder_holding_a_run_is_refused_unless_overwrite_is_asked(tmp_path):
+    from texkit.checkpoint import check_run_folder
+
+    start_run(tmp_path)
+    with pytest.raises(RunFolderError):
+        check_run_folder(tmp_path)
+    check_run_folder(tmp_path, overwrite=True)
+
+
+class BrokenGenerator(FakeGenerator):
+    def save_adapter(self, folder: Path) -> None:
+        super().save_adapter(folder)
+        raise OSError("disk full")
+
+
+def test_a_failed_save_leaves_no_temp_folder_and_raises_its_own_error(tmp_path):
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, 2, BrokenGenerator(), _state(), run_id="r")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def undeletable(monkeypatch):
+    """``undeletable(prefix)``: folders whose name starts with ``prefix`` cannot be removed (a busy NFS
+    file, a file held open on Windows): os.rmdir raises for them."""
+    real = os.rmdir
+
+    def install(prefix: str):
+        def rmdir(path, *args, **kwargs):
+            if Path(path).name.startswith(prefix):
+                raise OSError(16, "Device or resource busy", str(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "rmdir", rmdir)
+
+    return install
+
+
+def test_a_temp_folder_that_cannot_be_removed_does_not_hide_the_saves_error(tmp_path, undeletable):
+    undeletable(".step_")
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, 2, BrokenGenerator(), _state(), run_id="r")
+
+
+def test_stale_temp_folders_that_cannot_be_removed_do_not_stop_a_save(tmp_path, undeletable):
+    (tmp_path / ".step_000004.abc123").mkdir()
+    undeletable(".step_000004.abc")
+    assert save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r").name == "step_000002"
+    assert [p.name for p in remove_stale_temp(tmp_path)] == [".step_000004.abc123"]
+
+
+def test_a_stale_temp_file_removed_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Two processes cleaning the same folder: a ``.step_*`` entry listed but already gone is skipped."""
+    gone = tmp_path / ".step_000004.gone"
+    real_glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: [*real_glob(self, pattern), gone] if pattern == ".step_*" else real_glob(self, pattern))
+    assert remove_stale_temp(tmp_path) == [gone]
+
+
+def test_an_old_checkpoint_that_cannot_be_removed_does_not_stop_the_save(tmp_path, undeletable):
+    save_checkpoint(tmp_path, 3, FakeGenerator(), _state(), run_id="r")
+    undeletable(".step_000003.old")
+    assert save_checkpoint(tmp_path, 3, FakeGenerator(), _state(), run_id="r").name == "step_000003"  # replacing step 3
+    undeletable("step_000003")
+    save_checkpoint(tmp_path, 4, FakeGenerator(), _state(), keep=1, run_id="r")  # pruning step 3
+    assert newest_valid_checkpoint(tmp_path, "r")[0].step == 4
