@@ -350,3 +350,32 @@ def test_an_old_checkpoint_that_cannot_be_removed_does_not_stop_the_save(tmp_pat
     undeletable("step_000003")
     save_checkpoint(tmp_path, 4, FakeGenerator(), _state(), keep=1, run_id="r")  # pruning step 3
     assert newest_valid_checkpoint(tmp_path, "r")[0].step == 4
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [None, "a directory", "not json", '{"run_id": "r"}', '{"step": null, "run_id": "r"}', '{"step": "nine", "run_id": "r"}', "[9]"],
+    ids=["missing", "directory", "not-json", "no-step", "null-step", "text-step", "a-list"],
+)
+def test_an_unreadable_meta_json_is_a_skipped_checkpoint_not_an_error(tmp_path, meta):
+    from texkit.checkpoint import checkpoint_problem, resume_candidates
+
+    good = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    bad = save_checkpoint(tmp_path, 9, FakeGenerator(), _state(), run_id="r")
+    (bad / "meta.json").unlink()
+    if meta == "a directory":
+        (bad / "meta.json").mkdir()
+    elif meta is not None:
+        (bad / "meta.json").write_text(meta)
+    assert checkpoint_problem(bad) == "meta.json is missing or unreadable"
+    assert [c.folder for c in resume_candidates(tmp_path, "r")] == [good]
+    assert latest_checkpoint(tmp_path) is None  # `latest` names step 9
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    assert ckpt.folder == good
+
+
+@pytest.mark.parametrize("record", ["not json", '{"id": "x"}', '["x"]', None], ids=["not-json", "no-run-id", "a-list", "missing"])
+def test_an_unreadable_run_record_names_no_run(tmp_path, record):
+    if record is not None:
+        (tmp_path / "run.json").write_text(record)
+    assert read_run_id(tmp_path) is None
