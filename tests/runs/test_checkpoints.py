@@ -379,3 +379,20 @@ def test_an_unreadable_run_record_names_no_run(tmp_path, record):
     if record is not None:
         (tmp_path / "run.json").write_text(record)
     assert read_run_id(tmp_path) is None
+
+
+def test_a_format_2_checkpoint_verifies_its_state_pt_only(tmp_path):
+    """Format 2 (older texkit) recorded only state.pt's SHA-256: it still verifies, and a changed or missing
+    state.pt is named."""
+    from texkit.checkpoint import checkpoint_problem
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    meta = json.loads((final / "meta.json").read_text())
+    (final / "meta.json").write_text(json.dumps({"format": 2, "step": 2, "run_id": "r", "state_sha256": meta["state_sha256"]}))
+    (final / "notes.txt").write_text("format 2 lists no files: an extra one is not checked")
+    assert checkpoint_problem(final) is None
+    assert newest_valid_checkpoint(tmp_path, "r")[0].folder == final
+    (final / "state.pt").write_bytes(b"changed")
+    assert checkpoint_problem(final) == "state.pt does not match its checksum"
+    (final / "state.pt").unlink()
+    assert checkpoint_problem(final) == "state.pt is missing"
