@@ -396,3 +396,33 @@ def test_a_format_2_checkpoint_verifies_its_state_pt_only(tmp_path):
     assert checkpoint_problem(final) == "state.pt does not match its checksum"
     (final / "state.pt").unlink()
     assert checkpoint_problem(final) == "state.pt is missing"
+
+
+def test_a_resume_tries_latest_first_then_the_newest(tmp_path):
+    from texkit.checkpoint import resume_candidates
+
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), keep=0, run_id="r")
+    save_checkpoint(tmp_path, 8, FakeGenerator(), _state(), keep=0, run_id="other")
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [6, 4, 2]
+    (tmp_path / "latest").write_text("step_000004\n")
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [4, 6, 2]
+    assert newest_valid_checkpoint(tmp_path, "r") == (resume_candidates(tmp_path, "r")[0], "")
+    (tmp_path / "latest").unlink()  # no pointer: the newest, and nothing to report
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [6, 4, 2]
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    assert ckpt.step == 6 and note == ""
+
+
+@pytest.mark.parametrize("pointer", ["step_000002/../step_000004", "copy", "", "step_000009"])
+def test_a_latest_pointer_naming_no_checkpoint_folder_is_reported_and_ignored(tmp_path, pointer):
+    from texkit.checkpoint import resume_candidates
+
+    for step in (2, 4):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="r")
+    (tmp_path / "latest").write_text(pointer + "\n")
+    assert latest_checkpoint(tmp_path) is None
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [4, 2]
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    named = pointer if pointer.startswith("step_") and "/" not in pointer else "?"
+    assert ckpt.step == 4 and note == f"checkpoints/latest names '{named}', which is missing"
