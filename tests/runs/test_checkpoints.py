@@ -426,3 +426,26 @@ def test_a_latest_pointer_naming_no_checkpoint_folder_is_reported_and_ignored(tm
     ckpt, note = newest_valid_checkpoint(tmp_path, "r")
     named = pointer if pointer.startswith("step_") and "/" not in pointer else "?"
     assert ckpt.step == 4 and note == f"checkpoints/latest names '{named}', which is missing"
+
+
+def test_a_state_without_rng_states_loads_and_leaves_the_generators_alone(tmp_path):
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    torch.save({"step": 2, "angles": {}}, final / "state.pt")
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    generator = FakeGenerator()
+    assert load_checkpoint(final, generator)["step"] == 2 and generator.loaded == "lora"
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_long_load_error_is_cut_to_160_characters_in_its_one_line_message(tmp_path, monkeypatch):
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("x" * 300 + ". Second sentence")
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError) as err:
+        load_state(final)
+    assert f"is damaged ({'x' * 160}); resume from an earlier checkpoint" in str(err.value)
