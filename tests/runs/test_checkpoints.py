@@ -449,3 +449,14 @@ def test_a_long_load_error_is_cut_to_160_characters_in_its_one_line_message(tmp_
     with pytest.raises(CheckpointError) as err:
         load_state(final)
     assert f"is damaged ({'x' * 160}); resume from an earlier checkpoint" in str(err.value)
+
+
+def test_a_load_failure_is_described_by_its_first_sentence():
+    from texkit.checkpoint import describe_load_failure
+    from texkit.errors import WeightsError
+
+    assert describe_load_failure(CheckpointError("x.pt is damaged (eof); resume from an earlier one")) == "x.pt is damaged (eof)"
+    assert describe_load_failure(WeightsError("no LoRA adapter at a; pass the folder")) == "no LoRA adapter at a"
+    assert describe_load_failure(RuntimeError("Error  while\n deserializing. More detail here")) == "RuntimeError: Error while deserializing"
+    assert describe_load_failure(RuntimeError("y" * 200)) == "RuntimeError: " + "y" * 160
+    assert describe_load_failure(EOFError()) == "EOFError"
