@@ -191,6 +191,7 @@ def test_model_card_base_model_line_and_a_missing_alpha():
     assert "- base model: `texkit tiny random model (built in code by texkit_diffusers.tiny)`" in model_card(None, {"r": 4, "lora_alpha": 4})
     # no lora_alpha recorded: diffusers' assumption, alpha = rank
     assert "- rank: 4, alpha: 4 (scale 1)" in model_card(None, {"r": 4})
+    assert "- rank: 4, alpha: 0 (scale 0)" in model_card(None, {"r": 4, "lora_alpha": 0})  # an adapter switched off
 
 
 def test_an_adapter_folder_whose_parents_do_not_exist_yet_is_created(tmp_path):
