@@ -18,7 +18,7 @@ checkpointed region AOTAutograd wraps every random op it recomputes so that the 
 recomputation draw the same numbers (SDPA's flash and memory-efficient kernels count as random: they
 take a dropout seed). torch 2.11's CUDA-graph-safe wrapper (``graphsafe_run_with_rng_state``) is not
 cacheable, so the FX-graph cache bypassed the whole compiled UNet + ControlNet call and every run
-compiled it again (measured on an H100, benchmarks/results/h100_2026-12-07_issue29/call4). texkit
+compiled it again (measured on an H100, benchmarks/results/h100_2026-12-07_issue29/call5). texkit
 compiles without CUDA graphs, so where that wrapper is not cacheable and the older one
 (``run_and_save_rng_state`` / ``run_with_rng_state``) is, `enable_compile_cache` switches
 ``torch._functorch.config.graphsafe_rng_functionalization`` off (`graphsafe_rng_blocks_cache`).

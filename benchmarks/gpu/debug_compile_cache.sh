@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Why a second process misses the compile cache on the GPU (issue 29, call 4): the tiny model on CUDA
+# Why a second process misses the compile cache on the GPU (issue 29, call 5): the tiny model on CUDA
 # with compile = "on", `texkit warmup` twice and `texkit train` once on one cache folder, with torch's
 # cache-key logs (AOTAutograd and FX-graph cache) in $OUT/{warmup1,warmup2,train}.log.
 #   carry: .whl and .assets (see benchmarks/gpu/README.md)

@@ -11,10 +11,10 @@
 #                                                                                  (ran as call 2, commit a94ca83)
 #   cache_short        the cache check with a 2-step train, then the compiled B=1 row (about 5 minutes)
 #                                                                                  (ran as call 3, commit 7da7299)
-#   cache_fixed        after call 4 (benchmarks/gpu/debug_compile_cache.sh) found why call 3's second process
+#   cache_fixed        after call 5 (benchmarks/gpu/debug_compile_cache.sh) found why call 3's second process
 #                      compiled again (the FX-graph cache bypassed the checkpointed graph; and each pattern of
 #                      inputs needing grad compiled its own graph): the cache check with a 3-step train and
-#                      torch's cache log lines, then generate --samples 8 eager and compiled  (call 5)
+#                      torch's cache log lines, then generate --samples 8 eager and compiled  (call 6)
 #   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).

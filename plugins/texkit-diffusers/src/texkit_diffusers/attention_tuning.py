@@ -1,8 +1,9 @@
 """Per-shape choice of the fastest exact attention kernel on this GPU (the ``attention = "auto"`` default on CUDA).
 
 The first time an attention shape ``(batch, heads, query length, key length, head dim, dtype)``
-runs, `time_attention_kernels` times each candidate on random inputs of that shape (CUDA events,
-median of 5 after 2 warm-ups), forward alone and forward + backward; `AttentionTable` keeps the
+runs, `time_attention_kernels` times each candidate on random inputs of that shape (CUDA events
+around 4 calls in a row, the candidates taking turns, median of 5 rounds after 2 warm-ups),
+forward alone and forward + backward; `AttentionTable` keeps the
 timings and `TunedAttnProcessor` runs the fastest: the forward winner for calls without gradients,
 the forward + backward winner for training calls. Candidates: PyTorch SDPA's FlashAttention-2,
 cuDNN and memory-efficient kernels (`SDPA_KERNELS`), and xformers when its kernels load. All are
@@ -19,6 +20,7 @@ checkpointed blocks (tests/test_attention_tuning.py compiles one with ``fullgrap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,35 +73,36 @@ def _xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> to
     return xops.memory_efficient_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
 
 
-def _run_kernel(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    if name == "xformers":
-        return _xformers_attention(q, k, v)
-    if name == TORCH_DEFAULT:
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+def _kernel_context(name: str) -> Any:
+    """The context that makes SDPA run kernel ``name`` (a no-op for xformers and torch's own choice)."""
+    if name in ("xformers", TORCH_DEFAULT):
+        return contextlib.nullcontext()
     from torch.nn.attention import sdpa_kernel
 
-    with sdpa_kernel(_sdpa_backend(name)):
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    return sdpa_kernel(_sdpa_backend(name))
 
 
-def _median_ms(fn: Any, repeats: int, device: torch.device) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs after two warm-up runs (CUDA events on a GPU)."""
-    for _ in range(2):
+def _attention(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """One attention call with kernel ``name`` (inside `_kernel_context`)."""
+    if name == "xformers":
+        return _xformers_attention(q, k, v)
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _block_ms(fn: Any, calls: int, device: torch.device) -> float:
+    """Milliseconds per call of ``fn()`` run ``calls`` times back to back (CUDA events on a GPU)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / calls
+    began = time.perf_counter()
+    for _ in range(calls):
         fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            began = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+    return (time.perf_counter() - began) * 1e3 / calls
 
 
 def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str, ...], repeats: int = 5) -> dict[str, dict[str, float]]:
@@ -107,20 +110,29 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
 
     Inputs are laid out as the diffusers processors make them: ``(B, S, H, D)`` projections viewed as
     ``(B, H, S, D)``. A candidate that cannot run the shape (e.g. FlashAttention with a head dim
-    over 256) is left out.
+    over 256) is left out. Each measurement runs `CALLS_PER_TIMING` calls back to back inside one
+    kernel-selection context (entering it costs host time that a compiled graph never pays, and that
+    would otherwise count against every forced kernel but not torch's own choice), and the
+    candidates take turns, one measurement each per round, so a GPU warming up or a neighbour's load
+    falls on all of them alike.
 
     Args:
         key: ``(batch, heads, query length, key length, head dim, dtype name)``.
         device: where to time (CUDA events on a GPU, the wall clock on the CPU).
         candidates: kernel names (`SDPA_KERNELS`, ``"math"`` and ``"xformers"``).
-        repeats: timed runs per measurement (median).
+        repeats: rounds (the median of the rounds is kept).
 
     Returns:
-        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v), plus
-        `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what ``attention = "sdpa"`` runs).
-        A kernel that cannot run the shape gets ``{"error": <first line>}`` instead (never chosen).
+        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` per call (train = forward + backward to q, k,
+        v), plus `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what
+        ``attention = "sdpa"`` runs). A kernel that cannot run the shape gets ``{"error": <first
+        line>}`` instead (never chosen).
     """
     return _run_apart(lambda: _time_kernels(key, device, candidates, repeats))
+
+
+CALLS_PER_TIMING = 4
+"""Attention calls per timed block in `time_attention_kernels`."""
 
 
 def _run_apart(fn: Any) -> Any:
@@ -164,17 +176,35 @@ def _time_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str
     with torch.enable_grad():
         q, k, v = make(q_len), make(kv_len), make(kv_len)
         grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
+
+        def forward(name: str) -> Any:
+            with torch.no_grad():
+                return _attention(name, q, k, v)
+
+        def train(name: str) -> Any:
+            return torch.autograd.grad(_attention(name, q, k, v), (q, k, v), grad_out)
+
+        runnable = []
         for name in (*candidates, TORCH_DEFAULT):
             try:
-                with torch.no_grad():
-                    forward = _median_ms(lambda name=name: _run_kernel(name, q, k, v), repeats, device)
-                train = _median_ms(lambda name=name: torch.autograd.grad(_run_kernel(name, q, k, v), (q, k, v), grad_out), repeats, device)
+                with _kernel_context(name):
+                    for _ in range(2):  # warm-up (and: can this kernel run the shape at all?)
+                        forward(name)
+                        train(name)
             except (RuntimeError, NotImplementedError, ValueError) as err:  # this kernel cannot run the shape
                 log.debug("attention kernel %s cannot run %s: %s", name, key, _one_line(err)[:200])
                 out[name] = {"error": _one_line(err)[:200]}  # kept for the record, never chosen
                 continue
-            out[name] = {"forward_ms": forward, "train_ms": train}
-    return out
+            runnable.append(name)
+        times: dict[str, dict[str, list[float]]] = {name: {"forward_ms": [], "train_ms": []} for name in runnable}
+        for _ in range(repeats):
+            for name in runnable:
+                with _kernel_context(name):
+                    times[name]["forward_ms"].append(_block_ms(lambda name=name: forward(name), CALLS_PER_TIMING, device))
+                    times[name]["train_ms"].append(_block_ms(lambda name=name: train(name), CALLS_PER_TIMING, device))
+        for name in runnable:
+            out[name] = {column: statistics.median(values) for column, values in times[name].items()}
+    return {name: out[name] for name in (*candidates, TORCH_DEFAULT) if name in out}
 
 
 @dataclass

@@ -83,7 +83,7 @@ def _needing_grad(x: torch.Tensor) -> torch.Tensor:
     latents start without grad and get it after the first denoising step, and the ControlNet
     condition gets it from the second view on (it renders the texture the earlier views painted), so
     the same shape would compile up to four graphs (about a minute each for SD 1.5; found on an H100,
-    benchmarks/results/h100_2026-12-07_issue29/call4). Passing every such input as requiring grad keeps
+    benchmarks/results/h100_2026-12-07_issue29/call5). Passing every such input as requiring grad keeps
     one graph per shape; the only extra work is the input gradient of the first convolutions, and the
     gradient reaching a detached leaf goes nowhere, so the caller's values and gradients are unchanged.
     """
