@@ -10,7 +10,7 @@
 #   cache_b1_generate  the cache check, the compiled B=1 step profiled, generate --samples 8
 #                                                                                  (ran as call 2, commit a94ca83)
 #   cache_short        the cache check with a 2-step train, then the compiled B=1 row (about 5 minutes)
-#                                                                                  (ran as call 3, commit 7da7299)
+#                                                                                  (ran as calls 3 and 4)
 #   cache_fixed        after call 5 (benchmarks/gpu/debug_compile_cache.sh) found why call 3's second process
 #                      compiled again (the FX-graph cache bypassed the checkpointed graph; and each pattern of
 #                      inputs needing grad compiled its own graph): the cache check with a 3-step train and

@@ -7,6 +7,7 @@ GPU. The GPU timings themselves are in docs/performance.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -43,13 +44,41 @@ def test_the_fastest_kernel_is_chosen_per_grad_mode():
     table.timings[key] = {
         "flash": {"forward_ms": 1.0, "train_ms": 5.0},
         "math": {"forward_ms": 2.0, "train_ms": 3.0},
-        "torch_default": {"forward_ms": 0.5, "train_ms": 6.0},  # timed for comparison, never chosen
+        "torch_default": {"forward_ms": 1.5, "train_ms": 6.0},  # torch's own choice, a candidate like the others
     }
     assert table.choice(key, training=False) == "flash" and table.choice(key, training=True) == "math"
     assert table.choice((9, 9, 9, 9, 9, "float32"), training=True) is None
     assert "1x2x4x4x8: forward flash, training math (2.00x torch's own choice)" in table.summary()
     row = table.as_records()[0]
     assert row["forward_choice"] == "flash" and row["training_choice"] == "math" and row["query_length"] == 4
+    table.timings[key]["torch_default"]["forward_ms"] = 0.5  # torch's own choice is fastest: it is kept
+    assert table.choice(key, training=False) == "torch_default"
+
+
+def test_torch_own_choice_runs_without_a_kernel_context(monkeypatch):
+    """When torch's own SDPA choice timed fastest, the processor calls SDPA with no sdpa_kernel context."""
+    attn = _attention()
+    table = AttentionTable(CPU, ("flash", "math"))
+    x, context = torch.randn(2, 10, 16), torch.randn(2, 7, 12)
+    table.timings[(2, 2, 10, 7, 8, "float32")] = {
+        "flash": {"forward_ms": 2.0, "train_ms": 2.0},
+        "math": {"forward_ms": 3.0, "train_ms": 3.0},
+        "torch_default": {"forward_ms": 1.0, "train_ms": 1.0},
+    }
+    entered = []
+    monkeypatch.setattr(torch.nn.attention, "sdpa_kernel", lambda *a, **k: entered.append(a) or contextlib.nullcontext())
+    attn.set_processor(TunedAttnProcessor(table))
+    with torch.no_grad():
+        got = attn(x, context)
+    attn.set_processor(AttnProcessor2_0())
+    with torch.no_grad():
+        torch.testing.assert_close(got, attn(x, context))
+    assert entered == []
+    table.timings[(2, 2, 10, 7, 8, "float32")]["torch_default"]["forward_ms"] = 9.0  # now flash is fastest
+    attn.set_processor(TunedAttnProcessor(table))
+    with torch.no_grad():
+        attn(x, context)
+    assert len(entered) == 1
 
 
 def _attention(seed: int = 0) -> Attention:

@@ -54,7 +54,9 @@ def _one_line(text: object) -> str:
 
 
 TORCH_DEFAULT = "torch_default"
-"""Timing entry of PyTorch's own SDPA choice (no ``sdpa_kernel`` context), kept for comparison, never chosen."""
+"""PyTorch's own SDPA choice (no ``sdpa_kernel`` context): timed beside the forced kernels and chosen when
+none of them is faster, so a tuned shape never runs slower than ``attention = "sdpa"`` as far as the
+timing can tell (on an H100 it won several shapes, benchmarks/results/h100_2026-12-07_issue29/call7)."""
 
 AttentionKey = tuple[int, int, int, int, int, str]
 """``(batch, heads, query length, key length, head dim, dtype)`` of one attention call."""
@@ -259,12 +261,13 @@ class AttentionTable:
                 self.path = None
 
     def choice(self, key: AttentionKey, training: bool) -> str | None:
-        """The fastest kernel for ``key`` (forward + backward when ``training``); None when not measured."""
+        """The fastest kernel for ``key`` (forward + backward when ``training``), `TORCH_DEFAULT` when torch's
+        own choice was fastest; None when not measured."""
         timed = self.timings.get(key)
         if not timed:
             return None
         column = "train_ms" if training else "forward_ms"
-        names = [name for name, t in timed.items() if name != TORCH_DEFAULT and "train_ms" in t]
+        names = [name for name, t in timed.items() if "train_ms" in t]
         return min(names, key=lambda name: timed[name][column]) if names else None
 
     def summary(self) -> str:
@@ -352,6 +355,8 @@ class TunedAttnProcessor:
         if attention_mask is None:  # masked attention (not in SD's UNet) keeps torch's own choice
             shape = self._shape(attn, hidden_states, encoder_hidden_states)
             kernel = choose_kernel(self.table.table_id, shape, hidden_states.dtype, torch.is_grad_enabled()) or None
+            if kernel == TORCH_DEFAULT:
+                kernel = None
         if kernel == "xformers":
             if self._xformers is None:
                 from diffusers.models.attention_processor import XFormersAttnProcessor
