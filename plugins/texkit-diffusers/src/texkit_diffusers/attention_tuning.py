@@ -136,6 +136,10 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
 CALLS_PER_TIMING = 4
 """Attention calls per timed block in `time_attention_kernels`."""
 
+TIMING_METHOD = 2
+"""Version of the way `time_attention_kernels` times; a stored table of another version is timed again
+(version 1 timed one call per kernel-context entry, which favoured torch's own choice)."""
+
 
 def _run_apart(fn: Any) -> Any:
     """``fn()`` in a fresh thread, and its result (or its exception).
@@ -237,6 +241,8 @@ class AttentionTable:
             return
         try:
             stored = json.loads(self.path.read_text(encoding="utf-8"))
+            if stored.get("timing") != TIMING_METHOD:
+                return  # timed the way an older texkit did: timed again, and the file replaced
             for text, timed in stored.get("timings", {}).items():
                 parts = text.split(",")
                 key = (*(int(x) for x in parts[:5]), parts[5])
@@ -254,7 +260,7 @@ class AttentionTable:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=self.path.name, suffix=".tmp", delete=False) as tmp:
-                    tmp.write(json.dumps({"device": str(self.device), "timings": stored}, indent=1))
+                    tmp.write(json.dumps({"device": str(self.device), "timing": TIMING_METHOD, "timings": stored}, indent=1))
                 os.replace(tmp.name, self.path)  # atomic: a reader sees the old or the new file, never half of one
             except OSError as err:  # a read-only cache folder: keep the choices for this run only
                 log.warning("texkit-diffusers: could not store attention timings in %s (%s)", self.path, err)
