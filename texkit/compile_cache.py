@@ -12,6 +12,16 @@ have on-disk caches in torch itself:
   kernels it launches are cached beside it (``<folder>/triton``), so nothing is compiled again.
 
 Dynamo's tracing is not cached; it runs again in every process (seconds, not minutes).
+
+One torch setting is changed for the caches to work with activation checkpointing on CUDA: inside a
+checkpointed region AOTAutograd wraps every random op it recomputes so that the forward and the
+recomputation draw the same numbers (SDPA's flash and memory-efficient kernels count as random: they
+take a dropout seed). torch 2.11's CUDA-graph-safe wrapper (``graphsafe_run_with_rng_state``) is not
+cacheable, so the FX-graph cache bypassed the whole compiled UNet + ControlNet call and every run
+compiled it again (measured on an H100, benchmarks/results/h100_2026-12-07_issue29/call5). texkit
+compiles without CUDA graphs, so where that wrapper is not cacheable and the older one
+(``run_and_save_rng_state`` / ``run_with_rng_state``) is, `enable_compile_cache` switches
+``torch._functorch.config.graphsafe_rng_functionalization`` off (`graphsafe_rng_blocks_cache`).
 torch keeps these caches under ``/tmp/torchinductor_<user>`` by default, which a reboot or a
 fresh container empties. texkit points them at one folder that lasts (`compile_cache_dir`):
 
@@ -33,7 +43,7 @@ import os
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-__all__ = ["CompileCacheCounts", "compile_cache_dir", "enable_compile_cache", "cache_counts", "active_cache_dir"]
+__all__ = ["CompileCacheCounts", "compile_cache_dir", "enable_compile_cache", "cache_counts", "active_cache_dir", "graphsafe_rng_blocks_cache"]
 
 _ENABLED: Path | None = None
 
@@ -89,8 +99,31 @@ def enable_compile_cache(folder: Path | None = None) -> Path | None:
     inductor_config.fx_graph_cache = True
     if hasattr(functorch_config, "enable_autograd_cache"):
         functorch_config.enable_autograd_cache = True
+    if graphsafe_rng_blocks_cache():
+        functorch_config.graphsafe_rng_functionalization = False
     _ENABLED = target
     return target
+
+
+def graphsafe_rng_blocks_cache() -> bool:
+    """Whether this torch's CUDA-graph-safe RNG wrapper keeps compiled checkpointed graphs out of the cache.
+
+    True when AOTAutograd would wrap recomputed random ops in ``graphsafe_run_with_rng_state``
+    (``torch._functorch.config.graphsafe_rng_functionalization``), that operator is not cacheable,
+    and the older wrappers it replaces are (torch 2.11; torch 2.13 marks all three cacheable).
+    """
+    try:
+        import torch._functorch.config as functorch_config
+        from torch._prims import rng_prims
+    except ImportError:  # pragma: no cover - torch without functorch
+        return False
+    if not getattr(functorch_config, "graphsafe_rng_functionalization", False):
+        return False
+    wrappers = [getattr(rng_prims, name, None) for name in ("graphsafe_run_with_rng_state", "run_and_save_rng_state", "run_with_rng_state")]
+    if any(op is None or not callable(getattr(op, "cacheable", None)) for op in wrappers):
+        return False
+    graphsafe, save, replay = wrappers
+    return not graphsafe.cacheable() and save.cacheable() and replay.cacheable()
 
 
 def active_cache_dir() -> Path | None:

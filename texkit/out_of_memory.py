@@ -5,7 +5,9 @@
 (Python, NumPy) or an allocator ``RuntimeError`` ("can't allocate memory", "out of memory")
 becomes a `texkit.errors.DeviceError` saying how much the run asked for and which batch size to
 set instead: the planner's largest batch for the GPU's memory (`texkit.planning.plan_run`) where it
-has memory measurements and that is smaller than what failed, else half of what failed.
+has memory measurements and that is smaller than what failed, else half of what failed. Work that
+has no batch size (scoring a texture) uses `out_of_memory_while`, which says what was being done and
+what to lower.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from texkit.errors import DeviceError
 
-__all__ = ["is_out_of_memory", "batch_that_fits", "out_of_memory_as_error"]
+__all__ = ["is_out_of_memory", "batch_that_fits", "out_of_memory_as_error", "out_of_memory_while"]
 
 _MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate")
 
@@ -112,3 +114,23 @@ def out_of_memory_as_error(config: Any, samples: int | None = None) -> Iterator[
 
             device = resolve_device(config.device)
         raise DeviceError(describe(config, device, err, samples)) from None
+
+
+@contextlib.contextmanager
+def out_of_memory_while(task: str, advice: str, device: Any) -> Iterator[None]:
+    """Turn an out-of-memory error in the body into one `DeviceError` line about ``task``.
+
+    Args:
+        task: what the body does, e.g. ``"scoring the texture with symmetry"``.
+        advice: what to change, e.g. ``"pass a render size below 1024 (--size)"``.
+        device: where it ran (named in the line).
+
+    Example line: ``out of memory on cuda:0 scoring the texture with symmetry (an allocation of 2.00 GiB
+    failed); pass a render size below 1024 (--size), or use a device with more memory``.
+    """
+    try:
+        yield
+    except BaseException as err:
+        if not is_out_of_memory(err):
+            raise
+        raise DeviceError(f"out of memory on {device} {task} ({_first_line(err)}); {advice}, or use a device with more memory") from None

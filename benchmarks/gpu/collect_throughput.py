@@ -1,9 +1,10 @@
 """One record of issue 29's H100 measurements, read from the committed outputs of its device calls.
 
-The three calls of 2026-12-07 (`benchmarks/gpu/run_throughput.sh`, outputs under
-``benchmarks/results/h100_2026-12-07_issue29/call{1,2,3}``) each stopped short of their plan (a
-compile failure, a crash, a time limit: the record's ``calls`` say which and why), so the numbers are
-read from their logs rather than from one finished record. docs/performance.md's issue-29 tables
+The seven calls of 2026-12-07 (`benchmarks/gpu/run_throughput.sh`, `debug_compile_cache.sh`,
+`check_attention_timing.py`; outputs under ``benchmarks/results/h100_2026-12-07_issue29/callN``) each
+did part of the plan, and several stopped short of it (a compile failure, a crash, a time limit, a bug
+they found: the record's ``calls`` say which and why), so the numbers are read from their logs
+rather than from one finished record. docs/performance.md's issue-29 tables
 quote this record (tests/test_docs_measured_tables.py checks both).
 
     python benchmarks/gpu/collect_throughput.py > benchmarks/results/throughput_h100.json
@@ -37,6 +38,36 @@ CALLS = {
         "because call 2 had left its run folder on the same (still warm) machine, and the compiled benchmark "
         "row that followed was stopped at the call's time limit, about 78 s into its first compiled call",
     ),
+    "call4": (
+        "cache_short",
+        "`texkit warmup` compiled the B=1 training call into an empty cache (77.3 s for the forward graph); the "
+        "following `texkit train` compiled it again (57.8 s, 'compiled (1 graph, now cached)'): the cache did not "
+        "serve a second process on the GPU; the call's time limit stopped the train during its first step",
+    ),
+    "call5": (
+        "debug_compile_cache.sh",
+        "the tiny generator on CUDA, `texkit warmup` twice and `texkit train` once with torch's cache-key logs: the "
+        "FX-graph cache bypassed every training graph ('Can't cache HigherOrderOperator: "
+        "graphsafe_run_with_rng_state', the wrapper torch 2.11 puts around random ops recomputed under "
+        "activation checkpointing, here SDPA's kernels), and one step compiled 3-4 graphs of the same shape that "
+        "differed only in which inputs required grad (aot_key_diff_*.txt). Fixed: the older, cacheable RNG "
+        "wrapper where the graph-safe one is not cacheable (texkit.compile_cache), and latents and condition "
+        "always enter the compiled training call as requiring grad (texkit_diffusers.compiled)",
+    ),
+    "call6": (
+        "cache_fixed",
+        "with both fixes: `texkit warmup` compiled one forward graph (95.7 s) and its backward into an empty cache "
+        "(stopped by the call's 200 s limit just after writing the cache entry); `texkit train` of the same "
+        "config, a new process, loaded both graphs from the cache in 15.4 s and ran 3 steps; then `texkit "
+        "generate --samples 8` eager and compiled. Its attention timings (0.56-1.01x torch's own choice) showed a "
+        "bias in the tuner's timing, fixed for call 7",
+    ),
+    "call7": (
+        "check_attention_timing.py",
+        "the attention tuner's timings of SD 1.5's shapes at 512 px, batch 2 and 16, as it now times (blocks of 4 "
+        "calls inside one kernel context, candidates taking turns); calls 1 and 6 timed one call per context "
+        "enter, which charged forced kernels a host cost torch's own choice did not pay",
+    ),
 }
 
 
@@ -44,24 +75,59 @@ def _rows(path: Path, key: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{") and key in line]
 
 
-def attention_choices(summary: str) -> list[dict[str, Any]]:
-    """Per-shape choices from the generator's attention description (``B x H x Sq x Skv x D: forward K, training K (R x torch's own choice)``)."""
-    out = []
-    for match in re.finditer(r"(\d+)x(\d+)x(\d+)x(\d+)x(\d+): forward (\w+), training (\w+) \(([\d.]+)x torch's own choice\)", summary):
-        batch, heads, q_len, kv_len, head_dim = (int(match.group(i)) for i in range(1, 6))
-        out.append(
+def _attention_rows(path: Path) -> list[dict[str, Any]]:
+    """Call 7's per-shape timings as the docs table's rows, each choice made by the tuner's rule of now
+    (`AttentionTable.choice`: the fastest of the forced kernels and torch's own choice; call 7 itself
+    ran the rule before torch's own choice became a candidate)."""
+    rows = []
+    for row in json.loads(path.read_text())["rows"]:
+        batch, heads, q_len, kv_len, head_dim = row["shape"]
+        timed = {name: t for name, t in row["timings"].items() if "train_ms" in t}
+        forward = min(timed, key=lambda name: timed[name]["forward_ms"])
+        training = min(timed, key=lambda name: timed[name]["train_ms"])
+        rows.append(
             {
                 "batch": batch,
                 "heads": heads,
                 "query_length": q_len,
                 "key_length": kv_len,
                 "head_dim": head_dim,
-                "forward_kernel": match.group(6),
-                "training_kernel": match.group(7),
-                "training_speedup_over_torch_choice": float(match.group(8)),
+                "forward_kernel": forward,
+                "training_kernel": training,
+                "training_speedup_over_torch_choice": round(timed["torch_default"]["train_ms"] / timed[training]["train_ms"], 2),
+                "train_ms": {name: round(t["train_ms"], 4) for name, t in timed.items()},
             }
         )
-    return out
+    return rows
+
+
+def cache_on_h100(call: Path) -> dict[str, Any]:
+    """Call 6: the cold warmup, then a second process's load and its steps (the first-step ratio)."""
+    log = (call / "cache.log").read_text(errors="replace")
+    cold = re.search(r"ready in ([\d.]+) s, compiled \((\d+) graph", log)
+    hit = re.search(r"ready in ([\d.]+) s, loaded from the compile cache \((\d+) graphs\)", log)
+    steps = [json.loads(line)["step_seconds"] for line in (call / "train_metrics.jsonl").read_text().splitlines() if line]
+    steady = sum(steps[1:]) / len(steps[1:])
+    return {
+        "cold_forward_graph_seconds": float(cold.group(1)),
+        "cold_graphs_compiled_by_the_first_call": int(cold.group(2)),
+        "second_process_load_seconds": float(hit.group(1)),
+        "second_process_graphs_loaded": int(hit.group(2)),
+        "cache_size": re.search(r"compile cache: (\S+)", log).group(1),
+        "train_step_seconds": steps,
+        "steady_step_seconds": steady,
+        "first_over_steady": steps[0] / steady,
+        "source": "call6/cache.log, call6/train_metrics.jsonl (texkit train of the reference-equivalent config, compile auto, after texkit warmup)",
+    }
+
+
+def generate_on_h100(call: Path) -> dict[str, Any]:
+    """Call 6: ``texkit generate --samples 8`` (Session.paint_samples), eager and compiled."""
+    record = json.loads((call / "generate.json").read_text())
+    return {
+        row["compile"]: {key: row[key] for key in ("samples", "seconds", "textures_per_minute", "first_call_seconds", "peak_allocated_gib", "compile_seconds_so_far")}
+        for row in record["results"]
+    } | {"source": "call6/generate.json (bench_generate.py, reference-equivalent config)"}
 
 
 def collect() -> dict[str, Any]:
@@ -102,12 +168,16 @@ def collect() -> dict[str, Any]:
             "how": "GlobalFlopCounter over one eager step with 1 painted view: as run (view + UNet + VAE checkpointing) and with all checkpointing off (forward + backward, nothing recomputed)",
             "source": "call1/reference.err",
         },
-        "attention_choices": attention_choices(eager["generator"]["attention"]),
+        "attention_choices": _attention_rows(FOLDER / "call7" / "attention_timing.json"),
+        "attention_choices_source": "call7/attention_timing.json (the tuner's timing since call 7; calls 1 and 6 recorded the biased timing)",
+        "compile_cache_h100": cache_on_h100(FOLDER / "call6"),
+        "compiled_b1_step_seconds": cache_on_h100(FOLDER / "call6")["steady_step_seconds"],
+        "generate_samples_8": generate_on_h100(FOLDER / "call6"),
         "compile_b1_cold": {
             "forward_graph_seconds": float(ready.group(1)),
             "warmup_step_seconds": float(warm.group(2)),
             "cache_size": size.group(1),
-            "source": "call3/cache.log (texkit warmup into an empty cache)",
+            "source": "call3/cache.log (texkit warmup into an empty cache; that step also compiled 2-3 more graphs of the same shape, see call5)",
         },
         "train_eager_fallback_step_seconds": train_eager,
         "cpu_tiny_cache": {

@@ -10,7 +10,11 @@
 #   cache_b1_generate  the cache check, the compiled B=1 step profiled, generate --samples 8
 #                                                                                  (ran as call 2, commit a94ca83)
 #   cache_short        the cache check with a 2-step train, then the compiled B=1 row (about 5 minutes)
-#                                                                                  (ran as call 3, commit 7da7299)
+#                                                                                  (ran as calls 3 and 4)
+#   cache_fixed        after call 5 (benchmarks/gpu/debug_compile_cache.sh) found why call 3's second process
+#                      compiled again (the FX-graph cache bypassed the checkpointed graph; and each pattern of
+#                      inputs needing grad compiled its own graph): the cache check with a 3-step train and
+#                      torch's cache log lines, then generate --samples 8 eager and compiled  (call 6)
 #   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
@@ -69,6 +73,16 @@ for step in "$@"; do
       timeout $(( 275 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --profile-at on@1 \
         --budget-seconds 120 > "$OUT/reference.json" 2> "$OUT/reference.err"
       grep -E "per sample|ready in|compile failed" "$OUT/reference.err" | tail -4
+      stamp "done" ;;
+    cache_fixed)
+      export TORCH_LOGS="torch._functorch._aot_autograd.autograd_cache,torch._inductor.codecache,recompiles"
+      cache_check 3 200 170
+      grep -aE "cache (hit|miss)|Bypassing|Recompiling|triggered by" "$OUT/cache.log" | sed "s/^.*\] //" | cut -c1-160 | sort | uniq -c | sort -rn | head -12
+      unset TORCH_LOGS
+      python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/gen || exit 1
+      stamp "generate --samples 8: eager, compiled"
+      timeout $(( 540 - ($(date +%s) - began) )) python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 > "$OUT/generate.json" 2> "$OUT/generate.err"
+      grep -E '^\{"compile' "$OUT/generate.err" | cut -c1-300
       stamp "done" ;;
     largest_and_generate)
       largest=${LARGEST:-11}

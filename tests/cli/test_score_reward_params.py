@@ -35,3 +35,23 @@ def test_pictures_of_the_rewards_that_have_one(tmp_path):
     picture = Image.open(results["curvature_color"]["picture"])
     assert picture.size[0] > 3 * 32 and picture.size[1] >= 32  # four 32 px views in a row
     assert np.asarray(picture).std() > 0
+
+
+def test_out_of_memory_while_scoring_is_one_line_about_scoring(tmp_path, monkeypatch):
+    """Scoring has no batch size: the line says what was scored, at which render size, and what to lower."""
+    import pytest
+    import torch
+
+    from texkit.errors import DeviceError
+    from texkit.reward_set import RewardSet
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.50 GiB")
+
+    monkeypatch.setattr(RewardSet, "score", too_big)
+    with pytest.raises(DeviceError) as err:
+        score_texture("demo", _texture(tmp_path / "t.png"), ["symmetry", "curvature_color"], size=64)
+    assert str(err.value) == (
+        "out of memory on cpu scoring the texture with symmetry, curvature_color at 64 px (an allocation of 3.50 GiB failed); "
+        "pass a render size below 64 (texkit score --size, texture.render_size in a config), or use a device with more memory"
+    )

@@ -174,3 +174,21 @@ def test_a_fine_tune_whose_command_fails_shows_the_clis_one_line(tmp_path):
     snap = run.snapshot()
     assert snap.state == "failed"
     assert snap.message == f"config file not found: {tmp_path / 'missing.toml'}; pass the path of a TOML run config or a preset name (`texkit presets` lists them)"
+
+
+def test_out_of_memory_while_scoring_says_scoring(studio, monkeypatch):
+    """The studio's scoring tab gets the scoring line, not the painting one."""
+    import torch
+
+    from texkit.commands import score
+    from texkit.errors import DeviceError
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(score, "score_texture", too_big)
+    with pytest.raises(DeviceError) as err:
+        studio.score("demo", "", {"symmetry": {}})
+    line = str(err.value)
+    assert line.startswith("out of memory on cpu scoring demo with symmetry (an allocation of 20.00 GiB failed); lower the render size (")
+    assert "painting" not in line and "\n" not in line and studio.queue.describe() == "idle"

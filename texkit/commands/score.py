@@ -17,6 +17,7 @@ from texkit.geometry.cache import GeometryCache
 from texkit.geometry.mesh import Mesh
 from texkit.geometry.primitives import load_mesh
 from texkit.imageio import image_grid, read_texture, square_texture, write_image
+from texkit.out_of_memory import out_of_memory_while
 from texkit.registry import get_registry
 from texkit.reward_set import RewardSet
 from texkit.types import RewardContext, Texture
@@ -88,7 +89,8 @@ def score_texture(
             return renderer.render(mesh, tex, cams, size)
 
     drawn: dict[str, Path] = {}
-    with torch.no_grad():
+    task = f"scoring the texture with {', '.join(reward_names)} at {size} px"
+    with torch.no_grad(), out_of_memory_while(task, f"pass a render size below {size} (texkit score --size, texture.render_size in a config)", where):
         rewards.prepare(cpu_mesh, cache)
         scores = rewards.score(mesh, texture, cameras, render_fn, cache, [prompt], device=where)
         if pictures is not None:

@@ -32,7 +32,7 @@ from texkit.config import RunConfig, parse_config, to_toml
 from texkit.errors import ConfigError, TexkitError
 from texkit.geometry.primitives import BUILTIN_MESHES
 from texkit.io import atomic_write_text
-from texkit.out_of_memory import out_of_memory_as_error
+from texkit.out_of_memory import out_of_memory_as_error, out_of_memory_while
 from texkit.studio.jobs import DeviceQueue, FineTune, RunSnapshot
 from texkit.studio.meshes import load_with_notices, store_upload, write_view_glb
 
@@ -352,7 +352,9 @@ class Studio:
         path = str(self.inside(f"{texture}/texture.png", "texture")) if texture else None
         preset = config.cameras.reward if isinstance(config.cameras.reward, str) else "tilted_short"
         progress = progress or _quiet
-        with self.queue.turn("scoring", lambda line: progress(0.0, line)), out_of_memory_as_error(config, samples=1):
+        task = f"scoring {texture or mesh} with {', '.join(table)}"
+        advice = f"lower the render size ({config.texture.render_size} px)"
+        with self.queue.turn("scoring", lambda line: progress(0.0, line)), out_of_memory_while(task, advice, config.device):
             progress(0.1, f"scoring with {', '.join(table)}")
             folder = self._next_folder("scores")
             results = score_texture(

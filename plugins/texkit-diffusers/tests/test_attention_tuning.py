@@ -7,6 +7,7 @@ GPU. The GPU timings themselves are in docs/performance.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_each_runnable_kernel_is_timed_and_one_that_cannot_run_is_left_out():
         assert timed[name]["forward_ms"] > 0 and timed[name]["train_ms"] > 0
     table = AttentionTable(CPU, ("flash", "math", "cudnn"))
     table.timings[(2, 2, 16, 7, 8, "float32")] = timed
-    assert table.choice((2, 2, 16, 7, 8, "float32"), True) in ("flash", "math")
+    assert table.choice((2, 2, 16, 7, 8, "float32"), True) in ("flash", "math", "torch_default")  # never cudnn, which failed
 
 
 def test_the_fastest_kernel_is_chosen_per_grad_mode():
@@ -43,13 +44,41 @@ def test_the_fastest_kernel_is_chosen_per_grad_mode():
     table.timings[key] = {
         "flash": {"forward_ms": 1.0, "train_ms": 5.0},
         "math": {"forward_ms": 2.0, "train_ms": 3.0},
-        "torch_default": {"forward_ms": 0.5, "train_ms": 6.0},  # timed for comparison, never chosen
+        "torch_default": {"forward_ms": 1.5, "train_ms": 6.0},  # torch's own choice, a candidate like the others
     }
     assert table.choice(key, training=False) == "flash" and table.choice(key, training=True) == "math"
     assert table.choice((9, 9, 9, 9, 9, "float32"), training=True) is None
     assert "1x2x4x4x8: forward flash, training math (2.00x torch's own choice)" in table.summary()
     row = table.as_records()[0]
     assert row["forward_choice"] == "flash" and row["training_choice"] == "math" and row["query_length"] == 4
+    table.timings[key]["torch_default"]["forward_ms"] = 0.5  # torch's own choice is fastest: it is kept
+    assert table.choice(key, training=False) == "torch_default"
+
+
+def test_torch_own_choice_runs_without_a_kernel_context(monkeypatch):
+    """When torch's own SDPA choice timed fastest, the processor calls SDPA with no sdpa_kernel context."""
+    attn = _attention()
+    table = AttentionTable(CPU, ("flash", "math"))
+    x, context = torch.randn(2, 10, 16), torch.randn(2, 7, 12)
+    table.timings[(2, 2, 10, 7, 8, "float32")] = {
+        "flash": {"forward_ms": 2.0, "train_ms": 2.0},
+        "math": {"forward_ms": 3.0, "train_ms": 3.0},
+        "torch_default": {"forward_ms": 1.0, "train_ms": 1.0},
+    }
+    entered = []
+    monkeypatch.setattr(torch.nn.attention, "sdpa_kernel", lambda *a, **k: entered.append(a) or contextlib.nullcontext())
+    attn.set_processor(TunedAttnProcessor(table))
+    with torch.no_grad():
+        got = attn(x, context)
+    attn.set_processor(AttnProcessor2_0())
+    with torch.no_grad():
+        torch.testing.assert_close(got, attn(x, context))
+    assert entered == []
+    table.timings[(2, 2, 10, 7, 8, "float32")]["torch_default"]["forward_ms"] = 9.0  # now flash is fastest
+    attn.set_processor(TunedAttnProcessor(table))
+    with torch.no_grad():
+        attn(x, context)
+    assert len(entered) == 1
 
 
 def _attention(seed: int = 0) -> Attention:
@@ -229,3 +258,32 @@ def test_timing_inside_a_checkpointed_block_leaves_the_checkpoint_intact():
     out = torch.utils.checkpoint.checkpoint(attn, x, use_reentrant=False)
     out.sum().backward()  # raised CheckpointError ("a different number of tensors was saved") before
     assert x.grad is not None and len(table.timings) == 1
+
+
+def test_timings_are_kept_on_disk_and_a_file_timed_the_old_way_is_timed_again(tmp_path, monkeypatch):
+    """The next run on this machine reads the timings back (same choices, same compiled graphs);
+    a file written by an older timing method, or an unreadable one, is timed again and replaced."""
+    import texkit_diffusers.attention_tuning as tuning
+
+    path = tmp_path / "attention-cpu.json"
+    key = (1, 2, 4, 4, 8, "float32")
+    fake = {"flash": {"forward_ms": 1.0, "train_ms": 2.0}, "math": {"forward_ms": 3.0, "train_ms": 1.0}}
+    timed_calls = []
+    monkeypatch.setattr(tuning, "time_attention_kernels", lambda k, d, c: timed_calls.append(k) or fake)
+    first = AttentionTable(CPU, ("flash", "math"), path=path)
+    first.measure(key)
+    stored = json.loads(path.read_text())
+    assert stored["timing"] == tuning.TIMING_METHOD and stored["timings"] == {"1,2,4,4,8,float32": fake}
+
+    second = AttentionTable(CPU, ("flash", "math"), path=path)
+    second.measure(key)  # read back, not timed again
+    assert timed_calls == [key] and second.choice(key, True) == "math" and second.choice(key, False) == "flash"
+
+    path.write_text(json.dumps({**stored, "timing": tuning.TIMING_METHOD - 1}))
+    third = AttentionTable(CPU, ("flash", "math"), path=path)
+    assert third.timings == {}
+    third.measure(key)
+    assert timed_calls == [key, key] and json.loads(path.read_text())["timing"] == tuning.TIMING_METHOD
+
+    path.write_text("{not json")
+    assert AttentionTable(CPU, ("flash", "math"), path=path).timings == {}

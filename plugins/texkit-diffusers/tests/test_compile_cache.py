@@ -99,3 +99,73 @@ def test_counts_describe_what_happened():
     both = CompileCacheCounts(aot_hits=1, fx_hits=2) + CompileCacheCounts(aot_misses=1, fx_misses=2)
     assert (both.hits, both.misses) == (2, 2) and "2 hit(s), 2 miss(es)" in both.describe()
     assert (both - CompileCacheCounts(aot_misses=1, fx_misses=2)).misses == 0
+
+
+PATTERNS = r"""
+import json, sys, torch
+from texkit_diffusers.compiled import DenoiserCall
+
+w = torch.nn.Parameter(torch.tensor(0.7))
+
+def controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
+    return [torch.tanh(w * x * conditioning_scale + controlnet_cond)], encoder_hidden_states.mean() + t
+
+def unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
+    return (torch.sigmoid(x + down_block_additional_residuals[0]) * mid_block_additional_residual,)
+
+def step(call, x_grad, cond_grad):
+    torch.manual_seed(0)
+    x, cond = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    x0, c0 = x.clone().requires_grad_(True), cond.clone().requires_grad_(True)
+    x_in, c_in = (x0 * 1.0 if x_grad else x), (c0 * 1.0 if cond_grad else cond)  # non-leaf with grad, as in a step
+    w.grad = None
+    call(x_in, torch.tensor(3.0), torch.randn(2, 5, 6), c_in, 0.5).square().sum().backward()
+    return [w.grad.item(), x0.grad.abs().sum().item() if x_grad else None, c0.grad.abs().sum().item() if cond_grad else None]
+
+compiled, eager = DenoiserCall(unet, controlnet, "on"), DenoiserCall(unet, controlnet, "off")
+from torch._dynamo.utils import counters
+rows = []
+for x_grad, cond_grad in [(False, False), (True, False), (False, True), (True, True)]:
+    rows.append({"compiled": step(compiled, x_grad, cond_grad), "eager": step(eager, x_grad, cond_grad)})
+print(json.dumps({"graphs": counters["stats"]["unique_graphs"], "rows": rows}))
+"""
+
+
+@pytest.mark.slow
+def test_which_inputs_need_grad_makes_no_new_graph(tmp_path):
+    """Latents and condition with and without grad (as the views and steps of a training step have
+    them) run through one compiled graph, with the eager call's gradients."""
+    env = {**os.environ, "TEXKIT_COMPILE_CACHE_DIR": str(tmp_path / "compile"), "OMP_NUM_THREADS": "1"}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    done = subprocess.run([sys.executable, "-c", PATTERNS], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["graphs"] == 1, result
+    for row in result["rows"]:
+        for got, want in zip(row["compiled"], row["eager"]):
+            assert (got is None) == (want is None)
+            if want is not None:
+                assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_graphsafe_rng_wrapper_is_switched_off_only_where_it_blocks_the_cache(monkeypatch, tmp_path):
+    """torch 2.11 cannot cache ``graphsafe_run_with_rng_state`` (checkpointed SDPA on CUDA): the older,
+    cacheable wrappers are used there; a torch that caches all three keeps its setting."""
+    import torch._functorch.config as functorch_config
+    from torch._prims import rng_prims
+
+    from texkit.compile_cache import graphsafe_rng_blocks_cache
+
+    monkeypatch.setenv("TEXKIT_COMPILE_CACHE_DIR", str(tmp_path / "texkit"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(functorch_config, "graphsafe_rng_functionalization", True)
+    monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: True)
+    assert not graphsafe_rng_blocks_cache()
+    enable_compile_cache()
+    assert functorch_config.graphsafe_rng_functionalization is True
+
+    monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: False)
+    assert graphsafe_rng_blocks_cache()
+    enable_compile_cache()
+    assert functorch_config.graphsafe_rng_functionalization is False
+    assert not graphsafe_rng_blocks_cache()  # already off: nothing left to switch

@@ -1,8 +1,9 @@
 """Per-shape choice of the fastest exact attention kernel on this GPU (the ``attention = "auto"`` default on CUDA).
 
 The first time an attention shape ``(batch, heads, query length, key length, head dim, dtype)``
-runs, `time_attention_kernels` times each candidate on random inputs of that shape (CUDA events,
-median of 5 after 2 warm-ups), forward alone and forward + backward; `AttentionTable` keeps the
+runs, `time_attention_kernels` times each candidate on random inputs of that shape (CUDA events
+around 4 calls in a row, the candidates taking turns, median of 5 rounds after 2 warm-ups),
+forward alone and forward + backward; `AttentionTable` keeps the
 timings and `TunedAttnProcessor` runs the fastest: the forward winner for calls without gradients,
 the forward + backward winner for training calls. Candidates: PyTorch SDPA's FlashAttention-2,
 cuDNN and memory-efficient kernels (`SDPA_KERNELS`), and xformers when its kernels load. All are
@@ -19,6 +20,7 @@ checkpointed blocks (tests/test_attention_tuning.py compiles one with ``fullgrap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -52,7 +54,9 @@ def _one_line(text: object) -> str:
 
 
 TORCH_DEFAULT = "torch_default"
-"""Timing entry of PyTorch's own SDPA choice (no ``sdpa_kernel`` context), kept for comparison, never chosen."""
+"""PyTorch's own SDPA choice (no ``sdpa_kernel`` context): timed beside the forced kernels and chosen when
+none of them is faster, so a tuned shape never runs slower than ``attention = "sdpa"`` as far as the
+timing can tell (on an H100 it won several shapes, benchmarks/results/h100_2026-12-07_issue29/call7)."""
 
 AttentionKey = tuple[int, int, int, int, int, str]
 """``(batch, heads, query length, key length, head dim, dtype)`` of one attention call."""
@@ -71,35 +75,36 @@ def _xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> to
     return xops.memory_efficient_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
 
 
-def _run_kernel(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    if name == "xformers":
-        return _xformers_attention(q, k, v)
-    if name == TORCH_DEFAULT:
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+def _kernel_context(name: str) -> Any:
+    """The context that makes SDPA run kernel ``name`` (a no-op for xformers and torch's own choice)."""
+    if name in ("xformers", TORCH_DEFAULT):
+        return contextlib.nullcontext()
     from torch.nn.attention import sdpa_kernel
 
-    with sdpa_kernel(_sdpa_backend(name)):
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    return sdpa_kernel(_sdpa_backend(name))
 
 
-def _median_ms(fn: Any, repeats: int, device: torch.device) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs after two warm-up runs (CUDA events on a GPU)."""
-    for _ in range(2):
+def _attention(name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """One attention call with kernel ``name`` (inside `_kernel_context`)."""
+    if name == "xformers":
+        return _xformers_attention(q, k, v)
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _block_ms(fn: Any, calls: int, device: torch.device) -> float:
+    """Milliseconds per call of ``fn()`` run ``calls`` times back to back (CUDA events on a GPU)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / calls
+    began = time.perf_counter()
+    for _ in range(calls):
         fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            began = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+    return (time.perf_counter() - began) * 1e3 / calls
 
 
 def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str, ...], repeats: int = 5) -> dict[str, dict[str, float]]:
@@ -107,20 +112,33 @@ def time_attention_kernels(key: AttentionKey, device: torch.device, candidates: 
 
     Inputs are laid out as the diffusers processors make them: ``(B, S, H, D)`` projections viewed as
     ``(B, H, S, D)``. A candidate that cannot run the shape (e.g. FlashAttention with a head dim
-    over 256) is left out.
+    over 256) is left out. Each measurement runs `CALLS_PER_TIMING` calls back to back inside one
+    kernel-selection context (entering it costs host time that a compiled graph never pays, and that
+    would otherwise count against every forced kernel but not torch's own choice), and the
+    candidates take turns, one measurement each per round, so a GPU warming up or a neighbour's load
+    falls on all of them alike.
 
     Args:
         key: ``(batch, heads, query length, key length, head dim, dtype name)``.
         device: where to time (CUDA events on a GPU, the wall clock on the CPU).
         candidates: kernel names (`SDPA_KERNELS`, ``"math"`` and ``"xformers"``).
-        repeats: timed runs per measurement (median).
+        repeats: rounds (the median of the rounds is kept).
 
     Returns:
-        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` (train = forward + backward to q, k, v), plus
-        `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what ``attention = "sdpa"`` runs).
-        A kernel that cannot run the shape gets ``{"error": <first line>}`` instead (never chosen).
+        ``{kernel: {"forward_ms": .., "train_ms": ..}}`` per call (train = forward + backward to q, k,
+        v), plus `TORCH_DEFAULT`: the same call with PyTorch's own kernel choice (what
+        ``attention = "sdpa"`` runs). A kernel that cannot run the shape gets ``{"error": <first
+        line>}`` instead (never chosen).
     """
     return _run_apart(lambda: _time_kernels(key, device, candidates, repeats))
+
+
+CALLS_PER_TIMING = 4
+"""Attention calls per timed block in `time_attention_kernels`."""
+
+TIMING_METHOD = 2
+"""Version of the way `time_attention_kernels` times; a stored table of another version is timed again
+(version 1 timed one call per kernel-context entry, which favoured torch's own choice)."""
 
 
 def _run_apart(fn: Any) -> Any:
@@ -164,17 +182,35 @@ def _time_kernels(key: AttentionKey, device: torch.device, candidates: tuple[str
     with torch.enable_grad():
         q, k, v = make(q_len), make(kv_len), make(kv_len)
         grad_out = torch.randn(batch, heads, q_len, head_dim, device=device, dtype=dtype, generator=gen)
+
+        def forward(name: str) -> Any:
+            with torch.no_grad():
+                return _attention(name, q, k, v)
+
+        def train(name: str) -> Any:
+            return torch.autograd.grad(_attention(name, q, k, v), (q, k, v), grad_out)
+
+        runnable = []
         for name in (*candidates, TORCH_DEFAULT):
             try:
-                with torch.no_grad():
-                    forward = _median_ms(lambda name=name: _run_kernel(name, q, k, v), repeats, device)
-                train = _median_ms(lambda name=name: torch.autograd.grad(_run_kernel(name, q, k, v), (q, k, v), grad_out), repeats, device)
+                with _kernel_context(name):
+                    for _ in range(2):  # warm-up (and: can this kernel run the shape at all?)
+                        forward(name)
+                        train(name)
             except (RuntimeError, NotImplementedError, ValueError) as err:  # this kernel cannot run the shape
                 log.debug("attention kernel %s cannot run %s: %s", name, key, _one_line(err)[:200])
                 out[name] = {"error": _one_line(err)[:200]}  # kept for the record, never chosen
                 continue
-            out[name] = {"forward_ms": forward, "train_ms": train}
-    return out
+            runnable.append(name)
+        times: dict[str, dict[str, list[float]]] = {name: {"forward_ms": [], "train_ms": []} for name in runnable}
+        for _ in range(repeats):
+            for name in runnable:
+                with _kernel_context(name):
+                    times[name]["forward_ms"].append(_block_ms(lambda name=name: forward(name), CALLS_PER_TIMING, device))
+                    times[name]["train_ms"].append(_block_ms(lambda name=name: train(name), CALLS_PER_TIMING, device))
+        for name in runnable:
+            out[name] = {column: statistics.median(values) for column, values in times[name].items()}
+    return {name: out[name] for name in (*candidates, TORCH_DEFAULT) if name in out}
 
 
 @dataclass
@@ -205,6 +241,8 @@ class AttentionTable:
             return
         try:
             stored = json.loads(self.path.read_text(encoding="utf-8"))
+            if stored.get("timing") != TIMING_METHOD:
+                return  # timed the way an older texkit did: timed again, and the file replaced
             for text, timed in stored.get("timings", {}).items():
                 parts = text.split(",")
                 key = (*(int(x) for x in parts[:5]), parts[5])
@@ -222,19 +260,20 @@ class AttentionTable:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=self.path.name, suffix=".tmp", delete=False) as tmp:
-                    tmp.write(json.dumps({"device": str(self.device), "timings": stored}, indent=1))
+                    tmp.write(json.dumps({"device": str(self.device), "timing": TIMING_METHOD, "timings": stored}, indent=1))
                 os.replace(tmp.name, self.path)  # atomic: a reader sees the old or the new file, never half of one
             except OSError as err:  # a read-only cache folder: keep the choices for this run only
                 log.warning("texkit-diffusers: could not store attention timings in %s (%s)", self.path, err)
                 self.path = None
 
     def choice(self, key: AttentionKey, training: bool) -> str | None:
-        """The fastest kernel for ``key`` (forward + backward when ``training``); None when not measured."""
+        """The fastest kernel for ``key`` (forward + backward when ``training``), `TORCH_DEFAULT` when torch's
+        own choice was fastest; None when not measured."""
         timed = self.timings.get(key)
         if not timed:
             return None
         column = "train_ms" if training else "forward_ms"
-        names = [name for name, t in timed.items() if name != TORCH_DEFAULT and "train_ms" in t]
+        names = [name for name, t in timed.items() if "train_ms" in t]
         return min(names, key=lambda name: timed[name][column]) if names else None
 
     def summary(self) -> str:
@@ -322,6 +361,8 @@ class TunedAttnProcessor:
         if attention_mask is None:  # masked attention (not in SD's UNet) keeps torch's own choice
             shape = self._shape(attn, hidden_states, encoder_hidden_states)
             kernel = choose_kernel(self.table.table_id, shape, hidden_states.dtype, torch.is_grad_enabled()) or None
+            if kernel == TORCH_DEFAULT:
+                kernel = None
         if kernel == "xformers":
             if self._xformers is None:
                 from diffusers.models.attention_processor import XFormersAttnProcessor

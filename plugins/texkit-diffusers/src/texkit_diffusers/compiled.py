@@ -3,7 +3,8 @@
 At batch 1 a training step is launch-bound: most of its time is the host issuing thousands of
 small kernels (docs/performance.md). Compiling the denoising call fuses them. Shapes are static
 within a run (one batch size, one resolution), so it compiles once per shape and grad mode
-(``dynamic=False``). Any compilation error falls back to eager, once, and the reason is kept for
+(``dynamic=False``); with gradients on, the latents and the condition always enter as requiring grad
+(`_needing_grad`), so which of them carry gradients does not make another graph. Any compilation error falls back to eager, once, and the reason is kept for
 the run record; compilation time is measured on its own (the first call of each compiled shape).
 
 When to compile (the generator option ``compile``): on an H200 (full-size SD 1.5, fp16, training
@@ -38,8 +39,15 @@ log = logging.getLogger("texkit.diffusers")
 COMPILE_MODES = ("auto", "on", "off")
 COMPILED_REASON = "torch.compile (static shapes)"
 AUTO_WAITING_REASON = "compile auto: eager until the first training call (compiles then, on CUDA)"
-AUTO_NO_GRAD_EAGER_CALLS = 200
-"""Under ``"auto"``, eager calls of a no-grad shape before it compiles (one generation is 60-120 calls)."""
+AUTO_NO_GRAD_EAGER_CALLS = 2000
+"""Under ``"auto"``, eager calls of a no-grad shape before it compiles: about where compiling pays off.
+
+Measured on an H100 (benchmarks/results/throughput_h100.json, ``generate_samples_8``): painting 8
+samples (6 views x 10 DDIM steps = 60 denoising calls at batch 8) took 6.30 s eager and 4.88 s
+compiled, about 24 ms saved per call, after a 52 s compile: break-even near 2200 calls. So
+``texkit generate`` (60 calls per batch of samples) stays eager unless it paints some 30 batches,
+while the no-grad denoising steps of a training step (outside the truncation window, e.g. 9 steps x 6
+views = 54 calls a step) compile after about 40 steps of a run of hundreds."""
 
 
 def _check_mode(mode: str) -> None:
@@ -73,6 +81,20 @@ def starts_compiling(mode: str, device: torch.device, grad_enabled: bool) -> boo
     if mode == "on":
         return True
     return mode == "auto" and device.type == "cuda" and grad_enabled
+
+
+def _needing_grad(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself if it requires grad, else a detached copy that does (same storage, a new leaf).
+
+    A compiled graph is specialised on which of its inputs require grad. In a training step the
+    latents start without grad and get it after the first denoising step, and the ControlNet
+    condition gets it from the second view on (it renders the texture the earlier views painted), so
+    the same shape would compile up to four graphs (about a minute each for SD 1.5; found on an H100,
+    benchmarks/results/h100_2026-12-07_issue29/call5). Passing every such input as requiring grad keeps
+    one graph per shape; the only extra work is the input gradient of the first convolutions, and the
+    gradient reaching a detached leaf goes nowhere, so the caller's values and gradients are unchanged.
+    """
+    return x if x.requires_grad else x.detach().requires_grad_(True)
 
 
 class DenoiserCall:
@@ -188,6 +210,8 @@ class DenoiserCall:
                     file=sys.stderr,
                     flush=True,
                 )
+            if key[2]:
+                model_input, condition = _needing_grad(model_input), _needing_grad(condition)
             start, counts_before = time.perf_counter(), cache_counts()
             try:
                 out = self._compiled_fn(model_input, t, embeds, condition, scale)
