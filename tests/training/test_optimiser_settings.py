@@ -20,10 +20,10 @@ from texkit.config import parse_config
 from texkit.training import Trainer
 
 
-def _trainer(out: Path, run_dir: Path | None = None, **training) -> Trainer:
+def _trainer(out: Path, run_dir: Path | None = None, prompts: list[str] | None = None, **training) -> Trainer:
     data = {
         "mesh": {"path": "demo"},
-        "prompts": {"text": ["a vase"]},
+        "prompts": {"text": prompts or ["a vase"]},
         "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
         "cameras": {"paint": {"elevation": [-20], "azimuth": [30]}, "reward": {"elevation": [-20], "azimuth": [90]}, "learn": ["paint"]},
         "texture": {"size": 32, "render_size": 32},
@@ -216,3 +216,35 @@ def test_only_fp16_scales_the_loss(tmp_path, precision):
         assert metrics["loss_scale"] > 0
     else:
         assert "loss_scale" not in metrics
+
+
+def test_the_latest_texture_is_the_first_sample_of_the_first_micro_batch_with_its_coverage(tmp_path):
+    """``Trainer.latest`` (what ``<run>/latest/`` shows): the prompt and painted texture of the step's first
+    sample, from micro-batch 0 even when a later micro-batch painted another prompt; with its coverage."""
+    trainer = _trainer(tmp_path, prompts=["a vase", "a red jar", "a blue bowl", "a green cup", "a stone urn"], grad_accum=2)
+    first, second = trainer.session.draw(0, 0)[0], trainer.session.draw(0, 1)[0]
+    assert first != second  # the two micro-batches paint different prompts
+    metrics = trainer.train_step()
+    prompt, texture = trainer.latest
+    assert prompt == first == metrics["prompt"] and metrics["prompts"] == [first, second]
+    size = trainer.config.texture.size
+    assert texture.coverage is not None and texture.coverage.shape == (size, size, 1)
+    assert 0.0 < float(texture.coverage.mean()) < 1.0 and not texture.image.requires_grad
+
+
+def test_a_single_mesh_step_reports_no_per_mesh_metrics_a_collection_step_does(tmp_path):
+    metrics = _trainer(tmp_path / "one").train_step()
+    assert "meshes" not in metrics and "reward_by_mesh" not in metrics
+    data = {
+        "meshes": [{"path": "demo"}, {"path": "sphere"}],  # built-in meshes
+        "prompts": {"text": ["a vase"]},
+        "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
+        "cameras": {"paint": {"elevation": [-20], "azimuth": [0]}, "reward": {"elevation": [-20], "azimuth": [90]}},
+        "texture": {"size": 32, "render_size": 32},
+        "rewards": {"curvature_color": {}},
+        "training": {"steps": 1, "before_after": False},
+        "output": {"dir": str(tmp_path / "two"), "grid_views": 1},
+        "device": "cpu",
+    }
+    metrics = Trainer(parse_config(data), tmp_path / "two").train_step()
+    assert metrics["meshes"] in (["demo"], ["sphere"]) and set(metrics["reward_by_mesh"]) == set(metrics["meshes"])
