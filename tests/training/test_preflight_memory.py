@@ -220,3 +220,47 @@ def test_a_cpu_run_counts_ram_even_where_a_gpu_is_visible(fake_gpu):
     total, description = device_memory(torch.device("cpu"))
     assert description.startswith("the cpu has") and total != 80.0 * GIB
     assert device_memory(torch.device("cuda:0")) == (80.0 * GIB, "cuda:0 has 80.0 GiB")
+
+
+def test_the_whole_runs_time_is_steps_times_the_step_plus_the_compile():
+    with_compile = StepPrediction(2.0, None, 0.5, "test", compile_seconds=30.0, device_kind="cpu")
+    assert RunPlan(with_compile, "cpu", None, None).total_seconds(10) == 50.0
+    assert RunPlan(None, "cpu", None, None).total_seconds(10) is None
+
+
+@pytest.mark.parametrize(
+    "seconds, compile_seconds, kind, steps, line",
+    [
+        (2.0, 30.0, "cpu", 10, "predicted time for 10 steps: 0.01 h (10 x 2.0 s + 30 s compiling; loading and previews not counted)"),
+        (180.0, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 50.00 h = 2.08 days (1000 x 180.0 s; loading and previews not counted)"),
+        (172.8, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 48.00 h = 2 days (1000 x 172.8 s; loading and previews not counted)"),
+        (172.7, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 47.97 h (1000 x 172.7 s; loading and previews not counted)"),
+    ],
+)
+def test_dry_run_line_of_the_whole_runs_time(seconds, compile_seconds, kind, steps, line):
+    """Hours with two decimals; from two days on also in days (format_duration); GPU time on CUDA."""
+    p = StepPrediction(seconds, None, 1 / seconds, "test", compile_seconds=compile_seconds, device_kind=kind)
+    assert line in RunPlan(p, kind, None, None).lines(1, steps)
+
+
+def _auto(generator: str, device: str = "auto"):
+    config = _sd15(1)
+    config.generator.name = generator
+    config.generator.options = {"steps": 2} if generator == "tiny" else {"compile": "off"}
+    config.device = device
+    return config
+
+
+def test_on_a_machine_without_a_gpu_an_auto_run_is_planned_for_the_gpu_it_is_meant_for(monkeypatch):
+    """device = "auto" with nothing measured on the CPU for the model (SD 1.5): predicted for a CUDA GPU,
+    and the device line says so; the tiny model (measured on the CPU) and an explicit "cpu" stay on the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = torch.device("cpu")
+    sd_auto = plan_run(_auto("stable-diffusion"), cpu)
+    assert sd_auto.prediction is not None and sd_auto.prediction.device_kind == "cuda"
+    assert sd_auto.device == f"cpu (no GPU visible here; predicted for a CUDA GPU from measurements on {sd_auto.prediction.measured_on})"
+    tiny_auto = plan_run(_auto("tiny"), cpu)
+    assert tiny_auto.prediction is not None and tiny_auto.prediction.device_kind == "cpu" and tiny_auto.device == "cpu"
+    tiny_cpu = plan_run(_auto("tiny", "cpu"), cpu)
+    assert tiny_cpu.prediction is not None and tiny_cpu.prediction.device_kind == "cpu"
+    assert plan_run(_auto("stable-diffusion", "cpu"), cpu).prediction is None  # asked for the CPU: nothing measured there
