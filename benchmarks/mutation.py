@@ -663,6 +663,25 @@ def reclassify_equivalents(part: dict[str, Any], settings: Settings) -> None:
         part["equivalent"] += 1
 
 
+def stale_modules(modules: dict[str, dict[str, Any]], settings: Settings, head: str = "HEAD") -> dict[str, list[str]]:
+    """Modules whose source or configured test files changed between the commit each was measured at and ``head``.
+
+    Returns:
+        ``{module: [changed paths]}`` (``["commit <c> not in this repository"]`` when the commit is unknown);
+        modules measured at ``head`` or unchanged since are left out.
+    """
+    tests = {u.module: u.tests for u in settings.units}
+    stale: dict[str, list[str]] = {}
+    for module, info in sorted(modules.items()):
+        commit = info.get("commit", "")
+        changed = _git("diff", "--name-only", commit, head, "--", module, *tests.get(module, [])) if commit else None
+        if changed is None:
+            stale[module] = [f"commit {commit or '(none)'} not in this repository"]
+        elif changed.strip():
+            stale[module] = changed.split()
+    return stale
+
+
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One record from the records of runs of disjoint sets of modules (``--merge``)."""
     keys = ("mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "mutant_seconds")
@@ -724,9 +743,16 @@ def main(argv: list[str] | None = None) -> int:
         record["command"] = "benchmarks/mutation.py --module ... per module, then --merge"
         if args.note:
             record["note"] = args.note
+        # a module measured at an older commit whose source or tests changed since: its numbers are stale
+        record["merged_at"] = (_git("rev-parse", "HEAD") or "").strip()
+        record["stale"] = stale_modules(record["modules"], settings)
         out = args.out or RESULTS
         out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         say(f"mutation score {record['score']} % over {record['mutants']} mutants ({record['equivalent']} equivalent); written to {out}")
+        for module, paths in record["stale"].items():
+            say(f"  stale: {module} (measured at {record['modules'][module].get('commit', '?')[:12]}; changed since: {', '.join(paths)})")
+        if not record["stale"]:
+            say(f"  every module's source and tests are as at {record['merged_at'][:12]}" + (" (one commit)" if len(record["commits"]) == 1 else ""))
         return 0
     if args.named:
         WORK.mkdir(exist_ok=True)

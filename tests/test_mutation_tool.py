@@ -135,3 +135,29 @@ def test_merge_moves_survivors_listed_as_equivalent_since_into_the_equivalents()
     assert part["survivors"] == [other] and part["equivalent_mutants"][0]["reason"] == "1 is 1"
     assert part["modules"]["m.py"]["score"] == pytest.approx(100 * 8 / 9, abs=0.01)
     assert mutation.merge([{**part, "commit": "c", "mutant_seconds": 1.0}])["score"] == pytest.approx(100 * 8 / 9, abs=0.01)
+
+
+def test_merge_names_the_modules_whose_source_or_tests_changed_since_they_were_measured(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    for name in ("m.py", "n.py", "tests/test_m.py", "tests/test_n.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    (tmp_path / "tests" / "test_m.py").write_text("x = 2\n")  # m's test changes; n and its test do not
+    (tmp_path / "other.py").write_text("y = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "two")
+    second = git("rev-parse", "HEAD")
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    settings = mutation.Settings([mutation.Unit("m.py", ["tests/test_m.py"]), mutation.Unit("n.py", ["tests/test_n.py"])], [], [], 90.0, 4.0, 30.0)
+    modules = {"m.py": {"commit": first}, "n.py": {"commit": first}}
+    assert mutation.stale_modules(modules, settings) == {"m.py": ["tests/test_m.py"]}
+    assert mutation.stale_modules({"m.py": {"commit": second}, "n.py": {"commit": first}}, settings) == {}
+    assert mutation.stale_modules({"m.py": {"commit": "0" * 40}}, settings) == {"m.py": [f"commit {'0' * 40} not in this repository"]}

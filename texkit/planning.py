@@ -91,7 +91,7 @@ def _family(generator: str) -> str:
 
 
 def _fit_for(model: dict[str, Any], family: str, device_kind: str, view_checkpointing: bool, compiled: bool) -> dict[str, Any] | None:
-    """The fit measured in this setting; else the eager one of the same checkpointing; else any of the family."""
+    """The fit measured in this setting; else the eager one of the same checkpointing; else the first eager one of the family (and device kind)."""
     for want_compiled in (compiled, False):
         for fit in model["fits"]:
             key = (fit["family"], fit["device_kind"], fit["view_checkpointing"], fit.get("compiled", False))

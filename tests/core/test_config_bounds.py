@@ -33,6 +33,8 @@ BOUNDS = [
     ("training", "checkpoint_every", 1, "ge"),
     ("training", "log_every", 1, "ge"),
     ("output", "grid_views", 1, "ge"),
+    ("output", "latest_every", 0, "ge"),
+    ("mesh", "previews", 0, "ge"),
 ]
 
 
@@ -84,7 +86,8 @@ def test_defaults_are_the_documented_reference_values():
     assert (r.steps, r.lr, r.camera_lr, r.betas, r.weight_decay, r.eps, r.grad_clip) == (100, 5e-5, 5.0, (0.9, 0.999), 1e-4, 1e-8, 0.0)
     assert (r.truncation, r.unet_checkpointing, r.view_checkpointing, r.mixed_precision) == ("all", True, True, "no")
     assert (r.seed, r.resample, r.batch_size, r.grad_accum, r.checkpoint_every, r.log_every, r.before_after) == (0, True, 1, 1, 10, 5, True)
-    assert (cfg.output.dir, cfg.output.grid_views, cfg.device) == ("runs/texkit", 8, "auto")
+    assert (cfg.output.dir, cfg.output.grid_views, cfg.output.latest_every, cfg.device) == ("runs/texkit", 8, 0, "auto")
+    assert (cfg.mesh.batching, cfg.mesh.previews) == ("per_batch", 4)
     reward = parse_config({"rewards": {"symmetry": {"mode": "lr"}}}).rewards["symmetry"]
     assert reward.weight == 1.0 and reward.params() == {"mode": "lr"}
 

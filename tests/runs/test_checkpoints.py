@@ -247,3 +247,216 @@ def test_a_latest_pointer_that_names_no_step_folder_is_ignored(tmp_path):
     shutil.copytree(newest, root / "copy")
     (root / "latest").write_text("copy\n")
     assert latest_checkpoint(root) != root / "copy"
+
+
+def test_another_runs_older_checkpoint_is_never_pruned(tmp_path):
+    save_checkpoint(tmp_path, 1, FakeGenerator(), _state(), run_id="other")
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="mine")
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_000001", "step_000004", "step_000006"]
+
+
+def test_keep_one_keeps_only_the_newest_and_keep_zero_keeps_all(tmp_path):
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path / "one", step, FakeGenerator(), _state(), keep=1, run_id="r")
+        save_checkpoint(tmp_path / "all", step, FakeGenerator(), _state(), keep=0, run_id="r")
+    assert sorted(p.name for p in (tmp_path / "one").glob("step_*")) == ["step_000006"]
+    assert sorted(p.name for p in (tmp_path / "all").glob("step_*")) == ["step_000002", "step_000004", "step_000006"]
+
+
+def test_meta_json_is_format_3_with_every_files_sha256(tmp_path):
+    import hashlib
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    meta = json.loads((final / "meta.json").read_text())
+    assert meta["format"] == 3 and meta["step"] == 2 and meta["run_id"] == "r"
+    assert meta["files"] == {name: hashlib.sha256((final / name).read_bytes()).hexdigest() for name in ("adapter/adapter.bin", "state.pt")}
+    assert meta["state_sha256"] == meta["files"]["state.pt"]
+
+
+def test_a_checkpoint_record_is_immutable_and_hashable(tmp_path):
+    import dataclasses
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    ckpt = newest_valid_checkpoint(tmp_path, "r")[0]
+    assert ckpt.folder == final and ckpt.step == 2 and len({ckpt, newest_valid_checkpoint(tmp_path, "r")[0]}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ckpt.step = 3
+
+
+def test_a_folder_holding_a_run_is_refused_unless_overwrite_is_asked(tmp_path):
+    from texkit.checkpoint import check_run_folder
+
+    start_run(tmp_path)
+    with pytest.raises(RunFolderError):
+        check_run_folder(tmp_path)
+    check_run_folder(tmp_path, overwrite=True)
+
+
+class BrokenGenerator(FakeGenerator):
+    def save_adapter(self, folder: Path) -> None:
+        super().save_adapter(folder)
+        raise OSError("disk full")
+
+
+def test_a_failed_save_leaves_no_temp_folder_and_raises_its_own_error(tmp_path):
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, 2, BrokenGenerator(), _state(), run_id="r")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def undeletable(monkeypatch):
+    """``undeletable(prefix)``: folders whose name starts with ``prefix`` cannot be removed (a busy NFS
+    file, a file held open on Windows): os.rmdir raises for them."""
+    real = os.rmdir
+
+    def install(prefix: str):
+        def rmdir(path, *args, **kwargs):
+            if Path(path).name.startswith(prefix):
+                raise OSError(16, "Device or resource busy", str(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "rmdir", rmdir)
+
+    return install
+
+
+def test_a_temp_folder_that_cannot_be_removed_does_not_hide_the_saves_error(tmp_path, undeletable):
+    undeletable(".step_")
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, 2, BrokenGenerator(), _state(), run_id="r")
+
+
+def test_stale_temp_folders_that_cannot_be_removed_do_not_stop_a_save(tmp_path, undeletable):
+    (tmp_path / ".step_000004.abc123").mkdir()
+    undeletable(".step_000004.abc")
+    assert save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r").name == "step_000002"
+    assert [p.name for p in remove_stale_temp(tmp_path)] == [".step_000004.abc123"]
+
+
+def test_a_stale_temp_file_removed_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Two processes cleaning the same folder: a ``.step_*`` entry listed but already gone is skipped."""
+    gone = tmp_path / ".step_000004.gone"
+    real_glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: [*real_glob(self, pattern), gone] if pattern == ".step_*" else real_glob(self, pattern))
+    assert remove_stale_temp(tmp_path) == [gone]
+
+
+def test_an_old_checkpoint_that_cannot_be_removed_does_not_stop_the_save(tmp_path, undeletable):
+    save_checkpoint(tmp_path, 3, FakeGenerator(), _state(), run_id="r")
+    undeletable(".step_000003.old")
+    assert save_checkpoint(tmp_path, 3, FakeGenerator(), _state(), run_id="r").name == "step_000003"  # replacing step 3
+    undeletable("step_000003")
+    save_checkpoint(tmp_path, 4, FakeGenerator(), _state(), keep=1, run_id="r")  # pruning step 3
+    assert newest_valid_checkpoint(tmp_path, "r")[0].step == 4
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [None, "a directory", "not json", '{"run_id": "r"}', '{"step": null, "run_id": "r"}', '{"step": "nine", "run_id": "r"}', "[9]"],
+    ids=["missing", "directory", "not-json", "no-step", "null-step", "text-step", "a-list"],
+)
+def test_an_unreadable_meta_json_is_a_skipped_checkpoint_not_an_error(tmp_path, meta):
+    from texkit.checkpoint import checkpoint_problem, resume_candidates
+
+    good = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    bad = save_checkpoint(tmp_path, 9, FakeGenerator(), _state(), run_id="r")
+    (bad / "meta.json").unlink()
+    if meta == "a directory":
+        (bad / "meta.json").mkdir()
+    elif meta is not None:
+        (bad / "meta.json").write_text(meta)
+    assert checkpoint_problem(bad) == "meta.json is missing or unreadable"
+    assert [c.folder for c in resume_candidates(tmp_path, "r")] == [good]
+    assert latest_checkpoint(tmp_path) is None  # `latest` names step 9
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    assert ckpt.folder == good
+
+
+@pytest.mark.parametrize("record", ["not json", '{"id": "x"}', '["x"]', None], ids=["not-json", "no-run-id", "a-list", "missing"])
+def test_an_unreadable_run_record_names_no_run(tmp_path, record):
+    if record is not None:
+        (tmp_path / "run.json").write_text(record)
+    assert read_run_id(tmp_path) is None
+
+
+def test_a_format_2_checkpoint_verifies_its_state_pt_only(tmp_path):
+    """Format 2 (older texkit) recorded only state.pt's SHA-256: it still verifies, and a changed or missing
+    state.pt is named."""
+    from texkit.checkpoint import checkpoint_problem
+
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    meta = json.loads((final / "meta.json").read_text())
+    (final / "meta.json").write_text(json.dumps({"format": 2, "step": 2, "run_id": "r", "state_sha256": meta["state_sha256"]}))
+    (final / "notes.txt").write_text("format 2 lists no files: an extra one is not checked")
+    assert checkpoint_problem(final) is None
+    assert newest_valid_checkpoint(tmp_path, "r")[0].folder == final
+    (final / "state.pt").write_bytes(b"changed")
+    assert checkpoint_problem(final) == "state.pt does not match its checksum"
+    (final / "state.pt").unlink()
+    assert checkpoint_problem(final) == "state.pt is missing"
+
+
+def test_a_resume_tries_latest_first_then_the_newest(tmp_path):
+    from texkit.checkpoint import resume_candidates
+
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), keep=0, run_id="r")
+    save_checkpoint(tmp_path, 8, FakeGenerator(), _state(), keep=0, run_id="other")
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [6, 4, 2]
+    (tmp_path / "latest").write_text("step_000004\n")
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [4, 6, 2]
+    assert newest_valid_checkpoint(tmp_path, "r") == (resume_candidates(tmp_path, "r")[0], "")
+    (tmp_path / "latest").unlink()  # no pointer: the newest, and nothing to report
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [6, 4, 2]
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    assert ckpt.step == 6 and note == ""
+
+
+@pytest.mark.parametrize("pointer", ["step_000002/../step_000004", "copy", "", "step_000009"])
+def test_a_latest_pointer_naming_no_checkpoint_folder_is_reported_and_ignored(tmp_path, pointer):
+    from texkit.checkpoint import resume_candidates
+
+    for step in (2, 4):
+        save_checkpoint(tmp_path, step, FakeGenerator(), _state(), run_id="r")
+    (tmp_path / "latest").write_text(pointer + "\n")
+    assert latest_checkpoint(tmp_path) is None
+    assert [c.step for c in resume_candidates(tmp_path, "r")] == [4, 2]
+    ckpt, note = newest_valid_checkpoint(tmp_path, "r")
+    named = pointer if pointer.startswith("step_") and "/" not in pointer else "?"
+    assert ckpt.step == 4 and note == f"checkpoints/latest names '{named}', which is missing"
+
+
+def test_a_state_without_rng_states_loads_and_leaves_the_generators_alone(tmp_path):
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+    torch.save({"step": 2, "angles": {}}, final / "state.pt")
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    generator = FakeGenerator()
+    assert load_checkpoint(final, generator)["step"] == 2 and generator.loaded == "lora"
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_long_load_error_is_cut_to_160_characters_in_its_one_line_message(tmp_path, monkeypatch):
+    final = save_checkpoint(tmp_path, 2, FakeGenerator(), _state(), run_id="r")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("x" * 300 + ". Second sentence")
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError) as err:
+        load_state(final)
+    assert f"is damaged ({'x' * 160}); resume from an earlier checkpoint" in str(err.value)
+
+
+def test_a_load_failure_is_described_by_its_first_sentence():
+    from texkit.checkpoint import describe_load_failure
+    from texkit.errors import WeightsError
+
+    assert describe_load_failure(CheckpointError("x.pt is damaged (eof); resume from an earlier one")) == "x.pt is damaged (eof)"
+    assert describe_load_failure(WeightsError("no LoRA adapter at a; pass the folder")) == "no LoRA adapter at a"
+    assert describe_load_failure(RuntimeError("Error  while\n deserializing. More detail here")) == "RuntimeError: Error while deserializing"
+    assert describe_load_failure(RuntimeError("y" * 200)) == "RuntimeError: " + "y" * 160
+    assert describe_load_failure(EOFError()) == "EOFError"

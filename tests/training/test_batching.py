@@ -109,3 +109,19 @@ def test_renderer_batch_equals_each_texture_rendered_alone():
         torch.testing.assert_close(together.rgb[2 * b : 2 * b + 2], alone.rgb, atol=1e-6, rtol=0)
         torch.testing.assert_close(together.alpha[2 * b : 2 * b + 2], alone.alpha)
         assert torch.equal(together.face_id[2 * b : 2 * b + 2], alone.face_id)
+
+
+def test_each_rank_and_micro_batch_paints_its_own_slots_of_the_steps_draws(tmp_path, monkeypatch):
+    """Sample b of micro-batch m of rank r takes slot (r grad_accum + m) batch_size + b of the step's draws
+    (`Session.draw`): with grad_accum 2 and batch_size 2, rank 1's micro-batch 1 paints slots 6 and 7,
+    rank 0's micro-batch 1 slots 2 and 3."""
+    trainer = Trainer(parse_config(_config(tmp_path, batch_size=2, grad_accum=2, rewards={"curvature_color": {}})), tmp_path)
+    drawn: list[tuple[int, int]] = []
+    real = trainer.session.draw
+    monkeypatch.setattr(trainer.session, "draw", lambda step, slot=0: drawn.append((step, slot)) or real(step, slot))
+    result = trainer.batcher.run(3, rank=1, micro=1, world_size=2)
+    assert drawn == [(3, 6), (3, 7)]
+    assert result.prompts == [real(3, 6)[0], real(3, 7)[0]]
+    drawn.clear()
+    trainer.batcher.run(3, rank=0, micro=1, world_size=2)
+    assert drawn == [(3, 2), (3, 3)]

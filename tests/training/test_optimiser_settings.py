@@ -9,6 +9,8 @@ back from one step.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,10 @@ from texkit.config import parse_config
 from texkit.training import Trainer
 
 
-def _trainer(out: Path, run_dir: Path | None = None, **training) -> Trainer:
+def _trainer(out: Path, run_dir: Path | None = None, prompts: list[str] | None = None, **training) -> Trainer:
     data = {
         "mesh": {"path": "demo"},
-        "prompts": {"text": ["a vase"]},
+        "prompts": {"text": prompts or ["a vase"]},
         "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
         "cameras": {"paint": {"elevation": [-20], "azimuth": [30]}, "reward": {"elevation": [-20], "azimuth": [90]}, "learn": ["paint"]},
         "texture": {"size": 32, "render_size": 32},
@@ -123,16 +125,26 @@ def test_a_non_finite_loss_skips_the_step_and_changes_nothing(tmp_path, monkeypa
     assert not trainer.optimizer.state  # AdamW never stepped
 
 
-def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path):
-    trainer = _trainer(tmp_path)
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_non_finite_gradient_skips_the_optimiser_step(tmp_path, capsys, precision):
+    """Also with fp16's loss scaling: the step is reported skipped (metrics and a notice naming the step
+    on stderr) and the scale backs off by half (GradScaler's backoff_factor) from 2^16."""
+    trainer = _trainer(tmp_path, mixed_precision=precision)
     camera = next(t for t in trainer.session.angles.values() if t.requires_grad)
     camera.register_hook(lambda grad: grad * float("inf"))
     before = [p.detach().clone() for p in trainer.parameters()]
+    capsys.readouterr()
     metrics = trainer.train_step()
     assert metrics["skipped"] == "non-finite gradient" and not torch.isfinite(torch.tensor(metrics["grad_norm"]))
+    assert "step 1: gradient is not finite, step skipped" in capsys.readouterr().err
     for p, old in zip(trainer.parameters(), before):
         assert torch.equal(p.detach(), old) and p.grad is None
     assert trainer.step == 1 and not trainer.optimizer.state
+    if precision == "fp16":
+        assert metrics["loss_scale"] == 2.0**15
+    capsys.readouterr()
+    metrics = trainer.train_step()  # the next step is numbered 2 in the notice
+    assert metrics["step"] == 2 and "step 2: gradient is not finite, step skipped" in capsys.readouterr().err
 
 
 def test_a_non_finite_first_micro_batch_stops_the_step_and_says_so_on_stderr(tmp_path, monkeypatch, capsys):
@@ -166,6 +178,21 @@ def test_a_batch_reports_every_prompt_and_its_size_a_single_sample_does_not(tmp_
     assert accumulated["prompts"] == ["a vase", "a vase"] and "batch_size" not in accumulated
 
 
+def test_one_sample_reports_its_integer_metrics_as_integers(tmp_path):
+    """A step of one sample reports that sample's numbers unchanged: metrics.jsonl says "batch_size": 2,
+    not 2.0."""
+    metrics = _trainer(tmp_path, batch_size=2).train_step()
+    assert type(metrics["batch_size"]) is int and json.dumps(metrics["batch_size"]) == "2"
+
+
+def test_step_seconds_is_the_wall_time_of_the_step(tmp_path):
+    trainer = _trainer(tmp_path)
+    start = time.perf_counter()
+    metrics = trainer.train_step()
+    elapsed = time.perf_counter() - start
+    assert 0.0 < metrics["step_seconds"] <= elapsed
+
+
 def test_learned_camera_angles_are_reported_to_four_decimals(tmp_path):
     trainer = _trainer(tmp_path)
     with torch.no_grad():
@@ -189,3 +216,35 @@ def test_only_fp16_scales_the_loss(tmp_path, precision):
         assert metrics["loss_scale"] > 0
     else:
         assert "loss_scale" not in metrics
+
+
+def test_the_latest_texture_is_the_first_sample_of_the_first_micro_batch_with_its_coverage(tmp_path):
+    """``Trainer.latest`` (what ``<run>/latest/`` shows): the prompt and painted texture of the step's first
+    sample, from micro-batch 0 even when a later micro-batch painted another prompt; with its coverage."""
+    trainer = _trainer(tmp_path, prompts=["a vase", "a red jar", "a blue bowl", "a green cup", "a stone urn"], grad_accum=2)
+    first, second = trainer.session.draw(0, 0)[0], trainer.session.draw(0, 1)[0]
+    assert first != second  # the two micro-batches paint different prompts
+    metrics = trainer.train_step()
+    prompt, texture = trainer.latest
+    assert prompt == first == metrics["prompt"] and metrics["prompts"] == [first, second]
+    size = trainer.config.texture.size
+    assert texture.coverage is not None and texture.coverage.shape == (size, size, 1)
+    assert 0.0 < float(texture.coverage.mean()) < 1.0 and not texture.image.requires_grad
+
+
+def test_a_single_mesh_step_reports_no_per_mesh_metrics_a_collection_step_does(tmp_path):
+    metrics = _trainer(tmp_path / "one").train_step()
+    assert "meshes" not in metrics and "reward_by_mesh" not in metrics
+    data = {
+        "meshes": [{"path": "demo"}, {"path": "sphere"}],  # built-in meshes
+        "prompts": {"text": ["a vase"]},
+        "generator": {"name": "tiny", "options": {"steps": 1, "seed": 0}},
+        "cameras": {"paint": {"elevation": [-20], "azimuth": [0]}, "reward": {"elevation": [-20], "azimuth": [90]}},
+        "texture": {"size": 32, "render_size": 32},
+        "rewards": {"curvature_color": {}},
+        "training": {"steps": 1, "before_after": False},
+        "output": {"dir": str(tmp_path / "two"), "grid_views": 1},
+        "device": "cpu",
+    }
+    metrics = Trainer(parse_config(data), tmp_path / "two").train_step()
+    assert metrics["meshes"] in (["demo"], ["sphere"]) and set(metrics["reward_by_mesh"]) == set(metrics["meshes"])

@@ -160,3 +160,107 @@ def test_a_compiled_fit_is_never_the_fallback_of_another_setting():
     assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model) is None  # eager asked, only compiled measured
     hit = predict_step("stable-diffusion", "cuda", 1, 6, 10, False, model=model, compiled=True)
     assert hit.compile_seconds == 60.0 and "compiled" in hit.basis
+
+
+def test_a_fit_without_a_floor_predicts_steps_under_a_second():
+    model = {"fits": [_fit_record(seconds=[0.1, 0.05])]}
+    assert predict_step("stable-diffusion", "cuda", 2, 6, 10, True, model=model).seconds == pytest.approx(0.2)
+
+
+def test_the_fit_of_the_asked_checkpointing_is_chosen_among_records_without_the_compiled_key():
+    model = {"fits": [_fit_record(view_checkpointing=False, seconds=[1.0, 0.0]), _fit_record(view_checkpointing=True, seconds=[2.0, 0.0])]}
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model).seconds == pytest.approx(2.0)
+    assert predict_step("stable-diffusion", "cuda", 1, 6, 10, False, model=model).seconds == pytest.approx(1.0)
+
+
+def test_without_a_fit_of_the_asked_checkpointing_the_first_eager_fit_of_the_family_is_used():
+    model = {"fits": [_fit_record(view_checkpointing=False, seconds=[1.0, 0.0]), _fit_record(view_checkpointing=False, device="Other GPU", seconds=[5.0, 0.0])]}
+    hit = predict_step("stable-diffusion", "cuda", 1, 6, 10, True, model=model)
+    assert hit.seconds == pytest.approx(1.0) and hit.measured_on == "Test GPU" and "view checkpointing off" in hit.basis
+
+
+@pytest.mark.parametrize("view_checkpointing, peak", [(True, 3.0 + 4.0 * 2), (False, 3.0 + 4.0 * 12 / 6 * 2)])
+def test_peak_memory_per_sample_grows_with_the_views_only_without_checkpointing(view_checkpointing, peak):
+    """Fit measured at 6 views: peak = m0 + m1 B with view checkpointing (one view's activations at a
+    time), m0 + m1 (views / 6) B without; here 12 views, B = 2."""
+    model = {"fits": [_fit_record(view_checkpointing=view_checkpointing)]}
+    assert predict_step("stable-diffusion", "cuda", 2, 12, 10, view_checkpointing, model=model).peak_gib == pytest.approx(peak)
+
+
+def test_the_largest_batch_considered_is_256_by_default():
+    from texkit.planning import largest_batch
+
+    def small(batch):
+        return StepPrediction(1.0, 0.001 * batch, 1.0, "test")
+
+    assert largest_batch(small, 80.0) == 256
+    assert largest_batch(small, 80.0, limit=3) == 3
+
+
+def test_a_generator_without_a_steps_option_is_planned_for_ten_denoising_steps(fake_gpu, monkeypatch):
+    import types
+
+    from texkit.registry import get_registry
+
+    monkeypatch.setattr(get_registry(), "validate", lambda kind, name, options: types.SimpleNamespace(compile="off"))
+    config = _sd15(2)
+    plan = plan_run(config, fake_gpu(80.0))
+    from texkit.config import camera_angles
+
+    views = len(camera_angles(config.cameras.paint)[0])
+    want = predict_step("stable-diffusion", "cuda", 2, views, 10, True)
+    assert plan.prediction.seconds == pytest.approx(want.seconds, rel=1e-12)
+    assert predict_step("stable-diffusion", "cuda", 2, views, 11, True).seconds != pytest.approx(want.seconds, rel=1e-6)
+
+
+def test_a_cpu_run_counts_ram_even_where_a_gpu_is_visible(fake_gpu):
+    from texkit.planning import device_memory
+
+    fake_gpu(80.0)
+    total, description = device_memory(torch.device("cpu"))
+    assert description.startswith("the cpu has") and total != 80.0 * GIB
+    assert device_memory(torch.device("cuda:0")) == (80.0 * GIB, "cuda:0 has 80.0 GiB")
+
+
+def test_the_whole_runs_time_is_steps_times_the_step_plus_the_compile():
+    with_compile = StepPrediction(2.0, None, 0.5, "test", compile_seconds=30.0, device_kind="cpu")
+    assert RunPlan(with_compile, "cpu", None, None).total_seconds(10) == 50.0
+    assert RunPlan(None, "cpu", None, None).total_seconds(10) is None
+
+
+@pytest.mark.parametrize(
+    "seconds, compile_seconds, kind, steps, line",
+    [
+        (2.0, 30.0, "cpu", 10, "predicted time for 10 steps: 0.01 h (10 x 2.0 s + 30 s compiling; loading and previews not counted)"),
+        (180.0, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 50.00 h = 2.08 days (1000 x 180.0 s; loading and previews not counted)"),
+        (172.8, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 48.00 h = 2 days (1000 x 172.8 s; loading and previews not counted)"),
+        (172.7, 0.0, "cuda", 1000, "predicted GPU time for 1000 steps: 47.97 h (1000 x 172.7 s; loading and previews not counted)"),
+    ],
+)
+def test_dry_run_line_of_the_whole_runs_time(seconds, compile_seconds, kind, steps, line):
+    """Hours with two decimals; from two days on also in days (format_duration); GPU time on CUDA."""
+    p = StepPrediction(seconds, None, 1 / seconds, "test", compile_seconds=compile_seconds, device_kind=kind)
+    assert line in RunPlan(p, kind, None, None).lines(1, steps)
+
+
+def _auto(generator: str, device: str = "auto"):
+    config = _sd15(1)
+    config.generator.name = generator
+    config.generator.options = {"steps": 2} if generator == "tiny" else {"compile": "off"}
+    config.device = device
+    return config
+
+
+def test_on_a_machine_without_a_gpu_an_auto_run_is_planned_for_the_gpu_it_is_meant_for(monkeypatch):
+    """device = "auto" with nothing measured on the CPU for the model (SD 1.5): predicted for a CUDA GPU,
+    and the device line says so; the tiny model (measured on the CPU) and an explicit "cpu" stay on the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = torch.device("cpu")
+    sd_auto = plan_run(_auto("stable-diffusion"), cpu)
+    assert sd_auto.prediction is not None and sd_auto.prediction.device_kind == "cuda"
+    assert sd_auto.device == f"cpu (no GPU visible here; predicted for a CUDA GPU from measurements on {sd_auto.prediction.measured_on})"
+    tiny_auto = plan_run(_auto("tiny"), cpu)
+    assert tiny_auto.prediction is not None and tiny_auto.prediction.device_kind == "cpu" and tiny_auto.device == "cpu"
+    tiny_cpu = plan_run(_auto("tiny", "cpu"), cpu)
+    assert tiny_cpu.prediction is not None and tiny_cpu.prediction.device_kind == "cpu"
+    assert plan_run(_auto("stable-diffusion", "cpu"), cpu).prediction is None  # asked for the CPU: nothing measured there

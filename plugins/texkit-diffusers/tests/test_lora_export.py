@@ -3,6 +3,8 @@ and the folder carries a model card with the base model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -180,3 +182,78 @@ def test_saving_over_an_adapter_whose_old_files_cannot_be_removed_still_saves(tm
     fresh.load_adapter(tmp_path / "adapter")
     for a, b in zip(fresh.trainable_parameters(), second.trainable_parameters()):
         torch.testing.assert_close(a, b)  # the new adapter is the one in place
+
+
+def test_model_card_base_model_line_and_a_missing_alpha():
+    from texkit_diffusers.lora import model_card
+
+    assert "- base model: `org/sd15`" in model_card("org/sd15", {"r": 4, "lora_alpha": 4})
+    assert "- base model: `texkit tiny random model (built in code by texkit_diffusers.tiny)`" in model_card(None, {"r": 4, "lora_alpha": 4})
+    # no lora_alpha recorded: diffusers' assumption, alpha = rank
+    assert "- rank: 4, alpha: 4 (scale 1)" in model_card(None, {"r": 4})
+    assert "- rank: 4, alpha: 0 (scale 0)" in model_card(None, {"r": 4, "lora_alpha": 0})  # an adapter switched off
+
+
+def test_an_adapter_folder_whose_parents_do_not_exist_yet_is_created(tmp_path):
+    from texkit_diffusers.lora import WEIGHT_NAME, save_lora
+
+    path = save_lora(_trained_tiny().unet, tmp_path / "a" / "b" / "adapter")
+    assert path == tmp_path / "a" / "b" / "adapter" / WEIGHT_NAME and path.is_file()
+
+
+def _failing_save(monkeypatch):
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
+
+    def save_lora_weights(save_directory, **kwargs):
+        (Path(save_directory) / "partial.safetensors").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StableDiffusionLoraLoaderMixin, "save_lora_weights", staticmethod(save_lora_weights))
+
+
+def test_a_failed_save_leaves_no_temporary_folder_and_raises_its_own_error(tmp_path, monkeypatch):
+    from texkit_diffusers.lora import save_lora
+
+    unet = _trained_tiny().unet
+    _failing_save(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        save_lora(unet, tmp_path / "adapter")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temporary_folder_that_cannot_be_removed_does_not_hide_the_saves_error(tmp_path, monkeypatch):
+    import os
+
+    from texkit_diffusers.lora import save_lora
+
+    unet = _trained_tiny().unet
+    _failing_save(monkeypatch)
+    real = os.rmdir
+
+    def rmdir(path, *args, **kwargs):
+        if Path(path).name.startswith(".adapter."):
+            raise OSError(16, "Device or resource busy", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    with pytest.raises(OSError, match="No space left"):
+        save_lora(unet, tmp_path / "adapter")
+
+
+def test_an_adapter_that_does_not_fit_is_named_by_the_first_line_of_the_error_cut_at_160(tmp_path, monkeypatch):
+    import peft.utils
+
+    saved = _trained_tiny()
+    saved.save_adapter(tmp_path / "a")
+    other_rank = texkit.get_registry().make_generator("tiny", steps=1, seed=0, lora_rank=2)
+    with pytest.raises(WeightsError) as err:
+        other_rank.load_adapter(tmp_path / "a")
+    assert "does not fit this model (Error(s) in loading state_dict for UNet2DConditionModel:); build the generator" in str(err.value)
+
+    def too_long(*args, **kwargs):
+        raise RuntimeError("  " + "s" * 200 + "\nsize mismatch for a second line")
+
+    monkeypatch.setattr(peft.utils, "set_peft_model_state_dict", too_long)
+    with pytest.raises(WeightsError) as err:
+        other_rank.load_adapter(tmp_path / "a")
+    assert f"does not fit this model ({'s' * 160}); build" in str(err.value)

@@ -85,6 +85,19 @@ def test_a_disabled_adapter_runs_the_base_layer():
         gen.set_lora_enabled(True)
 
 
+def test_a_call_with_extra_arguments_runs_peft_forward():
+    """A keyword argument the merged matmul cannot honour goes to peft's own forward: peft's mixed-batch
+    ``adapter_names`` with its ``"__base__"`` entry runs those rows without the adapter."""
+    gen = _trained_generator(merge_lora=True)
+    gen.merged_lora.refresh()
+    layer = gen.merged_lora.layers[0]
+    x = torch.randn(2, layer.base_layer.in_features)
+    with torch.no_grad():
+        adapted = layer(x)
+        assert not torch.allclose(adapted, layer.base_layer(x))
+        torch.testing.assert_close(layer(x, adapter_names=["__base__", "__base__"]), layer.base_layer(x))
+
+
 # -- the compiled denoising call ------------------------------------------------------------------
 
 

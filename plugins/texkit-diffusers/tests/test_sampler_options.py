@@ -172,3 +172,40 @@ def test_refinement_noises_the_render_with_the_start_noise_divided_by_init_noise
     start = scheduler.timesteps[refine_start(4, 0.5)].reshape(1)
     want = sd15_ddim_scheduler().add_noise(render, noise.initial / 2.0, start)
     torch.testing.assert_close(seen[0], want)
+
+
+def test_a_partial_keep_mask_blends_the_noised_render_into_the_latent_before_every_step():
+    """x <- m known_t + (1 - m) x, known_t the render noised to step t, then the DDIM step (by hand);
+    m = 0, 0.25 and 1 in different latent pixels."""
+    options = SamplerOptions(steps=3, eta=0.0, guidance_scale=1.0)
+    render = torch.full(SHAPE, 0.3)
+    noise = _noise(3)
+    mask = torch.zeros(2, 1, 3, 3)
+    mask[:, :, 0], mask[:, :, 1] = 0.25, 1.0
+    got = sample_latents(Denoiser(), sd15_ddim_scheduler(), _prompt(), torch.zeros(2, 3, 24, 24), noise, options, mask, render)
+    ref = sd15_ddim_scheduler()
+    ref.set_timesteps(3)
+    x = noise.initial
+    for i, t in enumerate(ref.timesteps):
+        known = ref.add_noise(render, noise.blend[i], t.reshape(1))
+        x = mask * known + (1.0 - mask) * x
+        x = ref.step(0.1 * x + 1.0, t, x, eta=0.0, return_dict=False)[0]
+    torch.testing.assert_close(got, x)
+
+
+def test_classifier_free_guidance_on_a_batch_of_three():
+    """A batch of 3 samples: one denoiser call of 6 rows, split into the unconditional and conditional halves."""
+    shape = (3, 4, 3, 3)
+    prompt = PromptEmbedding(cond=torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1).expand(3, 3, 4), uncond=torch.full((3, 3, 4), -1.0))
+    initial = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    denoiser = Denoiser()
+    options = SamplerOptions(steps=2, eta=0.0, guidance_scale=7.5)
+    got = sample_latents(denoiser, sd15_ddim_scheduler(), prompt, torch.zeros(3, 3, 24, 24), SamplerNoise(initial, [], []), options)
+    assert denoiser.batches == [6, 6]
+    ref = sd15_ddim_scheduler()
+    ref.set_timesteps(2)
+    x, text = initial, torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1, 1)
+    for t in ref.timesteps:
+        cond, uncond = 0.1 * x + text, 0.1 * x - 1.0
+        x = ref.step(uncond + 7.5 * (cond - uncond), t, x, eta=0.0, return_dict=False)[0]
+    torch.testing.assert_close(got, x)

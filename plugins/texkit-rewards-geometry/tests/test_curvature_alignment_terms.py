@@ -98,3 +98,16 @@ def test_one_weak_point_scores_its_own_term():
     uv = texel_centers_uv(T, T)[8, 4].unsqueeze(0)
     params = _params(min_gradient=0.05, average="weighted")
     assert alignment_terms(texture, uv, torch.tensor([[1.0, 0.0]]), torch.ones(T, T, 1), params).item() == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("hole_distance, counted", [(1, False), (2, True), (3, True)])
+def test_a_point_counts_when_its_sobel_stencil_was_painted(hole_distance, counted):
+    """Coverage is eroded by the Sobel stencil's half-width, 1 texel: an unpainted texel next to a point drops
+    it, one 2 texels away does not. Point A (field along the gradient, term 1) and point B (across, term 0)."""
+    texture = _ramps(0.02, 0.02)
+    uv = texel_centers_uv(T, T)[[4, 11], [4, 11]]
+    field = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    coverage = torch.ones(T, T, 1)
+    coverage[4, 4 + hole_distance] = 0.0
+    value = alignment_terms(texture, uv, field, coverage, _params()).item()
+    assert value == pytest.approx(0.5 if counted else 0.0, abs=1e-3)

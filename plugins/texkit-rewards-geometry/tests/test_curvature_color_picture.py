@@ -66,3 +66,36 @@ def test_covered_fraction_counts_the_painted_atlas_texels(ribbed, ribbed_cache, 
         assert want == 0.0
     else:
         assert 0.0 < want < 1.0
+
+
+def test_smooth_picture_centred_below_zero_saturates_at_pure_red(ribbed, ribbed_cache, make_context):
+    """Coverage 1e-4 on the concave texels only: K_bar is the mean of the negative K there (a uniform
+    coverage scale cancels, even with weights summing below 1), so K - K_bar exceeds 1 on the ridges,
+    where the target is clamped to t = 1: pure red, and the picture stays in [0, 1]."""
+    reward = CurvatureColor(mode="smooth", average="painted", centre=True)
+    reward.prepare(ribbed, ribbed_cache)
+    probe = make_context(ribbed, ribbed_cache, torch.full((SIZE, SIZE, 3), 0.5))
+    mask, k = reward._texel_maps(probe)
+    concave = (mask > 0) & (k < 0)
+    coverage = (1e-4 * concave.float())[..., None]
+    picture, mask, k = _picture(reward, ribbed, ribbed_cache, make_context, coverage)
+    centre = k[concave].mean()
+    assert float(centre) < -0.1 and float(coverage.sum()) < 1.0
+    over = (mask > 0) & (k - centre > 1.0)
+    assert int(over.sum()) > 10
+    torch.testing.assert_close(picture, _expected((k - centre).clamp(-1.0, 1.0), mask), atol=1e-5, rtol=0)
+    assert bool((picture[over] == torch.tensor([1.0, 0.0, 0.0])).all())
+    assert float(picture.min()) >= 0.0 and float(picture.max()) <= 1.0
+
+
+def test_signed_scale_divides_by_the_largest_magnitude_on_the_atlas():
+    from texkit_rewards_geometry.curvature_color import normalized_curvature
+
+    maps = {
+        "mean": torch.tensor([[0.5, -0.25], [0.1, 9.0]]),
+        "k_min": torch.tensor([[-0.4, 0.2], [0.0, -9.0]]),
+        "mask": torch.tensor([[True, True], [True, False]]),
+    }
+    torch.testing.assert_close(normalized_curvature(maps, "mean", "signed"), torch.tensor([[1.0, -0.5], [0.2, 0.0]]))
+    torch.testing.assert_close(normalized_curvature(maps, "k_min", "signed"), torch.tensor([[-1.0, 0.5], [0.0, 0.0]]))
+    torch.testing.assert_close(normalized_curvature(maps, "mean", "minmax"), torch.tensor([[1.0, -1.0], [-1 / 15, 0.0]]))

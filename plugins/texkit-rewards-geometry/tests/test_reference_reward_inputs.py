@@ -85,3 +85,31 @@ def test_the_picture_is_the_reference_resized_bilinearly(tmp_path, gourd, gourd_
     want = torch.tensor([0.0, 0.25, 0.75, 1.0]).expand(4, 4)
     for channel in range(3):
         torch.testing.assert_close(picture[..., channel], want)
+
+
+def test_texture_mse_with_faint_coverage_is_the_coverage_weighted_mean():
+    """Coverage 0.01 on a 2 x 2 texture (weights summing to 0.04): still the per-channel weighted mean."""
+    from texkit_rewards_geometry.reference import texture_mse
+
+    texture = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    coverage = torch.full((2, 2, 1), 0.01)
+    assert texture_mse(texture, torch.zeros(2, 2, 3), coverage).item() == pytest.approx(-0.25, rel=1e-6)
+    coverage[0, 0] = 0.03  # the differing texel weighs 3 of 6
+    assert texture_mse(texture, torch.zeros(2, 2, 3), coverage).item() == pytest.approx(-0.5, rel=1e-6)
+
+
+def test_renders_mode_over_a_faint_silhouette_is_the_alpha_weighted_mean(tmp_path, gourd, gourd_cache, make_context):
+    """One pixel of alpha 0.1 in either render (union sum 0.1): the value is that pixel's squared difference."""
+    from texkit.types import RenderOutput
+
+    Image.fromarray(np.full((2, 2, 3), 255, dtype=np.uint8)).save(tmp_path / "white.png")
+    reward = Reference(texture=str(tmp_path / "white.png"), mode="renders")
+    alpha = torch.tensor([[0.1, 0.0], [0.0, 0.0]])
+
+    def flat(rgb: float) -> RenderOutput:
+        z = torch.zeros(1, 2, 2, 3)
+        return RenderOutput(rgb=torch.full((1, 2, 2, 3), rgb), alpha=alpha[None, ..., None], depth=torch.ones(1, 2, 2, 1), normal=z,
+                            uv=torch.zeros(1, 2, 2, 2), face_id=torch.zeros(1, 2, 2, dtype=torch.long), view_cos=torch.ones(1, 2, 2, 1))
+
+    ctx = make_context(gourd, gourd_cache, torch.zeros(2, 2, 3), renders=flat(0.5), render=lambda texture, cameras: flat(1.0), cameras=texkit.Cameras.from_angles([0.0], [0.0]))
+    assert reward(ctx).value.item() == pytest.approx(-(0.5**2), rel=1e-6)

@@ -48,6 +48,8 @@ def test_gradient_magnitude_and_weighted_mean():
     values, weights = torch.tensor([1.0, 3.0, 10.0]), torch.tensor([1.0, 3.0, 0.0])
     assert weighted_mean(values, weights).item() == pytest.approx(2.5)
     assert weighted_mean(values, torch.zeros(3)).item() == 0.0
+    # weights summing to less than 1 (e.g. half-painted texels): still the weighted mean
+    assert weighted_mean(values, torch.tensor([0.1, 0.3, 0.0])).item() == pytest.approx(2.5)
 
 
 def test_minmax_over_weighted_texels_both_styles():
@@ -58,6 +60,16 @@ def test_minmax_over_weighted_texels_both_styles():
     flat = torch.full((2, 2), 5.0)
     assert minmax(flat, torch.ones(2, 2)).abs().max() == 0.0  # a zero range is clamped, no NaN
     assert minmax(values, torch.zeros(2, 2)).abs().max() == 0.0
+
+
+def test_minmax_styles_differ_on_a_range_near_1e8():
+    """"clamp": (x - min) / max(range, 1e-8); "add": (x - min) / (range + 1e-8) (float64 known answers)."""
+    tiny = torch.tensor([0.0, 1e-8, 2e-8], dtype=torch.float64)
+    weights = torch.ones(3, dtype=torch.float64)
+    torch.testing.assert_close(minmax(tiny, weights, "clamp"), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(minmax(tiny, weights, "add"), torch.tensor([0.0, 1 / 3, 2 / 3], dtype=torch.float64))
+    tinier = tiny / 4  # range 5e-9: "clamp" divides by 1e-8
+    torch.testing.assert_close(minmax(tinier, weights, "clamp"), torch.tensor([0.0, 0.25, 0.5], dtype=torch.float64))
 
 
 def test_minmax_gradient_reaches_the_extremes_unless_held_constant():

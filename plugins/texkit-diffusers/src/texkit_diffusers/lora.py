@@ -68,6 +68,8 @@ def model_card(base_model: str | None, config: dict[str, Any]) -> str:
     front.append("---")
     targets = ", ".join(config.get("target_modules") or [])
     load_base = json.dumps(base_model or "<the base model>")
+    rank = config.get("r")
+    alpha = config.get("lora_alpha", rank)  # none recorded: diffusers assumes lora_alpha = rank
     return "\n".join(
         front
         + [
@@ -78,7 +80,7 @@ def model_card(base_model: str | None, config: dict[str, Any]) -> str:
             "texture painter) on the UNet attention projections of the base model below.",
             "",
             f"- base model: `{base}`",
-            f"- rank: {config.get('r')}, alpha: {config.get('lora_alpha')} (scale {config.get('lora_alpha', 0) / max(config.get('r') or 1, 1):g})",
+            f"- rank: {rank}, alpha: {alpha} (scale {(alpha or 0) / max(rank or 1, 1):g})",
             f"- target modules: {targets}",
             f"- weights: `{WEIGHT_NAME}` (diffusers layout; the LoraConfig is in its metadata)",
             "",

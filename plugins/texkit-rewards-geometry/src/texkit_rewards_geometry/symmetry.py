@@ -130,7 +130,7 @@ class Symmetry(texkit.Reward):
 
         The colour is a symmetric function of the pair's two UV points (their mean u and v, and
         their distance), so it varies smoothly over the surface and does not depend on which point
-        is listed first. Dots are 3 texels wide at 128 texels (radius ``size // 64``).
+        is listed first. Dots are squares of radius ``size // 64`` texels (5 texels wide at 128, one texel below 64).
         """
         ensure_prepared(self, ctx)
         height, width = ctx.texture.image.shape[-3], ctx.texture.image.shape[-2]

@@ -153,7 +153,8 @@ def splat_points(
 
     For the rewards' ``visualize`` pictures (points of a direction field, mirror pairs). Texel
     convention of `texkit.types.Texture`: column ``floor(u W)``, row ``floor((1 - v) H)`` (row 0 is
-    v = 1), clamped to the image; where points overlap, a later point wins.
+    v = 1), clamped to the image (a point on the border paints the texels within ``radius`` of the border
+    texel); where points' squares overlap, the later point (larger index) wins.
 
     Args:
         uv: ``(N, 2)`` UV points in [0, 1].
@@ -166,13 +167,19 @@ def splat_points(
     Returns:
         ``(height, width, 3)`` image.
     """
-    image = torch.full((height, width, 3), float(background), dtype=colors.dtype, device=colors.device)
-    col = (uv[:, 0] * width).floor().long()
-    row = ((1.0 - uv[:, 1]) * height).floor().long()
-    for dr in range(-radius, radius + 1):
-        for dc in range(-radius, radius + 1):
-            image[(row + dr).clamp(0, height - 1), (col + dc).clamp(0, width - 1)] = colors
-    return image
+    image = torch.full((height * width, 3), float(background), dtype=colors.dtype, device=colors.device)
+    col = (uv[:, 0] * width).floor().long().clamp(0, width - 1)
+    row = ((1.0 - uv[:, 1]) * height).floor().long().clamp(0, height - 1)
+    offsets = torch.arange(-radius, radius + 1, device=colors.device)
+    rows = (row[:, None, None] + offsets[None, :, None]).clamp(0, height - 1)  # (N, K, 1)
+    cols = (col[:, None, None] + offsets[None, None, :]).clamp(0, width - 1)  # (N, 1, K)
+    texels = (rows * width + cols).reshape(-1)
+    point = torch.arange(len(uv), device=colors.device).repeat_interleave(len(offsets) ** 2)
+    # the last point (largest index) painting a texel wins it
+    winner = torch.full((height * width,), -1, dtype=torch.long, device=colors.device).scatter_reduce(0, texels, point, "amax")
+    painted = winner >= 0
+    image[painted] = colors[winner[painted]]
+    return image.reshape(height, width, 3)
 
 
 def erode(coverage: torch.Tensor, radius: int) -> torch.Tensor:
