@@ -196,6 +196,8 @@ def check_page(driver: Any, base_url: str, path: str, screenshot: Path | None = 
     from selenium.common.exceptions import TimeoutException
 
     for attempt in (1, 2):
+        if attempt == 2:
+            driver.get("about:blank")  # leave the page first: a get of the URL already shown can return mid-navigation
         driver.get(base_url + path)
         try:
             settled = driver.execute_async_script(_SETTLE_JS)
