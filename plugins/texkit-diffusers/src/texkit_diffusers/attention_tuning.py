@@ -371,9 +371,7 @@ class TunedAttnProcessor:
             return self._xformers(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
         if kernel is None:
             return self.sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
-        from torch.nn.attention import sdpa_kernel
-
-        with sdpa_kernel(_sdpa_backend(kernel)):
+        with _kernel_context(kernel):
             return self.sdpa(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
 
 
