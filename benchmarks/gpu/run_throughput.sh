@@ -17,6 +17,8 @@
 #                      torch's cache log lines, then generate --samples 8 eager and compiled  (call 6)
 #   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
+#   profiles           LARGEST=11: the compiled step profiled at batch 1 and at the largest batch (op families,
+#                      phases, busy time, host gaps), no generate                      (call 8)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -94,6 +96,13 @@ for step in "$@"; do
       stamp "generate --samples 8: eager, compiled"
       timeout 200 python3 benchmarks/gpu/bench_generate.py /tmp/ref.toml --samples 8 --compile off,on --repeats 1 > "$OUT/generate.json" 2> "$OUT/generate.err"
       grep -E '^\{"compile' "$OUT/generate.err"
+      stamp "done" ;;
+    profiles)
+      largest=${LARGEST:-11}
+      stamp "compiled steps at batch 1 and $largest, each profiled"
+      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "1,$largest" \
+        --profile-at "on@1,on@$largest" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
+      grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
   esac
 done
