@@ -101,7 +101,7 @@ for step in "$@"; do
       largest=${LARGEST:-11}
       stamp "compiled steps at batch 1 and $largest, each profiled"
       timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "1,$largest" \
-        --profile-at "on@1,on@$largest" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
+        --view-flops --profile-at "on@1,on@$largest" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
   esac
