@@ -61,6 +61,12 @@ class DiffusionParams(pydantic.BaseModel):
         "layer instead of peft's cast, two thin fp32 matmuls, scale and add at every denoising call); same output, "
         "fewer kernel launches. False runs peft's forward.",
     )
+    memory_format: Literal["auto", "channels_last", "contiguous"] = pydantic.Field(
+        "auto",
+        description="Layout of the convolution weights (and so activations) of UNet, ControlNet and VAE. `auto`: "
+        "channels-last on CUDA, where cuDNN's half-precision convolutions are NHWC and NCHW tensors cost two layout "
+        "transposes per eager convolution, with cuDNN's algorithm search on (paid in the first step); contiguous on the CPU.",
+    )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
     dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp16", description="Run-owned (`training.mixed_precision`): dtype of the frozen weights; LoRA stays fp32.")
@@ -146,6 +152,7 @@ def _build_generator(components: dict[str, Any], params: DiffusionParams, name: 
         attention=params.attention,
         compile=params.compile,
         merge_lora=params.merge_lora,
+        memory_format=params.memory_format,
         name=name,
     )
 
