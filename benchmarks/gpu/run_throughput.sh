@@ -18,7 +18,7 @@
 #   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
 #   profiles           LARGEST=11: the compiled step profiled at batch 1 and at the largest batch (op families,
-#                      phases, busy time, host gaps), no generate                      (call 8)
+#                      phases, busy time, host gaps), no generate; BATCHES=16 profiles batch 16 alone (call 8, H200)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -98,10 +98,10 @@ for step in "$@"; do
       grep -E '^\{"compile' "$OUT/generate.err"
       stamp "done" ;;
     profiles)
-      largest=${LARGEST:-11}
-      stamp "compiled steps at batch 1 and $largest, each profiled"
-      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "1,$largest" \
-        --view-flops --profile-at "on@1,on@$largest" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
+      batches=${BATCHES:-1,${LARGEST:-11}}
+      stamp "compiled steps at batch $batches, each profiled"
+      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" \
+        --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
   esac
