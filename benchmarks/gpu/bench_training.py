@@ -588,7 +588,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--memory-format",
-        default="auto",
+        default="contiguous",
         help="generator option memory_format (convolution layout): auto, channels_last, contiguous or a list such as contiguous,channels_last",
     )
     parser.add_argument(

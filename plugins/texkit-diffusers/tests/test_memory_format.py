@@ -34,6 +34,7 @@ def test_channels_last_paints_the_same_view_with_the_same_gradients(checkpointin
     plain_conv = next(m for m in plain.unet.modules() if isinstance(m, torch.nn.Conv2d))
     assert plain_conv.weight.is_contiguous()
     assert gen.describe()["memory_format"] == "channels_last" and plain.describe()["memory_format"] == "contiguous"
+    assert texkit.get_registry().make_generator("tiny").describe()["memory_format"] == "contiguous"  # the default
     torch.testing.assert_close(loss, want_loss, rtol=1e-5, atol=1e-6)
     scale = max(float(g.abs().max()) for g in want_grads)
     for got, want in zip(grads, want_grads):

@@ -48,9 +48,10 @@ class DiffusionGenerator:
         merge_lora: run the adapted layers with merged weights ``W + s B A``, built once per painted
             view (`MergedLoRA`: one matmul per layer instead of peft's ~15 operator calls); False runs
             peft's forward.
-        memory_format: layout of the convolution weights of UNet, ControlNet and VAE: ``"auto"``
-            (channels-last on CUDA, with cuDNN's algorithm search; contiguous on the CPU),
-            ``"channels_last"`` or ``"contiguous"`` (`texkit_diffusers.layout`).
+        memory_format: layout of the convolution weights of UNet, ControlNet and VAE:
+            ``"contiguous"`` (default, PyTorch's NCHW), ``"channels_last"`` (with cuDNN's algorithm
+            search on CUDA) or ``"auto"`` (channels-last on CUDA, contiguous on the CPU);
+            `texkit_diffusers.layout`.
         name: registry name, for records.
 
     Attributes:
@@ -79,7 +80,7 @@ class DiffusionGenerator:
         attention: str = "auto",
         compile: str = "off",
         merge_lora: bool = True,
-        memory_format: str = "auto",
+        memory_format: str = "contiguous",
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:

@@ -11,7 +11,10 @@ and every model when ``compile`` is off).
 
 ``torch.backends.cudnn.benchmark`` times cuDNN's algorithms for each new convolution shape once
 and keeps the fastest; the shapes of a run are fixed (one resolution, one batch size), so the
-search is paid in the first step only.
+search is paid in the first step only. It is switched on with the channels-last layout on CUDA.
+
+The default stays ``"contiguous"`` until the layouts are timed against each other on a GPU
+(``bash benchmarks/gpu/run_throughput.sh layout``; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def resolve_memory_format(choice: str, device: torch.device) -> str:
     """``"channels_last"`` or ``"contiguous"`` for the option ``memory_format`` on ``device``.
 
     ``"auto"`` is channels-last on CUDA (cuDNN's fp16 convolutions are NHWC) and contiguous on the
-    CPU (where the tiny model's convolutions are too small to gain).
+    CPU (where the tiny model's convolutions are too small to gain); ``"contiguous"`` (the
+    generator's default) is PyTorch's NCHW.
 
     Raises:
         ValueError: ``choice`` is not one of `MEMORY_FORMATS`.
@@ -44,7 +48,7 @@ def resolve_memory_format(choice: str, device: torch.device) -> str:
 
 
 def apply_memory_format(models: Iterable[torch.nn.Module], choice: str, device: torch.device) -> str:
-    """Put the 4-D weights of ``models`` in the resolved layout; on CUDA switch cuDNN's search on.
+    """Put the 4-D weights of ``models`` in the resolved layout; channels-last on CUDA also switches cuDNN's search on.
 
     Only 4-D parameters and buffers change (convolution kernels ``(C_out, C_in, kh, kw)``); linear
     layers, norms and the LoRA matrices keep their layout. Values are unchanged.
@@ -64,7 +68,7 @@ def apply_memory_format(models: Iterable[torch.nn.Module], choice: str, device: 
     memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     for model in models:
         model.to(memory_format=memory_format)
-    if device.type != "cuda":
+    if device.type != "cuda" or layout != "channels_last":
         return layout
     torch.backends.cudnn.benchmark = True
     return f"{layout} (cuDNN algorithm search on)"

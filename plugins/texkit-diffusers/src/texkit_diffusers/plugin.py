@@ -62,10 +62,11 @@ class DiffusionParams(pydantic.BaseModel):
         "fewer kernel launches. False runs peft's forward.",
     )
     memory_format: Literal["auto", "channels_last", "contiguous"] = pydantic.Field(
-        "auto",
-        description="Layout of the convolution weights (and so activations) of UNet, ControlNet and VAE. `auto`: "
-        "channels-last on CUDA, where cuDNN's half-precision convolutions are NHWC and NCHW tensors cost two layout "
-        "transposes per eager convolution, with cuDNN's algorithm search on (paid in the first step); contiguous on the CPU.",
+        "contiguous",
+        description="Layout of the convolution weights (and so activations) of UNet, ControlNet and VAE. `contiguous`: "
+        "PyTorch's NCHW. `channels_last`: NHWC, the layout of cuDNN's half-precision convolutions (NCHW tensors cost two "
+        "layout transposes per eager convolution), with cuDNN's algorithm search on CUDA (paid in the first step). "
+        "`auto`: channels-last on CUDA, contiguous on the CPU. Not yet timed on a GPU, hence not the default.",
     )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
