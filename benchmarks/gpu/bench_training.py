@@ -351,6 +351,14 @@ def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, b
     return row
 
 
+def set_memory_format(generator: Any, choice: str) -> str:
+    """Put the built generator's UNet, ControlNet and VAE in layout ``choice`` (option ``memory_format``)."""
+    from texkit_diffusers.layout import apply_memory_format
+
+    generator.memory_format = apply_memory_format((generator.unet, generator.controlnet, generator.vae), choice, generator.device)
+    return generator.memory_format
+
+
 def set_merge_lora(generator: Any, on: bool) -> None:
     """Switch the generator's merged-LoRA forward (option ``merge_lora``) on the built generator."""
     from texkit_diffusers.lora import MergedLoRA
@@ -579,6 +587,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="gradient checkpointing inside UNet and ControlNet (training.unet_checkpointing): on, off or on,off",
     )
     parser.add_argument(
+        "--memory-format",
+        default="contiguous",
+        help="generator option memory_format (convolution layout): auto, channels_last, contiguous or a list such as contiguous,channels_last",
+    )
+    parser.add_argument(
         "--merge-lora",
         default="on",
         help="generator option merge_lora (merged LoRA weights once per view): on, off or on,off",
@@ -679,11 +692,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if any(mode not in ("off", "on", "auto") for mode in args.compile.split(",") if mode):
         raise SystemExit("--compile: off, on, auto or a comma-separated list of them")
     pending = [
-        (path, checkpointing, batch, vae, merge, unet, compile_mode)
+        (path, checkpointing, batch, vae, merge, unet, compile_mode, layout)
         for path in args.paths.split(",")
         if path
         for compile_mode in args.compile.split(",")
         if compile_mode
+        for layout in args.memory_format.split(",")
         for unet in args.unet_checkpointing.split(",")
         for merge in args.merge_lora.split(",")
         for vae in args.vae_checkpointing.split(",")
@@ -699,8 +713,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     view_flops: dict[tuple[str, bool, str, str], dict[str, float]] = {}
     attention_kernels: list[dict[str, Any]] = []
     trainer, built_for, build_seconds = None, None, 0.0
+    last_memory_format = None
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode, layout = pending[0]
         config_key = (paint_path, checkpointing, vae_checkpointing, unet_checkpointing)
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
@@ -719,6 +734,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         vae = trainer.session.generator.vae
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         set_merge_lora(trainer.session.generator, merge_lora == "on")
+        memory_format = set_memory_format(trainer.session.generator, layout)
         compiled_before = set_compile(trainer.session.generator, compile_mode)
         row: dict[str, Any] = {
             "paint_path": paint_path,
@@ -726,7 +742,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing})
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing, "memory_format": memory_format})
         seen = flops_seen.setdefault(config_key, [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)
@@ -764,8 +780,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps({"view_flops": list(config_key), **view_flops[config_key]}), file=sys.stderr)
             if device.type == "cuda":
                 row["allocated_before_gib"] = torch.cuda.memory_allocated(device) / 2**30
-            # a compiled configuration compiles in its first step (a new static shape): warm it up too
-            warm_up = first or compile_mode != "off"
+            # a compiled configuration compiles in its first step (a new static shape): warm it up too; so
+            # does a new memory layout (cuDNN's algorithm search runs at the first call of each shape)
+            warm_up = first or compile_mode != "off" or memory_format != last_memory_format
+            last_memory_format = memory_format
             from texkit.compile_cache import cache_counts
 
             counts_before = cache_counts()

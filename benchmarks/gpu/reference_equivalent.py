@@ -63,7 +63,8 @@ def per_sample_lines(record: dict[str, Any]) -> list[str]:
             lines.append(f"{row.get('compile', 'off')} B={row.get('batch_size', 1)}: {row.get('error', 'not measured')}")
             continue
         per_sample = row["seconds"] / row.get("batch_size", 1)
-        line = f"{'compiled' if row.get('compile', 'off') != 'off' else 'eager'} B={row.get('batch_size', 1)}: {per_sample:.2f} s per sample ({row['seconds']:.2f} s per step)"
+        layout = f", {row['memory_format']}" if "memory_format" in row else ""
+        line = f"{'compiled' if row.get('compile', 'off') != 'off' else 'eager'} B={row.get('batch_size', 1)}{layout}: {per_sample:.2f} s per sample ({row['seconds']:.2f} s per step)"
         if reference:
             line += f"; reference {reference} s per sample on this GPU kind, measured outside texkit: {reference / per_sample:.2f}x"
         lines.append(line)

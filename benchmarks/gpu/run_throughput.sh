@@ -19,6 +19,8 @@
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
 #   profiles           LARGEST=11: the compiled step profiled at batch 1 and at the largest batch (op families,
 #                      phases, busy time, host gaps), no generate; BATCHES=16 profiles batch 16 alone (call 8, H200)
+#   layout             eager steps at batch ${LAYOUT_BATCH:-8}, convolution weights contiguous vs channels-last (+ cuDNN's
+#                      algorithm search), same process, each layout warmed up (generator option memory_format)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -103,6 +105,13 @@ for step in "$@"; do
       timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" \
         --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
+      stamp "done" ;;
+    layout)
+      batch=${LAYOUT_BATCH:-8}
+      stamp "eager steps at batch $batch: memory_format contiguous, then channels_last"
+      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile off --batch-size "$batch" \
+        --memory-format contiguous,channels_last --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/layout.json" 2> "$OUT/layout.err"
+      grep -E "per sample|error" "$OUT/layout.err" | tail -4
       stamp "done" ;;
   esac
 done

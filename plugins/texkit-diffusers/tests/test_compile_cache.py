@@ -59,6 +59,8 @@ def test_second_process_loads_the_compiled_call_from_the_cache(tmp_path):
     assert second["hits"] >= 1 and second["misses"] == 0, second
     assert second["describe"].startswith("loaded from the compile cache")
     assert "loaded from the compile cache" in second_err
+    ready = next(line for line in second_err.splitlines() if "ready in" in line)
+    assert "(tracing " in ready and ", compiling or loading " in ready and ", the rest " in ready, ready
     assert second["grad"] == pytest.approx(first["grad"])  # the cached code computes the same gradients
 
 
@@ -89,6 +91,36 @@ def test_enable_points_inductor_at_the_folder_and_respects_a_users_choice(monkey
 
     monkeypatch.setenv("TEXKIT_COMPILE_CACHE", "off")
     assert enable_compile_cache() is None
+
+
+def test_first_call_is_split_into_tracing_backend_and_the_rest():
+    from texkit_diffusers.compiled import describe_first_call
+
+    before, after = {"tracing": 1.0, "backend": 2.0}, {"tracing": 7.0, "backend": 10.5}
+    assert describe_first_call(15.4, before, after) == "15.4 s (tracing 6.0 s, compiling or loading 8.5 s, the rest 0.9 s)"
+    assert describe_first_call(3.0, {}, {}) == "3.0 s"  # a torch without the metrics: the total only
+
+
+def test_dynamo_phase_seconds_grow_when_a_function_is_traced():
+    import torch
+    from texkit_diffusers.compiled import dynamo_phase_seconds
+
+    def scaled_tanh(x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x) * 3.0 + x.sin()
+
+    before = dynamo_phase_seconds()
+    seen = []
+
+    def backend(gm, example_inputs):  # no Inductor: only Dynamo's tracing and this call are timed
+        seen.append(len(gm.graph.nodes))
+        return gm.forward
+
+    torch._dynamo.reset()
+    x = torch.randn(5)
+    assert torch.allclose(torch.compile(scaled_tanh, backend=backend)(x), scaled_tanh(x))
+    after = dynamo_phase_seconds()
+    assert seen, "the function was not compiled"
+    assert after["tracing"] > before["tracing"] and after["backend"] > before["backend"]
 
 
 def test_counts_describe_what_happened():

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from texkit import ConfigError, PromptEmbedding
 from texkit_diffusers.attention import last_attention_reason, select_attention_backend
 from texkit_diffusers.compiled import DenoiserCall
+from texkit_diffusers.layout import apply_memory_format
 from texkit_diffusers.lora import DEFAULT_TARGETS, MergedLoRA, add_lora, load_lora, lora_parameters, save_lora
 from texkit_diffusers.sampler import SamplerOptions, draw_noise, refine_start, sample_latents
 
@@ -47,6 +48,10 @@ class DiffusionGenerator:
         merge_lora: run the adapted layers with merged weights ``W + s B A``, built once per painted
             view (`MergedLoRA`: one matmul per layer instead of peft's ~15 operator calls); False runs
             peft's forward.
+        memory_format: layout of the convolution weights of UNet, ControlNet and VAE:
+            ``"contiguous"`` (default, PyTorch's NCHW), ``"channels_last"`` (with cuDNN's algorithm
+            search on CUDA) or ``"auto"`` (channels-last on CUDA, contiguous on the CPU);
+            `texkit_diffusers.layout`.
         name: registry name, for records.
 
     Attributes:
@@ -75,6 +80,7 @@ class DiffusionGenerator:
         attention: str = "auto",
         compile: str = "off",
         merge_lora: bool = True,
+        memory_format: str = "contiguous",
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
@@ -104,6 +110,7 @@ class DiffusionGenerator:
             model.to(self.device)
             if next(model.parameters()).dtype != dtype:
                 model.to(dtype=dtype)
+        self.memory_format = apply_memory_format((self.unet, self.controlnet, self.vae), memory_format, self.device)
         add_lora(self.unet, lora_rank, lora_alpha, tuple(lora_targets))
         for p in lora_parameters(self.unet):
             p.data = p.data.float()
@@ -248,6 +255,7 @@ class DiffusionGenerator:
             "compile_cache": self.denoiser.describe_cache() if self.denoiser.compile_seconds else "not used",
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
+            "memory_format": self.memory_format,
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:

@@ -1,0 +1,66 @@
+"""Channels-last convolution weights change the layout, not the painted view or the adapter's gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from texkit_diffusers.layout import apply_memory_format, resolve_memory_format
+
+import texkit
+
+
+def _paint_loss_and_grads(memory_format: str, checkpointing: bool) -> tuple[torch.Tensor, list[torch.Tensor], object]:
+    gen = texkit.get_registry().make_generator("tiny", steps=2, memory_format=memory_format, checkpointing=checkpointing)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in gen.trainable_parameters():
+            p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    g = torch.Generator().manual_seed(5)
+    image = torch.rand(1, 3, 64, 64, generator=g, requires_grad=True)
+    depth = torch.rand(1, 1, 64, 64, generator=g)
+    keep = (torch.rand(1, 1, 64, 64, generator=g) > 0.5).float()
+    painted = gen.paint(gen.encode_prompt(["a vase"], [""]), image, depth, keep, torch.Generator().manual_seed(9))
+    loss = (painted * torch.linspace(0, 1, 64)).square().mean()
+    grads = torch.autograd.grad(loss, gen.trainable_parameters() + [image])
+    return loss.detach(), list(grads), gen
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_channels_last_paints_the_same_view_with_the_same_gradients(checkpointing):
+    want_loss, want_grads, plain = _paint_loss_and_grads("contiguous", checkpointing)
+    loss, grads, gen = _paint_loss_and_grads("channels_last", checkpointing)
+    conv = next(m for m in gen.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    plain_conv = next(m for m in plain.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    assert plain_conv.weight.is_contiguous()
+    assert gen.describe()["memory_format"] == "channels_last" and plain.describe()["memory_format"] == "contiguous"
+    assert texkit.get_registry().make_generator("tiny").describe()["memory_format"] == "contiguous"  # the default
+    torch.testing.assert_close(loss, want_loss, rtol=1e-5, atol=1e-6)
+    scale = max(float(g.abs().max()) for g in want_grads)
+    for got, want in zip(grads, want_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * scale)
+    assert any(float(g.abs().sum()) > 0 for g in grads[:-1])
+
+
+def test_auto_is_channels_last_on_cuda_and_contiguous_on_the_cpu():
+    assert resolve_memory_format("auto", torch.device("cuda")) == "channels_last"
+    assert resolve_memory_format("auto", torch.device("cpu")) == "contiguous"
+    assert resolve_memory_format("contiguous", torch.device("cuda")) == "contiguous"
+    with pytest.raises(ValueError, match="is not one of auto, channels_last, contiguous"):
+        resolve_memory_format("nhwc", torch.device("cpu"))
+
+
+def test_only_four_dimensional_weights_change_layout():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GroupNorm(2, 8), torch.nn.Flatten(), torch.nn.LazyLinear(4))
+    x = torch.randn(2, 3, 6, 6)
+    want = model(x)
+    line = apply_memory_format([model], "channels_last", torch.device("cpu"))
+    assert line == "channels_last"  # cuDNN's search is a CUDA matter: not mentioned, not switched
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last) and not model[0].weight.is_contiguous()
+    assert model[3].weight.is_contiguous() and model[1].weight.is_contiguous()
+    torch.testing.assert_close(model(x), want)
+
+
+def test_an_unknown_memory_format_is_a_config_error_in_one_line():
+    with pytest.raises(texkit.ConfigError, match="memory_format"):
+        texkit.get_registry().make_generator("tiny", memory_format="nhwc")
