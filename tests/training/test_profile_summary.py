@@ -61,3 +61,24 @@ def test_cpu_profile_is_split_by_phase_and_family(summary):
     assert out["by_phase_family"]["denoiser"]["attention"] > 0
     assert out["host_gap_seconds"] == pytest.approx(1.0 - out["device_busy_seconds"])
     assert abs(sum(out["by_family"].values()) - out["kernel_seconds"]) < 1e-9
+
+
+def test_gpu_annotation_ranges_are_not_counted_as_kernels(summary):
+    """The GPU timeline repeats each record_function range as a user annotation spanning its kernels."""
+    from types import SimpleNamespace
+
+    cuda = torch.autograd.DeviceType.CUDA
+
+    def device_event(name: str, start: float, end: float, annotation: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(name=name, device_type=cuda, time_range=SimpleNamespace(start=start, end=end), is_user_annotation=annotation)
+
+    events = [
+        device_event("texkit::denoiser", 0.0, 3e6, annotation=True),  # a 3 s range around the kernels below
+        device_event("texkit::vae_decode", 3e6, 4e6),  # an annotation on a torch without the flag: known by its name
+        device_event("sm90_xmma_fprop_implicit_gemm_f16f16_nhwc", 0.0, 1e6),  # 1 s convolution
+        device_event("void cudnn::engines_precompiled::nchwToNhwcKernel", 1e6, 1.5e6),  # 0.5 s layout copy
+    ]
+    out = summary.summarize(SimpleNamespace(events=lambda: events), wall_seconds=5.0)
+    assert out["kernel_seconds"] == pytest.approx(1.5) and out["kernel_launches"] == 2
+    assert out["by_family"] == {"convolution": pytest.approx(1.0), "layout_copy": pytest.approx(0.5)}
+    assert out["device_busy_seconds"] == pytest.approx(1.5) and out["host_gap_seconds"] == pytest.approx(3.5)
