@@ -353,9 +353,7 @@ def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, b
 
 def set_memory_format(generator: Any, choice: str) -> str:
     """Put the built generator's UNet, ControlNet and VAE in layout ``choice`` (option ``memory_format``)."""
-    from texkit_diffusers.layout import apply_memory_format
-
-    generator.memory_format = apply_memory_format((generator.unet, generator.controlnet, generator.vae), choice, generator.device)
+    generator.set_memory_format(choice)
     return generator.memory_format
 
 

@@ -21,6 +21,8 @@
 #                      phases, busy time, host gaps), no generate; BATCHES=16 profiles batch 16 alone (call 8, H200)
 #   layout             eager steps at batch ${LAYOUT_BATCH:-8}, convolution weights contiguous vs channels-last (+ cuDNN's
 #                      algorithm search), same process, each layout warmed up (generator option memory_format)
+#   layout_compiled    the same with compile on (channels-last also forces Inductor's channels-last layout; each
+#                      layout compiles its own graph: about 4 minutes each at batch 8)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -106,12 +108,13 @@ for step in "$@"; do
         --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
-    layout)
+    layout|layout_compiled)
       batch=${LAYOUT_BATCH:-8}
-      stamp "eager steps at batch $batch: memory_format contiguous, then channels_last"
-      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile off --batch-size "$batch" \
-        --memory-format contiguous,channels_last --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/layout.json" 2> "$OUT/layout.err"
-      grep -E "per sample|error" "$OUT/layout.err" | tail -4
+      mode=off; [ "$step" = layout_compiled ] && mode=on
+      stamp "steps at batch $batch (compile $mode): memory_format contiguous, then channels_last"
+      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile "$mode" --batch-size "$batch" \
+        --memory-format contiguous,channels_last --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/$step.json" 2> "$OUT/$step.err"
+      grep -E "per sample|ready in|error" "$OUT/$step.err" | tail -6
       stamp "done" ;;
   esac
 done

@@ -64,3 +64,28 @@ def test_only_four_dimensional_weights_change_layout():
 def test_an_unknown_memory_format_is_a_config_error_in_one_line():
     with pytest.raises(texkit.ConfigError, match="memory_format"):
         texkit.get_registry().make_generator("tiny", memory_format="nhwc")
+
+
+def test_channels_last_compiles_with_inductors_channels_last_layout(monkeypatch):
+    """Inductor would keep the UNet in NCHW (a convolution with out <= in / 2): channels-last forces its layout."""
+    from texkit_diffusers import compiled
+
+    made = []
+
+    def recording_compile(fn, **kwargs):
+        made.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    gen = texkit.get_registry().make_generator("tiny", compile="on")
+    assert made == [{"dynamic": False}]  # contiguous (the default): Inductor's own choice
+    gen.set_memory_format("channels_last")
+    assert made[-1] == {"dynamic": False, "options": {"force_layout_optimization": True}}
+    assert gen.denoiser.channels_last and gen.denoiser.compile_mode == "on"
+    conv = next(m for m in gen.vae.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    count = len(made)
+    gen.set_memory_format("channels_last")  # no change: the denoising call (and its compiled shapes) is kept
+    assert len(made) == count
+    gen.set_memory_format("contiguous")
+    assert made[-1] == {"dynamic": False} and not gen.denoiser.channels_last and conv.weight.is_contiguous()

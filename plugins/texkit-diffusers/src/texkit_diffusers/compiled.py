@@ -141,6 +141,13 @@ class DenoiserCall:
         device: where the models run.
         before_compiled_call: run (eagerly) before each compiled call, for checks the compiled
             graph cannot make itself (the generator passes `MergedLoRA.drop_stale`).
+        channels_last: run the compiled graph's convolutions channels-last (Inductor's
+            ``force_layout_optimization``). Inductor's own rule leaves a network in NCHW when any
+            convolution has at most half as many output as input channels, as the UNet's up blocks
+            and ``conv_out`` do; cuDNN then transposes around every half-precision convolution (34 %
+            of the GPU kernel time of a compiled batch-1 training step on an H100,
+            benchmarks/results/h100_2026-12-07_issue29/call8). The generator passes True with
+            ``memory_format = "channels_last"``.
 
     Attributes:
         compiled: whether calls currently go through the compiled function (``False`` while
@@ -162,8 +169,10 @@ class DenoiserCall:
         compile_mode: str = "auto",
         device: torch.device | str = "cpu",
         before_compiled_call: Callable[[], None] | None = None,
+        channels_last: bool = False,
     ) -> None:
         self.unet = unet
+        self.channels_last = channels_last
         self.controlnet = controlnet
         self.compile_mode = compile_mode
         self.device = torch.device(device)
@@ -196,7 +205,8 @@ class DenoiserCall:
         self.compiled, self.reason = True, COMPILED_REASON
         try:
             enable_compile_cache()
-            self._compiled_fn = torch.compile(self.eager, dynamic=False)
+            options = {"options": {"force_layout_optimization": True}} if self.channels_last else {}
+            self._compiled_fn = torch.compile(self.eager, dynamic=False, **options)
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)
 
