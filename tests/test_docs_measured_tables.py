@@ -110,3 +110,17 @@ def test_issue29_tables_match_throughput_h100_json():
     label = f"`texkit generate --samples 8`, compiled (after its {generate['on']['compile_seconds_so_far']:.0f} s compile)"
     assert compiled[label] == f"{generate['on']['textures_per_minute']:.1f} textures/min"
     assert cache["second_process_graphs_loaded"] >= 1 and record["compiled_b1_step_seconds"] == cache["steady_step_seconds"]
+    profiled = {label: value for label, value in _table_rows(doc, "| measurement (H100, compiled, batch 1, profiled, call 8) |")}
+    p = record["compiled_b1_profile"]
+    fam, phase, cold = p["by_family"], p["by_phase"], p["cold_compile"]
+    assert profiled["step (benchmark row, not profiled)"] == f"{p['step_seconds']:.1f} s"
+    assert profiled["GPU kernel time per step"] == f"{p['kernel_seconds']:.2f} s"
+    assert profiled["kernel launches per step"] == str(p["kernel_launches"])
+    assert profiled["cuDNN layout transposes (NCHW <-> NHWC)"] == f"{fam['layout_copy']:.2f} s ({100 * p['layout_copy_share']:.0f} % of kernel time)"
+    for label, family in [("convolutions", "convolution"), ("matrix products", "gemm"), ("attention", "attention"), ("normalisation", "normalization")]:
+        assert profiled[label] == f"{fam[family]:.2f} s"
+    assert profiled["denoiser (UNet + ControlNet) / VAE decode + encode"] == f"{phase['denoiser']:.2f} s / {phase['vae_decode'] + phase['vae_encode']:.2f} s"
+    assert profiled["cold compile of the training call: Dynamo tracing / compiling / the rest"] == (
+        f"{cold['tracing_seconds']:.1f} s / {cold['compiling_seconds']:.1f} s / {cold['rest_seconds']:.1f} s"
+    )
+    assert abs(sum(fam.values()) - p["kernel_seconds"]) < 0.01 * p["kernel_seconds"]  # the annotation ranges are out
