@@ -18,7 +18,8 @@
 #   largest_and_generate  LARGEST=11: the compiled step at the largest batch that fits, profiled; then
 #                      textures per minute of `texkit generate --samples 8`, eager and compiled (not run yet)
 #   profiles           LARGEST=11: the compiled step profiled at batch 1 and at the largest batch (op families,
-#                      phases, busy time, host gaps), no generate; BATCHES=16 profiles batch 16 alone (call 8, H200)
+#                      phases, busy time, host gaps), no generate; BATCHES=16 profiles batch 16 alone;
+#                      MEMORY_FORMAT=channels_last profiles that layout                   (call 8: BATCHES=1,11)
 #   layout             eager steps at batch ${LAYOUT_BATCH:-8}, convolution weights contiguous vs channels-last (+ cuDNN's
 #                      algorithm search), same process, each layout warmed up (generator option memory_format)
 #   layout_compiled    the same with compile on (channels-last also forces Inductor's channels-last layout; each
@@ -104,7 +105,7 @@ for step in "$@"; do
     profiles)
       batches=${BATCHES:-1,${LARGEST:-11}}
       stamp "compiled steps at batch $batches, each profiled"
-      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" \
+      timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" --memory-format "${MEMORY_FORMAT:-contiguous}" \
         --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
