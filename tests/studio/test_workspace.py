@@ -192,3 +192,23 @@ def test_out_of_memory_while_scoring_says_scoring(studio, monkeypatch):
     line = str(err.value)
     assert line.startswith("out of memory on cpu scoring demo with symmetry (an allocation of 20.00 GiB failed); lower the render size (")
     assert "painting" not in line and "\n" not in line and studio.queue.describe() == "idle"
+
+
+def test_out_of_memory_inside_the_scoring_gives_the_studios_advice(studio, monkeypatch):
+    """Out of memory while the rewards score (inside `score_texture`): the studio's advice, not the CLI flag."""
+    import torch
+
+    from texkit.errors import DeviceError
+    from texkit.reward_set import RewardSet
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(RewardSet, "score", too_big)
+    (studio.workspace / "paints" / "0001").mkdir(parents=True)
+    Image.new("RGB", (32, 32), (200, 120, 40)).save(studio.workspace / "paints" / "0001" / "texture.png")
+    with pytest.raises(DeviceError) as err:
+        studio.score("demo", "paints/0001", {"symmetry": {}})
+    line = str(err.value)
+    assert line.startswith("out of memory on cpu scoring the texture with symmetry at ") and "(an allocation of 20.00 GiB failed); lower the render size (" in line, line
+    assert "texkit score --size" not in line and "\n" not in line and studio.queue.describe() == "idle"

@@ -39,6 +39,7 @@ def score_texture(
     prompt: str = "",
     pictures: str | Path | None = None,
     picture_views: int = 8,
+    out_of_memory_advice: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Score ``texture_path`` (or the mesh's own texture) on a mesh with each named reward.
 
@@ -60,6 +61,8 @@ def score_texture(
             returns an image: it rendered on ``picture_views`` orbit views (elevation -20°), as the
             run report shows it.
         picture_views: views of those pictures.
+        out_of_memory_advice: what the out-of-memory line tells the user to do (default: the
+            ``texkit score --size`` advice; the studio passes its own).
 
     Returns:
         ``{reward: {"value": float, "metrics": {...}}}`` (plus ``"picture": path`` where one was written).
@@ -90,7 +93,8 @@ def score_texture(
 
     drawn: dict[str, Path] = {}
     task = f"scoring the texture with {', '.join(reward_names)} at {size} px"
-    with torch.no_grad(), out_of_memory_while(task, f"pass a render size below {size} (texkit score --size, texture.render_size in a config)", where):
+    advice = out_of_memory_advice or f"pass a render size below {size} (texkit score --size, texture.render_size in a config)"
+    with torch.no_grad(), out_of_memory_while(task, advice, where):
         rewards.prepare(cpu_mesh, cache)
         scores = rewards.score(mesh, texture, cameras, render_fn, cache, [prompt], device=where)
         if pictures is not None:

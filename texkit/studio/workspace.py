@@ -369,6 +369,7 @@ class Studio:
                 prompt=prompt or "",
                 pictures=folder,
                 picture_views=config.output.grid_views,
+                out_of_memory_advice=advice,
             )
         rows = []
         total = 0.0
