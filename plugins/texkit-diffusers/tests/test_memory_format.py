@@ -89,3 +89,14 @@ def test_channels_last_compiles_with_inductors_channels_last_layout(monkeypatch)
     assert len(made) == count
     gen.set_memory_format("contiguous")
     assert made[-1] == {"dynamic": False} and not gen.denoiser.channels_last and conv.weight.is_contiguous()
+
+
+def test_cudnn_search_is_on_with_channels_last_on_cuda_and_restored_after(monkeypatch):
+    """No GPU needed: the layout change and the flag are what is checked (a CPU module, a CUDA device name)."""
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    model = torch.nn.Conv2d(3, 4, 3)
+    assert apply_memory_format([model], "channels_last", torch.device("cuda")) == "channels_last (cuDNN algorithm search on)"
+    assert torch.backends.cudnn.benchmark is True
+    assert apply_memory_format([model], "auto", torch.device("cuda")).startswith("channels_last")
+    assert apply_memory_format([model], "contiguous", torch.device("cuda")) == "contiguous"
+    assert torch.backends.cudnn.benchmark is False and model.weight.is_contiguous()

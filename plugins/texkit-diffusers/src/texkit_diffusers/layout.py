@@ -1,33 +1,35 @@
 """Memory layout of the convolution networks and cuDNN's algorithm search.
 
 cuDNN runs half-precision convolutions in NHWC (channels-last). With PyTorch's default NCHW
-tensors each eager convolution converts its input to NHWC and its output back: in an eager H100
-profile of the training step (benchmarks/results/training_profile_h100.json) the transposes took
-170 ms beside 231 ms of convolution kernels. Keeping the UNet, ControlNet and VAE weights in
-``torch.channels_last`` makes the convolutions' outputs channels-last too, so consecutive
-convolutions skip the transposes (normalisation layers that want NCHW still convert). Inside a
-compiled call Inductor chooses layouts itself, so this mainly concerns the eager parts (the VAE,
-and every model when ``compile`` is off).
+tensors each convolution converts its input to NHWC and its output back. Inductor avoids that only
+where its layout rule applies, and the rule leaves a network in NCHW when any convolution has at most
+half as many output as input channels, as SD's UNet up blocks (960 -> 320) and ``conv_out`` do. So
+the compiled denoising call transposes too: in a compiled batch-1 training step on an H100 the
+transposes took 1.48 s of 4.36 s of kernel time (benchmarks/results/throughput_h100.json,
+``compiled_b1_profile``); in an eager profile, 170 ms beside 231 ms of convolution kernels
+(benchmarks/results/training_profile_h100.json).
 
-``torch.backends.cudnn.benchmark`` times cuDNN's algorithms for each new convolution shape once
-and keeps the fastest; the shapes of a run are fixed (one resolution, one batch size), so the
-search is paid in the first step only. It is switched on with the channels-last layout on CUDA.
+``"channels_last"`` keeps the UNet, ControlNet and VAE weights in ``torch.channels_last`` (their
+convolutions' outputs are then channels-last too, so consecutive convolutions skip the transposes;
+normalisation layers that want NCHW still convert in eager mode), has the compiled denoising call
+force Inductor's channels-last layout (`texkit_diffusers.compiled.DenoiserCall`), and switches
+``torch.backends.cudnn.benchmark`` on: cuDNN's algorithms are timed once per convolution shape and
+the fastest kept; a run's shapes are fixed, so the search is paid in the first step only.
 
 The default stays ``"contiguous"`` until the layouts are timed against each other on a GPU
-(``bash benchmarks/gpu/run_throughput.sh layout``; docs/performance.md).
+(``bash benchmarks/gpu/run_throughput.sh layout_compiled``; docs/performance.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import torch
 
 __all__ = ["MEMORY_FORMATS", "apply_memory_format", "resolve_memory_format"]
 
-MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
+_CUDNN_BENCHMARK_BEFORE: dict[str, bool] = {}  # the user's setting, while channels-last has the search on
 
 
 def resolve_memory_format(choice: str, device: torch.device) -> str:
@@ -68,7 +70,12 @@ def apply_memory_format(models: Iterable[torch.nn.Module], choice: str, device: 
     memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     for model in models:
         model.to(memory_format=memory_format)
-    if device.type != "cuda" or layout != "channels_last":
+    if device.type != "cuda":
         return layout
-    torch.backends.cudnn.benchmark = True
-    return f"{layout} (cuDNN algorithm search on)"
+    if layout == "channels_last":
+        _CUDNN_BENCHMARK_BEFORE.setdefault("value", torch.backends.cudnn.benchmark)
+        torch.backends.cudnn.benchmark = True
+        return f"{layout} (cuDNN algorithm search on)"
+    if "value" in _CUDNN_BENCHMARK_BEFORE:  # back to contiguous: the search as it was before channels-last
+        torch.backends.cudnn.benchmark = _CUDNN_BENCHMARK_BEFORE.pop("value")
+    return layout
