@@ -100,3 +100,26 @@ def test_cudnn_search_is_on_with_channels_last_on_cuda_and_restored_after(monkey
     assert apply_memory_format([model], "auto", torch.device("cuda")).startswith("channels_last")
     assert apply_memory_format([model], "contiguous", torch.device("cuda")) == "contiguous"
     assert torch.backends.cudnn.benchmark is False and model.weight.is_contiguous()
+
+
+@pytest.mark.slow
+def test_channels_last_compiled_call_really_compiles_and_matches_eager():
+    """The Inductor option is real (a misspelt one would fall back to eager): compiled output = eager output."""
+    from texkit_diffusers.compiled import DenoiserCall
+
+    torch.manual_seed(0)
+    conv_in, conv_out = torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.Conv2d(8, 4, 3, padding=1)  # out <= in / 2
+    apply_memory_format([conv_in, conv_out], "channels_last", torch.device("cpu"))
+
+    def controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
+        return [conv_in(x + controlnet_cond) * conditioning_scale], encoder_hidden_states.mean() + t
+
+    def unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
+        return (conv_out(torch.nn.functional.silu(down_block_additional_residuals[0])) + mid_block_additional_residual,)
+
+    args = (torch.randn(2, 4, 8, 8), torch.tensor(3.0), torch.randn(2, 5, 6), torch.randn(2, 4, 8, 8), 0.5)
+    call = DenoiserCall(unet, controlnet, "on", channels_last=True)
+    with torch.no_grad():
+        got = call(*args)
+    assert call.compiled and call.reason == "torch.compile (static shapes)", call.reason
+    torch.testing.assert_close(got, call.eager(*args), rtol=1e-4, atol=1e-5)
