@@ -61,6 +61,7 @@ def test_second_process_loads_the_compiled_call_from_the_cache(tmp_path):
     assert "loaded from the compile cache" in second_err
     ready = next(line for line in second_err.splitlines() if "ready in" in line)
     assert "(tracing " in ready and ", compiling or loading " in ready and ", the rest " in ready, ready
+    assert "; first calls: 2 latents, training: " in second["describe"] and "(tracing " in second["describe"]  # in the run record too
     assert second["grad"] == pytest.approx(first["grad"])  # the cached code computes the same gradients
 
 

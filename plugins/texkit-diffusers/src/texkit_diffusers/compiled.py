@@ -157,6 +157,9 @@ class DenoiserCall:
         compile_seconds: wall time of the first call of every compiled shape (compilation included).
         cache: what torch's compile caches did for the compiled shapes so far (`texkit.compile_cache`):
             hits when an earlier run or ``texkit warmup`` compiled the same shape on this machine.
+        first_calls: one entry per compiled shape, e.g. ``"2 latents, training: 15.4 s (tracing
+            11.5 s, compiling or loading 3.0 s, the rest 0.9 s)"`` (`describe_first_call`), for the
+            run record.
 
     Raises:
         ValueError: ``compile_mode`` is not ``auto``, ``on`` or ``off``.
@@ -182,6 +185,7 @@ class DenoiserCall:
         self.waiting = will_compile and compile_mode == "auto"
         self.compile_seconds = 0.0
         self.cache = CompileCacheCounts()
+        self.first_calls: list[str] = []
         self._seen: set[tuple[Any, ...]] = set()
         self._eager_calls: dict[tuple[Any, ...], int] = {}
         self._compiled_fn: Callable[..., torch.Tensor] | None = None
@@ -220,6 +224,7 @@ class DenoiserCall:
     def _note_compiled(self, latents: int, grad: bool, took: str, counts: CompileCacheCounts) -> None:
         """Add a compiled shape's cache counts to `cache` and say in one line how it went (``took``: `describe_first_call`)."""
         self.cache = self.cache + counts
+        self.first_calls.append(f"{latents} latents, {'training' if grad else 'no gradients'}: {took}")
         where = active_cache_dir()
         print(
             f"texkit-diffusers: note: denoising call for {latents} latents ({'training' if grad else 'no gradients'}) ready in "
@@ -229,9 +234,11 @@ class DenoiserCall:
         )
 
     def describe_cache(self) -> str:
-        """The compile cache's part of the run record, e.g. ``"loaded from the compile cache (2 graphs) in ~/.cache/texkit/compile"``."""
+        """The compile cache's part of the run record, e.g. ``"loaded from the compile cache (2 graphs) in
+        ~/.cache/texkit/compile; first calls: 2 latents, training: 15.4 s (tracing 11.5 s, ...)"``."""
         where = active_cache_dir()
-        return self.cache.describe() + (f" in {where}" if where is not None else " (torch's default folder)")
+        text = self.cache.describe() + (f" in {where}" if where is not None else " (torch's default folder)")
+        return text + (f"; first calls: {'; '.join(self.first_calls)}" if self.first_calls else "")
 
     def __call__(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float) -> torch.Tensor:
         if self.waiting and starts_compiling(self.compile_mode, self.device, torch.is_grad_enabled()):
