@@ -115,6 +115,11 @@ def describe_first_call(seconds: float, before: dict[str, float], after: dict[st
     return f"{seconds:.1f} s (tracing {tracing:.1f} s, compiling or loading {backend:.1f} s, the rest {rest:.1f} s)"
 
 
+def _grad_words(grad: bool) -> str:
+    """How the notes and the run record name a compiled shape's grad mode."""
+    return "training" if grad else "no gradients"
+
+
 def _needing_grad(x: torch.Tensor) -> torch.Tensor:
     """``x`` itself if it requires grad, else a detached copy that does (same storage, a new leaf).
 
@@ -224,10 +229,10 @@ class DenoiserCall:
     def _note_compiled(self, latents: int, grad: bool, took: str, counts: CompileCacheCounts) -> None:
         """Add a compiled shape's cache counts to `cache` and say in one line how it went (``took``: `describe_first_call`)."""
         self.cache = self.cache + counts
-        self.first_calls.append(f"{latents} latents, {'training' if grad else 'no gradients'}: {took}")
+        self.first_calls.append(f"{latents} latents, {_grad_words(grad)}: {took}")
         where = active_cache_dir()
         print(
-            f"texkit-diffusers: note: denoising call for {latents} latents ({'training' if grad else 'no gradients'}) ready in "
+            f"texkit-diffusers: note: denoising call for {latents} latents ({_grad_words(grad)}) ready in "
             f"{took}, {counts.describe()}" + (f" in {where}" if where is not None and (counts.hits or counts.misses) else ""),
             file=sys.stderr,
             flush=True,
@@ -252,22 +257,23 @@ class DenoiserCall:
                     return self.eager(model_input, t, embeds, condition, scale)
             if self.before_compiled_call is not None:
                 self.before_compiled_call()
-            if key not in self._seen:
+            first = key not in self._seen
+            if first:  # what the first call compiles (or loads) is measured; later calls only run
                 print(
                     f"texkit-diffusers: note: compiling the denoising call for {model_input.shape[0]} latents "
-                    f"({'training' if key[2] else 'no gradients'}): once per run and batch size, about 1-2 minutes on a GPU",
+                    f"({_grad_words(key[2])}): once per run and batch size, about 1-2 minutes on a GPU",
                     file=sys.stderr,
                     flush=True,
                 )
+                start, counts_before, phases_before = time.perf_counter(), cache_counts(), dynamo_phase_seconds()
             if key[2]:
                 model_input, condition = _needing_grad(model_input), _needing_grad(condition)
-            start, counts_before, phases_before = time.perf_counter(), cache_counts(), dynamo_phase_seconds()
             try:
                 out = self._compiled_fn(model_input, t, embeds, condition, scale)
             except Exception as err:  # a compiler error: this run continues eagerly
                 self._fall_back(err)
             else:
-                if key not in self._seen:
+                if first:
                     self._seen.add(key)
                     if model_input.is_cuda:
                         torch.cuda.synchronize(model_input.device)

@@ -124,7 +124,7 @@ class DiffusionGenerator:
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
-        self.denoiser = DenoiserCall(self.unet, self.controlnet, compile, self.device, self._drop_stale_merges, self._channels_last())
+        self.denoiser = self._new_denoiser(compile)
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -298,7 +298,7 @@ class DiffusionGenerator:
         The denoising call (and its compiled shapes) is kept while the mode stays the same.
         """
         if mode != self.denoiser.compile_mode:
-            self.denoiser = DenoiserCall(self.unet, self.controlnet, mode, self.device, self._drop_stale_merges, self._channels_last())
+            self.denoiser = self._new_denoiser(mode)
 
     def set_memory_format(self, choice: str) -> None:
         """Switch the option ``memory_format`` of the built generator (`texkit_diffusers.layout`).
@@ -309,7 +309,11 @@ class DiffusionGenerator:
         before = self._channels_last()
         self.memory_format = apply_memory_format((self.unet, self.controlnet, self.vae), choice, self.device)
         if self._channels_last() != before:
-            self.denoiser = DenoiserCall(self.unet, self.controlnet, self.denoiser.compile_mode, self.device, self._drop_stale_merges, self._channels_last())
+            self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
+
+    def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
+        """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
+        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last())
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""
