@@ -24,6 +24,8 @@
 #                      algorithm search), same process, each layout warmed up (generator option memory_format)
 #   layout_compiled    the same with compile on (channels-last also forces Inductor's channels-last layout; each
 #                      layout compiles its own graph: about 4 minutes each at batch 8)
+#   cudagraphs         the compiled step at batch ${GRAPHS_BATCH:-1} with cuda_graphs on (CUDA graphs, reentrant view
+#                      checkpointing), then off, same process; torch's perf hints say why a graph is not replayed
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -108,6 +110,13 @@ for step in "$@"; do
       timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" --memory-format "${MEMORY_FORMAT:-contiguous}" \
         --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
+      stamp "done" ;;
+    cudagraphs)
+      batch=${GRAPHS_BATCH:-1}
+      stamp "compiled steps at batch $batch: cuda_graphs on, then off (memory_format ${MEMORY_FORMAT:-contiguous})"
+      TORCH_LOGS=perf_hints timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batch" \
+        --cuda-graphs on,off --memory-format "${MEMORY_FORMAT:-contiguous}" --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/cudagraphs.json" 2> "$OUT/cudagraphs.err"
+      grep -aE "per sample|ready in|error|Error|skipping cudagraphs|re-record" "$OUT/cudagraphs.err" | cut -c1-300 | sort | uniq -c | sort -rn | head -14
       stamp "done" ;;
     layout|layout_compiled)
       batch=${LAYOUT_BATCH:-8}
