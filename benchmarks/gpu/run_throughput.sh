@@ -24,6 +24,8 @@
 #                      algorithm search), same process, each layout warmed up (generator option memory_format)
 #   layout_compiled    the same with compile on (channels-last also forces Inductor's channels-last layout; each
 #                      layout compiles its own graph: about 4 minutes each at batch 8)
+#   grads              compiled vs eager gradients on this GPU (benchmarks/gpu/check_compiled_grads.py; on the CPU
+#                      Inductor gives a zero gradient through the tiny UNet's first up block), about a minute
 #   cudagraphs         the compiled step at batch ${GRAPHS_BATCH:-1} with cuda_graphs on (CUDA graphs, reentrant view
 #                      checkpointing), then off, same process; torch's perf hints say why a graph is not replayed
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
@@ -110,6 +112,11 @@ for step in "$@"; do
       timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batches" --memory-format "${MEMORY_FORMAT:-contiguous}" \
         --view-flops --profile-at "$(echo "$batches" | sed 's/\([0-9]*\)/on@\1/g')" --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/profiles.json" 2> "$OUT/profiles.err"
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
+      stamp "done" ;;
+    grads)
+      stamp "compiled vs eager gradients (tiny model, fp32)"
+      timeout 240 python3 benchmarks/gpu/check_compiled_grads.py --device cuda > "$OUT/grads.jsonl" 2> "$OUT/grads.err"
+      cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
       stamp "done" ;;
     cudagraphs)
       batch=${GRAPHS_BATCH:-1}
