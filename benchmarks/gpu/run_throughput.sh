@@ -28,6 +28,7 @@
 #                      Inductor gives a zero gradient through the tiny UNet's first up block), about a minute
 #   cudagraphs         the compiled step at batch ${GRAPHS_BATCH:-1} with cuda_graphs on (CUDA graphs, reentrant view
 #                      checkpointing), then off, same process; torch's perf hints say why a graph is not replayed
+#                      (GRAPHS_MODES=on: only on; VIEW_CHECKPOINTING=off: no per-view checkpointing)   (call 9: grads cudagraphs)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -120,9 +121,9 @@ for step in "$@"; do
       stamp "done" ;;
     cudagraphs)
       batch=${GRAPHS_BATCH:-1}
-      stamp "compiled steps at batch $batch: cuda_graphs on, then off (memory_format ${MEMORY_FORMAT:-contiguous})"
+      stamp "compiled steps at batch $batch: cuda_graphs ${GRAPHS_MODES:-on,off}, view checkpointing ${VIEW_CHECKPOINTING:-on} (memory_format ${MEMORY_FORMAT:-contiguous})"
       TORCH_LOGS=perf_hints timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batch" \
-        --cuda-graphs on,off --memory-format "${MEMORY_FORMAT:-contiguous}" --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/cudagraphs.json" 2> "$OUT/cudagraphs.err"
+        --cuda-graphs "${GRAPHS_MODES:-on,off}" --view-checkpointing "${VIEW_CHECKPOINTING:-on}" --memory-format "${MEMORY_FORMAT:-contiguous}" --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/cudagraphs.json" 2> "$OUT/cudagraphs.err"
       grep -aE "per sample|ready in|error|Error|skipping cudagraphs|re-record" "$OUT/cudagraphs.err" | cut -c1-300 | sort | uniq -c | sort -rn | head -14
       stamp "done" ;;
     layout|layout_compiled)
