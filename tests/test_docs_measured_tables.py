@@ -124,3 +124,19 @@ def test_issue29_tables_match_throughput_h100_json():
         f"{cold['tracing_seconds']:.1f} s / {cold['compiling_seconds']:.1f} s / {cold['rest_seconds']:.1f} s"
     )
     assert abs(sum(fam.values()) - p["kernel_seconds"]) < 0.01 * p["kernel_seconds"]  # the annotation ranges are out
+    later = {label: value for label, value in _table_rows(doc, "| measurement (H100, calls 9-11) |")}
+    b8, b1 = record["layout_compiled_b8"], record["layout_eager_b1"]
+    nchw, nhwc = b8["contiguous"], b8["channels_last"]
+    assert later["compiled step, batch 8, contiguous (call 10)"] == f"{nchw['seconds']:.2f} s, {nchw['peak_allocated_gib']:.1f} GiB"
+    assert later["compiled step, batch 8, channels-last, same process (call 10)"] == f"{nhwc['seconds']:.2f} s, {nhwc['peak_allocated_gib']:.1f} GiB"
+    assert later["samples/s at batch 8: contiguous / channels-last"] == f"{8 / nchw['seconds']:.3f} / {8 / nhwc['seconds']:.3f}"
+    executed, needed = (f[key] * 8 / nhwc["seconds"] / 989e12 for key in ("step_executed", "step_needed"))
+    assert later["executed FLOPs at batch 8, channels-last: share of 989 TFLOP/s (on needed FLOPs)"] == f"{100 * executed:.1f} % ({100 * needed:.1f} %)"
+    assert later["eager step, batch 1: contiguous / channels-last, same process (call 11)"] == (
+        f"{b1['contiguous']['seconds']:.2f} s / {b1['channels_last']['seconds']:.2f} s"
+    )
+    up_block, call = record["compiled_gradients_h100"]["checks"]
+    assert later["compiled vs eager gradients, tiny UNet's first up block (largest difference / largest gradient)"] == f"{up_block['relative_difference']:.1e}"
+    assert later["compiled vs eager adapter gradients, tiny denoising call (same measure)"] == f"{call['relative_difference']:.1e}"
+    assert nchw["batch_size"] == nhwc["batch_size"] == 8 and nchw["compile"] == nhwc["compile"] == "on"
+    assert up_block["relative_difference"] < 1e-3 and abs(call["directional_compiled"] / call["directional_finite_differences"] - 1) < 0.01

@@ -224,11 +224,6 @@ class Generator(Protocol):
     """Paints one view. Plugins register a factory ``(**options) -> Generator``.
 
     Differentiable with respect to `trainable_parameters` (the LoRA weights).
-
-    Optional attribute ``reentrant_view_checkpointing: bool``: True asks the view loop to checkpoint
-    each painted view reentrant (`texkit.view_loop.checkpoint_reentrant`: first pass without
-    gradients, recomputed with them in the backward pass) instead of non-reentrant; texkit-diffusers
-    sets it with CUDA graphs. Absent means False.
     """
 
     name: str

@@ -160,24 +160,6 @@ def paint_view(
     return back_project(geometry, stacked.unsqueeze(0), state.size, settings.cos_thresh)
 
 
-def checkpoint_reentrant(view: Any, inputs: tuple[torch.Tensor, ...]) -> Any:
-    """``view(*inputs)`` under reentrant checkpointing: its first pass runs without gradients, and
-    in the backward pass it runs again with them, then backward through that second pass.
-
-    For generators that ask for it (``reentrant_view_checkpointing``, e.g. texkit-diffusers with CUDA
-    graphs). A reentrant checkpoint's outputs need an input that requires grad even when only
-    the generator's own weights (not inputs) get gradients, so an anchor scalar that requires grad
-    is passed along; ``view`` never sees it. Reentrant checkpointing supports ``.backward()``, not
-    ``torch.autograd.grad``.
-    """
-    anchor = torch.zeros((), device=inputs[0].device, requires_grad=True)
-
-    def without_anchor(_anchor: torch.Tensor, *args: torch.Tensor) -> Any:
-        return view(*args)
-
-    return checkpoint(without_anchor, anchor, *inputs, use_reentrant=True)
-
-
 def paint_texture(
     generator: Generator,
     renderer: Renderer,
@@ -217,7 +199,6 @@ def paint_texture(
         )
     else:
         state = initial
-    reentrant = bool(getattr(generator, "reentrant_view_checkpointing", False))
     for k in range(len(cameras)):
         camera = cameras[k]
 
@@ -228,9 +209,7 @@ def paint_texture(
             return bp.color_sum, bp.weight_sum, bp.viewcos_max
 
         inputs = (state.color_sum, state.weight_sum, state.viewcos_cache, camera.azimuth, camera.elevation)
-        if settings.checkpoint_views and torch.is_grad_enabled() and reentrant:
-            outs = checkpoint_reentrant(one_view, inputs)
-        elif settings.checkpoint_views and torch.is_grad_enabled():
+        if settings.checkpoint_views and torch.is_grad_enabled():
             outs = checkpoint(one_view, *inputs, use_reentrant=False)
         else:
             outs = one_view(*inputs)

@@ -590,11 +590,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="generator option memory_format (convolution layout): auto, channels_last, contiguous or a list such as contiguous,channels_last",
     )
     parser.add_argument(
-        "--cuda-graphs",
-        default="off",
-        help="generator option cuda_graphs (compiled calls replayed as CUDA graphs, reentrant view checkpointing): on, off or a list such as off,on",
-    )
-    parser.add_argument(
         "--merge-lora",
         default="on",
         help="generator option merge_lora (merged LoRA weights once per view): on, off or on,off",
@@ -695,12 +690,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if any(mode not in ("off", "on", "auto") for mode in args.compile.split(",") if mode):
         raise SystemExit("--compile: off, on, auto or a comma-separated list of them")
     pending = [
-        (path, checkpointing, batch, vae, merge, unet, compile_mode, layout, graphs)
+        (path, checkpointing, batch, vae, merge, unet, compile_mode, layout)
         for path in args.paths.split(",")
         if path
         for compile_mode in args.compile.split(",")
         if compile_mode
-        for graphs in args.cuda_graphs.split(",")
         for layout in args.memory_format.split(",")
         for unet in args.unet_checkpointing.split(",")
         for merge in args.merge_lora.split(",")
@@ -718,10 +712,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     attention_kernels: list[dict[str, Any]] = []
     trainer, built_for, build_seconds = None, None, 0.0
     last_memory_format = None
-    if any(graphs not in ("off", "on") for graphs in args.cuda_graphs.split(",")):
-        raise SystemExit("--cuda-graphs: off, on or a comma-separated list of them")
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode, layout, cuda_graphs = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode, layout = pending[0]
         config_key = (paint_path, checkpointing, vae_checkpointing, unet_checkpointing)
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
@@ -741,7 +733,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         set_merge_lora(trainer.session.generator, merge_lora == "on")
         memory_format = set_memory_format(trainer.session.generator, layout)
-        trainer.session.generator.set_cuda_graphs(cuda_graphs == "on")
         compiled_before = set_compile(trainer.session.generator, compile_mode)
         row: dict[str, Any] = {
             "paint_path": paint_path,
@@ -749,7 +740,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing, "memory_format": memory_format, "cuda_graphs": cuda_graphs})
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing, "memory_format": memory_format})
         seen = flops_seen.setdefault(config_key, [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)

@@ -1,13 +1,16 @@
 """Do compiled gradients equal eager ones? The UNet's first up block, and a whole denoising call, on one device.
 
-Found on the CPU (torch 2.13, Inductor): compiling the tiny UNet gives the eager forward but a zero
-gradient through its first up block (``UpBlock2D``: resnets, then ``Upsample2D``), so the adapter and
-latent gradients of a compiled training step are wrong there. This script measures the same thing on
-any device (a GPU run answers whether CUDA training with ``compile`` is affected) and prints one JSON
-line per check: the largest gradient difference relative to the largest eager gradient, the gradient
-norms, and for the whole call the directional derivative beside central finite differences.
+Found on the CPU (torch 2.13): with Inductor's layout optimisation on, compiling the tiny UNet gives
+the eager forward but a zero gradient through its first up block (``UpBlock2D``: resnets, then
+``Upsample2D``), so the adapter and latent gradients of a compiled training step were wrong there.
+texkit now compiles with the layout optimisation off on the CPU
+(`texkit_diffusers.compiled.inductor_options`). This script compiles with the options texkit uses on
+the device (``--options torch`` for torch's own defaults) and prints one JSON line per check: the
+largest gradient difference relative to the largest eager gradient, the gradient norms, and for the
+whole call the directional derivative beside central finite differences. ``--memory-format
+channels_last`` checks the layout Inductor is forced into with that generator option on CUDA.
 
-    python benchmarks/gpu/check_compiled_grads.py --device cuda
+    python benchmarks/gpu/check_compiled_grads.py --device cuda --memory-format channels_last
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 from typing import Any
 
 import torch
+from texkit_diffusers.compiled import inductor_options
 
 import texkit
 
@@ -26,7 +30,7 @@ def _relative(got: list[torch.Tensor], want: list[torch.Tensor]) -> float:
     return max(float((g - w).abs().max()) for g, w in zip(got, want)) / scale
 
 
-def up_block_check(gen: Any, device: torch.device) -> dict[str, Any]:
+def up_block_check(gen: Any, device: torch.device, options: dict[str, Any]) -> dict[str, Any]:
     """Gradients of the UNet's first up block (input, skip features, time embedding) compiled vs eager."""
     unet = gen.unet
     block = unet.up_blocks[0]
@@ -57,7 +61,7 @@ def up_block_check(gen: Any, device: torch.device) -> dict[str, Any]:
 
     want = grads(call)
     torch._dynamo.reset()
-    got = grads(torch.compile(call, dynamic=False))
+    got = grads(torch.compile(call, dynamic=False, **options))
     return {
         "check": "unet.up_blocks[0] (UpBlock2D)",
         "relative_difference": _relative(got, want),
@@ -66,7 +70,7 @@ def up_block_check(gen: Any, device: torch.device) -> dict[str, Any]:
     }
 
 
-def denoising_call_check(gen: Any, device: torch.device) -> dict[str, Any]:
+def denoising_call_check(gen: Any, device: torch.device, options: dict[str, Any]) -> dict[str, Any]:
     """A whole UNet + ControlNet call: adapter gradients compiled vs eager, and vs finite differences."""
     g = torch.Generator().manual_seed(3)
     params = gen.trainable_parameters()
@@ -87,7 +91,7 @@ def denoising_call_check(gen: Any, device: torch.device) -> dict[str, Any]:
 
     eager_derivative, want = directional(gen.denoiser.eager)
     torch._dynamo.reset()
-    compiled_derivative, got = directional(torch.compile(gen.denoiser.eager, dynamic=False))
+    compiled_derivative, got = directional(torch.compile(gen.denoiser.eager, dynamic=False, **options))
     eps = 3e-3
     with torch.no_grad():
         for p, d in zip(params, direction):
@@ -110,16 +114,25 @@ def denoising_call_check(gen: Any, device: torch.device) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--memory-format", default="contiguous", help="generator option memory_format: contiguous or channels_last")
+    parser.add_argument("--options", choices=("texkit", "torch"), default="texkit", help="Inductor options: texkit's for the device, or torch's defaults")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    gen = texkit.get_registry().make_generator("tiny", steps=2, compile="off", checkpointing=False, device=str(device))
+    gen = texkit.get_registry().make_generator("tiny", steps=2, compile="off", checkpointing=False, device=str(device), memory_format=args.memory_format)
+    options = inductor_options(args.memory_format == "channels_last", device) if args.options == "texkit" else {}
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for p in gen.trainable_parameters():
             p.copy_(0.2 * torch.randn(p.shape, generator=g).to(p.device))
     rows = []
     for check in (up_block_check, denoising_call_check):
-        row = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__, **check(gen, device)}
+        row = {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch": torch.__version__,
+            "memory_format": args.memory_format,
+            "inductor_options": options.get("options", {}),
+            **check(gen, device, options),
+        }
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows

@@ -76,7 +76,35 @@ CALLS = {
         "'kernels', 10.0 s 'busy'); profile_summary.py is fixed and this record subtracts them (the kernels' "
         "own total, 4.36 s, is torch's 'Self CUDA time total' in the same log)",
     ),
+    "call9": (
+        "grads cudagraphs (commit d11514b)",
+        "compiled vs eager gradients on CUDA (benchmarks/gpu/check_compiled_grads.py, the check written after the "
+        "CPU's Inductor gave zero gradients through the tiny UNet's first up block): equal on the H100; then the "
+        "compiled B=1 step with the generator option cuda_graphs (CUDA Graph Trees, reentrant view checkpointing, "
+        "since removed): both graphs compiled (training 74.9 s, no-grad 60.8 s), then recording the backward graph "
+        "inside the reentrant recomputation failed ('These storage data ptrs are not allocated in pool')",
+    ),
+    "call10": (
+        "layout_compiled (LAYOUT_BATCH=8), then cudagraphs (GRAPHS_MODES=on VIEW_CHECKPOINTING=off, commit d11514b)",
+        "the compiled B=8 step with memory_format contiguous, then channels_last, same process; then CUDA graphs "
+        "without view checkpointing: torch warned 'Unable to hit fast path of CUDAGraphs because of pending, "
+        "uninvoked backwards' (the denoising loop calls the same graph 60 times before the backward pass) and the "
+        "step did not finish within the call's time limit",
+    ),
+    "call11": ("layout (LAYOUT_BATCH=1)", "the eager B=1 step, memory_format contiguous then channels_last, same process"),
 }
+
+
+def layout_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """A `run_throughput.sh layout` / `layout_compiled` record: step seconds and peak memory per memory format."""
+    rows = json.loads(path.read_text())["results"]
+    keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "batch_size", "compile", "memory_format", "grad_norm")
+    return {row["memory_format"].split(" ")[0]: {key: row[key] for key in keep} for row in rows}
+
+
+def compiled_gradients(path: Path) -> list[dict[str, Any]]:
+    """`check_compiled_grads.py`'s lines: compiled vs eager gradients on the device."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
 def _rows(path: Path, key: str) -> list[dict[str, Any]]:
@@ -221,6 +249,9 @@ def collect() -> dict[str, Any]:
         "compiled_b1_step_seconds": cache["steady_step_seconds"],
         "generate_samples_8": generate_on_h100(FOLDER / "call6"),
         "compiled_b1_profile": compiled_b1_profile(FOLDER / "call8"),
+        "compiled_gradients_h100": {"checks": compiled_gradients(FOLDER / "call9" / "grads.jsonl"), "source": "call9/grads.jsonl"},
+        "layout_compiled_b8": {**layout_rows(FOLDER / "call10" / "layout_compiled.json"), "source": "call10/layout_compiled.json"},
+        "layout_eager_b1": {**layout_rows(FOLDER / "call11" / "layout.json"), "source": "call11/layout.json"},
         "compile_b1_cold": {
             "forward_graph_seconds": float(ready.group(1)),
             "warmup_step_seconds": float(warm.group(2)),

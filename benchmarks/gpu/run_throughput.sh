@@ -24,11 +24,12 @@
 #                      algorithm search), same process, each layout warmed up (generator option memory_format)
 #   layout_compiled    the same with compile on (channels-last also forces Inductor's channels-last layout; each
 #                      layout compiles its own graph: about 4 minutes each at batch 8)
-#   grads              compiled vs eager gradients on this GPU (benchmarks/gpu/check_compiled_grads.py; on the CPU
-#                      Inductor gives a zero gradient through the tiny UNet's first up block), about a minute
-#   cudagraphs         the compiled step at batch ${GRAPHS_BATCH:-1} with cuda_graphs on (CUDA graphs, reentrant view
-#                      checkpointing), then off, same process; torch's perf hints say why a graph is not replayed
-#                      (GRAPHS_MODES=on: only on; VIEW_CHECKPOINTING=off: no per-view checkpointing)   (call 9: grads cudagraphs)
+#   grads              compiled vs eager gradients on this GPU (benchmarks/gpu/check_compiled_grads.py; on the CPU,
+#                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
+#                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then     (call 9: grads)
+#   cudagraphs         (calls 9 and 10, commit d11514b; the generator option cuda_graphs it ran was removed after them:
+#                      CUDA Graph Trees failed under reentrant view checkpointing and could not replay the denoising
+#                      loop's repeated calls before the backward pass, see docs/performance.md)
 # benchmarks/gpu/collect_throughput.py reads the committed outputs (benchmarks/results/h100_2026-12-07_issue29).
 set -uo pipefail
 source benchmarks/gpu/setup_device.sh || exit 1
@@ -115,16 +116,9 @@ for step in "$@"; do
       grep -E "per sample|ready in|compile failed|error" "$OUT/profiles.err" | tail -6
       stamp "done" ;;
     grads)
-      stamp "compiled vs eager gradients (tiny model, fp32)"
-      timeout 240 python3 benchmarks/gpu/check_compiled_grads.py --device cuda > "$OUT/grads.jsonl" 2> "$OUT/grads.err"
+      stamp "compiled vs eager gradients (tiny model, fp32, memory_format ${MEMORY_FORMAT:-contiguous})"
+      timeout 240 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --memory-format "${MEMORY_FORMAT:-contiguous}" > "$OUT/grads.jsonl" 2> "$OUT/grads.err"
       cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
-      stamp "done" ;;
-    cudagraphs)
-      batch=${GRAPHS_BATCH:-1}
-      stamp "compiled steps at batch $batch: cuda_graphs ${GRAPHS_MODES:-on,off}, view checkpointing ${VIEW_CHECKPOINTING:-on} (memory_format ${MEMORY_FORMAT:-contiguous})"
-      TORCH_LOGS=perf_hints timeout $(( 570 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size "$batch" \
-        --cuda-graphs "${GRAPHS_MODES:-on,off}" --view-checkpointing "${VIEW_CHECKPOINTING:-on}" --memory-format "${MEMORY_FORMAT:-contiguous}" --flop-batch-sizes 0 --budget-seconds $(( 550 - ($(date +%s) - began) )) > "$OUT/cudagraphs.json" 2> "$OUT/cudagraphs.err"
-      grep -aE "per sample|ready in|error|Error|skipping cudagraphs|re-record" "$OUT/cudagraphs.err" | cut -c1-300 | sort | uniq -c | sort -rn | head -14
       stamp "done" ;;
     layout|layout_compiled)
       batch=${LAYOUT_BATCH:-8}

@@ -78,17 +78,22 @@ def test_channels_last_compiles_with_inductors_channels_last_layout(monkeypatch)
 
     monkeypatch.setattr(compiled.torch, "compile", recording_compile)
     gen = texkit.get_registry().make_generator("tiny", compile="on")
-    assert made == [{"dynamic": False}]  # contiguous (the default): Inductor's own choice
+    cpu = {"dynamic": False, "options": {"layout_optimization": False}}  # on the CPU: never (wrong gradients otherwise)
+    assert made == [cpu]
     gen.set_memory_format("channels_last")
-    assert made[-1] == {"dynamic": False, "options": {"force_layout_optimization": True}}
+    assert made[-1] == cpu
     assert gen.denoiser.channels_last and gen.denoiser.compile_mode == "on"
+    cuda_call = compiled.DenoiserCall(gen.unet, gen.controlnet, "on", "cuda", channels_last=True)
+    assert cuda_call.compiled and made[-1] == {"dynamic": False, "options": {"force_layout_optimization": True}}
+    compiled.DenoiserCall(gen.unet, gen.controlnet, "on", "cuda", channels_last=False)
+    assert made[-1] == {"dynamic": False}  # contiguous on CUDA: Inductor's own choice
     conv = next(m for m in gen.vae.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     count = len(made)
     gen.set_memory_format("channels_last")  # no change: the denoising call (and its compiled shapes) is kept
     assert len(made) == count
     gen.set_memory_format("contiguous")
-    assert made[-1] == {"dynamic": False} and not gen.denoiser.channels_last and conv.weight.is_contiguous()
+    assert made[-1] == cpu and not gen.denoiser.channels_last and conv.weight.is_contiguous()
 
 
 def test_cudnn_search_is_on_with_channels_last_on_cuda_and_restored_after(monkeypatch):
@@ -118,7 +123,7 @@ def test_channels_last_compiled_call_really_compiles_and_matches_eager():
         return (conv_out(torch.nn.functional.silu(down_block_additional_residuals[0])) + mid_block_additional_residual,)
 
     args = (torch.randn(2, 4, 8, 8), torch.tensor(3.0), torch.randn(2, 5, 6), torch.randn(2, 4, 8, 8), 0.5)
-    call = DenoiserCall(unet, controlnet, "on", channels_last=True)
+    call = DenoiserCall(unet, controlnet, "on", "cuda", channels_last=True)  # CUDA's options, run on CPU tensors
     with torch.no_grad():
         got = call(*args)
     assert call.compiled and call.reason == "torch.compile (static shapes)", call.reason

@@ -26,13 +26,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_counts, enable_compile_cache
 
-__all__ = ["COMPILE_MODES", "DenoiserCall", "GraphWeights", "inductor_options", "describe_first_call", "dynamo_phase_seconds", "resolve_compile_mode", "starts_compiling"]
+__all__ = ["COMPILE_MODES", "DenoiserCall", "inductor_options", "describe_first_call", "dynamo_phase_seconds", "resolve_compile_mode", "starts_compiling"]
 
 log = logging.getLogger("texkit.diffusers")
 
@@ -50,30 +50,21 @@ while the no-grad denoising steps of a training step (outside the truncation win
 views = 54 calls a step) compile after about 40 steps of a run of hundreds."""
 
 
-class GraphWeights(Protocol):
-    """Weights passed into the compiled call as arguments (`DenoiserCall`'s ``graph_weights``)."""
+def inductor_options(channels_last: bool, device: torch.device) -> dict[str, Any]:
+    """``torch.compile`` keyword arguments for the denoising call on ``device``.
 
-    def current(self) -> list[Any]:
-        """The weights now on the layers (tensors, or None where a layer has none)."""
-        ...
-
-    def bind(self, weights: list[Any]) -> None:
-        """Put ``weights`` (from `current`) on their layers."""
-        ...
-
-
-def inductor_options(channels_last: bool, cuda_graphs: bool) -> dict[str, Any]:
-    """``torch.compile`` keyword arguments for the denoising call (`DenoiserCall`'s ``channels_last``, ``cuda_graphs``).
-
-    ``mode`` and ``options`` cannot both be given, so CUDA graphs are asked for by the option that
-    ``mode="reduce-overhead"`` sets.
+    On the CPU, Inductor's layout optimisation is off: with it (torch 2.13, CPU), the compiled
+    backward of a ResNet block followed by a nearest-neighbour upsampling and a convolution (the
+    UNet's up blocks) gives a zero gradient while the forward is right, so a compiled training
+    call got wrong adapter gradients (`benchmarks/gpu/check_compiled_grads.py`; on an H100 with
+    torch 2.11 the gradients are right, benchmarks/results/h100_2026-12-07_issue29/call9). With
+    ``channels_last`` on CUDA it is forced on (`DenoiserCall`'s ``channels_last``).
     """
-    options: dict[str, Any] = {}
+    if device.type == "cpu":
+        return {"options": {"layout_optimization": False}}
     if channels_last:
-        options["force_layout_optimization"] = True
-    if cuda_graphs:
-        options["triton.cudagraphs"] = True
-    return {"options": options} if options else {}
+        return {"options": {"force_layout_optimization": True}}
+    return {}
 
 
 def _check_mode(mode: str) -> None:
@@ -178,16 +169,8 @@ class DenoiserCall:
             and ``conv_out`` do; cuDNN then transposes around every half-precision convolution (34 %
             of the GPU kernel time of a compiled batch-1 training step on an H100,
             benchmarks/results/h100_2026-12-07_issue29/call8). The generator passes True with
-            ``memory_format = "channels_last"``.
-        cuda_graphs: replay the compiled graphs as CUDA graphs (Inductor's ``triton.cudagraphs``, what
-            ``mode="reduce-overhead"`` turns on; CUDA Graph Trees). At batch 1 a compiled training step
-            spends most of its time issuing about 359 000 kernels (4.4 s of kernels in a 13.5 s step,
-            benchmarks/results/h100_2026-12-07_issue29/call8); a replayed graph issues them in one launch. Inductor skips it on the CPU.
-        graph_weights: with ``cuda_graphs``, the weights that change between calls (the merged LoRA
-            weights, rebuilt every painted view): ``current()`` returns them, ``bind(weights)`` puts
-            them back on their layers. They enter the compiled function as arguments, so CUDA graphs
-            copy them into the graph's buffers; read as layer attributes, Dynamo would take them for
-            fixed weights and the graphs would be recorded again at every view.
+            ``memory_format = "channels_last"``. On CUDA only: on the CPU the layout optimisation
+            stays off (`inductor_options`).
 
     Attributes:
         compiled: whether calls currently go through the compiled function (``False`` while
@@ -213,13 +196,9 @@ class DenoiserCall:
         device: torch.device | str = "cpu",
         before_compiled_call: Callable[[], None] | None = None,
         channels_last: bool = False,
-        cuda_graphs: bool = False,
-        graph_weights: GraphWeights | None = None,
     ) -> None:
         self.unet = unet
         self.channels_last = channels_last
-        self.cuda_graphs = cuda_graphs
-        self.graph_weights = graph_weights if cuda_graphs else None
         self.controlnet = controlnet
         self.compile_mode = compile_mode
         self.device = torch.device(device)
@@ -243,14 +222,6 @@ class DenoiserCall:
         )
         return self.unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
 
-    def _graph_call(
-        self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float, weights: list[Any] | None
-    ) -> torch.Tensor:
-        """What is compiled: `eager`, with ``graph_weights`` bound first when they are passed in."""
-        if weights is not None and self.graph_weights is not None:
-            self.graph_weights.bind(weights)
-        return self.eager(model_input, t, embeds, condition, scale)
-
     def _start_compiling(self) -> None:
         """Wrap `eager` in ``torch.compile`` (compilation itself happens at the first call of a shape).
 
@@ -258,10 +229,10 @@ class DenoiserCall:
         compiled by an earlier run or ``texkit warmup`` on this machine is loaded, not compiled.
         """
         self.waiting = False
-        self.compiled, self.reason = True, COMPILED_REASON + (", CUDA graphs" if self.cuda_graphs and self.device.type == "cuda" else "")
+        self.compiled, self.reason = True, COMPILED_REASON
         try:
             enable_compile_cache()
-            self._compiled_fn = torch.compile(self._graph_call, dynamic=False, **inductor_options(self.channels_last, self.cuda_graphs))
+            self._compiled_fn = torch.compile(self.eager, dynamic=False, **inductor_options(self.channels_last, self.device))
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)
 
@@ -315,8 +286,7 @@ class DenoiserCall:
             if key[2]:
                 model_input, condition = _needing_grad(model_input), _needing_grad(condition)
             try:
-                weights = self.graph_weights.current() if self.graph_weights is not None else None
-                out = self._compiled_fn(model_input, t, embeds, condition, scale, weights)
+                out = self._compiled_fn(model_input, t, embeds, condition, scale)
             except Exception as err:  # a compiler error: this run continues eagerly
                 self._fall_back(err)
             else:

@@ -52,10 +52,6 @@ class DiffusionGenerator:
             ``"contiguous"`` (default, PyTorch's NCHW), ``"channels_last"`` (with cuDNN's algorithm
             search on CUDA) or ``"auto"`` (channels-last on CUDA, contiguous on the CPU);
             `texkit_diffusers.layout`.
-        cuda_graphs: replay the compiled denoising calls as CUDA graphs (`DenoiserCall`; only where
-            ``compile`` compiles). Per-view checkpointing then runs reentrant
-            (`reentrant_view_checkpointing`): CUDA Graph Trees fail under non-reentrant checkpointing
-            (pytorch/pytorch#154306).
         name: registry name, for records.
 
     Attributes:
@@ -85,7 +81,6 @@ class DiffusionGenerator:
         compile: str = "off",
         merge_lora: bool = True,
         memory_format: str = "contiguous",
-        cuda_graphs: bool = False,
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
@@ -129,7 +124,6 @@ class DiffusionGenerator:
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
-        self.cuda_graphs = cuda_graphs
         self.denoiser = self._new_denoiser(compile)
 
     # -- protocol --------------------------------------------------------------------------
@@ -262,7 +256,6 @@ class DiffusionGenerator:
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
             "memory_format": self.memory_format,
-            "cuda_graphs": "on" if self.cuda_graphs else "off",
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:
@@ -318,28 +311,9 @@ class DiffusionGenerator:
         if self._channels_last() != before:
             self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
 
-    def set_cuda_graphs(self, enabled: bool) -> None:
-        """Switch the option ``cuda_graphs`` of the built generator (a change starts a new denoising call)."""
-        if enabled != self.cuda_graphs:
-            self.cuda_graphs = enabled
-            self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
-
-    @property
-    def reentrant_view_checkpointing(self) -> bool:
-        """Whether per-view checkpointing must run reentrant (`texkit.view_loop.paint_texture` asks).
-
-        True with ``cuda_graphs``: CUDA Graph Trees assert when a graph runs inside non-reentrant
-        checkpointing (pytorch/pytorch#154306). Reentrant checkpointing runs each view's first pass
-        without gradients (a no-grad graph) and its recomputation as a plain forward then backward,
-        the pattern CUDA Graph Trees record.
-        """
-        return self.cuda_graphs
-
     def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
-        """A fresh denoising call (no compiled shapes yet) for ``compile_mode``, the current layout and ``cuda_graphs``."""
-        return DenoiserCall(
-            self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.cuda_graphs, self.merged_lora
-        )
+        """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
+        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last())
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""

@@ -236,20 +236,6 @@ class MergedLoRA:
         for layer in self.layers:
             layer._texkit_merged = None
 
-    def current(self) -> list[torch.Tensor | None]:
-        """The merged weight ``(out, in)`` of every layer (None where none is current), in `layers` order."""
-        return [layer._texkit_merged for layer in self.layers]
-
-    def bind(self, weights: list[torch.Tensor | None]) -> None:
-        """Put ``weights`` (from `current`) back on the layers.
-
-        The compiled denoising call with CUDA graphs (`texkit_diffusers.compiled.DenoiserCall`) takes
-        the merged weights as arguments and binds them inside the compiled function, so they are
-        graph inputs copied at every replay rather than fixed addresses baked into the graphs.
-        """
-        for layer, weight in zip(self.layers, weights):
-            layer._texkit_merged = weight
-
 
 def _is_stale(layer: Any) -> bool:
     """Whether ``A`` or ``B`` of ``layer`` changed in place since its weights were merged."""
