@@ -16,12 +16,7 @@ import texkit
 
 
 def _tiny(**options):
-    gen = texkit.get_registry().make_generator("tiny", steps=2, checkpointing=False, **options)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in gen.trainable_parameters():
-            p.copy_(0.2 * torch.randn(p.shape, generator=g))
-    return gen
+    return texkit.get_registry().make_generator("tiny", steps=2, checkpointing=False, **options)
 
 
 def test_the_layout_optimisation_is_off_on_the_cpu_only():
@@ -60,19 +55,14 @@ def test_compiled_up_block_gives_the_eager_gradients():
 
 
 @pytest.mark.slow
-def test_compiled_painted_view_gives_the_eager_adapter_gradients():
+def test_compiled_painted_view_gives_the_eager_adapter_gradients(random_adapter, paint_grads):
     """The generator's compiled denoising call (``compile = "on"``) end to end: same view, same gradients."""
 
     def paint(compile_mode):
         torch._dynamo.reset()
-        gen = _tiny(compile=compile_mode)
-        g = torch.Generator().manual_seed(5)
-        image = torch.rand(1, 3, 64, 64, generator=g, requires_grad=True)
-        depth = torch.rand(1, 1, 64, 64, generator=g)
-        keep = (torch.rand(1, 1, 64, 64, generator=g) > 0.5).float()
-        painted = gen.paint(gen.encode_prompt(["a vase"], [""]), image, depth, keep, torch.Generator().manual_seed(9))
-        loss = (painted * torch.linspace(0, 1, 64)).square().mean()
-        return painted.detach(), torch.autograd.grad(loss, gen.trainable_parameters() + [image]), gen
+        gen = random_adapter(_tiny(compile=compile_mode))
+        painted, _, grads = paint_grads(gen)
+        return painted, grads, gen
 
     want, want_grads, _ = paint("off")
     got, grads, gen = paint("on")

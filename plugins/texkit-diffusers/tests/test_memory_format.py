@@ -9,26 +9,16 @@ from texkit_diffusers.layout import apply_memory_format, resolve_memory_format
 import texkit
 
 
-def _paint_loss_and_grads(memory_format: str, checkpointing: bool) -> tuple[torch.Tensor, list[torch.Tensor], object]:
-    gen = texkit.get_registry().make_generator("tiny", steps=2, memory_format=memory_format, checkpointing=checkpointing)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in gen.trainable_parameters():
-            p.copy_(0.2 * torch.randn(p.shape, generator=g))
-    g = torch.Generator().manual_seed(5)
-    image = torch.rand(1, 3, 64, 64, generator=g, requires_grad=True)
-    depth = torch.rand(1, 1, 64, 64, generator=g)
-    keep = (torch.rand(1, 1, 64, 64, generator=g) > 0.5).float()
-    painted = gen.paint(gen.encode_prompt(["a vase"], [""]), image, depth, keep, torch.Generator().manual_seed(9))
-    loss = (painted * torch.linspace(0, 1, 64)).square().mean()
-    grads = torch.autograd.grad(loss, gen.trainable_parameters() + [image])
-    return loss.detach(), list(grads), gen
+def _paint_loss_and_grads(memory_format: str, checkpointing: bool, random_adapter, paint_grads) -> tuple[torch.Tensor, list[torch.Tensor], object]:
+    gen = random_adapter(texkit.get_registry().make_generator("tiny", steps=2, memory_format=memory_format, checkpointing=checkpointing))
+    _, loss, grads = paint_grads(gen)
+    return loss, grads, gen
 
 
 @pytest.mark.parametrize("checkpointing", [False, True])
-def test_channels_last_paints_the_same_view_with_the_same_gradients(checkpointing):
-    want_loss, want_grads, plain = _paint_loss_and_grads("contiguous", checkpointing)
-    loss, grads, gen = _paint_loss_and_grads("channels_last", checkpointing)
+def test_channels_last_paints_the_same_view_with_the_same_gradients(checkpointing, random_adapter, paint_grads):
+    want_loss, want_grads, plain = _paint_loss_and_grads("contiguous", checkpointing, random_adapter, paint_grads)
+    loss, grads, gen = _paint_loss_and_grads("channels_last", checkpointing, random_adapter, paint_grads)
     conv = next(m for m in gen.unet.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
     plain_conv = next(m for m in plain.unet.modules() if isinstance(m, torch.nn.Conv2d))
