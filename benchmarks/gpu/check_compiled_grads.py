@@ -11,6 +11,7 @@ whole call the directional derivative beside central finite differences. ``--mem
 channels_last`` checks the layout Inductor is forced into with that generator option on CUDA.
 
     python benchmarks/gpu/check_compiled_grads.py --device cuda --memory-format channels_last
+    python benchmarks/gpu/check_compiled_grads.py --model /tmp/sd15 --checkpointing on --memory-format channels_last
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def up_block_check(gen: Any, device: torch.device, options: dict[str, Any]) -> d
 
     handle = block.register_forward_pre_hook(keep_inputs, with_kwargs=True)
     g = torch.Generator().manual_seed(3)
-    latents = torch.randn(2, unet.config.in_channels, 8, 8, generator=g).to(device)
+    size = gen.resolution // gen.vae_scale_factor
+    latents = torch.randn(2, unet.config.in_channels, size, size, generator=g).to(device)
     embeds = torch.randn(2, 77, unet.config.cross_attention_dim, generator=g).to(device)
     with torch.no_grad():
         unet(latents, torch.tensor(500, device=device), encoder_hidden_states=embeds, return_dict=False)
@@ -74,8 +76,9 @@ def denoising_call_check(gen: Any, device: torch.device, options: dict[str, Any]
     """A whole UNet + ControlNet call: adapter gradients compiled vs eager, and vs finite differences."""
     g = torch.Generator().manual_seed(3)
     params = gen.trainable_parameters()
-    latents = torch.randn(2, 4, 8, 8, generator=g).to(device)
-    condition = torch.randn(2, 6, 64, 64, generator=g).to(device)
+    size = gen.resolution // gen.vae_scale_factor
+    latents = torch.randn(2, gen.unet.config.in_channels, size, size, generator=g).to(device)
+    condition = torch.rand(2, gen.controlnet.config.conditioning_channels, gen.resolution, gen.resolution, generator=g).to(device)
     embeds = torch.randn(2, 77, gen.unet.config.cross_attention_dim, generator=g).to(device)
     t = torch.tensor(500, device=device)
     direction = [torch.randn(p.shape, generator=g).to(device) for p in params]
@@ -103,7 +106,7 @@ def denoising_call_check(gen: Any, device: torch.device, options: dict[str, Any]
         for p, d in zip(params, direction):
             p.add_(eps * d)
     return {
-        "check": "denoising call (tiny UNet + ControlNet), adapter gradients",
+        "check": f"denoising call ({gen.name} UNet + ControlNet, {size}x{size} latents), adapter gradients",
         "relative_difference": _relative(got, want),
         "directional_eager": eager_derivative,
         "directional_compiled": compiled_derivative,
@@ -116,9 +119,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--memory-format", default="contiguous", help="generator option memory_format: contiguous or channels_last")
     parser.add_argument("--options", choices=("texkit", "torch"), default="texkit", help="Inductor options: texkit's for the device, or torch's defaults")
+    parser.add_argument("--model", default=None, help="a saved full-size model folder with controlnet/ inside (bench_scaling.py --prepare); default: the tiny model")
+    parser.add_argument("--checkpointing", choices=("on", "off"), default="off", help="gradient checkpointing inside UNet and ControlNet (training runs with it on)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    gen = texkit.get_registry().make_generator("tiny", steps=2, compile="off", checkpointing=False, device=str(device), memory_format=args.memory_format)
+    common = {"compile": "off", "checkpointing": args.checkpointing == "on", "device": str(device), "memory_format": args.memory_format}
+    if args.model:  # fp32, so that a compiler bug is not hidden in half-precision rounding
+        gen = texkit.get_registry().make_generator("stable-diffusion", model=args.model, controlnet=f"{args.model}/controlnet", dtype="fp32", **common)
+    else:
+        gen = texkit.get_registry().make_generator("tiny", steps=2, **common)
     options = inductor_options(args.memory_format == "channels_last", device) if args.options == "texkit" else {}
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -130,6 +139,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "torch": torch.__version__,
             "memory_format": args.memory_format,
+            "model": args.model or "tiny",
+            "checkpointing": args.checkpointing,
             "inductor_options": options.get("options", {}),
             **check(gen, device, options),
         }

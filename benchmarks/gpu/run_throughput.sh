@@ -26,7 +26,8 @@
 #                      layout compiles its own graph: about 4 minutes each at batch 8)
 #   grads              compiled vs eager gradients on this GPU (benchmarks/gpu/check_compiled_grads.py; on the CPU,
 #                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
-#                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then     (call 9: grads)
+#                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
+#                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
 #   cudagraphs         (calls 9 and 10, commit d11514b; the generator option cuda_graphs it ran was removed after them:
 #                      CUDA Graph Trees failed under reentrant view checkpointing and could not replay the denoising
 #                      loop's repeated calls before the backward pass, see docs/performance.md)
@@ -118,6 +119,8 @@ for step in "$@"; do
     grads)
       stamp "compiled vs eager gradients (tiny model, fp32, memory_format ${MEMORY_FORMAT:-contiguous})"
       timeout 240 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --memory-format "${MEMORY_FORMAT:-contiguous}" > "$OUT/grads.jsonl" 2> "$OUT/grads.err"
+      [ -n "${FULL_SIZE:-}" ] && timeout 360 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --model /tmp/sd15 --checkpointing on \
+        --memory-format "${MEMORY_FORMAT:-contiguous}" >> "$OUT/grads.jsonl" 2>> "$OUT/grads.err"
       cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
       stamp "done" ;;
     layout|layout_compiled)
