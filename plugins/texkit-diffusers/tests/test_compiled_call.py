@@ -88,6 +88,30 @@ def test_an_input_that_requires_grad_is_passed_as_it_is_another_becomes_a_leaf_o
     assert y.data_ptr() == x.data_ptr() and torch.equal(y, x)
 
 
+# -- the eager call --------------------------------------------------------------------------------
+
+
+def test_the_eager_call_composes_controlnet_and_unet_as_diffusers_does():
+    """Real (tiny) models: the UNet gets the ControlNet's residuals at ``conditioning_scale`` (no guess mode)."""
+    from texkit_diffusers.tiny import build_tiny_components
+
+    parts = build_tiny_components(conditioning_channels=3)
+    unet, controlnet = parts["unet"], parts["controlnet"]
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # a fresh ControlNet's zero convolutions give zero residuals: give them weights
+        for module in (*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block):
+            for p in module.parameters():
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+    x, t = torch.randn(2, 4, 8, 8, generator=g), torch.tensor(500)
+    embeds, condition = torch.randn(2, 77, 32, generator=g), torch.rand(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        res = controlnet(x, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=0.7)  # diffusers' defaults
+        want = unet(x, t, encoder_hidden_states=embeds, down_block_additional_residuals=res.down_block_res_samples, mid_block_additional_residual=res.mid_block_res_sample).sample
+        got = compiled.DenoiserCall(unet, controlnet, "off")(x, t, embeds, condition, 0.7)
+    assert float(res.mid_block_res_sample.abs().max()) > 0
+    torch.testing.assert_close(got, want)
+
+
 # -- what the compiled function is given -------------------------------------------------------------
 
 
