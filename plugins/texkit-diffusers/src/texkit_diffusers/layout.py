@@ -12,12 +12,15 @@ transposes took 1.48 s of 4.36 s of kernel time (benchmarks/results/throughput_h
 ``"channels_last"`` keeps the UNet, ControlNet and VAE weights in ``torch.channels_last`` (their
 convolutions' outputs are then channels-last too, so consecutive convolutions skip the transposes;
 normalisation layers that want NCHW still convert in eager mode), has the compiled denoising call
-force Inductor's channels-last layout (`texkit_diffusers.compiled.DenoiserCall`), and switches
-``torch.backends.cudnn.benchmark`` on: cuDNN's algorithms are timed once per convolution shape and
-the fastest kept; a run's shapes are fixed, so the search is paid in the first step only.
+force Inductor's channels-last layout on CUDA (`texkit_diffusers.compiled.inductor_options`), and
+switches ``torch.backends.cudnn.benchmark`` on: cuDNN's algorithms are timed once per convolution
+shape and the fastest kept; a run's shapes are fixed, so the search is paid in the first step only.
 
-The default stays ``"contiguous"`` until the layouts are timed against each other on a GPU
-(``bash benchmarks/gpu/run_throughput.sh layout_compiled``; docs/performance.md).
+Timed on an H100 (docs/performance.md, calls 10 and 11): the compiled batch-8 training step is 8 %
+faster channels-last, the eager batch-1 step unchanged. The default stays ``"contiguous"`` until the
+gradients of the forced channels-last compiled graph are checked on CUDA (``FULL_SIZE=1
+MEMORY_FORMAT=channels_last bash benchmarks/gpu/run_throughput.sh grads``): on the CPU that Inductor
+layout gave wrong gradients.
 """
 
 from __future__ import annotations
