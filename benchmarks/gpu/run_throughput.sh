@@ -28,6 +28,8 @@
 #                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
 #                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
 #                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
+#   aot                the compiled training call saved whole with torch.compile(...).aot_compile and loaded by a
+#                      second process (benchmarks/gpu/check_aot_compile.py): tiny model, then full-size fp16
 #   graphed            hand-captured CUDA graphs per denoising step of a batch-1 view vs the compiled call
 #                      (benchmarks/gpu/check_graphed_view.py, full-size fp16, time left in the call)
 #   cudagraphs         (calls 9 and 10, commit d11514b; the generator option cuda_graphs it ran was removed after them:
@@ -124,6 +126,17 @@ for step in "$@"; do
       [ -n "${FULL_SIZE:-}" ] && timeout 360 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --model /tmp/sd15 --checkpointing on \
         --memory-format "${MEMORY_FORMAT:-contiguous}" >> "$OUT/grads.jsonl" 2>> "$OUT/grads.err"
       cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
+      stamp "done" ;;
+    aot)
+      stamp "aot_compile: tiny model, save then load in a new process"
+      timeout 200 python3 benchmarks/gpu/check_aot_compile.py save --artifact /tmp/aot_tiny.bin > "$OUT/aot.jsonl" 2> "$OUT/aot.err"
+      timeout 100 python3 benchmarks/gpu/check_aot_compile.py load --artifact /tmp/aot_tiny.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
+      if grep -q '"load_seconds"' "$OUT/aot.jsonl" && ! grep -q '"error"' "$OUT/aot.jsonl"; then
+        stamp "aot_compile: full-size, save then load"
+        timeout 330 python3 benchmarks/gpu/check_aot_compile.py save --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
+        timeout 120 python3 benchmarks/gpu/check_aot_compile.py load --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
+      fi
+      cut -c1-700 "$OUT/aot.jsonl"; grep -E "Error" "$OUT/aot.err" | tail -3
       stamp "done" ;;
     graphed)
       stamp "one batch-1 view: compiled, compiled + reentrant view checkpointing, graphed per step"
