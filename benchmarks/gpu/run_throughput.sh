@@ -133,8 +133,8 @@ for step in "$@"; do
       timeout 100 python3 benchmarks/gpu/check_aot_compile.py load --artifact /tmp/aot_tiny.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
       if grep -q '"load_seconds"' "$OUT/aot.jsonl" && ! grep -q '"error"' "$OUT/aot.jsonl"; then
         stamp "aot_compile: full-size, save then load"
-        timeout 330 python3 benchmarks/gpu/check_aot_compile.py save --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
-        timeout 120 python3 benchmarks/gpu/check_aot_compile.py load --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
+        timeout 280 python3 benchmarks/gpu/check_aot_compile.py save --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
+        timeout 90 python3 benchmarks/gpu/check_aot_compile.py load --model /tmp/sd15 --artifact /tmp/aot_full.bin >> "$OUT/aot.jsonl" 2>> "$OUT/aot.err"
       fi
       cut -c1-700 "$OUT/aot.jsonl"; grep -E "Error" "$OUT/aot.err" | tail -3
       stamp "done" ;;
