@@ -28,6 +28,7 @@
 #                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
 #                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
 #                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
+#   PRECOMPILE=1 (any cache_* step): warmup and train with the generator option precompile (Dynamo's trace saved too)
 #   aot                the compiled training call saved whole with torch.compile(...).aot_compile and loaded by a
 #                      second process (benchmarks/gpu/check_aot_compile.py): tiny model, then full-size fp16
 #   graphed            hand-captured CUDA graphs per denoising step of a batch-1 view vs the compiled call
@@ -50,10 +51,10 @@ cache_check() {
   rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
   python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
   { stamp "texkit warmup (empty compile cache)"
-    timeout "$2" texkit warmup /tmp/ref.toml; echo "warmup exit $?"
+    timeout "$2" texkit warmup /tmp/ref.toml ${PRECOMPILE:+--set generator.precompile=true}; echo "warmup exit $?"
     stamp "compile cache: $(du -sh /tmp/texkit-compile | cut -f1)"
     stamp "texkit train, $1 steps, same config"
-    timeout "$3" texkit train /tmp/ref.toml --set training.steps="$1"; echo "train exit $?"
+    timeout "$3" texkit train /tmp/ref.toml --set training.steps="$1" ${PRECOMPILE:+--set generator.precompile=true}; echo "train exit $?"
     stamp "train done"; } > "$OUT/cache.log" 2>&1
   grep -E "^== |warmup:|exit|ready in|compile failed|Error" "$OUT/cache.log" | tail -14
   cp /tmp/runs/ref/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null

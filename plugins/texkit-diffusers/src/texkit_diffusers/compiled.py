@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_counts, enable_compile_cache
+from texkit_diffusers.precompiled import PRECOMPILED_FOLDER, PrecompiledCalls, aot_compile_available, denoise
 
 __all__ = ["COMPILE_MODES", "DenoiserCall", "inductor_options", "describe_first_call", "dynamo_phase_seconds", "resolve_compile_mode", "starts_compiling"]
 
@@ -171,6 +172,10 @@ class DenoiserCall:
             benchmarks/results/h100_2026-12-07_issue29/call8). The generator passes True with
             ``memory_format = "channels_last"``. On CUDA only: on the CPU the layout optimisation
             stays off (`inductor_options`).
+        precompile: compile training calls ahead of time, Dynamo's trace included, into the compile
+            cache folder, and load them from there in later runs (`texkit_diffusers.precompiled`):
+            a second run then skips tracing. Needs a torch with ``aot_compile`` and the compile cache on;
+            otherwise `precompile_reason` says why it is not used.
 
     Attributes:
         compiled: whether calls currently go through the compiled function (``False`` while
@@ -183,6 +188,8 @@ class DenoiserCall:
         first_calls: one entry per compiled shape, e.g. ``"2 latents, training: 15.4 s (tracing
             11.5 s, compiling or loading 3.0 s, the rest 0.9 s)"`` (`describe_first_call`), for the
             run record.
+        precompiled: the training calls compiled ahead of time (`PrecompiledCalls`), or None.
+        precompile_reason: why ``precompile`` is not in use ("" when it is, or was not asked for).
 
     Raises:
         ValueError: ``compile_mode`` is not ``auto``, ``on`` or ``off``.
@@ -196,8 +203,12 @@ class DenoiserCall:
         device: torch.device | str = "cpu",
         before_compiled_call: Callable[[], None] | None = None,
         channels_last: bool = False,
+        precompile: bool = False,
     ) -> None:
         self.unet = unet
+        self.precompile = precompile
+        self.precompiled: PrecompiledCalls | None = None
+        self.precompile_reason = ""
         self.channels_last = channels_last
         self.controlnet = controlnet
         self.compile_mode = compile_mode
@@ -216,11 +227,8 @@ class DenoiserCall:
             self._start_compiling()
 
     def eager(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float) -> torch.Tensor:
-        """ControlNet residuals, then the UNet's noise prediction ``(2B or B, 4, h, w)``."""
-        down, mid = self.controlnet(
-            model_input, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=scale, guess_mode=False, return_dict=False
-        )
-        return self.unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
+        """ControlNet residuals, then the UNet's noise prediction ``(2B or B, 4, h, w)`` (`denoise`)."""
+        return denoise(self.unet, self.controlnet, model_input, t, embeds, condition, scale)
 
     def _start_compiling(self) -> None:
         """Wrap `eager` in ``torch.compile`` (compilation itself happens at the first call of a shape).
@@ -232,9 +240,25 @@ class DenoiserCall:
         self.compiled, self.reason = True, COMPILED_REASON
         try:
             enable_compile_cache()
-            self._compiled_fn = torch.compile(self.eager, dynamic=False, **inductor_options(self.channels_last, self.device))
+            options = inductor_options(self.channels_last, self.device)
+            self._compiled_fn = torch.compile(self.eager, dynamic=False, **options)
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)
+            return
+        if self.precompile:
+            self._start_precompiling(options.get("options", {}))
+
+    def _start_precompiling(self, options: dict[str, Any]) -> None:
+        """Serve training calls from artifacts compiled ahead of time (`PrecompiledCalls`), where this torch and the cache allow."""
+        folder = active_cache_dir()
+        if not aot_compile_available():
+            self.precompile_reason = f"precompile unavailable: torch {torch.__version__} has no aot_compile / load_compiled_function"
+        elif folder is None:
+            self.precompile_reason = "precompile unavailable: the compile cache is off (TEXKIT_COMPILE_CACHE=off)"
+        else:
+            self.precompiled = PrecompiledCalls(folder / PRECOMPILED_FOLDER, options)
+        if self.precompile_reason:
+            log.warning("texkit-diffusers: %s", self.precompile_reason)
 
     def _fall_back(self, err: BaseException) -> None:
         first = (str(err).strip().splitlines() or [""])[0][:200]
@@ -260,6 +284,10 @@ class DenoiserCall:
         ~/.cache/texkit/compile; first calls: 2 latents, training: 15.4 s (tracing 11.5 s, ...)"``."""
         where = active_cache_dir()
         text = self.cache.describe() + (f" in {where}" if where is not None else " (torch's default folder)")
+        if self.precompiled is not None:
+            text += f"; {self.precompiled.describe()}"
+        elif self.precompile_reason:
+            text += f"; {self.precompile_reason}"
         return text + (f"; first calls: {'; '.join(self.first_calls)}" if self.first_calls else "")
 
     def __call__(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, condition: torch.Tensor, scale: float) -> torch.Tensor:
@@ -286,7 +314,11 @@ class DenoiserCall:
             if key[2]:
                 model_input, condition = _needing_grad(model_input), _needing_grad(condition)
             try:
-                out = self._compiled_fn(model_input, t, embeds, condition, scale)
+                out = None
+                if key[2] and self.precompiled is not None:  # None: no precompiled call serves it
+                    out = self.precompiled(self.unet, self.controlnet, model_input, t, embeds, condition, scale)
+                if out is None:
+                    out = self._compiled_fn(model_input, t, embeds, condition, scale)
             except Exception as err:  # a compiler error: this run continues eagerly
                 self._fall_back(err)
             else:
@@ -297,6 +329,8 @@ class DenoiserCall:
                     seconds = time.perf_counter() - start
                     self.compile_seconds += seconds
                     took = describe_first_call(seconds, phases_before, dynamo_phase_seconds())
+                    if key[2] and self.precompiled is not None and self.precompiled.last_event:
+                        took += f"; {self.precompiled.last_event}"
                     self._note_compiled(model_input.shape[0], key[2], took, cache_counts() - counts_before)
                 return out
         return self.eager(model_input, t, embeds, condition, scale)

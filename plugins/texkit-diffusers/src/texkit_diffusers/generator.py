@@ -52,6 +52,9 @@ class DiffusionGenerator:
             ``"contiguous"`` (default, PyTorch's NCHW), ``"channels_last"`` (with cuDNN's algorithm
             search on CUDA) or ``"auto"`` (channels-last on CUDA, contiguous on the CPU);
             `texkit_diffusers.layout`.
+        precompile: with compile on, save each compiled training call whole (Dynamo's trace
+            included) in the compile cache folder and load it in later runs, which then skip
+            tracing (`texkit_diffusers.precompiled`; needs a torch with ``aot_compile``).
         name: registry name, for records.
 
     Attributes:
@@ -81,6 +84,7 @@ class DiffusionGenerator:
         compile: str = "off",
         merge_lora: bool = True,
         memory_format: str = "contiguous",
+        precompile: bool = False,
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
@@ -124,6 +128,7 @@ class DiffusionGenerator:
         self.attention_reason = last_attention_reason()
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
+        self.precompile = precompile
         self.denoiser = self._new_denoiser(compile)
 
     # -- protocol --------------------------------------------------------------------------
@@ -256,6 +261,7 @@ class DiffusionGenerator:
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
             "memory_format": self.memory_format,
+            "precompile": self.precompile,
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:
@@ -313,7 +319,7 @@ class DiffusionGenerator:
 
     def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
         """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
-        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last())
+        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.precompile)
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""

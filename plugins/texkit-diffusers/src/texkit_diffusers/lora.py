@@ -10,6 +10,7 @@ alpha (without the metadata diffusers would assume ``alpha = rank``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -210,7 +211,9 @@ class MergedLoRA:
         for layer in self.layers:
             layer._texkit_merged = None
             layer._texkit_merged_versions = None
-            layer.forward = _merged_forward.__get__(layer)  # instance override: the class forward stays peft's
+            # instance override (the class forward stays peft's); a partial, not a bound method, so that
+            # the layer can be pickled (a saved compiled call pickles the models' structure: precompiled.py)
+            layer.forward = functools.partial(_merged_forward, layer)
 
     def refresh(self) -> None:
         """Merge every layer's adapter into a fresh weight ``(out, in)`` (graph to ``A`` and ``B`` when grad is on)."""

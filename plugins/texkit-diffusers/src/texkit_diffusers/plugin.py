@@ -70,6 +70,14 @@ class DiffusionParams(pydantic.BaseModel):
         "eager batch 1 unchanged; not the default until the gradients of the channels-last compiled graph are checked on CUDA "
         "(on the CPU that Inductor layout gave wrong gradients).",
     )
+    precompile: bool = pydantic.Field(
+        False,
+        description="With compile on: save each compiled training call whole, Dynamo's trace included, in the compile "
+        "cache folder (`~/.cache/texkit/compile`, or TEXKIT_COMPILE_CACHE_DIR) and load it in later runs of the same setup, "
+        "which then skip tracing the UNet and ControlNet (11.5 s of a second run's first step on an H100). Needs a torch "
+        "with `torch.compile(...).aot_compile` (2.13 has it); otherwise the run record says why it is not used. Off by "
+        "default until measured on a GPU.",
+    )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
     dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp16", description="Run-owned (`training.mixed_precision`): dtype of the frozen weights; LoRA stays fp32.")
@@ -156,6 +164,7 @@ def _build_generator(components: dict[str, Any], params: DiffusionParams, name: 
         compile=params.compile,
         merge_lora=params.merge_lora,
         memory_format=params.memory_format,
+        precompile=params.precompile,
         name=name,
     )
 
