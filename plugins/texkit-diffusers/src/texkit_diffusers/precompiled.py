@@ -112,7 +112,8 @@ def call_fingerprint(unet: Any, controlnet: Any, args: tuple[torch.Tensor, ...],
     """A name (hex digest) for everything a saved training call depends on beyond its kept guards.
 
     Args:
-        unet, controlnet: the models (their configs, or a stand-in function's name).
+        unet: the UNet (its config, or a stand-in function's name).
+        controlnet: the ControlNet (likewise).
         args: ``(model_input, t, embeds, condition)``: shapes, dtypes, strides, devices, requires_grad.
         scale: the ControlNet conditioning scale (a constant in the graph).
         options: the ``torch.compile`` options (Inductor's).
