@@ -7,17 +7,27 @@ small stand-in UNet/ControlNet functions (as test_compile_cache.py does), each p
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from texkit_diffusers import compiled as compiled_module
 from texkit_diffusers.compiled import DenoiserCall
-from texkit_diffusers.precompiled import PrecompiledCalls, aot_compile_available, call_fingerprint, denoise, trace_state
+from texkit_diffusers.precompiled import (
+    PrecompiledCalls,
+    _first_line,
+    _package_version,
+    aot_compile_available,
+    call_fingerprint,
+    denoise,
+    trace_state,
+)
 
 import texkit
 from texkit.errors import ConfigError
@@ -187,3 +197,158 @@ def test_the_generator_option_reaches_the_denoising_call():
     assert texkit.get_registry().make_generator("tiny", steps=1).describe()["precompile"] is False
     with pytest.raises(ConfigError, match="precompile"):
         texkit.get_registry().make_generator("tiny", steps=1, precompile="sometimes")
+
+
+def _eager_backend(monkeypatch) -> None:
+    """``torch.compile`` with Dynamo's ``eager`` backend in place of Inductor: the real trace, ``aot_compile``,
+    kept guards, save and load, in about a second (no Inductor compile; the slow test above runs Inductor)."""
+    real = torch.compile
+
+    def compile_eagerly(fn, *, options, **kwargs):
+        return real(fn, backend="eager", options={"guard_filter_fn": options["guard_filter_fn"]}, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+
+
+def _seconds(event: str) -> float:
+    return float(event.split(" in ")[-1].split(" s")[0])
+
+
+@pytest.mark.skipif(not aot_compile_available(), reason="this torch has no aot_compile")
+def test_a_call_is_saved_loaded_by_the_next_process_and_damaged_or_unsaved_artifacts_are_reported(monkeypatch, tmp_path):
+    _eager_backend(monkeypatch)
+    folder = tmp_path / "compile" / "precompiled"  # neither folder exists yet
+    args = _args()
+    want = denoise(_unet, _controlnet, *args, 0.5)
+
+    first = PrecompiledCalls(folder)
+    assert torch.equal(first(_unet, _controlnet, *args, 0.5), want)
+    (artifact,) = folder.glob("*.aot")
+    assert (first.loaded, first.saved, first.failed) == (0, 1, "")
+    assert first.last_event.startswith("whole call compiled ahead of time in ") and first.last_event.endswith(f" s, saved to {artifact}")
+    assert 0.0 <= _seconds(first.last_event) < 120.0
+    assert first.describe() == f"precompiled training calls: 0 loaded, 1 saved in {folder}"
+
+    second = PrecompiledCalls(folder)  # the next run: loaded, not compiled
+    out = second(_unet, _controlnet, *args, 0.5)
+    assert torch.equal(out, want) and (second.loaded, second.saved, second.failed) == (1, 0, "")
+    assert second.last_event == f"whole call loaded from {artifact} in {second.last_event.split(' in ')[-1]}" and second.last_event.endswith(" s (no tracing)")
+    assert 0.0 <= _seconds(second.last_event) < 120.0
+    (grad,) = torch.autograd.grad(out.sum(), args[0])
+    (want_grad,) = torch.autograd.grad(want.sum(), args[0])
+    torch.testing.assert_close(grad, want_grad)
+
+    # the saved call is specialised to its shapes (dynamic=False); another batch has its own fingerprint and artifact
+    other = _args(batch=3)
+    with pytest.raises(RuntimeError, match="GuardManager check failed"):
+        second._calls[second._fingerprint(_unet, _controlnet, args, 0.5)](_unet, _controlnet, *other, 0.5)
+    assert torch.equal(second(_unet, _controlnet, *other, 0.5), denoise(_unet, _controlnet, *other, 0.5))
+    assert (second.loaded, second.saved) == (1, 1) and len(list(folder.glob("*.aot"))) == 2  # the existing folder is reused
+    with torch.no_grad():  # a kept guard (grad mode) fails: torch.compile's path serves the call
+        assert second(_unet, _controlnet, *args, 0.5) is None
+
+    artifact.write_bytes(b"not an artifact")  # damaged: compiled again and saved over
+    third = PrecompiledCalls(folder)
+    assert torch.equal(third(_unet, _controlnet, *args, 0.5), want) and (third.loaded, third.saved) == (0, 1)
+    reason = f"loading {artifact.name} failed ("
+    assert third.failed.startswith(reason) and third.failed.endswith("); compiled again"), third.failed
+    error = third.failed[len(reason) : -len("); compiled again")]
+    assert error.split(": ", 1)[0].isidentifier() and error.split(": ", 1)[1].strip(), error  # "UnpicklingError: could not find MARK"
+    assert artifact.stat().st_size > len(b"not an artifact")
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    unsaved = PrecompiledCalls(blocked / "precompiled")  # cannot be saved: this run still uses the compiled call
+    assert torch.equal(unsaved(_unet, _controlnet, *args, 0.5), want) and (unsaved.loaded, unsaved.saved) == (0, 0)
+    assert unsaved.failed.startswith("saving ") and " failed (" in unsaved.failed and unsaved.failed.endswith("); the next run compiles again")
+    assert unsaved.last_event.startswith("whole call compiled ahead of time in ") and unsaved.last_event.endswith(" s, not saved")
+    assert 0.0 <= _seconds(unsaved.last_event) < 120.0
+
+
+@pytest.mark.skipif(not aot_compile_available(), reason="this torch has no aot_compile")
+def test_a_call_with_a_graph_break_is_left_to_torch_compile(monkeypatch, tmp_path):
+    _eager_backend(monkeypatch)
+
+    def breaking(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
+        torch._dynamo.graph_break()
+        return _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict)
+
+    calls = PrecompiledCalls(tmp_path)
+    args = _args()
+    assert calls(_unet, breaking, *args, 0.5) is None and calls(_unet, breaking, *args, 0.5) is None
+    assert calls.failed.startswith("compiling ahead of time failed (Unsupported: ") and calls.failed.endswith("; torch.compile instead")
+    assert (calls.loaded, calls.saved) == (0, 0) and not list(tmp_path.glob("*.aot"))
+
+
+def test_aot_compile_is_available_only_with_all_three_apis(monkeypatch):
+    assert aot_compile_available() is all(hasattr(torch.compiler, name) for name in ("load_compiled_function", "keep_portable_guards_unsafe"))
+    for name in ("load_compiled_function", "keep_portable_guards_unsafe"):
+        with monkeypatch.context() as patch:
+            patch.delattr(torch.compiler, name, raising=False)
+            assert aot_compile_available() is False, name
+
+
+def test_the_fingerprint_names_the_gpu_the_device_and_python_and_not_the_key_order(monkeypatch):
+    args, options = _args(), {}
+    cpu = call_fingerprint(_unet, _controlnet, args, 0.5, options, ())
+    on_meta = call_fingerprint(_unet, _controlnet, (args[0].to("meta"), *args[1:]), 0.5, options, ())  # the latents' device
+    assert on_meta != cpu
+
+    gpu = {"name": "NVIDIA H100 80GB HBM3", "capability": (9, 0)}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: gpu["name"])
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: gpu["capability"])
+    x = args[0]
+    on_cuda = SimpleNamespace(device=torch.device("cuda", 0), shape=x.shape, dtype=x.dtype, stride=x.stride, requires_grad=True)
+    names = [call_fingerprint(_unet, _controlnet, (on_cuda, *args[1:]), 0.5, options, ())]
+    gpu["name"] = "NVIDIA H200"
+    names.append(call_fingerprint(_unet, _controlnet, (on_cuda, *args[1:]), 0.5, options, ()))
+    gpu["capability"] = (10, 0)
+    names.append(call_fingerprint(_unet, _controlnet, (on_cuda, *args[1:]), 0.5, options, ()))
+    assert len({*names, cpu}) == 4
+
+    monkeypatch.setattr(sys, "version", sys.version.replace(sys.version.split()[0], "3.99.0", 1))
+    assert call_fingerprint(_unet, _controlnet, args, 0.5, options, ()) != cpu  # another Python
+    monkeypatch.undo()
+
+    # a config read back from disk may list its keys in another order: the same artifact
+    first, second = SimpleNamespace(config={"in_channels": 4, "sample_size": 64}), SimpleNamespace(config={"sample_size": 64, "in_channels": 4})
+    assert call_fingerprint(first, _controlnet, args, 0.5, options, ()) == call_fingerprint(second, _controlnet, args, 0.5, options, ())
+    assert call_fingerprint(first, _controlnet, args, 0.5, options, ()) != call_fingerprint(SimpleNamespace(config={"in_channels": 4, "sample_size": 32}), _controlnet, args, 0.5, options, ())
+    assert _package_version("texkit-no-such-package") == "none" and _package_version("torch") == torch.__version__
+
+
+def test_the_trace_state_of_plain_modules_counts_adapters_on_and_no_checkpointing():
+    class HandWrittenLoRA(torch.nn.Module):  # has lora_A, but none of peft's attributes
+        def __init__(self):
+            super().__init__()
+            self.lora_A = torch.nn.Linear(2, 1, bias=False)
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), HandWrittenLoRA())
+    assert trace_state(model) == ((True, False, ((False, False),)),)
+    model.eval()
+    assert trace_state(model) == ((False, False, ((False, False),)),)
+
+
+def test_denoise_adds_the_controlnets_plain_residuals_to_the_real_unet():
+    gen = texkit.get_registry().make_generator("tiny", steps=1)
+    unet, controlnet = gen.unet, copy.deepcopy(gen.controlnet)
+    torch.manual_seed(1)
+    with torch.no_grad():  # the zero convolutions of a fresh ControlNet add nothing: give them weights
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            block.weight.normal_(0, 0.1)
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(2, 4, 8, 8, generator=g), torch.tensor(10)
+    embeds = torch.randn(2, 7, unet.config.cross_attention_dim, generator=g)
+    condition = torch.rand(2, controlnet.config.conditioning_channels, 64, 64, generator=g)
+    with torch.no_grad():
+        residuals = controlnet(x, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=0.5)  # diffusers' defaults: no guess mode
+        want = unet(x, t, encoder_hidden_states=embeds, down_block_additional_residuals=residuals.down_block_res_samples, mid_block_additional_residual=residuals.mid_block_res_sample).sample
+        out = denoise(unet, controlnet, x, t, embeds, condition, 0.5)
+        assert torch.equal(out, want)
+        assert not torch.allclose(out, unet(x, t, encoder_hidden_states=embeds).sample)  # the residuals count
+
+
+def test_an_errors_first_line_names_it():
+    assert _first_line(ValueError("  disk full\nsecond line")) == "disk full"
+    assert _first_line(ValueError("")) == ""
+    assert _first_line(ValueError("x" * 250)) == "x" * 200
