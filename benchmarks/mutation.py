@@ -394,7 +394,8 @@ def _outcome(code: int, log: Path) -> str:
     0 all passed; 1 a test failed; 2 interrupted (a collection error); 3 internal error. 5 (no test
     collected) says nothing about the mutant, nor does 4 (usage error: a wrong path or node id),
     except where a test file did not import: pytest then reports its node ids as not found (exit 4)
-    after an ``ERROR <file>.py - ...`` line, a mutant that breaks the import, which is a kill.
+    after an ``ERROR <file>.py - ...`` line (or a bare ``ERROR <file>.py``: a SyntaxError in a module the
+    file imports), a mutant that breaks the import, which is a kill.
     """
     if code == 0:
         return "passed"
@@ -402,7 +403,7 @@ def _outcome(code: int, log: Path) -> str:
         return "no_tests_ran"
     if code == 4:
         text = log.read_text(errors="replace") if log.exists() else ""
-        return "failed" if re.search(r"^ERROR \S+\.py - ", text, re.M) else "no_tests_ran"
+        return "failed" if re.search(r"^ERROR \S+\.py(?: - |\s*$)", text, re.M) else "no_tests_ran"
     return "failed"
 
 

@@ -120,6 +120,12 @@ def test_pytest_run_that_collects_nothing_is_never_a_kill(tmp_path, monkeypatch)
     broken.write_text("x = 1 * 'a' / 2\n\ndef test_one():\n    pass\n")
     assert mutation.run_forked([f"{broken}::test_one"], 120.0, log)[0] == "failed", log.read_text()[-800:]
     assert mutation.run_forked([f"{passing}::test_missing"], 120.0, log)[0] == "no_tests_ran"
+    # a mutant that is not valid Python in a module the test file imports: pytest's summary names the file
+    # without " - <reason>" (a collection error of the file's import), still a kill
+    (tmp_path / "mutated_helper.py").write_text("options = {}\nmerged = {*options, 'key': 1}\n")
+    importing = tmp_path / "test_imports_mutant.py"
+    importing.write_text("import mutated_helper\n\n\ndef test_one():\n    assert mutated_helper.merged\n")
+    assert mutation.run_forked([f"{importing}::test_one"], 120.0, log)[0] == "failed", log.read_text()[-800:]
 
 
 def test_merge_moves_survivors_listed_as_equivalent_since_into_the_equivalents():
