@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -204,8 +205,9 @@ def _eager_backend(monkeypatch) -> None:
     kept guards, save and load, in about a second (no Inductor compile; the slow test above runs Inductor)."""
     real = torch.compile
 
-    def compile_eagerly(fn, *, options, **kwargs):
-        return real(fn, backend="eager", options={"guard_filter_fn": options["guard_filter_fn"]}, **kwargs)
+    def compile_eagerly(fn, *, options=None, **kwargs):  # Inductor's options dropped, the guard filter kept
+        kept = {"guard_filter_fn": options["guard_filter_fn"]} if options and "guard_filter_fn" in options else None
+        return real(fn, backend="eager", options=kept, **kwargs)
 
     monkeypatch.setattr(torch, "compile", compile_eagerly)
 
@@ -352,3 +354,42 @@ def test_an_errors_first_line_names_it():
     assert _first_line(ValueError("  disk full\nsecond line")) == "disk full"
     assert _first_line(ValueError("")) == ""
     assert _first_line(ValueError("x" * 250)) == "x" * 200
+
+
+@pytest.mark.skipif(not aot_compile_available(), reason="this torch has no aot_compile")
+def test_training_calls_go_through_the_precompiled_call_and_no_grad_calls_do_not(monkeypatch, tmp_path):
+    _eager_backend(monkeypatch)
+    monkeypatch.setattr(compiled_module, "active_cache_dir", lambda: tmp_path)
+    folder = tmp_path / "precompiled"
+    args = _args()
+    want = denoise(_unet, _controlnet, *args, 0.5)
+
+    call = DenoiserCall(_unet, _controlnet, "on", precompile=True)
+    with torch.no_grad():  # a sampling call: torch.compile's own guarded path, nothing saved
+        assert torch.equal(call(*args, 0.5), want)
+    assert call.precompiled.saved == 0 and not folder.exists()
+    assert call.first_calls[-1].startswith("2 latents, no gradients: ") and "whole call" not in call.first_calls[-1]
+
+    out = call(*args, 0.5)  # a training call: compiled ahead of time and saved
+    assert torch.equal(out, want) and (call.precompiled.loaded, call.precompiled.saved) == (0, 1)
+    (artifact,) = folder.glob("*.aot")
+    assert call.first_calls[-1].startswith("2 latents, training: ") and call.first_calls[-1].endswith(f" s, saved to {artifact}")
+    (grad,) = torch.autograd.grad(out.sum(), args[0])
+    torch.testing.assert_close(grad, torch.autograd.grad(want.sum(), args[0])[0])
+
+    later = DenoiserCall(_unet, _controlnet, "on", precompile=True)  # the next run loads it
+    assert torch.equal(later(*args, 0.5), want) and (later.precompiled.loaded, later.precompiled.saved) == (1, 0)
+    assert f"whole call loaded from {artifact} in " in later.first_calls[-1]
+    assert "precompiled training calls: 1 loaded, 0 saved" in later.describe_cache()
+
+
+def test_precompile_warns_why_it_is_unused_and_is_silent_when_used(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(compiled_module, "aot_compile_available", lambda: True)
+    monkeypatch.setattr(compiled_module, "active_cache_dir", lambda: tmp_path)
+    with caplog.at_level(logging.WARNING, logger="texkit.diffusers"):
+        DenoiserCall(_unet, _controlnet, "on", precompile=True)
+    assert not [r for r in caplog.records if r.name == "texkit.diffusers"]
+    monkeypatch.setattr(compiled_module, "active_cache_dir", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="texkit.diffusers"):
+        call = DenoiserCall(_unet, _controlnet, "on", precompile=True)
+    assert [r.getMessage() for r in caplog.records if r.name == "texkit.diffusers"] == [f"texkit-diffusers: {call.precompile_reason}"]
