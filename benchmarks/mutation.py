@@ -671,7 +671,7 @@ def stale_modules(modules: dict[str, dict[str, Any]], settings: Settings, head: 
         ``{module: [changed paths]}`` (``["commit <c> not in this repository"]`` when the commit is unknown);
         modules measured at ``head`` or unchanged since are left out.
     """
-    tests = {u.module: u.tests for u in settings.units}
+    tests = {u.module: sorted({t.split("::")[0] for t in u.tests}) for u in settings.units}  # node ids: their files
     stale: dict[str, list[str]] = {}
     for module, info in sorted(modules.items()):
         commit = info.get("commit", "")

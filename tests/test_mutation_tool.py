@@ -167,3 +167,6 @@ def test_merge_names_the_modules_whose_source_or_tests_changed_since_they_were_m
     assert mutation.stale_modules(modules, settings) == {"m.py": ["tests/test_m.py"]}
     assert mutation.stale_modules({"m.py": {"commit": second}, "n.py": {"commit": first}}, settings) == {}
     assert mutation.stale_modules({"m.py": {"commit": "0" * 40}}, settings) == {"m.py": [f"commit {'0' * 40} not in this repository"]}
+    # tests listed by node id: their file's changes count too
+    by_node = mutation.Settings([mutation.Unit("m.py", ["tests/test_m.py::test_one", "tests/test_m.py::test_two"])], [], [], 90.0, 4.0, 30.0)
+    assert mutation.stale_modules({"m.py": {"commit": first}}, by_node) == {"m.py": ["tests/test_m.py"]}
