@@ -21,7 +21,8 @@ would; the tracing time is the same, the wall time adds the run). Each variant r
 process (no Dynamo state shared, as for a second run of texkit).
 
 Read per variant: ``tracing_s`` (`texkit_diffusers.compiled.dynamo_phase_seconds`, Dynamo's
-bytecode tracing, guards included), ``wall_s`` (the first call), the graphs Dynamo produced and its
+bytecode tracing, guards included), ``wall_s`` (the first call) and ``cpu_s`` (this process's CPU time in it: less sensitive to
+other processes on a shared machine), the graphs Dynamo produced and its
 graph breaks, the nodes of the top graph and of all its subgraphs, and the ``invoke_subgraph``
 calls beside the distinct bodies traced (reuse happened where calls > bodies).
 
@@ -33,6 +34,8 @@ in ``@knob=value`` for a ``torch._dynamo.config`` setting, e.g. ``plain@inline_i
     nice -n 10 .venv/bin/python benchmarks/trace_regions.py \\
         --variants plain,Transformer2DModel,BasicTransformerBlock,ResnetBlock2D,Transformer2DModel+ResnetBlock2D \\
         --out benchmarks/results/trace_regions_cpu.jsonl
+
+    nice -n 10 .venv/bin/python benchmarks/trace_regions.py --check-instance-method --out benchmarks/results/trace_regions_cpu.jsonl
 
 Appends one JSON line per variant to ``--out`` and prints it.
 """
@@ -156,16 +159,19 @@ def run_one(variant: str, execute: bool) -> dict[str, Any]:
     fn = torch.compile(gen.denoiser.eager, backend=recorder, dynamic=False)
     torch._dynamo.utils.counters.clear()
     before = dynamo_phase_seconds()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     error = None
     try:
         with torch.enable_grad():
             fn(latents, t, embeds, condition, scale)
     except Exception as err:  # a torch error is a result here: recorded, first lines kept
         error = f"{type(err).__name__}: " + " | ".join(str(err).strip().splitlines()[:3])[:600]
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     after = dynamo_phase_seconds()
     breaks = torch._dynamo.utils.counters["graph_break"]
+    from torch._dynamo.utils import compilation_time_metrics
+
+    region_phases = {k: round(sum(v), 3) for k, v in compilation_time_metrics.items() if "invoke_subgraph" in k}
     return {
         "variant": variant,
         "regions": classes,
@@ -174,6 +180,8 @@ def run_one(variant: str, execute: bool) -> dict[str, Any]:
         "tracing_s": round(after["tracing"] - before["tracing"], 3),
         "backend_s": round(after["backend"] - before["backend"], 3),
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "region_phases_s": region_phases,
         "executed": execute,
         "graphs": len(recorder.graphs),
         "graph_breaks": int(sum(breaks.values())),
@@ -187,13 +195,49 @@ def run_one(variant: str, execute: bool) -> dict[str, Any]:
     }
 
 
+def instance_method_check() -> dict[str, Any]:
+    """Three ResNet blocks marked through an instance ``forward`` bound to the region (``types.MethodType``): compiled vs eager.
+
+    The reason `texkit_diffusers.regions` swaps the class instead: with torch 2.13 (CPU) the reused
+    bodies ran with the first block's weights.
+    """
+    import types
+
+    from diffusers.models.resnet import ResnetBlock2D
+
+    torch.manual_seed(0)
+    blocks = torch.nn.ModuleList([ResnetBlock2D(in_channels=32, out_channels=32, temb_channels=64, groups=8) for _ in range(3)])
+    x, temb = torch.randn(2, 32, 8, 8), torch.randn(2, 64)
+
+    def call(x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        for block in blocks:
+            x = block(x, temb)
+        return x
+
+    want = call(x, temb)
+    region = torch.compiler.nested_compile_region(types.FunctionType(ResnetBlock2D.forward.__code__, ResnetBlock2D.forward.__globals__))
+    for block in blocks:
+        block.forward = types.MethodType(region, block)
+    with torch.no_grad():
+        got = torch.compile(call, backend="eager")(x, temb)
+    return {"check": "3 ResnetBlock2D, region as an instance forward (types.MethodType), backend eager", "max_abs_difference": float((got - want).abs().max()), "torch": torch.__version__}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="plain,Transformer2DModel,BasicTransformerBlock,ResnetBlock2D,Transformer2DModel+ResnetBlock2D")
     parser.add_argument("--out", default=None, help="append the JSON lines here")
     parser.add_argument("--execute", action="store_true", help="run the traced graph eagerly (backend='eager')")
+    parser.add_argument("--check-instance-method", action="store_true", help="only the instance-forward check (one row)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a single variant, in this process
     args = parser.parse_args()
+    if args.check_instance_method:
+        rows = [instance_method_check()]
+        print(json.dumps(rows[0]))
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(rows[0]) + "\n")
+        return
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.execute)))
         return

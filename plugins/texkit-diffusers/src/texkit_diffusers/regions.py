@@ -25,29 +25,59 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable
+
 import torch
 
-__all__ = ["REGION_CLASSES", "mark_nested_regions", "region_class", "unmark_nested_regions"]
+__all__ = ["MAX_REUSE_ENTRIES", "REGION_CLASSES", "mark_nested_regions", "region_class", "unmark_nested_regions"]
 
-REGION_CLASSES: tuple[str, ...] = ("Transformer2DModel",)
-"""The diffusers classes texkit marks by default (option ``compile_regions = "on"``)."""
+REGION_CLASSES: tuple[str, ...] = ("Transformer2DModel", "ResnetBlock2D")
+"""The classes `mark_nested_regions` marks by default: the shortest trace of benchmarks/trace_regions.py."""
 
-_REGION_CLASSES: dict[type, type] = {}
+MAX_REUSE_ENTRIES = 64
+"""Distinct traced bodies allowed per region function (torch's default, 8, is fewer than the UNet's ResNet shapes)."""
+
+_REGION_CLASSES: dict[tuple[type, ...], type] = {}
 
 
-def region_class(cls: type) -> type:
-    """The subclass of ``cls`` whose ``forward`` is a nested compile region (made once per class)."""
-    if cls not in _REGION_CLASSES:
+def structure(module: torch.nn.Module) -> tuple[tuple[str, type], ...]:
+    """The names and classes of ``module``'s submodules: blocks share a region only where these are equal."""
+    return tuple((name, type(sub)) for name, sub in module.named_modules())
+
+
+def region_class(module: torch.nn.Module) -> type:
+    """The subclass of ``module``'s class whose ``forward`` is a nested compile region, one per class and `structure`.
+
+    Dynamo keys the traced bodies of a region by the code of its function and checks a reuse by
+    guards on the block's inputs, parameters and attributes. Those guards do not tell a block
+    with LoRA layers from one without (torch 2.13, CPU: reusing the body of a ControlNet
+    ``Transformer2DModel`` for a UNet one with LoRA failed with ``KeyError: weight``; a silent
+    wrong reuse is not excluded), so blocks whose submodule trees differ get different region
+    functions: copies of the class's ``forward`` whose code is renamed (a distinct code object, the
+    same bytecode). A UNet ResNet block and a ControlNet one of the same structure share theirs.
+    """
+    cls = type(module)
+    key = (cls, structure(module))
+    if key not in _REGION_CLASSES:
+        index = sum(1 for other in _REGION_CLASSES if other[0] is cls)
         original = cls.forward  # a copy is marked: the region's attributes stay off diffusers' function
-        copy = types.FunctionType(original.__code__, original.__globals__, original.__name__, original.__defaults__, original.__closure__)
+        code = original.__code__.replace(co_name=f"{original.__code__.co_name}_region{index}")
+        copy = types.FunctionType(code, original.__globals__, original.__name__, original.__defaults__, original.__closure__)
         copy.__kwdefaults__, copy.__qualname__ = original.__kwdefaults__, original.__qualname__
-        region = torch.compiler.nested_compile_region(copy)
-        _REGION_CLASSES[cls] = type(cls.__name__, (cls,), {"forward": region, "__module__": cls.__module__, "_texkit_region_of": cls, "__doc__": cls.__doc__})
-    return _REGION_CLASSES[cls]
+        try:
+            region = torch.compiler.nested_compile_region(copy, max_reuse_entries=MAX_REUSE_ENTRIES)
+        except TypeError:  # a torch without the argument (its reuse is not capped)
+            region = torch.compiler.nested_compile_region(copy)
+        attributes = {"forward": region, "__module__": cls.__module__, "_texkit_region_of": cls, "__doc__": cls.__doc__}
+        _REGION_CLASSES[key] = type(cls.__name__, (cls,), attributes)
+    return _REGION_CLASSES[key]
 
 
 def mark_nested_regions(models: Iterable[torch.nn.Module], class_names: Iterable[str] = REGION_CLASSES) -> dict[str, int]:
     """Make every submodule of ``models`` whose class is named in ``class_names`` a nested compile region.
+
+    Blocks of the same class and `structure` share their region (one trace per input shape, in
+    whichever model), others do not (`region_class`). Mark after the adapter is added: a LoRA
+    layer added later changes a block's structure under its region.
 
     Args:
         models: e.g. the UNet and the ControlNet.
@@ -65,7 +95,7 @@ def mark_nested_regions(models: Iterable[torch.nn.Module], class_names: Iterable
             if cls.__name__ not in names:
                 continue
             if "_texkit_region_of" not in cls.__dict__:
-                module.__class__ = region_class(cls)
+                module.__class__ = region_class(module)
             counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
     return counts
 
