@@ -100,6 +100,12 @@ def test_regions_are_traced_once_and_give_the_eager_gradients(classes):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="torch 2.13, CPU: Inductor's compiled regions give the eager values but wrong gradients in the tiny UNet + "
+    "ControlNet (a chain of three ResNet blocks alone is right); why regions are not a generator option",
+)
 def test_regions_compiled_by_inductor_give_the_eager_gradients():
-    """Inductor with texkit's CPU options (`inductor_options`): the eager values and gradients."""
+    """Inductor with texkit's CPU options (`inductor_options`): the eager values and gradients (not yet: see the mark)."""
     _compare_with_eager(REGION_CLASSES, "inductor", **inductor_options(False, torch.device("cpu")))

@@ -31,7 +31,6 @@ from typing import Any
 import torch
 
 from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_counts, enable_compile_cache
-from texkit_diffusers.regions import mark_nested_regions, unmark_nested_regions
 
 __all__ = ["COMPILE_MODES", "DenoiserCall", "inductor_options", "describe_first_call", "dynamo_phase_seconds", "resolve_compile_mode", "starts_compiling"]
 
@@ -172,11 +171,6 @@ class DenoiserCall:
             benchmarks/results/h100_2026-12-07_issue29/call8). The generator passes True with
             ``memory_format = "channels_last"``. On CUDA only: on the CPU the layout optimisation
             stays off (`inductor_options`).
-        regions: when compiling starts, mark the repeated blocks of UNet and ControlNet as nested
-            compile regions (`texkit_diffusers.regions`: Dynamo traces each block once per input
-            shape and structure instead of once per block); False leaves them unmarked (and
-            unmarks blocks an earlier call marked). The generator passes True with
-            ``compile_regions = "on"``.
 
     Attributes:
         compiled: whether calls currently go through the compiled function (``False`` while
@@ -202,12 +196,9 @@ class DenoiserCall:
         device: torch.device | str = "cpu",
         before_compiled_call: Callable[[], None] | None = None,
         channels_last: bool = False,
-        regions: bool = False,
     ) -> None:
         self.unet = unet
         self.channels_last = channels_last
-        self.regions = regions
-        self.marked_regions: dict[str, int] = {}
         self.controlnet = controlnet
         self.compile_mode = compile_mode
         self.device = torch.device(device)
@@ -221,8 +212,6 @@ class DenoiserCall:
         self._seen: set[tuple[Any, ...]] = set()
         self._eager_calls: dict[tuple[Any, ...], int] = {}
         self._compiled_fn: Callable[..., torch.Tensor] | None = None
-        if not regions:
-            unmark_nested_regions(self._modules())
         if will_compile and starts_compiling(compile_mode, self.device, grad_enabled=False):
             self._start_compiling()
 
@@ -232,18 +221,6 @@ class DenoiserCall:
             model_input, t, encoder_hidden_states=embeds, controlnet_cond=condition, conditioning_scale=scale, guess_mode=False, return_dict=False
         )
         return self.unet(model_input, t, encoder_hidden_states=embeds, down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False)[0]
-
-    def _modules(self) -> list[torch.nn.Module]:
-        """UNet and ControlNet where they are modules (tests pass plain functions)."""
-        return [m for m in (self.unet, self.controlnet) if isinstance(m, torch.nn.Module)]
-
-    def describe_regions(self) -> str:
-        """``"on (Transformer2DModel x23, ResnetBlock2D x32)"``, ``"on (marked when compiling starts)"`` or ``"off"``."""
-        if not self.regions:
-            return "off"
-        if not self.marked_regions:
-            return "on (marked when compiling starts)"
-        return "on (" + ", ".join(f"{name} x{count}" for name, count in self.marked_regions.items()) + ")"
 
     def _start_compiling(self) -> None:
         """Wrap `eager` in ``torch.compile`` (compilation itself happens at the first call of a shape).
@@ -255,8 +232,6 @@ class DenoiserCall:
         self.compiled, self.reason = True, COMPILED_REASON
         try:
             enable_compile_cache()
-            if self.regions:
-                self.marked_regions = mark_nested_regions(self._modules())
             self._compiled_fn = torch.compile(self.eager, dynamic=False, **inductor_options(self.channels_last, self.device))
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)

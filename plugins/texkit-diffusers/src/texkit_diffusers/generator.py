@@ -16,12 +16,11 @@ from texkit_diffusers.layout import apply_memory_format
 from texkit_diffusers.lora import DEFAULT_TARGETS, MergedLoRA, add_lora, load_lora, lora_parameters, save_lora
 from texkit_diffusers.sampler import SamplerOptions, draw_noise, refine_start, sample_latents
 
-__all__ = ["DiffusionGenerator", "SamplerOptions", "DTYPES", "COMPILE_REGIONS"]
+__all__ = ["DiffusionGenerator", "SamplerOptions", "DTYPES"]
 
 log = logging.getLogger("texkit.diffusers")
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-COMPILE_REGIONS = ("off", "on")
 Condition = Literal["inpaint", "depth"]
 CONDITION_CHANNELS = {"inpaint": 6, "depth": 3}
 
@@ -53,10 +52,6 @@ class DiffusionGenerator:
             ``"contiguous"`` (default, PyTorch's NCHW), ``"channels_last"`` (with cuDNN's algorithm
             search on CUDA) or ``"auto"`` (channels-last on CUDA, contiguous on the CPU);
             `texkit_diffusers.layout`.
-        compile_regions: ``"off"`` (default) or ``"on"``: the compiled denoising call marks the
-            repeated blocks of UNet and ControlNet as nested compile regions, so Dynamo traces each
-            block once per shape instead of once per block (`texkit_diffusers.regions`; full-size
-            SD 1.5 on the CPU: tracing a training call 41 % shorter, benchmarks/trace_regions.py).
         name: registry name, for records.
 
     Attributes:
@@ -66,8 +61,7 @@ class DiffusionGenerator:
         resolution: the image size R of `paint`.
 
     Raises:
-        ConfigError: ``condition`` is unknown or does not match the ControlNet's input channels, or
-            ``compile_regions`` is not ``"off"`` or ``"on"``.
+        ConfigError: ``condition`` is unknown or does not match the ControlNet's input channels.
     """
 
     def __init__(
@@ -87,14 +81,10 @@ class DiffusionGenerator:
         compile: str = "off",
         merge_lora: bool = True,
         memory_format: str = "contiguous",
-        compile_regions: str = "off",
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
             raise ConfigError(f"generator condition '{condition}' is not one of {', '.join(CONDITION_CHANNELS)}")
-        if compile_regions not in COMPILE_REGIONS:
-            raise ConfigError(f"generator option compile_regions '{compile_regions}' is not one of {', '.join(COMPILE_REGIONS)}")
-        self.compile_regions = compile_regions
         channels = components["controlnet"].config.conditioning_channels
         if channels != CONDITION_CHANNELS[condition]:
             hint = {6: "condition='inpaint'", 3: "condition='depth'"}.get(channels, "a depth or depth-aware inpainting ControlNet")
@@ -266,7 +256,6 @@ class DiffusionGenerator:
             "dtype": str(self.dtype).removeprefix("torch."),
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
             "memory_format": self.memory_format,
-            "compile_regions": self.denoiser.describe_regions(),
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:
@@ -324,8 +313,7 @@ class DiffusionGenerator:
 
     def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
         """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
-        regions = self.compile_regions == "on"
-        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), regions)
+        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last())
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""

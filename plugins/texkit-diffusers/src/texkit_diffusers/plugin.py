@@ -70,13 +70,6 @@ class DiffusionParams(pydantic.BaseModel):
         "eager batch 1 unchanged; not the default until the gradients of the channels-last compiled graph are checked on CUDA "
         "(on the CPU that Inductor layout gave wrong gradients).",
     )
-    compile_regions: Literal["off", "on"] = pydantic.Field(
-        "off",
-        description="With compilation, mark the repeated blocks of UNet and ControlNet (transformer and ResNet blocks) as "
-        "nested compile regions (`torch.compiler.nested_compile_region`): Dynamo traces each block once per shape instead "
-        "of once per block, which every process pays again even with the compile cache. Full-size SD 1.5 on the CPU: "
-        "tracing a training call 41 % shorter, same gradients. `off` (default) until measured on the GPU.",
-    )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
     dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp16", description="Run-owned (`training.mixed_precision`): dtype of the frozen weights; LoRA stays fp32.")
@@ -163,7 +156,6 @@ def _build_generator(components: dict[str, Any], params: DiffusionParams, name: 
         compile=params.compile,
         merge_lora=params.merge_lora,
         memory_format=params.memory_format,
-        compile_regions=params.compile_regions,
         name=name,
     )
 
