@@ -28,6 +28,8 @@
 #                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
 #                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
 #                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
+#   graphed            hand-captured CUDA graphs per denoising step of a batch-1 view vs the compiled call
+#                      (benchmarks/gpu/check_graphed_view.py, full-size fp16, time left in the call)
 #   cudagraphs         (calls 9 and 10, commit d11514b; the generator option cuda_graphs it ran was removed after them:
 #                      CUDA Graph Trees failed under reentrant view checkpointing and could not replay the denoising
 #                      loop's repeated calls before the backward pass, see docs/performance.md)
@@ -122,6 +124,12 @@ for step in "$@"; do
       [ -n "${FULL_SIZE:-}" ] && timeout 360 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --model /tmp/sd15 --checkpointing on \
         --memory-format "${MEMORY_FORMAT:-contiguous}" >> "$OUT/grads.jsonl" 2>> "$OUT/grads.err"
       cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
+      stamp "done" ;;
+    graphed)
+      stamp "one batch-1 view: compiled, compiled + reentrant view checkpointing, graphed per step"
+      timeout $(( 585 - ($(date +%s) - began) )) python3 benchmarks/gpu/check_graphed_view.py --model /tmp/sd15 --repeats 2 \
+        --memory-format "${MEMORY_FORMAT:-contiguous}" > "$OUT/graphed.jsonl" 2> "$OUT/graphed.err"
+      cut -c1-600 "$OUT/graphed.jsonl"; grep -E "Error" "$OUT/graphed.err" | tail -3
       stamp "done" ;;
     layout|layout_compiled)
       batch=${LAYOUT_BATCH:-8}
