@@ -22,7 +22,7 @@ reused subgraphs ran with the first block's weights (a wrong output, no error;
 benchmarks/results/trace_regions_cpu.jsonl), which is why the class is swapped instead.
 
 Measured, not used by the generator: on the CPU (torch 2.13) marking `REGION_CLASSES` cut Dynamo's
-trace of a full-size SD 1.5 training call by about 30 % (``benchmarks/trace_regions.py``), and
+trace of a full-size SD 1.5 training call by 19-27 % (``benchmarks/trace_regions.py``), and
 Inductor's compiled regions gave wrong gradients in the tiny UNet + ControlNet (AOTAutograd alone
 gives the eager ones; plugins/texkit-diffusers/tests/test_compile_regions.py).
 """
