@@ -187,3 +187,24 @@ def test_the_generator_option_reaches_the_denoising_call():
     assert texkit.get_registry().make_generator("tiny", steps=1).describe()["precompile"] is False
     with pytest.raises(ConfigError, match="precompile"):
         texkit.get_registry().make_generator("tiny", steps=1, precompile="sometimes")
+
+
+FINGERPRINT = r"""
+import torch, texkit
+from texkit_diffusers.precompiled import call_fingerprint, trace_state
+gen = texkit.get_registry().make_generator("tiny", steps=1, checkpointing=True)
+gen.merged_lora.refresh()
+x = torch.zeros(2, 4, 8, 8, requires_grad=True)
+args = (x, torch.tensor(1), torch.zeros(2, 77, 32), torch.zeros(2, 6, 64, 64))
+print(call_fingerprint(gen.unet, gen.controlnet, args, 1.0, {}, trace_state(gen.unet, gen.controlnet)))
+"""
+
+
+def test_the_same_setup_gets_the_same_fingerprint_in_every_process():
+    # peft keeps target_modules as a set: its order follows the string-hash seed, which differs per process
+    prints = set()
+    for seed in ("1", "2", "3"):
+        done = subprocess.run([sys.executable, "-c", FINGERPRINT], capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr[-2000:]
+        prints.add(done.stdout.strip().splitlines()[-1])
+    assert len(prints) == 1, prints
