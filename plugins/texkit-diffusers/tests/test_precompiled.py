@@ -393,3 +393,41 @@ def test_precompile_warns_why_it_is_unused_and_is_silent_when_used(monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="texkit.diffusers"):
         call = DenoiserCall(_unet, _controlnet, "on", precompile=True)
     assert [r.getMessage() for r in caplog.records if r.name == "texkit.diffusers"] == [f"texkit-diffusers: {call.precompile_reason}"]
+
+FINGERPRINT = r"""
+import torch, texkit
+from texkit_diffusers.precompiled import call_fingerprint, trace_state
+gen = texkit.get_registry().make_generator("tiny", steps=1, checkpointing=True)
+gen.merged_lora.refresh()
+x = torch.zeros(2, 4, 8, 8, requires_grad=True)
+args = (x, torch.tensor(1), torch.zeros(2, 77, 32), torch.zeros(2, 6, 64, 64))
+print(call_fingerprint(gen.unet, gen.controlnet, args, 1.0, {}, trace_state(gen.unet, gen.controlnet)))
+"""
+
+
+def test_the_same_setup_gets_the_same_fingerprint_in_every_process():
+    # peft keeps target_modules as a set: its order follows the string-hash seed, which differs per process
+    prints = set()
+    for seed in ("1", "2", "3"):
+        done = subprocess.run([sys.executable, "-c", FINGERPRINT], capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr[-2000:]
+        prints.add(done.stdout.strip().splitlines()[-1])
+    assert len(prints) == 1, prints
+
+
+def test_the_fingerprint_is_the_same_whatever_the_order_of_sets_and_where_a_model_came_from():
+    first, second = {1, 9}, {9, 1}  # equal sets that iterate in another order (1 and 9 share a slot)
+    assert list(first) != list(second)
+    args = _args()
+
+    def named(config):
+        return call_fingerprint(SimpleNamespace(config=config), _controlnet, args, 0.5, {}, ())
+
+    assert named({"targets": first}) == named({"targets": second})
+    assert named({"nested": {"targets": first}}) == named({"nested": {"targets": second}})
+    assert named({"pairs": (first, 2)}) == named({"pairs": (second, 2)})
+    assert named({"targets": frozenset(first)}) == named({"targets": frozenset(second)})
+    assert named({"targets": {1, 9}}) != named({"targets": {1, 8}})
+    here = {"in_channels": 4, "_name_or_path": "/models/sd15", "_use_default_values": ["a"]}
+    assert named(here) == named({**here, "_name_or_path": "/elsewhere/sd15", "_use_default_values": []}) == named({"in_channels": 4})
+    assert named(here) != named({**here, "in_channels": 9})

@@ -70,12 +70,31 @@ def _identity(x: Any) -> Any:
     return x
 
 
+_CONFIG_KEYS_LEFT_OUT = ("_name_or_path", "_use_default_values")  # where it was loaded from; which values were defaults
+
+
 def _describe_model(model: Any) -> Any:
-    """A model's config (diffusers models) or, for a plain function, its qualified name."""
+    """A model's config (diffusers models; without where it came from) or, for a plain function, its qualified name."""
     config = getattr(model, "config", None)
     if config is not None:
-        return dict(config)
+        return {k: v for k, v in dict(config).items() if k not in _CONFIG_KEYS_LEFT_OUT}
     return f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', type(model).__qualname__)}"
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every set sorted, so that its JSON text is the same in every process.
+
+    A set's iteration order depends on the process's string-hash seed (peft keeps ``target_modules`` as
+    a set): without sorting, the same setup got another fingerprint in the next process and compiled
+    again (found on the CPU, benchmarks/precompile_first_call.py).
+    """
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def trace_state(*models: Any) -> tuple[Any, ...]:
@@ -131,7 +150,7 @@ def call_fingerprint(unet: Any, controlnet: Any, args: tuple[torch.Tensor, ...],
         "options": {k: v for k, v in sorted(options.items()) if k != "guard_filter_fn"},
         "state": state,
     }
-    text = json.dumps(parts, sort_keys=True, default=str)
+    text = json.dumps(_canonical(parts), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
