@@ -29,7 +29,7 @@
 #                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
 #                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
 #   PRECOMPILE=1 (any cache_* step): warmup and train with the generator option precompile (Dynamo's trace saved too)
-#   cache_precompile   cache check (2-step train) with PRECOMPILE=1
+#   cache_precompile   cache check (2-step train) with PRECOMPILE=1; SHORT=1 for a call with less than 600 s left
 #   aot                the compiled training call saved whole with torch.compile(...).aot_compile and loaded by a
 #                      second process (benchmarks/gpu/check_aot_compile.py): tiny model, then full-size fp16
 #   graphed            hand-captured CUDA graphs per denoising step of a batch-1 view vs the compiled call
@@ -133,7 +133,7 @@ for step in "$@"; do
       # the cache check with the generator option precompile: warmup saves the whole training call (Dynamo's
       # trace included), the 2-step train loads it; the first step against the steady one
       export PRECOMPILE=1
-      cache_check 2 300 200
+      if [ -n "${SHORT:-}" ]; then cache_check 2 220 140; else cache_check 2 300 200; fi
       grep -aE "precompile|whole call|ready in" "$OUT/cache.log" | cut -c1-400 | head -8
       stamp "done" ;;
     aot)
