@@ -81,9 +81,10 @@ def test_enable_points_inductor_at_the_folder_and_respects_a_users_choice(monkey
 
     monkeypatch.setenv("TEXKIT_COMPILE_CACHE_DIR", str(tmp_path / "texkit"))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    monkeypatch.setattr(inductor_config, "fx_graph_cache", False)
-    assert enable_compile_cache() == tmp_path / "texkit"
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "texkit") and inductor_config.fx_graph_cache
+    with inductor_config.patch(fx_graph_cache=False):  # torch's patch: monkeypatch's undo would delete the entry
+        assert enable_compile_cache() == tmp_path / "texkit"
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "texkit") and inductor_config.fx_graph_cache
+    assert hasattr(inductor_config, "fx_graph_cache")
     assert (tmp_path / "texkit").is_dir()
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users"))  # set by the user: kept
@@ -191,14 +192,17 @@ def test_graphsafe_rng_wrapper_is_switched_off_only_where_it_blocks_the_cache(mo
 
     monkeypatch.setenv("TEXKIT_COMPILE_CACHE_DIR", str(tmp_path / "texkit"))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    monkeypatch.setattr(functorch_config, "graphsafe_rng_functionalization", True)
-    monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: True)
-    assert not graphsafe_rng_blocks_cache()
-    enable_compile_cache()
-    assert functorch_config.graphsafe_rng_functionalization is True
+    # torch's own patch, not monkeypatch: monkeypatch's undo deletes a config entry of torch's config
+    # modules, and a later compile in the same process then fails on the missing entry
+    with functorch_config.patch(graphsafe_rng_functionalization=True):
+        monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: True)
+        assert not graphsafe_rng_blocks_cache()
+        enable_compile_cache()
+        assert functorch_config.graphsafe_rng_functionalization is True
 
-    monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: False)
-    assert graphsafe_rng_blocks_cache()
-    enable_compile_cache()
-    assert functorch_config.graphsafe_rng_functionalization is False
-    assert not graphsafe_rng_blocks_cache()  # already off: nothing left to switch
+        monkeypatch.setattr(rng_prims.graphsafe_run_with_rng_state, "cacheable", lambda: False)
+        assert graphsafe_rng_blocks_cache()
+        enable_compile_cache()
+        assert functorch_config.graphsafe_rng_functionalization is False
+        assert not graphsafe_rng_blocks_cache()  # already off: nothing left to switch
+    assert hasattr(functorch_config, "graphsafe_rng_functionalization")  # left as it was
