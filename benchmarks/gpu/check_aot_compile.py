@@ -10,8 +10,9 @@ loads in another process without tracing. Two things it needs from texkit's call
 * guards that can be serialized: Dynamo's guards on object identities (``ID_MATCH`` on the attention
   processors' code, ``MODULE_MATCH``, ``CLOSURE_MATCH``, ...) cannot, so the artifact keeps only the
   portable ones (``torch.compiler.keep_portable_guards_unsafe``: tensor metadata and global state);
-* picklable module state: `MergedLoRA`'s per-layer forward must be a ``functools.partial`` (a bound
-  method of a module-level function is pickled by a name the layer does not have).
+* picklable module state: `MergedLoRA`'s per-layer forward is a ``functools.partial`` (a bound
+  method of a module-level function is pickled by a name the layer does not have; texkit-diffusers
+  sets the partial itself now).
 
 ``save`` compiles one training call (batch 2, latents and condition requiring grad) and writes the
 artifact; ``load`` (a new process, other adapter weights) loads it, calls it, and compares output and
@@ -24,15 +25,14 @@ adapter + condition gradients with the eager call. One JSON line each.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import time
 from typing import Any
 
 import torch
+from random_weights import randomise_adapter_and_controlnet
 from texkit_diffusers.compiled import inductor_options
-from texkit_diffusers.lora import _merged_forward
 
 import texkit
 
@@ -45,15 +45,7 @@ def _build(args: argparse.Namespace, seed: int) -> tuple[Any, tuple[Any, ...]]:
         gen = texkit.get_registry().make_generator("stable-diffusion", model=args.model, controlnet=f"{args.model}/controlnet", dtype=dtype, **common)
     else:
         gen = texkit.get_registry().make_generator("tiny", **common)
-    for layer in gen.merged_lora.layers:  # picklable: see the module text
-        layer.forward = functools.partial(_merged_forward, layer)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in gen.trainable_parameters():
-            p.copy_(0.05 * torch.randn(p.shape, generator=g).to(p.device))
-        for p in gen.controlnet.parameters():  # zero convolutions of a ControlNet built from its config
-            if not p.any():
-                p.copy_(0.02 * torch.randn(p.shape, generator=g).to(p.device, p.dtype))
+    randomise_adapter_and_controlnet(gen, seed)
     g = torch.Generator().manual_seed(0)
     size = gen.resolution // gen.vae_scale_factor
     latents = torch.randn(2, gen.unet.config.in_channels, size, size, generator=g).to(device, gen.dtype).requires_grad_(True)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from random_weights import randomise_adapter_and_controlnet
 from texkit_diffusers.compiled import inductor_options
 from texkit_diffusers.sampler import draw_noise, sample_latents
 
@@ -201,13 +202,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         gen = texkit.get_registry().make_generator("stable-diffusion", model=args.model, controlnet=f"{args.model}/controlnet", dtype="fp16", **common)
     else:
         gen = texkit.get_registry().make_generator("tiny", **common)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in gen.trainable_parameters():
-            p.copy_(0.05 * torch.randn(p.shape, generator=g).to(p.device))
-        for p in gen.controlnet.parameters():  # a ControlNet built from its config has zero convolutions: no condition gradient
-            if not p.any():
-                p.copy_(0.02 * torch.randn(p.shape, generator=g).to(p.device, p.dtype))
+    randomise_adapter_and_controlnet(gen, seed=3)
     compiled = torch.compile(gen.denoiser.eager, dynamic=False, **inductor_options(args.memory_format == "channels_last", device))
     inputs = _Inputs(gen, seed=7)
     rows, reference = [], None
