@@ -52,10 +52,10 @@ cache_check() {
   rm -rf /tmp/runs/ref /tmp/texkit-compile  # a machine still warm from an earlier call keeps /tmp (seen: call 3 met call 2's run folder)
   python3 benchmarks/gpu/reference_equivalent.py --write-config /tmp/ref.toml --model /tmp/sd15 --out-dir /tmp/runs/ref || exit 1
   { stamp "texkit warmup (empty compile cache)"
-    timeout "$2" texkit warmup /tmp/ref.toml ${PRECOMPILE:+--set generator.precompile=true}; echo "warmup exit $?"
+    timeout "$2" texkit warmup /tmp/ref.toml ${PRECOMPILE:+--set generator.options.precompile=true}; echo "warmup exit $?"
     stamp "compile cache: $(du -sh /tmp/texkit-compile | cut -f1)"
     stamp "texkit train, $1 steps, same config"
-    timeout "$3" texkit train /tmp/ref.toml --set training.steps="$1" ${PRECOMPILE:+--set generator.precompile=true}; echo "train exit $?"
+    timeout "$3" texkit train /tmp/ref.toml --set training.steps="$1" ${PRECOMPILE:+--set generator.options.precompile=true}; echo "train exit $?"
     stamp "train done"; } > "$OUT/cache.log" 2>&1
   grep -E "^== |warmup:|exit|ready in|compile failed|Error" "$OUT/cache.log" | tail -14
   cp /tmp/runs/ref/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
