@@ -590,6 +590,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="generator option memory_format (convolution layout): auto, channels_last, contiguous or a list such as contiguous,channels_last",
     )
     parser.add_argument(
+        "--cpp-wrapper",
+        default="off",
+        help="generator option cpp_wrapper (compiled kernels launched from C++, with compile on): off, on or on,off",
+    )
+    parser.add_argument(
         "--merge-lora",
         default="on",
         help="generator option merge_lora (merged LoRA weights once per view): on, off or on,off",
@@ -689,12 +694,15 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     flop_sizes = set(sizes(args.flop_batch_sizes)) if args.flop_batch_sizes else None
     if any(mode not in ("off", "on", "auto") for mode in args.compile.split(",") if mode):
         raise SystemExit("--compile: off, on, auto or a comma-separated list of them")
+    if any(word not in ("off", "on") for word in args.cpp_wrapper.split(",")):
+        raise SystemExit("--cpp-wrapper: off, on or a comma-separated list of them")
     pending = [
-        (path, checkpointing, batch, vae, merge, unet, compile_mode, layout)
+        (path, checkpointing, batch, vae, merge, unet, compile_mode, layout, cpp)
         for path in args.paths.split(",")
         if path
         for compile_mode in args.compile.split(",")
         if compile_mode
+        for cpp in args.cpp_wrapper.split(",")
         for layout in args.memory_format.split(",")
         for unet in args.unet_checkpointing.split(",")
         for merge in args.merge_lora.split(",")
@@ -713,7 +721,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     trainer, built_for, build_seconds = None, None, 0.0
     last_memory_format = None
     while pending:
-        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode, layout = pending[0]
+        paint_path, checkpointing, batch, vae_checkpointing, merge_lora, unet_checkpointing, compile_mode, layout, cpp_wrapper = pending[0]
         config_key = (paint_path, checkpointing, vae_checkpointing, unet_checkpointing)
         reward_path = dict(PATHS).get(paint_path, "tilted_short")
         views = len(CAMERA_PRESETS[paint_path][0][: args.paint_views or None])
@@ -733,6 +741,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         vae.enable_gradient_checkpointing() if vae_checkpointing == "on" else vae.disable_gradient_checkpointing()
         set_merge_lora(trainer.session.generator, merge_lora == "on")
         memory_format = set_memory_format(trainer.session.generator, layout)
+        trainer.session.generator.set_cpp_wrapper(cpp_wrapper == "on")  # a change starts a new compiled call
         compiled_before = set_compile(trainer.session.generator, compile_mode)
         row: dict[str, Any] = {
             "paint_path": paint_path,
@@ -740,7 +749,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "reward_path": reward_path,
             "reward_views": len(CAMERA_PRESETS[reward_path][0]),
         }
-        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing, "memory_format": memory_format})
+        row.update({"mixed_precision": precision, "build_seconds": build_seconds, "compile": compile_mode, "vae_checkpointing": vae_checkpointing, "merge_lora": merge_lora, "unet_checkpointing": unet_checkpointing, "memory_format": memory_format, "cpp_wrapper": cpp_wrapper})
         seen = flops_seen.setdefault(config_key, [])
         estimate = (seconds_per_view or 0.0) * views * (1.0 + 0.1 * (batch - 1))
         left = args.budget_seconds - (time.perf_counter() - began)

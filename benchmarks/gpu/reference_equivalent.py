@@ -64,6 +64,8 @@ def per_sample_lines(record: dict[str, Any]) -> list[str]:
             continue
         per_sample = row["seconds"] / row.get("batch_size", 1)
         layout = f", {row['memory_format']}" if "memory_format" in row else ""
+        layout += ", UNet checkpointing off" if row.get("unet_checkpointing") == "off" else ""
+        layout += ", C++ wrapper" if row.get("cpp_wrapper") == "on" else ""
         line = f"{'compiled' if row.get('compile', 'off') != 'off' else 'eager'} B={row.get('batch_size', 1)}{layout}: {per_sample:.2f} s per sample ({row['seconds']:.2f} s per step)"
         if reference:
             line += f"; reference {reference} s per sample on this GPU kind, measured outside texkit: {reference / per_sample:.2f}x"

@@ -34,6 +34,8 @@
 #                      second process (benchmarks/gpu/check_aot_compile.py): tiny model, then full-size fp16 (AOT_TINY_ONLY=1: tiny only)
 #   graphed            hand-captured CUDA graphs per denoising step of a batch-1 view vs the compiled call
 #                      (benchmarks/gpu/check_graphed_view.py, full-size fp16, time left in the call)
+#   b1_levers          the compiled B=1 step with UNet checkpointing off, Inductor's Python wrapper vs its C++ wrapper
+#                      (generator option cpp_wrapper); UNET_CKPT=on,off CPP=off: UNet checkpointing on vs off instead
 #   cudagraphs         (calls 9 and 10, commit d11514b; the generator option cuda_graphs it ran was removed after them:
 #                      CUDA Graph Trees failed under reentrant view checkpointing and could not replay the denoising
 #                      loop's repeated calls before the backward pass, see docs/performance.md)
@@ -152,6 +154,17 @@ for step in "$@"; do
       timeout $(( 585 - ($(date +%s) - began) )) python3 benchmarks/gpu/check_graphed_view.py --model /tmp/sd15 --repeats 2 \
         --memory-format "${MEMORY_FORMAT:-contiguous}" > "$OUT/graphed.jsonl" 2> "$OUT/graphed.err"
       cut -c1-600 "$OUT/graphed.jsonl"; grep -E "Error" "$OUT/graphed.err" | tail -3
+      stamp "done" ;;
+    b1_levers)
+      # the compiled batch-1 reference-equivalent step with UNet checkpointing off (per-view checkpointing stays on:
+      # one recomputed UNet + ControlNet pass fewer per denoising call), with Inductor's Python wrapper and then its
+      # C++ wrapper (generator option cpp_wrapper, which torch cannot use with UNet checkpointing on);
+      # UNET_CKPT=on,off CPP=off compares the checkpointing alone
+      stamp "compiled B=1: UNet checkpointing ${UNET_CKPT:-off}, cpp_wrapper ${CPP:-off,on}"
+      timeout $(( 585 - ($(date +%s) - began) )) python3 benchmarks/gpu/reference_equivalent.py --model /tmp/sd15 --compile on --batch-size 1 \
+        --unet-checkpointing "${UNET_CKPT:-off}" --cpp-wrapper "${CPP:-off,on}" --flop-batch-sizes 0 \
+        --budget-seconds $(( 565 - ($(date +%s) - began) )) > "$OUT/b1_levers.json" 2> "$OUT/b1_levers.err"
+      grep -aE "per sample|ready in|cpp_wrapper failed|error" "$OUT/b1_levers.err" | cut -c1-300 | tail -8
       stamp "done" ;;
     layout|layout_compiled)
       batch=${LAYOUT_BATCH:-8}

@@ -51,7 +51,7 @@ while the no-grad denoising steps of a training step (outside the truncation win
 views = 54 calls a step) compile after about 40 steps of a run of hundreds."""
 
 
-def inductor_options(channels_last: bool, device: torch.device) -> dict[str, Any]:
+def inductor_options(channels_last: bool, device: torch.device, cpp_wrapper: bool = False) -> dict[str, Any]:
     """``torch.compile`` keyword arguments for the denoising call on ``device``.
 
     On the CPU, Inductor's layout optimisation is off: with it (torch 2.13, CPU), the compiled
@@ -59,13 +59,19 @@ def inductor_options(channels_last: bool, device: torch.device) -> dict[str, Any
     UNet's up blocks) gives a zero gradient while the forward is right, so a compiled training
     call got wrong adapter gradients (`benchmarks/gpu/check_compiled_grads.py`; on an H100 with
     torch 2.11 the gradients are right, benchmarks/results/h100_2026-12-07_issue29/call9). With
-    ``channels_last`` on CUDA it is forced on (`DenoiserCall`'s ``channels_last``).
+    ``channels_last`` on CUDA it is forced on (`DenoiserCall`'s ``channels_last``). With
+    ``cpp_wrapper`` Inductor writes the code that launches the compiled kernels in C++ instead of
+    Python (``cpp_wrapper``), which costs a C++ compile of that code once per graph and less host
+    time per kernel launch at every call.
     """
+    options: dict[str, Any] = {}
     if device.type == "cpu":
-        return {"options": {"layout_optimization": False}}
-    if channels_last:
-        return {"options": {"force_layout_optimization": True}}
-    return {}
+        options["layout_optimization"] = False
+    elif channels_last:
+        options["force_layout_optimization"] = True
+    if cpp_wrapper:
+        options["cpp_wrapper"] = True
+    return {"options": options} if options else {}
 
 
 def _check_mode(mode: str) -> None:
@@ -172,6 +178,10 @@ class DenoiserCall:
             benchmarks/results/h100_2026-12-07_issue29/call8). The generator passes True with
             ``memory_format = "channels_last"``. On CUDA only: on the CPU the layout optimisation
             stays off (`inductor_options`).
+        cpp_wrapper: launch the compiled kernels from C++ code (Inductor's ``cpp_wrapper``) instead of
+            Python: less host time per kernel launch, for a step bound by launching kernels (a
+            compiled batch-1 training step on an H100 ran 4.4 s of kernels in 13.5 s,
+            benchmarks/results/h100_2026-12-07_issue29/call8); one C++ compile per graph more.
         precompile: compile training calls ahead of time, Dynamo's trace included, into the compile
             cache folder, and load them from there in later runs (`texkit_diffusers.precompiled`):
             a second run then skips tracing. Needs a torch with ``aot_compile`` and the compile cache on;
@@ -204,8 +214,10 @@ class DenoiserCall:
         before_compiled_call: Callable[[], None] | None = None,
         channels_last: bool = False,
         precompile: bool = False,
+        cpp_wrapper: bool = False,
     ) -> None:
         self.unet = unet
+        self.cpp_wrapper = cpp_wrapper
         self.precompile = precompile
         self.precompiled: PrecompiledCalls | None = None
         self.precompile_reason = ""
@@ -240,7 +252,7 @@ class DenoiserCall:
         self.compiled, self.reason = True, COMPILED_REASON
         try:
             enable_compile_cache()
-            options = inductor_options(self.channels_last, self.device)
+            options = inductor_options(self.channels_last, self.device, self.cpp_wrapper)
             self._compiled_fn = torch.compile(self.eager, dynamic=False, **options)
         except Exception as err:  # torch.compile unavailable on this build/platform
             self._fall_back(err)
@@ -259,6 +271,16 @@ class DenoiserCall:
             self.precompiled = PrecompiledCalls(folder / PRECOMPILED_FOLDER, options)
         if self.precompile_reason:
             log.warning("texkit-diffusers: %s", self.precompile_reason)
+
+    def _drop_cpp_wrapper(self, err: BaseException) -> None:
+        """Compile again with Inductor's Python wrapper after the C++ wrapper failed (e.g. torch 2.13's C++
+        wrapper cannot launch the random-state operators AOTAutograd puts around random ops that activation
+        checkpointing recomputes, which SDPA's kernels count as); `reason` says so."""
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        self.cpp_wrapper = False
+        self._start_compiling()
+        self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({type(err).__name__}: {first})"
+        log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s: %s)", type(err).__name__, first)
 
     def _fall_back(self, err: BaseException) -> None:
         first = (str(err).strip().splitlines() or [""])[0][:200]
@@ -319,7 +341,10 @@ class DenoiserCall:
                     out = self.precompiled(self.unet, self.controlnet, model_input, t, embeds, condition, scale)
                 if out is None:
                     out = self._compiled_fn(model_input, t, embeds, condition, scale)
-            except Exception as err:  # a compiler error: this run continues eagerly
+            except Exception as err:  # a compiler error: this run continues eagerly (first without the C++ wrapper)
+                if self.cpp_wrapper:
+                    self._drop_cpp_wrapper(err)
+                    return self(model_input, t, embeds, condition, scale)
                 self._fall_back(err)
             else:
                 if first:

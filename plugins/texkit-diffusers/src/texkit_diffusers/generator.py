@@ -55,6 +55,8 @@ class DiffusionGenerator:
         precompile: with compile on, save each compiled training call whole (Dynamo's trace
             included) in the compile cache folder and load it in later runs, which then skip
             tracing (`texkit_diffusers.precompiled`; needs a torch with ``aot_compile``).
+        cpp_wrapper: with compile on, launch the compiled kernels from C++ instead of Python
+            (Inductor's ``cpp_wrapper``; `DenoiserCall`).
         name: registry name, for records.
 
     Attributes:
@@ -85,6 +87,7 @@ class DiffusionGenerator:
         merge_lora: bool = True,
         memory_format: str = "contiguous",
         precompile: bool = False,
+        cpp_wrapper: bool = False,
         name: str = "stable-diffusion",
     ) -> None:
         if condition not in CONDITION_CHANNELS:
@@ -129,6 +132,7 @@ class DiffusionGenerator:
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.merged_lora = MergedLoRA(self.unet) if merge_lora else None
         self.precompile = precompile
+        self.cpp_wrapper = cpp_wrapper
         self.denoiser = self._new_denoiser(compile)
 
     # -- protocol --------------------------------------------------------------------------
@@ -262,6 +266,7 @@ class DiffusionGenerator:
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
             "memory_format": self.memory_format,
             "precompile": self.precompile,
+            "cpp_wrapper": self.denoiser.cpp_wrapper,  # False after a failed C++ wrapper (`compile` says why)
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:
@@ -317,9 +322,18 @@ class DiffusionGenerator:
         if self._channels_last() != before:
             self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
 
+    def set_cpp_wrapper(self, enabled: bool) -> None:
+        """Switch the option ``cpp_wrapper`` of the built generator; a change starts a new denoising
+        call (its shapes are compiled again, or loaded from the compile cache)."""
+        if enabled != self.cpp_wrapper:
+            self.cpp_wrapper = enabled
+            self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
+
     def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
         """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
-        return DenoiserCall(self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.precompile)
+        return DenoiserCall(
+            self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.precompile, self.cpp_wrapper
+        )
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""

@@ -78,6 +78,13 @@ class DiffusionParams(pydantic.BaseModel):
         "with `torch.compile(...).aot_compile` (2.13 has it); otherwise the run record says why it is not used. Off by "
         "default until measured on a GPU.",
     )
+    cpp_wrapper: bool = pydantic.Field(
+        False,
+        description="With compile on: launch the compiled kernels from C++ code instead of Python (Inductor's "
+        "`cpp_wrapper`). A compiled batch-1 training step is bound by launching kernels (H100: 4.4 s of kernels in a "
+        "13.5 s step, about 359 000 launches), so less host time per launch is what moves it; costs a C++ compile per "
+        "graph (kept in the compile cache). Off by default until measured on a GPU.",
+    )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
     dtype: Literal["fp32", "fp16", "bf16"] = pydantic.Field("fp16", description="Run-owned (`training.mixed_precision`): dtype of the frozen weights; LoRA stays fp32.")
@@ -165,6 +172,7 @@ def _build_generator(components: dict[str, Any], params: DiffusionParams, name: 
         merge_lora=params.merge_lora,
         memory_format=params.memory_format,
         precompile=params.precompile,
+        cpp_wrapper=params.cpp_wrapper,
         name=name,
     )
 

@@ -1,0 +1,129 @@
+"""The generator option ``cpp_wrapper``: compiled kernels launched from C++ (Inductor's ``cpp_wrapper``).
+
+What the option changes is how the compiled graph is launched, never what it computes: the
+compiled call with a C++ wrapper gives the eager values and gradients, and the option reaches
+``torch.compile`` (and the name of a precompiled artifact) on every device.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from texkit_diffusers import compiled
+from texkit_diffusers.compiled import inductor_options
+from torch.utils.checkpoint import checkpoint
+
+import texkit
+
+
+def test_cpp_wrapper_is_an_inductor_option_on_every_device():
+    assert inductor_options(False, torch.device("cpu"), cpp_wrapper=True) == {"options": {"layout_optimization": False, "cpp_wrapper": True}}
+    assert inductor_options(False, torch.device("cuda"), cpp_wrapper=True) == {"options": {"cpp_wrapper": True}}
+    assert inductor_options(True, torch.device("cuda"), cpp_wrapper=True) == {"options": {"force_layout_optimization": True, "cpp_wrapper": True}}
+    assert inductor_options(False, torch.device("cuda"), cpp_wrapper=False) == {}
+
+
+def test_the_option_reaches_torch_compile_and_a_change_starts_a_new_call(monkeypatch):
+    made = []
+
+    def recording_compile(fn, **kwargs):
+        made.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    gen = texkit.get_registry().make_generator("tiny", compile="on", cpp_wrapper=True)
+    assert made == [{"dynamic": False, "options": {"layout_optimization": False, "cpp_wrapper": True}}]
+    assert gen.denoiser.cpp_wrapper and gen.describe()["cpp_wrapper"] is True
+    call = gen.denoiser
+    gen.set_cpp_wrapper(True)  # no change: the denoising call (and its compiled shapes) is kept
+    assert gen.denoiser is call and len(made) == 1
+    gen.set_cpp_wrapper(False)
+    assert gen.denoiser is not call and gen.denoiser.compile_mode == "on"
+    assert made[-1] == {"dynamic": False, "options": {"layout_optimization": False}}
+    assert gen.describe()["cpp_wrapper"] is False
+    cuda_call = compiled.DenoiserCall(gen.unet, gen.controlnet, "on", "cuda", cpp_wrapper=True)
+    assert cuda_call.compiled and made[-1] == {"dynamic": False, "options": {"cpp_wrapper": True}}
+
+
+def test_the_option_is_off_by_default_and_checked():
+    assert texkit.get_registry().make_generator("tiny").cpp_wrapper is False
+    with pytest.raises(texkit.ConfigError, match="cpp_wrapper"):
+        texkit.get_registry().make_generator("tiny", cpp_wrapper="sometimes")
+
+
+def _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
+    return [x * conditioning_scale + controlnet_cond], encoder_hidden_states.mean() + t
+
+
+def _attending_unet(checkpointing: bool):
+    """A stand-in UNet with one attention whose result stays inside the (optionally checkpointed) block,
+    so that AOTAutograd recomputes the attention, a random op to it, in the backward."""
+
+    def block(a: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(a, a, a).tanh() * a
+
+    def unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
+        heads = (x + down_block_additional_residuals[0] + mid_block_additional_residual).flatten(2).unsqueeze(1)  # (B, 1, 4, h*w)
+        out = checkpoint(block, heads, use_reentrant=False) if checkpointing else block(heads)
+        return (out.view_as(x),)
+
+    return unet
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_a_call_compiled_with_a_cpp_wrapper_gives_the_eager_values_and_gradients(checkpointing):
+    """Real Inductor (CPU). With checkpointing, AOTAutograd wraps the attention it recomputes (SDPA counts as
+    random) in random-state operators that torch 2.13's C++ wrapper cannot launch: the call is compiled again
+    with the Python wrapper, not run eagerly, and the reason says so."""
+    unet = _attending_unet(checkpointing)
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(2, 4, 8, 8, generator=g, requires_grad=True)
+    args = (torch.tensor(3.0), torch.randn(2, 5, 6, generator=g), torch.randn(2, 4, 8, 8, generator=g), 0.5)
+    weight = torch.randn(2, 4, 8, 8, generator=g)
+
+    def values_and_grads(call):
+        out = call(latents, *args)
+        return out.detach(), torch.autograd.grad((out * weight).sum(), latents)[0]
+
+    want, want_grad = values_and_grads(compiled.DenoiserCall(unet, _controlnet, "off").eager)
+    torch._dynamo.reset()
+    call = compiled.DenoiserCall(unet, _controlnet, "on", "cpu", cpp_wrapper=True)
+    got, got_grad = values_and_grads(call)
+    torch._dynamo.reset()
+    assert call.compiled, call.reason  # never eager: a failed C++ wrapper compiles with the Python one
+    if checkpointing:
+        assert not call.cpp_wrapper and "cpp_wrapper failed, Python wrapper used (InductorError" in call.reason, call.reason
+    else:
+        assert call.cpp_wrapper and call.reason == compiled.COMPILED_REASON, call.reason
+    assert float(want_grad.abs().max()) > 0
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_grad, want_grad)
+
+
+@pytest.mark.slow
+def test_the_tiny_unets_up_block_compiled_with_a_cpp_wrapper_gives_the_eager_gradients():
+    """A real diffusers block (ResNets, upsampling, convolution) through Inductor's C++ wrapper (CPU)."""
+    block = texkit.get_registry().make_generator("tiny", checkpointing=False).unet.up_blocks[0]
+    g = torch.Generator().manual_seed(0)
+    channels = block.resnets[0].conv1.in_channels - block.resnets[0].conv1.out_channels
+    hidden = torch.randn(2, channels, 4, 4, generator=g, requires_grad=True)
+    skips = tuple(torch.randn(2, block.resnets[i].conv1.in_channels - channels, 4, 4, generator=g, requires_grad=True) for i in (1, 0))
+    temb = torch.randn(2, block.resnets[0].time_emb_proj.in_features, generator=g, requires_grad=True)
+    inputs = (hidden, *skips, temb)
+
+    def call(hidden, skip_a, skip_b, temb):
+        return block(hidden_states=hidden, res_hidden_states_tuple=(skip_a, skip_b), temb=temb)
+
+    def values_and_grads(fn):
+        out = fn(*inputs)
+        weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+        return out.detach(), torch.autograd.grad((out * weight).sum(), inputs)
+
+    want, want_grads = values_and_grads(call)
+    torch._dynamo.reset()
+    got, got_grads = values_and_grads(torch.compile(call, dynamic=False, **inductor_options(False, torch.device("cpu"), cpp_wrapper=True)))
+    torch._dynamo.reset()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    for a, b in zip(got_grads, want_grads):
+        assert float(b.abs().max()) > 0
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
