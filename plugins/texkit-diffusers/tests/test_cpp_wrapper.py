@@ -127,3 +127,35 @@ def test_the_tiny_unets_up_block_compiled_with_a_cpp_wrapper_gives_the_eager_gra
     for a, b in zip(got_grads, want_grads):
         assert float(b.abs().max()) > 0
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+
+
+def test_a_failed_cpp_wrapper_compiles_again_with_the_python_wrapper(monkeypatch, caplog):
+    """No Inductor: a stand-in ``torch.compile`` whose C++-wrapped function raises at its first call, as torch's does."""
+    made = []
+
+    def compile_failing_with_cpp(fn, **kwargs):
+        made.append(kwargs)
+        if kwargs.get("options", {}).get("cpp_wrapper"):
+
+            def failing(*args):
+                raise RuntimeError(f"{first_line}\nsecond line")
+
+            return failing
+        return fn
+
+    first_line = "C++ wrapper cannot launch this: " + "x" * 300  # the reason keeps its first 200 characters
+    monkeypatch.setattr(compiled.torch, "compile", compile_failing_with_cpp)
+    unet = _attending_unet(checkpointing=False)
+    g = torch.Generator().manual_seed(1)
+    args = (torch.randn(2, 4, 8, 8, generator=g), torch.tensor(3.0), torch.randn(2, 5, 6, generator=g), torch.randn(2, 4, 8, 8, generator=g), 0.5)
+    call = compiled.DenoiserCall(unet, _controlnet, "on", "cuda", cpp_wrapper=True)
+    with caplog.at_level("WARNING", logger="texkit.diffusers"):
+        out = call(*args)
+    assert made == [{"dynamic": False, "options": {"cpp_wrapper": True}}, {"dynamic": False}]
+    assert call.compiled and not call.cpp_wrapper
+    assert call.reason == f"{compiled.COMPILED_REASON}; cpp_wrapper failed, Python wrapper used (RuntimeError: {first_line[:200]})"
+    assert [r.getMessage() for r in caplog.records] == [f"texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (RuntimeError: {first_line[:200]})"]
+    torch.testing.assert_close(out, call.eager(*args))
+    assert len(call.first_calls) == 1  # the call that ran is noted once
+    out_again = call(*args)  # later calls run the Python-wrapped function and compile nothing more
+    assert len(made) == 2 and torch.equal(out_again, out)
