@@ -7,7 +7,7 @@ the FULL-SIZE SD 1.5 architecture (random weights, `full_size_components` of
 ``gpu/bench_generator.py``) at a tiny resolution (64 px views, small texture).
 
 The trainer is built as ``gpu/bench_training.py`` builds it (generator ``stable-diffusion`` reading
-a diffusers folder, CFG 7.5, truncation "all", UNet checkpointing on, rewards curvature_color +
+a diffusers folder, CFG 7.5, truncation "all", UNet checkpointing on (`--unet-checkpointing`), rewards curvature_color +
 symmetry, learnable paint cameras, reward path ``tilted_short``), with the pure-PyTorch renderer
 ``torch`` (nvdiffrast dispatches far fewer ops per render: its rasteriser is one custom op).
 
@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--paint-views", type=int, default=2, help="first K views of front_short (>= 2 to tell view 1 from later ones)")
     parser.add_argument("--steps", default="1,2", help="DDIM step counts to count at (two or more)")
     parser.add_argument("--view-checkpointing", default="on,off", help="on, off or on,off")
+    parser.add_argument(
+        "--unet-checkpointing", default="on", choices=["on", "off"], help="gradient checkpointing inside UNet, ControlNet and VAE (training.unet_checkpointing)"
+    )
     parser.add_argument("--target-views", type=int, default=6)
     parser.add_argument("--target-steps", type=int, default=10)
     parser.add_argument("--resolution", type=int, default=64, help="views (multiple of 64) and reward renders")
@@ -340,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cameras": {"learn": ["paint"]},
         "texture": {"size": args.texture_size, "render_size": args.resolution},
         "rewards": {"curvature_color": {"weight": 1.0}, "symmetry": {"weight": 1.0}},
-        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": True, "before_after": False},
+        "training": {"steps": 2, "truncation": "all", "unet_checkpointing": args.unet_checkpointing == "on", "before_after": False},
         "output": {"dir": str(work / "run")},
         "device": "cpu",
     }
@@ -407,7 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reward_path": "tilted_short",
         "guidance_scale": 7.5,
         "truncation": "all",
-        "unet_checkpointing": True,
+        "unet_checkpointing": args.unet_checkpointing == "on",
         "rewards": ["curvature_color", "symmetry"],
         "generator": session.generator.describe() if hasattr(session.generator, "describe") else {},
         "generator_phases": list(GENERATOR_PHASES),
