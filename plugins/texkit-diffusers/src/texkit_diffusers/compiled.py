@@ -277,7 +277,7 @@ class DenoiserCall:
         wrapper cannot launch the random-state operators AOTAutograd puts around random ops that activation
         checkpointing recomputes, which SDPA's kernels count as); `reason` says so."""
         first = (str(err).strip().splitlines() or [""])[0][:200]
-        self.cpp_wrapper = True
+        self.cpp_wrapper = False
         self._start_compiling()
         self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({type(err).__name__}: {first})"
         log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s: %s)", type(err).__name__, first)
