@@ -257,3 +257,47 @@ def test_set_compile_switches_the_built_generator_and_keeps_a_same_mode_call():
     gen.set_compile("auto")
     assert gen.denoiser is not kept and gen.denoiser.compile_mode == "auto"
     assert gen.denoiser.before_compiled_call == gen._drop_stale_merges  # follows whatever merge the generator holds
+
+
+def test_a_backward_that_fails_to_compile_falls_back_at_the_call_not_in_the_backward_pass(monkeypatch):
+    """Real Dynamo + AOTAutograd with a backward compiler that raises. AOTAutograd compiles a backward at its
+    first backward call by default, where the error would stop ``loss.backward()``; the compiled call has it
+    compiled with the forward, so the call falls back to eager and the backward pass runs."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    real_compile = torch.compile
+
+    def fails_to_compile_backward(gm, example_inputs):
+        raise RuntimeError("no backward for you\nsecond line")
+
+    def compile_with_a_broken_backward(fn, **_):
+        backend = aot_autograd(fw_compiler=lambda gm, example_inputs: make_boxed_func(gm.forward), bw_compiler=fails_to_compile_backward)
+        return real_compile(fn, backend=backend, dynamic=False)
+
+    monkeypatch.setattr(compiled.torch, "compile", compile_with_a_broken_backward)
+    call = compiled.DenoiserCall(_unet, _controlnet, "on", "cpu")
+    x, t, embeds, condition, scale = _inputs()
+    x.requires_grad_(True)
+    torch._dynamo.reset()
+    out = call(x, t, embeds, condition, scale)
+    torch._dynamo.reset()
+    assert not call.compiled
+    assert call.reason == "compile failed, running eager (BackendCompilerFailed: RuntimeError: no backward for you)"
+    (grad,) = torch.autograd.grad((out * out).sum(), x)  # the eager call's backward
+    want = call.eager(x, t, embeds, condition, scale)
+    torch.testing.assert_close(grad, torch.autograd.grad((want * want).sum(), x)[0])
+    import torch._functorch.config as functorch_config
+
+    assert functorch_config.force_non_lazy_backward_lowering is False  # only inside the call
+
+
+def test_a_compiler_error_is_described_by_its_type_and_first_line_and_a_wrapped_one_by_both():
+    class BackendCompilerFailed(Exception):
+        def __init__(self, inner: BaseException) -> None:
+            super().__init__("backend='inductor' raised:\nmore")
+            self.inner_exception = inner
+
+    assert compiled.describe_error(ValueError("  bad graph\nsecond")) == "ValueError: bad graph"
+    assert compiled.describe_error(BackendCompilerFailed(KeyError("x" * 250))) == f"BackendCompilerFailed: KeyError: '{'x' * 199}"
+    assert compiled.describe_error(BackendCompilerFailed(None)) == "BackendCompilerFailed: backend='inductor' raised:"  # type: ignore[arg-type]

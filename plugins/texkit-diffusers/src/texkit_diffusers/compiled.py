@@ -22,6 +22,7 @@ compilation costs more than it saves). ``"on"`` compiles from the first call, ``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -31,9 +32,25 @@ from typing import Any
 import torch
 
 from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_counts, enable_compile_cache
-from texkit_diffusers.precompiled import PRECOMPILED_FOLDER, PrecompiledCalls, aot_compile_available, denoise
+from texkit_diffusers.precompiled import (
+    PRECOMPILED_FOLDER,
+    PrecompiledCalls,
+    _first_line,
+    aot_compile_available,
+    denoise,
+)
 
-__all__ = ["COMPILE_MODES", "DenoiserCall", "inductor_options", "describe_first_call", "dynamo_phase_seconds", "resolve_compile_mode", "starts_compiling"]
+__all__ = [
+    "COMPILE_MODES",
+    "DenoiserCall",
+    "backward_compiled_with_forward",
+    "describe_error",
+    "describe_first_call",
+    "dynamo_phase_seconds",
+    "inductor_options",
+    "resolve_compile_mode",
+    "starts_compiling",
+]
 
 log = logging.getLogger("texkit.diffusers")
 
@@ -72,6 +89,29 @@ def inductor_options(channels_last: bool, device: torch.device, cpp_wrapper: boo
     if cpp_wrapper:
         options["cpp_wrapper"] = True
     return {"options": options} if options else {}
+
+
+def backward_compiled_with_forward() -> contextlib.AbstractContextManager[Any]:
+    """Within this context, AOTAutograd compiles a graph's backward when it compiles its forward.
+
+    By default it compiles the backward at the graph's first backward call, so a compiler error in
+    the backward would stop the training step in ``loss.backward()``, out of `DenoiserCall`'s reach;
+    compiled with the forward, the error reaches `DenoiserCall`'s fallback at the call.
+    """
+    import torch._functorch.config as functorch_config
+
+    if not hasattr(functorch_config, "force_non_lazy_backward_lowering"):  # pragma: no cover - older torch
+        return contextlib.nullcontext()
+    return functorch_config.patch(force_non_lazy_backward_lowering=True)
+
+
+def describe_error(err: BaseException) -> str:
+    """``"Type: first line"`` of a compiler error (the first 200 characters); torch's ``BackendCompilerFailed``
+    names the backend's own error, which it wraps, e.g. ``"BackendCompilerFailed: RuntimeError: ..."``."""
+    inner = getattr(err, "inner_exception", None)
+    if isinstance(inner, BaseException):
+        return f"{type(err).__name__}: {type(inner).__name__}: {_first_line(inner)}"
+    return f"{type(err).__name__}: {_first_line(err)}"
 
 
 def _check_mode(mode: str) -> None:
@@ -276,17 +316,15 @@ class DenoiserCall:
         """Compile again with Inductor's Python wrapper after the C++ wrapper failed (e.g. torch 2.13's C++
         wrapper cannot launch the random-state operators AOTAutograd puts around random ops that activation
         checkpointing recomputes, which SDPA's kernels count as); `reason` says so."""
-        first = (str(err).strip().splitlines() or [""])[0][:200]
         self.cpp_wrapper = False
         self._start_compiling()
-        self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({type(err).__name__}: {first})"
-        log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s: %s)", type(err).__name__, first)
+        self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({describe_error(err)})"
+        log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s)", describe_error(err))
 
     def _fall_back(self, err: BaseException) -> None:
-        first = (str(err).strip().splitlines() or [""])[0][:200]
         self.compiled = False
         self._compiled_fn = None
-        self.reason = f"compile failed, running eager ({type(err).__name__}: {first})"
+        self.reason = f"compile failed, running eager ({describe_error(err)})"
         log.warning("texkit-diffusers: %s", self.reason)
 
     def _note_compiled(self, latents: int, grad: bool, took: str, counts: CompileCacheCounts) -> None:
@@ -337,10 +375,11 @@ class DenoiserCall:
                 model_input, condition = _needing_grad(model_input), _needing_grad(condition)
             try:
                 out = None
-                if key[2] and self.precompiled is not None:  # None: no precompiled call serves it
-                    out = self.precompiled(self.unet, self.controlnet, model_input, t, embeds, condition, scale)
-                if out is None:
-                    out = self._compiled_fn(model_input, t, embeds, condition, scale)
+                with backward_compiled_with_forward():  # a backward that fails to compile fails here, not in loss.backward()
+                    if key[2] and self.precompiled is not None:  # None: no precompiled call serves it
+                        out = self.precompiled(self.unet, self.controlnet, model_input, t, embeds, condition, scale)
+                    if out is None:
+                        out = self._compiled_fn(model_input, t, embeds, condition, scale)
             except Exception as err:  # a compiler error: this run continues eagerly (first without the C++ wrapper)
                 if self.cpp_wrapper:
                     self._drop_cpp_wrapper(err)
