@@ -26,8 +26,10 @@ def test_the_layout_optimisation_is_off_on_the_cpu_only():
     assert inductor_options(False, torch.device("cuda")) == {}
 
 
-def test_compiled_up_block_gives_the_eager_gradients():
-    """The block where the layout optimisation zeroed the gradient, compiled with texkit's CPU options."""
+@pytest.mark.parametrize("cpp_wrapper", [False, True])
+def test_compiled_up_block_gives_the_eager_gradients(cpp_wrapper):
+    """The block where the layout optimisation zeroed the gradient, compiled with texkit's CPU options, with
+    Inductor's Python wrapper and with its C++ wrapper (generator option ``cpp_wrapper``)."""
     unet = _tiny().unet
     block = unet.up_blocks[0]
     g = torch.Generator().manual_seed(0)
@@ -47,7 +49,7 @@ def test_compiled_up_block_gives_the_eager_gradients():
 
     want = grads(call)
     torch._dynamo.reset()
-    got = grads(torch.compile(call, dynamic=False, **inductor_options(False, torch.device("cpu"))))
+    got = grads(torch.compile(call, dynamic=False, **inductor_options(False, torch.device("cpu"), cpp_wrapper)))
     torch._dynamo.reset()
     for a, b in zip(got, want):
         assert float(a.norm()) > 0
