@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # diffusers_standins, for the test modules (pytest's importlib mode adds no folder)
 
 
 def paint_random_view(gen, seed: int = 5) -> torch.Tensor:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers_standins import linear_controlnet as _controlnet
+from diffusers_standins import linear_unet as _unet
+from diffusers_standins import standin_inputs as _inputs
 from texkit_diffusers import compiled
 
 import texkit
@@ -76,19 +79,6 @@ def test_an_unknown_compile_mode_is_an_error():
 
 
 # -- DenoiserCall around stand-in models (CPU tensors; the device argument only steers the decision)
-
-
-def _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
-    return [x * conditioning_scale + controlnet_cond], encoder_hidden_states.mean() + t
-
-
-def _unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
-    return (x + down_block_additional_residuals[0] + mid_block_additional_residual,)
-
-
-def _inputs(batch: int = 2) -> tuple:
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(batch, 4, 8, 8, generator=g), torch.tensor(3.0), torch.randn(batch, 5, 6, generator=g), torch.randn(batch, 4, 8, 8, generator=g), 0.5
 
 
 class RecordingCompile:

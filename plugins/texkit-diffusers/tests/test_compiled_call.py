@@ -13,23 +13,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from diffusers_standins import linear_controlnet as _controlnet
+from diffusers_standins import linear_unet as _unet
+from diffusers_standins import standin_inputs as _inputs
 from texkit_diffusers import compiled
 
 from texkit.compile_cache import CompileCacheCounts
-
-
-def _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
-    return [x * conditioning_scale + controlnet_cond], encoder_hidden_states.mean() + t
-
-
-def _unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
-    return (x + down_block_additional_residuals[0] + mid_block_additional_residual,)
-
-
-def _inputs(batch: int = 2) -> tuple:
-    """``(latents (B, 4, 8, 8), t, embeds (B, 5, 6), condition (B, 4, 8, 8), scale 0.5)``."""
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(batch, 4, 8, 8, generator=g), torch.tensor(3.0), torch.randn(batch, 5, 6, generator=g), torch.randn(batch, 4, 8, 8, generator=g), 0.5
 
 
 class InputRecordingCompile:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers_standins import linear_controlnet as _controlnet
 from texkit_diffusers import compiled
 from texkit_diffusers.compiled import inductor_options
 from torch.utils.checkpoint import checkpoint
@@ -50,10 +51,6 @@ def test_the_option_is_off_by_default_and_checked():
     assert texkit.get_registry().make_generator("tiny").cpp_wrapper is False
     with pytest.raises(texkit.ConfigError, match="cpp_wrapper"):
         texkit.get_registry().make_generator("tiny", cpp_wrapper="sometimes")
-
-
-def _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
-    return [x * conditioning_scale + controlnet_cond], encoder_hidden_states.mean() + t
 
 
 def _attending_unet(checkpointing: bool):

@@ -18,6 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from diffusers_standins import env_with_standins
+from diffusers_standins import smooth_controlnet as _controlnet
+from diffusers_standins import smooth_unet as _unet
 from texkit_diffusers import compiled as compiled_module
 from texkit_diffusers.compiled import DenoiserCall
 from texkit_diffusers.precompiled import (
@@ -36,12 +39,7 @@ from texkit.errors import ConfigError
 RUN = r"""
 import json, torch
 from texkit_diffusers.compiled import DenoiserCall, dynamo_phase_seconds
-
-def controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
-    return [torch.tanh(x * conditioning_scale + controlnet_cond)], encoder_hidden_states.mean() + t
-
-def unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
-    return (torch.sigmoid(x + down_block_additional_residuals[0]) * mid_block_additional_residual,)
+from diffusers_standins import smooth_controlnet as controlnet, smooth_unet as unet
 
 torch.manual_seed(0)
 call = DenoiserCall(unet, controlnet, "on", precompile=True)
@@ -55,20 +53,12 @@ print(json.dumps({"loaded": p.loaded, "saved": p.saved, "failed": p.failed, "des
 
 
 def _run(cache: Path) -> tuple[dict, str]:
-    env = {**os.environ, "TEXKIT_COMPILE_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    env = env_with_standins({**os.environ, "TEXKIT_COMPILE_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"})
     env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     env.pop("TEXKIT_COMPILE_CACHE", None)
     done = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
-
-
-def _controlnet(x, t, encoder_hidden_states, controlnet_cond, conditioning_scale, guess_mode, return_dict):
-    return [torch.tanh(x * conditioning_scale + controlnet_cond)], encoder_hidden_states.mean() + t
-
-
-def _unet(x, t, encoder_hidden_states, down_block_additional_residuals, mid_block_additional_residual, return_dict):
-    return (torch.sigmoid(x + down_block_additional_residuals[0]) * mid_block_additional_residual,)
 
 
 def _args(batch: int = 2, grad: bool = True) -> tuple[torch.Tensor, ...]:
