@@ -13,6 +13,7 @@ import torch
 from diffusers_standins import linear_controlnet as _controlnet
 from texkit_diffusers import compiled
 from texkit_diffusers.compiled import inductor_options
+from texkit_diffusers.generator import CPP_WRAPPER_WITH_CHECKPOINTING
 from torch.utils.checkpoint import checkpoint
 
 import texkit
@@ -35,16 +36,47 @@ def test_the_option_reaches_torch_compile_and_a_change_starts_a_new_call(monkeyp
     monkeypatch.setattr(compiled.torch, "compile", recording_compile)
     gen = texkit.get_registry().make_generator("tiny", compile="on", cpp_wrapper=True)
     assert made == [{"dynamic": False, "options": {"layout_optimization": False, "cpp_wrapper": True}}]
-    assert gen.denoiser.cpp_wrapper and gen.describe()["cpp_wrapper"] is True
+    assert gen.denoiser.cpp_wrapper and gen.describe()["cpp_wrapper"] == "on"
     call = gen.denoiser
     gen.set_cpp_wrapper(True)  # no change: the denoising call (and its compiled shapes) is kept
     assert gen.denoiser is call and len(made) == 1
     gen.set_cpp_wrapper(False)
     assert gen.denoiser is not call and gen.denoiser.compile_mode == "on"
     assert made[-1] == {"dynamic": False, "options": {"layout_optimization": False}}
-    assert gen.describe()["cpp_wrapper"] is False
+    assert gen.describe()["cpp_wrapper"] == "off"
     cuda_call = compiled.DenoiserCall(gen.unet, gen.controlnet, "on", "cuda", cpp_wrapper=True)
     assert cuda_call.compiled and made[-1] == {"dynamic": False, "options": {"cpp_wrapper": True}}
+
+
+def test_with_checkpointing_on_the_cpp_wrapper_waits_for_it_to_be_off(monkeypatch, caplog):
+    """torch's C++ wrapper fails on checkpointed attention (the test below): not tried, said once, used once checkpointing is off."""
+    made = []
+
+    def recording_compile(fn, **kwargs):
+        made.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    with caplog.at_level("WARNING", logger="texkit.diffusers"):
+        gen = texkit.get_registry().make_generator("tiny", compile="on", cpp_wrapper=True, checkpointing=True)
+    assert made == [{"dynamic": False, "options": {"layout_optimization": False}}] and not gen.denoiser.cpp_wrapper
+    assert gen.describe()["cpp_wrapper"] == f"off: {CPP_WRAPPER_WITH_CHECKPOINTING}"
+    assert [r.getMessage() for r in caplog.records] == [f"texkit-diffusers: cpp_wrapper not used: {CPP_WRAPPER_WITH_CHECKPOINTING}"]
+    call = gen.denoiser
+    gen.set_checkpointing(True)  # no change: the denoising call (and its compiled shapes) is kept
+    assert gen.denoiser is call
+    gen.set_checkpointing(False)
+    assert gen.denoiser.cpp_wrapper and made[-1] == {"dynamic": False, "options": {"layout_optimization": False, "cpp_wrapper": True}}
+    assert gen.describe()["cpp_wrapper"] == "on"
+    gen.set_checkpointing(True)
+    assert not gen.denoiser.cpp_wrapper and made[-1] == {"dynamic": False, "options": {"layout_optimization": False}}
+    plain = texkit.get_registry().make_generator("tiny", compile="on", checkpointing=True)
+    call = plain.denoiser
+    plain.set_checkpointing(False)  # no C++ wrapper asked for: checkpointing does not touch the call
+    assert plain.denoiser is call and plain.describe()["cpp_wrapper"] == "off"
+    gen.set_checkpointing(False)
+    gen.denoiser.cpp_wrapper = False  # as after a failed C++ wrapper (`DenoiserCall`'s fallback)
+    assert gen.describe()["cpp_wrapper"] == "off (the C++ wrapper failed: see compile)"
 
 
 def test_the_option_is_off_by_default_and_checked():

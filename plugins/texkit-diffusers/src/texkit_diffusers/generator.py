@@ -24,6 +24,13 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 Condition = Literal["inpaint", "depth"]
 CONDITION_CHANNELS = {"inpaint": 6, "depth": 3}
 
+CPP_WRAPPER_WITH_CHECKPOINTING = (
+    "UNet checkpointing is on (training.unet_checkpointing), and torch's C++ wrapper cannot launch the random-state "
+    "operators AOTAutograd puts around the attention that checkpointing recomputes; set training.unet_checkpointing = false to use it"
+)
+"""Why option ``cpp_wrapper`` is not used with checkpointing on: trying would cost a failed compile in every run
+(measured with torch 2.13 on the CPU, plugins/texkit-diffusers/tests/test_cpp_wrapper.py)."""
+
 
 class DiffusionGenerator:
     """Paints a view given its render, depth and keep mask (implements `texkit.types.Generator`).
@@ -56,7 +63,8 @@ class DiffusionGenerator:
             included) in the compile cache folder and load it in later runs, which then skip
             tracing (`texkit_diffusers.precompiled`; needs a torch with ``aot_compile``).
         cpp_wrapper: with compile on, launch the compiled kernels from C++ instead of Python
-            (Inductor's ``cpp_wrapper``; `DenoiserCall`).
+            (Inductor's ``cpp_wrapper``; `DenoiserCall`); used only while ``checkpointing`` is off
+            (`CPP_WRAPPER_WITH_CHECKPOINTING`).
         name: registry name, for records.
 
     Attributes:
@@ -134,6 +142,8 @@ class DiffusionGenerator:
         self.precompile = precompile
         self.cpp_wrapper = cpp_wrapper
         self.denoiser = self._new_denoiser(compile)
+        if cpp_wrapper and checkpointing and compile != "off":
+            log.warning("texkit-diffusers: cpp_wrapper not used: %s", CPP_WRAPPER_WITH_CHECKPOINTING)
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -266,7 +276,7 @@ class DiffusionGenerator:
             "lora_forward": "merged weights, once per view" if self.merged_lora is not None else "peft",
             "memory_format": self.memory_format,
             "precompile": self.precompile,
-            "cpp_wrapper": self.denoiser.cpp_wrapper,  # False after a failed C++ wrapper (`compile` says why)
+            "cpp_wrapper": self._describe_cpp_wrapper(),
         }
         for dist in ("diffusers", "transformers", "peft"):
             try:
@@ -301,7 +311,10 @@ class DiffusionGenerator:
                 model.enable_gradient_checkpointing()
             else:
                 model.disable_gradient_checkpointing()
+        before = self._cpp_wrapper_in_use() if hasattr(self, "denoiser") else None
         self.checkpointing = enabled
+        if before is not None and self._cpp_wrapper_in_use() != before:  # the wrapper follows checkpointing
+            self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
 
     def set_compile(self, mode: str) -> None:
         """Switch the option ``compile`` (``auto``/``on``/``off``) of the built generator.
@@ -332,8 +345,20 @@ class DiffusionGenerator:
     def _new_denoiser(self, compile_mode: str) -> DenoiserCall:
         """A fresh denoising call (no compiled shapes yet) for ``compile_mode`` and the current layout."""
         return DenoiserCall(
-            self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.precompile, self.cpp_wrapper
+            self.unet, self.controlnet, compile_mode, self.device, self._drop_stale_merges, self._channels_last(), self.precompile, self._cpp_wrapper_in_use()
         )
+
+    def _cpp_wrapper_in_use(self) -> bool:
+        """Whether the denoising call is compiled with Inductor's C++ wrapper: asked for, and no checkpointing."""
+        return self.cpp_wrapper and not self.checkpointing
+
+    def _describe_cpp_wrapper(self) -> str:
+        """``"on"``, ``"off"``, or why an asked-for C++ wrapper is not in use (run record)."""
+        if self.denoiser.cpp_wrapper:
+            return "on"
+        if self.cpp_wrapper and self.checkpointing:
+            return f"off: {CPP_WRAPPER_WITH_CHECKPOINTING}"
+        return "off" + ("" if not self.cpp_wrapper else " (the C++ wrapper failed: see compile)")
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""
