@@ -58,3 +58,19 @@ def paint_grads() -> Callable[..., tuple[torch.Tensor, torch.Tensor, list[torch.
 def paint_view() -> Callable[..., torch.Tensor]:
     """:func:`paint_random_view`, as a fixture."""
     return paint_random_view
+
+
+@pytest.fixture
+def compile_kwargs(monkeypatch) -> list[dict]:
+    """Replace ``torch.compile`` inside `texkit_diffusers.compiled` by a stand-in that returns the function
+    unchanged; the list holds the keyword arguments of each call, in order."""
+    from texkit_diffusers import compiled
+
+    made: list[dict] = []
+
+    def recording_compile(fn, **kwargs):
+        made.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    return made

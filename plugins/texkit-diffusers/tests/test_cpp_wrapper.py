@@ -26,14 +26,8 @@ def test_cpp_wrapper_is_an_inductor_option_on_every_device():
     assert inductor_options(False, torch.device("cuda"), cpp_wrapper=False) == {}
 
 
-def test_the_option_reaches_torch_compile_and_a_change_starts_a_new_call(monkeypatch):
-    made = []
-
-    def recording_compile(fn, **kwargs):
-        made.append(kwargs)
-        return fn
-
-    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+def test_the_option_reaches_torch_compile_and_a_change_starts_a_new_call(compile_kwargs):
+    made = compile_kwargs
     gen = texkit.get_registry().make_generator("tiny", compile="on", cpp_wrapper=True)
     assert made == [{"dynamic": False, "options": {"layout_optimization": False, "cpp_wrapper": True}}]
     assert gen.denoiser.cpp_wrapper and gen.describe()["cpp_wrapper"] == "on"
@@ -48,15 +42,9 @@ def test_the_option_reaches_torch_compile_and_a_change_starts_a_new_call(monkeyp
     assert cuda_call.compiled and made[-1] == {"dynamic": False, "options": {"cpp_wrapper": True}}
 
 
-def test_with_checkpointing_on_the_cpp_wrapper_waits_for_it_to_be_off(monkeypatch, caplog):
+def test_with_checkpointing_on_the_cpp_wrapper_waits_for_it_to_be_off(compile_kwargs, caplog):
     """torch's C++ wrapper fails on checkpointed attention (the test below): not tried, said once, used once checkpointing is off."""
-    made = []
-
-    def recording_compile(fn, **kwargs):
-        made.append(kwargs)
-        return fn
-
-    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    made = compile_kwargs
     with caplog.at_level("WARNING", logger="texkit.diffusers"):
         gen = texkit.get_registry().make_generator("tiny", compile="on", cpp_wrapper=True, checkpointing=True)
     assert made == [{"dynamic": False, "options": {"layout_optimization": False}}] and not gen.denoiser.cpp_wrapper

@@ -56,17 +56,11 @@ def test_an_unknown_memory_format_is_a_config_error_in_one_line():
         texkit.get_registry().make_generator("tiny", memory_format="nhwc")
 
 
-def test_channels_last_compiles_with_inductors_channels_last_layout(monkeypatch):
+def test_channels_last_compiles_with_inductors_channels_last_layout(compile_kwargs):
     """Inductor would keep the UNet in NCHW (a convolution with out <= in / 2): channels-last forces its layout."""
     from texkit_diffusers import compiled
 
-    made = []
-
-    def recording_compile(fn, **kwargs):
-        made.append(kwargs)
-        return fn
-
-    monkeypatch.setattr(compiled.torch, "compile", recording_compile)
+    made = compile_kwargs
     gen = texkit.get_registry().make_generator("tiny", compile="on")
     cpu = {"dynamic": False, "options": {"layout_optimization": False}}  # on the CPU: never (wrong gradients otherwise)
     assert made == [cpu]

@@ -316,10 +316,11 @@ class DenoiserCall:
         """Compile again with Inductor's Python wrapper after the C++ wrapper failed (e.g. torch 2.13's C++
         wrapper cannot launch the random-state operators AOTAutograd puts around random ops that activation
         checkpointing recomputes, which SDPA's kernels count as); `reason` says so."""
+        error = describe_error(err)
         self.cpp_wrapper = False
         self._start_compiling()
-        self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({describe_error(err)})"
-        log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s)", describe_error(err))
+        self.reason = f"{self.reason}; cpp_wrapper failed, Python wrapper used ({error})"
+        log.warning("texkit-diffusers: cpp_wrapper failed, compiling with the Python wrapper (%s)", error)
 
     def _fall_back(self, err: BaseException) -> None:
         self.compiled = False

@@ -356,9 +356,11 @@ class DiffusionGenerator:
         """``"on"``, ``"off"``, or why an asked-for C++ wrapper is not in use (run record)."""
         if self.denoiser.cpp_wrapper:
             return "on"
-        if self.cpp_wrapper and self.checkpointing:
+        if not self.cpp_wrapper:
+            return "off"
+        if self.checkpointing:
             return f"off: {CPP_WRAPPER_WITH_CHECKPOINTING}"
-        return "off" + ("" if not self.cpp_wrapper else " (the C++ wrapper failed: see compile)")
+        return "off (the C++ wrapper failed: see compile)"
 
     def _channels_last(self) -> bool:
         """Whether the convolutions run channels-last (option ``memory_format``), compiled graph included."""
