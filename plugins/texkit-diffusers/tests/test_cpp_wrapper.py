@@ -59,9 +59,8 @@ def test_with_checkpointing_on_the_cpp_wrapper_waits_for_it_to_be_off(compile_kw
     gen.set_checkpointing(True)
     assert not gen.denoiser.cpp_wrapper and made[-1] == {"dynamic": False, "options": {"layout_optimization": False}}
     plain = texkit.get_registry().make_generator("tiny", compile="on", checkpointing=True)
-    call = plain.denoiser
-    plain.set_checkpointing(False)  # no C++ wrapper asked for: checkpointing does not touch the call
-    assert plain.denoiser is call and plain.describe()["cpp_wrapper"] == "off"
+    plain.set_checkpointing(False)  # no C++ wrapper asked for: it stays off
+    assert not plain.denoiser.cpp_wrapper and plain.describe()["cpp_wrapper"] == "off"
     gen.set_checkpointing(False)
     gen.denoiser.cpp_wrapper = False  # as after a failed C++ wrapper (`DenoiserCall`'s fallback)
     assert gen.describe()["cpp_wrapper"] == "off (the C++ wrapper failed: see compile)"
@@ -148,3 +147,20 @@ def test_a_failed_cpp_wrapper_compiles_again_with_the_python_wrapper(monkeypatch
     assert len(call.first_calls) == 1  # the call that ran is noted once
     out_again = call(*args)  # later calls run the Python-wrapped function and compile nothing more
     assert len(made) == 2 and torch.equal(out_again, out)
+
+
+def test_switching_checkpointing_starts_a_new_denoising_call_whose_first_call_is_noted(compile_kwargs):
+    """The compiled graph differs with checkpointing: a switch is a compilation the run record reports
+    (H100 call 14 had Dynamo recompile unseen inside a row already counted as warm)."""
+    gen = texkit.get_registry().make_generator("tiny", compile="on", checkpointing=True, steps=2)
+    prompt = gen.encode_prompt(["a chair"], [""])
+    view = torch.rand(1, 3, 64, 64)
+    gen.paint(prompt, view, view[:, :1], torch.zeros(1, 1, 64, 64), torch.Generator().manual_seed(0))
+    call = gen.denoiser
+    assert len(call.first_calls) == 1
+    gen.set_checkpointing(True)  # no change: the call and its compiled shapes are kept
+    assert gen.denoiser is call
+    gen.set_checkpointing(False)
+    assert gen.denoiser is not call and gen.denoiser.first_calls == [] and len(compile_kwargs) == 2
+    gen.paint(prompt, view, view[:, :1], torch.zeros(1, 1, 64, 64), torch.Generator().manual_seed(0))
+    assert len(gen.denoiser.first_calls) == 1

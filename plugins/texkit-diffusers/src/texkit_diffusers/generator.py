@@ -305,15 +305,20 @@ class DiffusionGenerator:
             self.unet.disable_adapters()
 
     def set_checkpointing(self, enabled: bool) -> None:
-        """Gradient checkpointing inside UNet, ControlNet and VAE (recompute activations in backward)."""
+        """Gradient checkpointing inside UNet, ControlNet and VAE (recompute activations in backward).
+
+        A change starts a new denoising call: the compiled graph differs with checkpointing (and
+        the C++ wrapper follows it, `_cpp_wrapper_in_use`), so its first call is timed and noted
+        as a compilation instead of Dynamo recompiling unseen inside a call already measured.
+        """
         for model in (self.unet, self.controlnet, self.vae):
             if enabled:
                 model.enable_gradient_checkpointing()
             else:
                 model.disable_gradient_checkpointing()
-        before = self._cpp_wrapper_in_use() if hasattr(self, "denoiser") else None
+        changed = hasattr(self, "denoiser") and enabled != self.checkpointing  # not while __init__ builds
         self.checkpointing = enabled
-        if before is not None and self._cpp_wrapper_in_use() != before:  # the wrapper follows checkpointing
+        if changed:
             self.denoiser = self._new_denoiser(self.denoiser.compile_mode)
 
     def set_compile(self, mode: str) -> None:
