@@ -135,6 +135,17 @@ def test_issue29_tables_match_throughput_h100_json():
     assert later["eager step, batch 1: contiguous / channels-last, same process (call 11)"] == (
         f"{b1['contiguous']['seconds']:.2f} s / {b1['channels_last']['seconds']:.2f} s"
     )
+    levers = {label: value for label, value in _table_rows(doc, "| measurement (H100, calls 12-14) |")}
+    u = record["unet_checkpointing_b1"]
+    for label, row in [
+        ("compiled step, batch 1, UNet checkpointing off, first row of its process (call 13)", u["off_alone"]),
+        ("compiled step, batch 1, UNet checkpointing on, first row of its process (call 14)", u["on_first"]),
+        ("compiled step, batch 1, UNet checkpointing off, second row of the same process (call 14)", u["off_second"]),
+    ]:
+        assert levers[label] == f"{row['seconds']:.2f} s, {row['peak_allocated_gib']:.1f} GiB"
+    assert (u["off_alone"]["unet_checkpointing"], u["on_first"]["unet_checkpointing"], u["off_second"]["unet_checkpointing"]) == ("off", "on", "off")
+    aot = record["precompile_on_device"]
+    assert levers["`aot_compile` in the device's torch (call 12)"] == f"{'yes' if aot['has_aot_compile'] else 'no'} (torch {aot['torch']})"
     up_block, call = record["compiled_gradients_h100"]["checks"]
     assert later["compiled vs eager gradients, tiny UNet's first up block (largest difference / largest gradient)"] == f"{up_block['relative_difference']:.1e}"
     assert later["compiled vs eager adapter gradients, tiny denoising call (same measure)"] == f"{call['relative_difference']:.1e}"

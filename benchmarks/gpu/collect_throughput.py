@@ -92,6 +92,22 @@ CALLS = {
         "step did not finish within the call's time limit",
     ),
     "call11": ("layout (LAYOUT_BATCH=1)", "the eager B=1 step, memory_format contiguous then channels_last, same process"),
+    "call12": (
+        "precompile_or_aot.sh",
+        "the device's torch 2.11.0+cu130 has load_compiled_function but no aot_compile on a compiled function: the "
+        "generator option precompile is unavailable there (aot.jsonl)",
+    ),
+    "call13": (
+        "b1_levers",
+        "the compiled B=1 step with UNet checkpointing off, alone in a fresh process; the C++-wrapper row after it "
+        "was stopped by the call's time limit while compiling",
+    ),
+    "call14": (
+        "b1_levers (UNET_CKPT=on,off CPP=off)",
+        "UNet checkpointing on, then off, in one process; Dynamo compiled the off graph again inside the second "
+        "row's warm-up (not reported as a first call then; set_checkpointing now starts a new denoising call), and "
+        "that row ran 4.2 s slower than the same setting alone in call 13",
+    ),
 }
 
 
@@ -100,6 +116,22 @@ def layout_rows(path: Path) -> dict[str, dict[str, Any]]:
     rows = json.loads(path.read_text())["results"]
     keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "batch_size", "compile", "memory_format", "grad_norm")
     return {row["memory_format"].split(" ")[0]: {key: row[key] for key in keep} for row in rows}
+
+
+def unet_checkpointing_rows(call13: Path, call14: Path) -> dict[str, Any]:
+    """Calls 13-14: the compiled B=1 step with UNet (+ ControlNet) checkpointing on and off, each row's
+    position in its process (a row measured second ran in a process that held the first row's graphs)."""
+    keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "compile_seconds", "unet_checkpointing", "cpp_wrapper")
+
+    def rows(path: Path) -> list[dict[str, Any]]:  # the err log's JSON lines (its progress bars hold other line breaks)
+        return [json.loads(line) for line in path.read_text().split("\n") if line.startswith('{"paint_path"')]
+
+    (alone,), (first, second) = rows(call13 / "b1_levers.err"), rows(call14 / "b1_levers.err")
+    return {
+        "off_alone": {**{key: alone[key] for key in keep}, "source": "call13/b1_levers.err (first row of its process)"},
+        "on_first": {**{key: first[key] for key in keep}, "source": "call14/b1_levers.err (first row of its process)"},
+        "off_second": {**{key: second[key] for key in keep}, "source": "call14/b1_levers.err (second row, same process)"},
+    }
 
 
 def compiled_gradients(path: Path) -> list[dict[str, Any]]:
@@ -252,6 +284,8 @@ def collect() -> dict[str, Any]:
         "compiled_gradients_h100": {"checks": compiled_gradients(FOLDER / "call9" / "grads.jsonl"), "source": "call9/grads.jsonl"},
         "layout_compiled_b8": {**layout_rows(FOLDER / "call10" / "layout_compiled.json"), "source": "call10/layout_compiled.json"},
         "layout_eager_b1": {**layout_rows(FOLDER / "call11" / "layout.json"), "source": "call11/layout.json"},
+        "unet_checkpointing_b1": unet_checkpointing_rows(FOLDER / "call13", FOLDER / "call14"),
+        "precompile_on_device": json.loads((FOLDER / "call12" / "aot.jsonl").read_text().split("\n")[0]) | {"source": "call12/aot.jsonl"},
         "compile_b1_cold": {
             "forward_graph_seconds": float(ready.group(1)),
             "warmup_step_seconds": float(warm.group(2)),
