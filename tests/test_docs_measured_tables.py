@@ -143,6 +143,13 @@ def test_issue29_tables_match_throughput_h100_json():
         ("compiled step, batch 1, UNet checkpointing off, second row of the same process (call 14)", u["off_second"]),
     ]:
         assert levers[label] == f"{row['seconds']:.2f} s, {row['peak_allocated_gib']:.1f} GiB"
+    for label, row in [
+        ("compiled step, batch 1, UNet checkpointing off, alone in its process, another machine (call 15)", u["same_machine_off"]),
+        ("compiled step, batch 1, UNet checkpointing on, alone in its process, call 15's machine (call 16)", u["same_machine_on"]),
+    ]:
+        assert levers[label] == f"{row['seconds']:.2f} s, {row['peak_allocated_gib']:.1f} GiB"
+    assert levers["checkpointing off over on, one machine (calls 15 and 16)"] == f"{u['same_machine_speedup']:.2f}x faster"
+    assert (u["same_machine_off"]["unet_checkpointing"], u["same_machine_on"]["unet_checkpointing"]) == ("off", "on")
     assert (u["off_alone"]["unet_checkpointing"], u["on_first"]["unet_checkpointing"], u["off_second"]["unet_checkpointing"]) == ("off", "on", "off")
     aot = record["precompile_on_device"]
     assert levers["`aot_compile` in the device's torch (call 12)"] == f"{'yes' if aot['has_aot_compile'] else 'no'} (torch {aot['torch']})"

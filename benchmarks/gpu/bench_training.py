@@ -333,8 +333,9 @@ def measure(trainer: Any, checkpointing: bool, warmup: bool, count_flops: Any, b
     row: dict[str, Any] = {"view_checkpointing": checkpointing, "batch_size": batch_size}
     stage = "warm-up step"
     try:
-        if warmup:
-            row["warmup_seconds"] = timed_step(trainer, count_flops=False)["seconds"]
+        if warmup:  # its loss and gradient norm compare settings before any optimizer step (first row of a process)
+            first = timed_step(trainer, count_flops=False)
+            row.update({"warmup_seconds": first["seconds"], "warmup_loss": first["loss"], "warmup_grad_norm": first["grad_norm"]})
         stage = "timed step"
         row.update({k: v for k, v in timed_step(trainer, count_flops=False).items() if v is not None})
         if count_flops(row["seconds"]):

@@ -108,6 +108,13 @@ CALLS = {
         "row's warm-up (not reported as a first call then; set_checkpointing now starts a new denoising call), and "
         "that row ran 4.2 s slower than the same setting alone in call 13",
     ),
+    "call15": ("b1_levers (CPP=off)", "the repeat of call 13 on another machine: UNet checkpointing off, alone in a fresh process"),
+    "call16": ("b1_levers (UNET_CKPT=on CPP=off)", "the same machine as call 15 right after it: UNet checkpointing on, alone in a fresh process"),
+    "call17": (
+        "b1_levers (CPP=on)",
+        "the same machine: UNet checkpointing off with the C++ wrapper; its first compiled call had not finished after "
+        "more than 520 s of compiling when the call's time limit stopped it (169 s with the Python wrapper, call 15)",
+    ),
 }
 
 
@@ -118,19 +125,27 @@ def layout_rows(path: Path) -> dict[str, dict[str, Any]]:
     return {row["memory_format"].split(" ")[0]: {key: row[key] for key in keep} for row in rows}
 
 
-def unet_checkpointing_rows(call13: Path, call14: Path) -> dict[str, Any]:
-    """Calls 13-14: the compiled B=1 step with UNet (+ ControlNet) checkpointing on and off, each row's
-    position in its process (a row measured second ran in a process that held the first row's graphs)."""
+def unet_checkpointing_rows(folder: Path) -> dict[str, Any]:
+    """Calls 13-16: the compiled B=1 step with UNet (+ ControlNet) checkpointing on and off, each row's
+    position in its process (a row measured second ran in a process that held the first row's graphs);
+    calls 15 and 16 are one machine, each setting alone in a fresh process."""
     keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "compile_seconds", "unet_checkpointing", "cpp_wrapper")
 
-    def rows(path: Path) -> list[dict[str, Any]]:  # the err log's JSON lines (its progress bars hold other line breaks)
-        return [json.loads(line) for line in path.read_text().split("\n") if line.startswith('{"paint_path"')]
+    def rows(call: str) -> list[dict[str, Any]]:  # the err log's JSON lines (its progress bars hold other line breaks)
+        text = (folder / call / "b1_levers.err").read_text()
+        return [json.loads(line) for line in text.split("\n") if line.startswith('{"paint_path"')]
 
-    (alone,), (first, second) = rows(call13 / "b1_levers.err"), rows(call14 / "b1_levers.err")
+    def row(data: dict[str, Any], source: str) -> dict[str, Any]:
+        return {**{key: data[key] for key in keep}, "source": source}
+
+    (alone,), (first, second), (off, ), (on,) = rows("call13"), rows("call14"), rows("call15"), rows("call16")
     return {
-        "off_alone": {**{key: alone[key] for key in keep}, "source": "call13/b1_levers.err (first row of its process)"},
-        "on_first": {**{key: first[key] for key in keep}, "source": "call14/b1_levers.err (first row of its process)"},
-        "off_second": {**{key: second[key] for key in keep}, "source": "call14/b1_levers.err (second row, same process)"},
+        "off_alone": row(alone, "call13/b1_levers.err (first row of its process)"),
+        "on_first": row(first, "call14/b1_levers.err (first row of its process)"),
+        "off_second": row(second, "call14/b1_levers.err (second row, same process)"),
+        "same_machine_off": row(off, "call15/b1_levers.err (alone in its process)"),
+        "same_machine_on": row(on, "call16/b1_levers.err (alone in its process, same machine as call 15)"),
+        "same_machine_speedup": on["seconds"] / off["seconds"],
     }
 
 
@@ -284,7 +299,7 @@ def collect() -> dict[str, Any]:
         "compiled_gradients_h100": {"checks": compiled_gradients(FOLDER / "call9" / "grads.jsonl"), "source": "call9/grads.jsonl"},
         "layout_compiled_b8": {**layout_rows(FOLDER / "call10" / "layout_compiled.json"), "source": "call10/layout_compiled.json"},
         "layout_eager_b1": {**layout_rows(FOLDER / "call11" / "layout.json"), "source": "call11/layout.json"},
-        "unet_checkpointing_b1": unet_checkpointing_rows(FOLDER / "call13", FOLDER / "call14"),
+        "unet_checkpointing_b1": unet_checkpointing_rows(FOLDER),
         "precompile_on_device": json.loads((FOLDER / "call12" / "aot.jsonl").read_text().split("\n")[0]) | {"source": "call12/aot.jsonl"},
         "compile_b1_cold": {
             "forward_graph_seconds": float(ready.group(1)),

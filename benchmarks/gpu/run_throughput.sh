@@ -27,7 +27,8 @@
 #   grads              compiled vs eager gradients on this GPU (benchmarks/gpu/check_compiled_grads.py; on the CPU,
 #                      Inductor's layout optimisation gives a zero gradient through the tiny UNet's first up block);
 #                      MEMORY_FORMAT=channels_last checks the layout Inductor is forced into then; FULL_SIZE=1 also
-#                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes)   (call 9: grads)
+#                      checks the full-size UNet + ControlNet (fp32, UNet checkpointing on, a few minutes; GRADS_UNET_CKPT=off:
+#                      with it off, the setting b1_levers times)   (call 9: grads)
 #   PRECOMPILE=1 (any cache_* step): warmup and train with the generator option precompile (Dynamo's trace saved too)
 #   cache_precompile   cache check (2-step train) with PRECOMPILE=1; SHORT=1 for a call with less than 600 s left
 #   aot                the compiled training call saved whole with torch.compile(...).aot_compile and loaded by a
@@ -127,7 +128,7 @@ for step in "$@"; do
     grads)
       stamp "compiled vs eager gradients (tiny model, fp32, memory_format ${MEMORY_FORMAT:-contiguous})"
       timeout 240 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --memory-format "${MEMORY_FORMAT:-contiguous}" > "$OUT/grads.jsonl" 2> "$OUT/grads.err"
-      [ -n "${FULL_SIZE:-}" ] && timeout 360 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --model /tmp/sd15 --checkpointing on \
+      [ -n "${FULL_SIZE:-}" ] && timeout 360 python3 benchmarks/gpu/check_compiled_grads.py --device cuda --model /tmp/sd15 --checkpointing "${GRADS_UNET_CKPT:-on}" \
         --memory-format "${MEMORY_FORMAT:-contiguous}" >> "$OUT/grads.jsonl" 2>> "$OUT/grads.err"
       cat "$OUT/grads.jsonl"; grep -E "Error" "$OUT/grads.err" | tail -3
       stamp "done" ;;

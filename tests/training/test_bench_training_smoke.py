@@ -40,6 +40,8 @@ def test_tiny_training_step_benchmark(capsys):
         assert "error" not in row, row
         assert row["paint_views"] == 6 and row["reward_views"] == 6
         assert row["seconds"] > 0 and math.isfinite(row["loss"]) and row["flops"] > 0
+        if "warmup_seconds" in row:  # the warm-up step's loss and gradient norm, before that row's optimizer steps
+            assert math.isfinite(row["warmup_loss"]) and row["warmup_grad_norm"] >= 0
     # view checkpointing recomputes each painted view's forward pass in backward: more FLOPs, less than twice
     assert rows[False]["flops"] < rows[True]["flops"] < 2 * rows[False]["flops"]
 

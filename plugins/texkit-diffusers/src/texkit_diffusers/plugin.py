@@ -84,8 +84,9 @@ class DiffusionParams(pydantic.BaseModel):
         "`cpp_wrapper`). A compiled batch-1 training step is bound by launching kernels (H100: 4.4 s of kernels in a "
         "13.5 s step, about 359 000 launches), so less host time per launch is what moves it; costs a C++ compile per "
         "graph (kept in the compile cache). Used only with `training.unet_checkpointing = false`: torch's C++ wrapper cannot "
-        "launch the random-state operators around checkpointed attention (the run record says so). Off by default until "
-        "measured on a GPU.",
+        "launch the random-state operators around checkpointed attention (the run record says so). Off by default: on an H100 "
+        "(torch 2.11) the full-size training graph was still compiling with it after more than 520 s (169 s without), so "
+        "its step time is not measured yet; expect a long first run, then the compile cache.",
     )
     # owned by the run: set from the run config's `device` and `[training]`, not under generator.options
     device: str = pydantic.Field("auto", description="Run-owned (`device`): `auto`, `cpu`, `cuda`, `cuda:1`, ...")
