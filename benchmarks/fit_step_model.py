@@ -1,13 +1,16 @@
 """Fit texkit's step-cost model (texkit/planning.py) to measured training-step benchmarks.
 
-    python benchmarks/fit_step_model.py benchmarks/results/training_h200.json benchmarks/results/training_cpu_tiny.json
+    python benchmarks/fit_step_model.py benchmarks/results/training_h200.json benchmarks/results/training_cpu_tiny.json \
+        benchmarks/results/throughput_h100.json
 
 Reads records of ``benchmarks/gpu/bench_training.py`` and writes ``texkit/data/step_model.json``:
 per (model family, device kind, view checkpointing, compiled or eager denoising call) the seconds per
 step as ``max(floor, s0 + s1 B)`` in the batch size B (a host-bound floor at small B, then a line;
 `floor_and_line`) and (on CUDA) a least-squares line of the peak allocated memory, over the rows
 measured with the default settings (VAE checkpointing on, merged LoRA forward where measured, the
-record's main mesh). A setting needs two batch sizes to be fitted.
+record's main mesh). A setting needs two batch sizes to be fitted. From the issue-29 record
+(``benchmarks/gpu/collect_throughput.py``) it takes what turning UNet checkpointing off changes
+(`unet_checkpointing_effect`), which the planner adds to any fit.
 """
 
 from __future__ import annotations
@@ -98,11 +101,44 @@ def fit_record(record: dict[str, Any], source: str) -> list[dict[str, Any]]:
     return fits
 
 
+def unet_checkpointing_effect(record: dict[str, Any], source: str) -> dict[str, Any]:
+    """What turning UNet (+ ControlNet) checkpointing off changed in one machine's compiled step, each
+    setting alone in a fresh process (issue-29 record, ``unet_checkpointing_b1``).
+
+    The activations checkpointing would recompute are kept instead, for every denoising step that
+    carries a graph of the view being backpropagated: ``extra_peak_gib_per_sample_and_step`` is the
+    peak difference over batch size and graph-carrying DDIM steps. ``seconds_factor`` is the step time
+    off over on (measured at batch 1 only).
+    """
+    section = record["unet_checkpointing_b1"]
+    on, off, setting = section["same_machine_on"], section["same_machine_off"], section["setting"]
+    assert on["batch_size"] == off["batch_size"] and on["view_checkpointing"] and off["view_checkpointing"]
+    assert setting["truncation"] == "all"  # every DDIM step carries a graph
+    steps = setting["ddim_steps"]
+    return {
+        "extra_peak_gib_per_sample_and_step": (off["peak_allocated_gib"] - on["peak_allocated_gib"]) / (off["batch_size"] * steps),
+        "seconds_factor": off["seconds"] / on["seconds"],
+        "batch_size": off["batch_size"],
+        "steps": steps,
+        "views": off["paint_views"],
+        "resolution": setting["diffusion_resolution"],
+        "device": setting["device"],
+        "source": f"{source}: unet_checkpointing_b1, {off['source']} and {on['source']}",
+    }
+
+
 def main(paths: list[str]) -> None:
-    fits = [fit for path in paths for fit in fit_record(json.loads(Path(path).read_text()), Path(path).name)]
+    fits: list[dict[str, Any]] = []
+    model: dict[str, Any] = {"model": "texkit.planning step model"}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        if record.get("benchmark") == "throughput_issue29":
+            model["unet_checkpointing_off"] = unet_checkpointing_effect(record, Path(path).name)
+        else:
+            fits += fit_record(record, Path(path).name)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"model": "texkit.planning step model", "fits": fits}, indent=1) + "\n")
-    print(f"wrote {OUT} ({len(fits)} fits)")
+    OUT.write_text(json.dumps({**model, "fits": fits}, indent=1) + "\n")
+    print(f"wrote {OUT} ({len(fits)} fits" + (", UNet checkpointing off effect" if "unet_checkpointing_off" in model else "") + ")")
 
 
 if __name__ == "__main__":

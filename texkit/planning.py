@@ -10,7 +10,13 @@ committed benchmark records (``benchmarks/gpu/bench_training.py``; the fit is
     peak(B)    = m0 + m1 * B * (views / measured views)  (checkpointing off)
 
 one fit per (model family, device kind, view checkpointing, compiled or eager denoising call). B is
-``training.batch_size``. The samples share every generator call (one launch, a bigger batch), so at
+``training.batch_size``. The fits were measured with UNet checkpointing on; with
+``training.unet_checkpointing = false`` a full-size model keeps the activations it would recompute, for
+every graph-carrying DDIM step of the view being backpropagated (of every view without view
+checkpointing), and the step runs a little faster (`UNET_CHECKPOINTING_OFF`, measured once):
+
+    peak(B)    += e * B * graph steps (* views without view checkpointing)
+    seconds(B) *= f The samples share every generator call (one launch, a bigger batch), so at
 small B a step costs the host's time to issue its calls whatever B is (the floor) and past that the
 GPU's work, which grows linearly with B (the line). A compiled run (generator option ``compile``
 ``auto`` or ``on``, on CUDA) also spends ``compile_seconds`` once, in its first step.
@@ -81,6 +87,11 @@ class StepPrediction:
     measured_on: str = ""
 
 
+UNET_CHECKPOINTING_OFF = "unet_checkpointing_off"
+"""The step model's key for what UNet checkpointing off changes: ``e`` is its
+``extra_peak_gib_per_sample_and_step``, ``f`` its ``seconds_factor`` (``benchmarks/fit_step_model.py``)."""
+
+
 def load_step_model(path: Path | None = None) -> dict[str, Any]:
     """The fitted coefficients ``{"fits": [...], "source": ...}`` (see `texkit.planning`)."""
     return json.loads((path or MODEL_PATH).read_text(encoding="utf-8"))
@@ -110,6 +121,8 @@ def predict_step(
     view_checkpointing: bool,
     model: dict[str, Any] | None = None,
     compiled: bool = False,
+    unet_checkpointing: bool = True,
+    graph_steps: int | None = None,
 ) -> StepPrediction | None:
     """Predict one step's seconds and peak memory; None when nothing comparable was measured.
 
@@ -122,6 +135,9 @@ def predict_step(
         view_checkpointing: ``training.view_checkpointing``.
         model: coefficients (default: `load_step_model`).
         compiled: the denoising call is compiled (falls back to the eager fit where no compiled one was measured).
+        unet_checkpointing: ``training.unet_checkpointing`` (off: `UNET_CHECKPOINTING_OFF` is applied to a
+            full-size model's GPU fit).
+        graph_steps: DDIM steps per view that carry a graph (``training.truncation``); default ``steps``.
     """
     model = model or load_step_model()
     fit = _fit_for(model, _family(generator), device_kind, view_checkpointing, compiled)
@@ -136,6 +152,15 @@ def predict_step(
         peak = m0 + per_sample * batch_size
     how = "compiled" if fit.get("compiled", False) else "eager"
     basis = f"{fit['family']} on {fit['device']} ({fit['device_kind']}), view checkpointing {'on' if fit['view_checkpointing'] else 'off'}, {how} denoising call"
+    effect = model.get(UNET_CHECKPOINTING_OFF)
+    if not unet_checkpointing and effect and fit["family"] == "sd15" and peak is not None:
+        held = min(steps, graph_steps if graph_steps is not None else steps) * (1 if view_checkpointing else views)
+        peak += effect["extra_peak_gib_per_sample_and_step"] * batch_size * held
+        seconds *= effect["seconds_factor"]
+        basis += (
+            f"; UNet checkpointing off: +{effect['extra_peak_gib_per_sample_and_step']:.2f} GiB per sample and graph step, "
+            f"x{effect['seconds_factor']:.2f} time ({effect['device']}, batch {effect['batch_size']})"
+        )
     return StepPrediction(seconds, peak, batch_size / seconds, basis, fit.get("compile_seconds", 0.0), fit["device_kind"], fit["device"])
 
 
@@ -236,8 +261,12 @@ def plan_run(config: Any, device: Any = None) -> RunPlan:
     # a generator option named `compile` (auto/on/off) compiles its denoising call for training on CUDA
     compiled = kind == "cuda" and getattr(options, "compile", "off") in ("auto", "on")
 
+    graph_steps = steps if training.truncation == "all" else int(training.truncation)
+
     def at(batch: int) -> StepPrediction | None:
-        return predict_step(config.generator.name, kind, batch, views, steps, training.view_checkpointing, model, compiled)
+        return predict_step(
+            config.generator.name, kind, batch, views, steps, training.view_checkpointing, model, compiled, training.unet_checkpointing, graph_steps
+        )
 
     memory = None
     name = str(device)
@@ -269,7 +298,9 @@ def check_fits(config: Any, device: Any) -> None:
     if not plan.fits():
         raise DeviceError(
             f"this run needs about {plan.prediction.peak_gib:.0f} GiB of GPU memory but {plan.device} has {plan.memory_gib:.0f} GiB; "
-            f"set training.batch_size to {plan.largest_batch or 1} or less, or turn on training.view_checkpointing"
+            f"set training.batch_size to {plan.largest_batch or 1} or less" + "".join(
+                f", or turn on training.{name}" for name in ("view_checkpointing", "unet_checkpointing") if not getattr(config.training, name)
+            )
         )
 
 

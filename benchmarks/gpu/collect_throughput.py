@@ -129,7 +129,7 @@ def unet_checkpointing_rows(folder: Path) -> dict[str, Any]:
     """Calls 13-16: the compiled B=1 step with UNet (+ ControlNet) checkpointing on and off, each row's
     position in its process (a row measured second ran in a process that held the first row's graphs);
     calls 15 and 16 are one machine, each setting alone in a fresh process."""
-    keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "compile_seconds", "unet_checkpointing", "cpp_wrapper")
+    keep = ("seconds", "warmup_seconds", "peak_allocated_gib", "compile_seconds", "unet_checkpointing", "cpp_wrapper", "batch_size", "paint_views", "view_checkpointing")
 
     def rows(call: str) -> list[dict[str, Any]]:  # the err log's JSON lines (its progress bars hold other line breaks)
         text = (folder / call / "b1_levers.err").read_text()
@@ -146,6 +146,7 @@ def unet_checkpointing_rows(folder: Path) -> dict[str, Any]:
         "same_machine_off": row(off, "call15/b1_levers.err (alone in its process)"),
         "same_machine_on": row(on, "call16/b1_levers.err (alone in its process, same machine as call 15)"),
         "same_machine_speedup": on["seconds"] / off["seconds"],
+        "setting": {key: json.loads((folder / "call15" / "b1_levers.json").read_text())[key] for key in ("ddim_steps", "truncation", "diffusion_resolution", "mixed_precision", "device")},
     }
 
 

@@ -14,12 +14,12 @@ GIB = 2**30
 
 
 
-def _sd15(batch_size: int, view_checkpointing: bool = True):
+def _sd15(batch_size: int, view_checkpointing: bool = True, **training):
     return parse_config(
         {
             "generator": {"name": "stable-diffusion", "options": {"compile": "off"}},
             "cameras": {"paint": "front_short"},
-            "training": {"batch_size": batch_size, "view_checkpointing": view_checkpointing},
+            "training": {"batch_size": batch_size, "view_checkpointing": view_checkpointing, **training},
             "rewards": {"curvature_color": {}},
         }
     )
@@ -264,3 +264,30 @@ def test_on_a_machine_without_a_gpu_an_auto_run_is_planned_for_the_gpu_it_is_mea
     tiny_cpu = plan_run(_auto("tiny", "cpu"), cpu)
     assert tiny_cpu.prediction is not None and tiny_cpu.prediction.device_kind == "cpu"
     assert plan_run(_auto("stable-diffusion", "cpu"), cpu).prediction is None  # asked for the CPU: nothing measured there
+
+
+def test_unet_checkpointing_off_adds_the_measured_activations_per_sample_and_graph_step(fake_gpu):
+    """H100 calls 15-16: off kept 13.6 GiB more at batch 1 over 10 graph-carrying steps, and ran 0.88x the time."""
+    device = fake_gpu(80.0)
+    effect = load_step_model()["unet_checkpointing_off"]
+    on, off = plan_run(_sd15(2), device), plan_run(_sd15(2, unet_checkpointing=False), device)
+    extra = effect["extra_peak_gib_per_sample_and_step"]
+    assert extra * effect["steps"] == pytest.approx(13.56, abs=0.01) and 0.8 < effect["seconds_factor"] < 1.0
+    assert off.prediction.peak_gib == pytest.approx(on.prediction.peak_gib + extra * 2 * 10)
+    assert off.prediction.seconds == pytest.approx(on.prediction.seconds * effect["seconds_factor"])
+    assert "UNet checkpointing off" in off.prediction.basis and "UNet checkpointing off" not in on.prediction.basis
+    truncated = plan_run(_sd15(2, unet_checkpointing=False, truncation=3), device)  # only 3 steps keep a graph
+    assert truncated.prediction.peak_gib == pytest.approx(on.prediction.peak_gib + extra * 2 * 3)
+    no_views = plan_run(_sd15(1, view_checkpointing=False, unet_checkpointing=False), device)  # every view's graphs at once
+    assert no_views.prediction.peak_gib == pytest.approx(plan_run(_sd15(1, view_checkpointing=False), device).prediction.peak_gib + extra * 6 * 10)
+    assert off.largest_batch < on.largest_batch
+
+
+def test_a_run_that_fits_only_with_unet_checkpointing_says_so(fake_gpu):
+    device = fake_gpu(80.0)
+    check_fits(_sd15(4), device)
+    with pytest.raises(DeviceError) as info:
+        check_fits(_sd15(4, unet_checkpointing=False), device)
+    message = str(info.value)
+    largest = plan_run(_sd15(4, unet_checkpointing=False), device).largest_batch
+    assert message.endswith(f"set training.batch_size to {largest} or less, or turn on training.unet_checkpointing") and "\n" not in message
