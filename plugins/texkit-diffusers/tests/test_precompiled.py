@@ -272,6 +272,21 @@ def test_a_call_with_a_graph_break_is_left_to_torch_compile(monkeypatch, tmp_pat
     assert (calls.loaded, calls.saved) == (0, 0) and not list(tmp_path.glob("*.aot"))
 
 
+@pytest.mark.skipif(not aot_compile_available(), reason="this torch has no aot_compile")
+def test_a_backend_that_fails_ahead_of_time_is_named_by_its_error_and_first_line(monkeypatch, tmp_path):
+    """torch 2.13's aot_compile raises the compiler's own error; where Dynamo wraps it in ``BackendCompilerFailed``
+    the wrapped error is named too (`describe_error`, tests/test_compile_fallback.py)."""
+    real = torch.compile
+
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("no kernel for this shape\nsecond line")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, *, options=None, **kwargs: real(fn, backend=failing_backend, **kwargs))
+    calls = PrecompiledCalls(tmp_path)
+    assert calls(_unet, _controlnet, *_args(), 0.5) is None
+    assert calls.failed == "compiling ahead of time failed (RuntimeError: no kernel for this shape); torch.compile instead"
+
+
 def test_aot_compile_is_available_only_with_all_three_apis(monkeypatch):
     assert aot_compile_available() is all(hasattr(torch.compiler, name) for name in ("load_compiled_function", "keep_portable_guards_unsafe"))
     for name in ("load_compiled_function", "keep_portable_guards_unsafe"):

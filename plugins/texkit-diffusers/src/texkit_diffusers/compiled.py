@@ -35,9 +35,9 @@ from texkit.compile_cache import CompileCacheCounts, active_cache_dir, cache_cou
 from texkit_diffusers.precompiled import (
     PRECOMPILED_FOLDER,
     PrecompiledCalls,
-    _first_line,
     aot_compile_available,
     denoise,
+    describe_error,
 )
 
 __all__ = [
@@ -103,15 +103,6 @@ def backward_compiled_with_forward() -> contextlib.AbstractContextManager[Any]:
     if not hasattr(functorch_config, "force_non_lazy_backward_lowering"):  # pragma: no cover - older torch
         return contextlib.nullcontext()
     return functorch_config.patch(force_non_lazy_backward_lowering=True)
-
-
-def describe_error(err: BaseException) -> str:
-    """``"Type: first line"`` of a compiler error (the first 200 characters); torch's ``BackendCompilerFailed``
-    names the backend's own error, which it wraps, e.g. ``"BackendCompilerFailed: RuntimeError: ..."``."""
-    inner = getattr(err, "inner_exception", None)
-    if isinstance(inner, BaseException):
-        return f"{type(err).__name__}: {type(inner).__name__}: {_first_line(inner)}"
-    return f"{type(err).__name__}: {_first_line(err)}"
 
 
 def _check_mode(mode: str) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRECOMPILED_FOLDER", "PrecompiledCalls", "aot_compile_available", "call_fingerprint", "denoise", "trace_state"]
+__all__ = ["PRECOMPILED_FOLDER", "PrecompiledCalls", "aot_compile_available", "call_fingerprint", "denoise", "describe_error", "trace_state"]
 
 log = logging.getLogger("texkit.diffusers")
 
@@ -197,7 +197,7 @@ class PrecompiledCalls:
                 with path.open("rb") as f:
                     loaded = torch.compiler.load_compiled_function(f)
             except Exception as err:  # an artifact of another torch, or a damaged file: compile it again below
-                self.failed = f"loading {path.name} failed ({type(err).__name__}: {_first_line(err)}); compiled again"
+                self.failed = f"loading {path.name} failed ({describe_error(err)}); compiled again"
                 log.warning("texkit-diffusers: %s", self.failed)
             else:
                 self.loaded += 1
@@ -207,14 +207,14 @@ class PrecompiledCalls:
             compiled = torch.compile(denoise, fullgraph=True, dynamic=False, options={**self.options, "guard_filter_fn": torch.compiler.keep_portable_guards_unsafe})
             fn = compiled.aot_compile(((unet, controlnet, *args, scale), {}))
         except Exception as err:  # e.g. a graph break (aot_compile needs one whole graph)
-            self.failed = f"compiling ahead of time failed ({type(err).__name__}: {_first_line(err)}); torch.compile instead"
+            self.failed = f"compiling ahead of time failed ({describe_error(err)}); torch.compile instead"
             log.warning("texkit-diffusers: %s", self.failed)
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fn.save_compiled_function(str(path))  # torch writes a temporary file and renames it
         except Exception as err:  # the compiled call still serves this run
-            self.failed = f"saving {path.name} failed ({type(err).__name__}: {_first_line(err)}); the next run compiles again"
+            self.failed = f"saving {path.name} failed ({describe_error(err)}); the next run compiles again"
             log.warning("texkit-diffusers: %s", self.failed)
             self.last_event = f"whole call compiled ahead of time in {time.perf_counter() - start:.1f} s, not saved"
         else:
@@ -247,3 +247,12 @@ class PrecompiledCalls:
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [""])[0][:200]
+
+
+def describe_error(err: BaseException) -> str:
+    """``"Type: first line"`` of a compiler error (the first 200 characters); torch's ``BackendCompilerFailed``
+    names the backend's own error, which it wraps, e.g. ``"BackendCompilerFailed: RuntimeError: ..."``."""
+    inner = getattr(err, "inner_exception", None)
+    if isinstance(inner, BaseException):
+        return f"{type(err).__name__}: {type(inner).__name__}: {_first_line(inner)}"
+    return f"{type(err).__name__}: {_first_line(err)}"
