@@ -280,14 +280,3 @@ def test_a_backward_that_fails_to_compile_falls_back_at_the_call_not_in_the_back
     import torch._functorch.config as functorch_config
 
     assert functorch_config.force_non_lazy_backward_lowering is False  # only inside the call
-
-
-def test_a_compiler_error_is_described_by_its_type_and_first_line_and_a_wrapped_one_by_both():
-    class BackendCompilerFailed(Exception):
-        def __init__(self, inner: BaseException) -> None:
-            super().__init__("backend='inductor' raised:\nmore")
-            self.inner_exception = inner
-
-    assert compiled.describe_error(ValueError("  bad graph\nsecond")) == "ValueError: bad graph"
-    assert compiled.describe_error(BackendCompilerFailed(KeyError("x" * 250))) == f"BackendCompilerFailed: KeyError: '{'x' * 199}"
-    assert compiled.describe_error(BackendCompilerFailed(None)) == "BackendCompilerFailed: backend='inductor' raised:"  # type: ignore[arg-type]

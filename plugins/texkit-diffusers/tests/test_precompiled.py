@@ -30,6 +30,7 @@ from texkit_diffusers.precompiled import (
     aot_compile_available,
     call_fingerprint,
     denoise,
+    describe_error,
     trace_state,
 )
 
@@ -353,6 +354,19 @@ def test_denoise_adds_the_controlnets_plain_residuals_to_the_real_unet():
         out = denoise(unet, controlnet, x, t, embeds, condition, 0.5)
         assert torch.equal(out, want)
         assert not torch.allclose(out, unet(x, t, encoder_hidden_states=embeds).sample)  # the residuals count
+
+
+def test_a_compiler_error_is_described_by_its_type_and_first_line_and_a_wrapped_one_by_both():
+    """`describe_error`, used by the precompiled call's messages and by `DenoiserCall`'s fallback."""
+
+    class BackendCompilerFailed(Exception):
+        def __init__(self, inner: BaseException) -> None:
+            super().__init__("backend='inductor' raised:\nmore")
+            self.inner_exception = inner
+
+    assert describe_error(ValueError("  bad graph\nsecond")) == "ValueError: bad graph"
+    assert describe_error(BackendCompilerFailed(KeyError("x" * 250))) == f"BackendCompilerFailed: KeyError: '{'x' * 199}"
+    assert describe_error(BackendCompilerFailed(None)) == "BackendCompilerFailed: backend='inductor' raised:"  # type: ignore[arg-type]
 
 
 def test_an_errors_first_line_names_it():
