@@ -16,7 +16,9 @@ every graph-carrying DDIM step of the view being backpropagated (of every view w
 checkpointing), and the step runs a little faster (`UNET_CHECKPOINTING_OFF`, measured once):
 
     peak(B)    += e * B * graph steps (* views without view checkpointing)
-    seconds(B) *= f The samples share every generator call (one launch, a bigger batch), so at
+    seconds(B) *= f
+
+The samples share every generator call (one launch, a bigger batch), so at
 small B a step costs the host's time to issue its calls whatever B is (the floor) and past that the
 GPU's work, which grows linearly with B (the line). A compiled run (generator option ``compile``
 ``auto`` or ``on``, on CUDA) also spends ``compile_seconds`` once, in its first step.
