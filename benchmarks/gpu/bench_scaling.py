@@ -43,6 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def prepare(folder: Path) -> None:
     """Save random full-size SD 1.5 + ControlNet components (fp16) in the diffusers layout."""
+    from texkit_diffusers.attention import import_xformers_quietly
+
+    import_xformers_quietly()  # before diffusers imports it: an xformers built for another torch says so in one line, not twelve
     from bench_generator import full_size_components
     from bench_training import save_components
 
