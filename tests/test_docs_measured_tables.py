@@ -141,9 +141,6 @@ def test_issue29_tables_match_throughput_h100_json():
         ("compiled step, batch 1, UNet checkpointing off, first row of its process (call 13)", u["off_alone"]),
         ("compiled step, batch 1, UNet checkpointing on, first row of its process (call 14)", u["on_first"]),
         ("compiled step, batch 1, UNet checkpointing off, second row of the same process (call 14)", u["off_second"]),
-    ]:
-        assert levers[label] == f"{row['seconds']:.2f} s, {row['peak_allocated_gib']:.1f} GiB"
-    for label, row in [
         ("compiled step, batch 1, UNet checkpointing off, alone in its process, another machine (call 15)", u["same_machine_off"]),
         ("compiled step, batch 1, UNet checkpointing on, alone in its process, call 15's machine (call 16)", u["same_machine_on"]),
     ]:

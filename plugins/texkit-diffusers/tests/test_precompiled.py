@@ -276,7 +276,7 @@ def test_a_call_with_a_graph_break_is_left_to_torch_compile(monkeypatch, tmp_pat
 @pytest.mark.skipif(not aot_compile_available(), reason="this torch has no aot_compile")
 def test_a_backend_that_fails_ahead_of_time_is_named_by_its_error_and_first_line(monkeypatch, tmp_path):
     """torch 2.13's aot_compile raises the compiler's own error; where Dynamo wraps it in ``BackendCompilerFailed``
-    the wrapped error is named too (`describe_error`, tests/test_compile_fallback.py)."""
+    the wrapped error is named too (`describe_error`, the test below)."""
     real = torch.compile
 
     def failing_backend(gm, example_inputs):
